@@ -1,0 +1,22 @@
+// Shared Jest settings: @swc/jest compiles TypeScript (with Nest's decorator metadata) far faster
+// than ts-jest; type checking is done by `tsc` in the build instead.
+module.exports = {
+  testEnvironment: 'node',
+  testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  transform: {
+    '^.+\\.ts$': [
+      '@swc/jest',
+      {
+        jsc: {
+          target: 'es2022',
+          parser: { syntax: 'typescript', decorators: true },
+          transform: { legacyDecorator: true, decoratorMetadata: true },
+        },
+        module: { type: 'commonjs' },
+      },
+    ],
+  },
+  moduleNameMapper: {
+    '^@herald/projections$': '<rootDir>/../projections/src/index.ts',
+  },
+};

@@ -1,0 +1,34 @@
+/**
+ * Stream names. The workspace is part of every name, so tenants never share a stream; the part
+ * before the first '-' is the category (KurrentDB's $by_category convention). Workspace ids are
+ * restricted to [a-z0-9_] so the ':' after them is unambiguous, whatever the user id contains.
+ */
+
+export const WORKSPACE_ID_PATTERN = /^[a-z0-9_]{1,64}$/;
+
+/** The stream of an identified person (canonical user id). */
+export function userStream(workspace: string, userId: string): string {
+  return `user-${workspace}:${userId}`;
+}
+
+/** The stream of a visitor known only by an anonymous id, until an identify links it to a user. */
+export function anonymousStream(workspace: string, anonymousId: string): string {
+  return `anon-${workspace}:${anonymousId}`;
+}
+
+/** Workspace registry: creation and write keys. */
+export const WORKSPACES_STREAM = 'herald-workspaces';
+/** Instance settings such as the admin token hash. */
+export const ADMIN_STREAM = 'herald-admin';
+
+export type ParsedStream =
+  | { category: 'user'; workspace: string; userId: string }
+  | { category: 'anon'; workspace: string; anonymousId: string }
+  | { category: 'other'; name: string };
+
+export function parseStream(name: string): ParsedStream {
+  const match = /^(user|anon)-([a-z0-9_]{1,64}):(.*)$/s.exec(name);
+  if (!match) return { category: 'other', name };
+  const [, category, workspace, id] = match;
+  return category === 'user' ? { category, workspace, userId: id } : { category: 'anon', workspace, anonymousId: id };
+}

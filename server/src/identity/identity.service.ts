@@ -1,0 +1,73 @@
+/**
+ * Answers "whose message is this?" for ingestion and "which streams make up this person?" for the
+ * audit API. The durable answer is the identity projection; links that ingestion has decided but the
+ * projection has not applied yet are kept in a small overlay, so an identify followed at once by an
+ * anonymous track already lands on the user's stream, and two concurrent identifies of one
+ * anonymous id cannot both link it (the decision and the overlay entry happen in one synchronous step).
+ */
+import {
+  anonymousStream,
+  type IdentifiedMessage,
+  type IdentityKey,
+  type IdentityLink,
+  membersOf,
+  type Resolution,
+  resolveIdentity,
+  canonicalUser,
+  userStream,
+} from '@herald/projections';
+import type { StateDb } from '../state/state-db';
+import { keysLinkedTo, lookupLink } from './identity.projection';
+
+export class IdentityService {
+  private readonly pending = new Map<string, string>();
+
+  constructor(private readonly db: StateDb) {}
+
+  /** Decides the person and the new links, and reserves those links until `settle` is called. */
+  resolve(workspace: string, message: IdentifiedMessage): Resolution {
+    const resolution = resolveIdentity(message, (key) => this.lookup(workspace, key));
+    for (const link of resolution.links) this.pending.set(`${workspace}|${link.key}`, link.userId);
+    return resolution;
+  }
+
+  /** Called when the append carrying `links` failed: forget the reservation. */
+  release(workspace: string, links: IdentityLink[]): void {
+    for (const link of links) this.pending.delete(`${workspace}|${link.key}`);
+  }
+
+  /** Called by the projection once a link is durable in the index. */
+  settled(workspace: string, key: IdentityKey): void {
+    this.pending.delete(`${workspace}|${key}`);
+  }
+
+  /** All streams holding the history of the person known by `id` (a user id or an anonymous id). */
+  streamsOf(workspace: string, id: string): { userId: string; streams: string[] } {
+    const lookup = (key: IdentityKey) => this.lookup(workspace, key);
+    const linkedAnonymous = lookup(`anon:${id}`);
+    const userId = canonicalUser(lookup(`user:${id}`) ?? linkedAnonymous ?? id, lookup);
+    const streams = new Set<string>([userStream(workspace, userId)]);
+    if (linkedAnonymous === undefined && userId === id) streams.add(anonymousStream(workspace, id));
+    const linksTo = (user: string) => {
+      const keys = new Set(keysLinkedTo(this.db, workspace, user));
+      for (const [pendingKey, pendingUser] of this.pending) {
+        const [ws, key] = splitPending(pendingKey);
+        if (ws === workspace && pendingUser === user) keys.add(key);
+      }
+      return [...keys];
+    };
+    for (const key of membersOf(userId, linksTo)) {
+      streams.add(key.startsWith('anon:') ? anonymousStream(workspace, key.slice(5)) : userStream(workspace, key.slice(5)));
+    }
+    return { userId, streams: [...streams] };
+  }
+
+  private lookup(workspace: string, key: IdentityKey): string | undefined {
+    return this.pending.get(`${workspace}|${key}`) ?? lookupLink(this.db, workspace, key);
+  }
+}
+
+function splitPending(pendingKey: string): [string, IdentityKey] {
+  const bar = pendingKey.indexOf('|');
+  return [pendingKey.slice(0, bar), pendingKey.slice(bar + 1) as IdentityKey];
+}

@@ -1,0 +1,59 @@
+/**
+ * Event ids. New facts get UUIDv7 (time-ordered, so the log's unique id index grows at its end
+ * instead of being written at random places: measured about 2x cheaper than random v4 ids).
+ * Reactions get UUIDv5 derived from their cause, so a replay produces the same id and appends nothing.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+
+const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(value: string): boolean {
+  return UUID_PATTERN.test(value);
+}
+
+export function uuidToBytes(uuid: string): Buffer {
+  return Buffer.from(uuid.replace(/-/g, ''), 'hex');
+}
+
+export function bytesToUuid(bytes: Uint8Array): string {
+  const hex = Buffer.from(bytes).toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+let lastMillis = 0;
+let sequence = 0;
+
+/** UUIDv7 (RFC 9562) with a 12-bit counter in rand_a, so ids made in the same millisecond still sort. */
+export function uuidv7(nowMillis: number = Date.now()): string {
+  if (nowMillis <= lastMillis) {
+    nowMillis = lastMillis;
+    sequence = (sequence + 1) & 0xfff;
+    if (sequence === 0) nowMillis = ++lastMillis;
+  } else {
+    lastMillis = nowMillis;
+    sequence = 0;
+  }
+  const bytes = randomBytes(16);
+  bytes.writeUIntBE(nowMillis, 0, 6);
+  bytes[6] = 0x70 | (sequence >> 8);
+  bytes[7] = sequence & 0xff;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  return bytesToUuid(bytes);
+}
+
+/** Herald's namespace for derived ids (a fixed random UUID). */
+export const HERALD_NAMESPACE = '5f1c7d1e-8a52-4c59-9f0e-3d2b8f0b6a41';
+
+/** UUIDv5 (RFC 9562, SHA-1) of `name` in `namespace`: the same inputs always give the same id. */
+export function uuidv5(name: string, namespace: string = HERALD_NAMESPACE): string {
+  const hash = createHash('sha1').update(uuidToBytes(namespace)).update(name, 'utf8').digest();
+  const bytes = hash.subarray(0, 16);
+  bytes[6] = (bytes[6] & 0x0f) | 0x50;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  return bytesToUuid(bytes);
+}
+
+/** The id of an event produced in reaction to `causeId` by `handler` at `step`, occurrence `n`. */
+export function derivedEventId(causeId: string, handler: string, step = '', occurrence = 0): string {
+  return uuidv5(`${causeId}|${handler}|${step}|${occurrence}`);
+}

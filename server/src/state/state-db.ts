@@ -1,0 +1,32 @@
+/**
+ * The embedded state database: projection tables and their checkpoints, in SQLite next to the log.
+ * Everything in it can be dropped and rebuilt from the log, so it runs with synchronous=NORMAL:
+ * a crash can lose the last transactions, and the checkpoint (written in the same transaction as
+ * the state) makes the runner replay exactly those.
+ */
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+
+export type StateDb = Database.Database;
+
+export function openStateDb(path: string): StateDb {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.exec(`CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL)`);
+  return db;
+}
+
+export function readCheckpoint(db: StateDb, name: string): number {
+  const row = db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE name = ?').get(name);
+  return row?.position ?? 0;
+}
+
+export function writeCheckpoint(db: StateDb, name: string, position: number): void {
+  db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position').run(
+    name,
+    position,
+  );
+}
