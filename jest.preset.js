@@ -3,8 +3,11 @@
 module.exports = {
   testEnvironment: 'node',
   testMatch: ['<rootDir>/src/**/*.spec.ts', '<rootDir>/test/**/*.spec.ts'],
+  // A few dependencies ship only ES modules (Node 20.19+ can require them, Jest's runtime cannot):
+  // let swc turn those into CommonJS too.
+  transformIgnorePatterns: ['/node_modules/(?!(content-disposition)/)'],
   transform: {
-    '^.+\\.ts$': [
+    '^.+\\.(ts|js)$': [
       '@swc/jest',
       {
         jsc: {

@@ -32,12 +32,19 @@ export class ProjectionRunner {
     private readonly store: EventStore,
     private readonly db: StateDb,
     private readonly onError: (name: string, error: unknown) => void = () => undefined,
+    /** Called after each event a projection has handled (applied or skipped). */
+    private readonly onApplied?: (name: string, event: RecordedEvent) => void,
   ) {}
+
+  names(): string[] {
+    return [...this.running.keys()];
+  }
 
   start(projection: HostedProjection): void {
     projection.setup(this.db);
     const checkpoint = readCheckpoint(this.db, projection.name);
-    const subscription = this.store.subscribeToAll({ afterPosition: checkpoint, filter: projection.filter });
+    // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
+    const subscription = this.store.subscribeToAll({ afterPosition: checkpoint });
     const running: Running = { projection, subscription, checkpoint, loop: Promise.resolve() };
     const applyOne = this.db.transaction((event: RecordedEvent) => {
       projection.apply(this.db, event);
@@ -45,9 +52,16 @@ export class ProjectionRunner {
     });
     running.loop = (async () => {
       try {
+        let skipped = 0;
         for await (const event of subscription) {
-          applyOne(event);
+          if (!projection.filter || matchesFilter(event, projection.filter)) {
+            applyOne(event);
+            skipped = 0;
+          } else if (++skipped % 1000 === 0) {
+            writeCheckpoint(this.db, projection.name, event.position);
+          }
           running.checkpoint = event.position;
+          this.onApplied?.(projection.name, event);
         }
       } catch (error) {
         this.onError(projection.name, error);

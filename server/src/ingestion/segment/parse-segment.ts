@@ -13,7 +13,8 @@ export interface ParseSegmentContext {
   maxEventBytes?: number;
 }
 
-// Segment's limit per event; the HTTP layer enforces the 500 KB per batch request.
+// Segment's limit per event; the HTTP layer enforces the 500 KB per batch request. Segment itself
+// answers 400 when either is exceeded (HTTP API > Max request size); we answer 413, which says why.
 export const DEFAULT_MAX_EVENT_BYTES = 32 * 1024;
 
 /** Problems listed in the top-level message; all of them are in `problems`. */
@@ -57,13 +58,14 @@ function parseBatch(body: Record<string, unknown>, ctx: ParseSegmentContext): Pa
 
   // One bad element rejects the whole batch, so the client never has to work out which half was kept.
   const calls = batch.map((raw, i) => parseBatchElement(raw, `batch[${i}]`));
-  const firstBad = calls.findIndex((call) => !call.ok);
-  if (!envelope.success || firstBad >= 0) {
+  const valid = calls.filter((call) => call.ok);
+  if (!envelope.success || valid.length < calls.length) {
+    const firstBad = calls.findIndex((call) => !call.ok);
     const elementProblems = calls.flatMap((call) => (call.ok ? [] : call.problems));
     return invalid([...problems, ...elementProblems], firstBad >= 0 ? firstBad : undefined);
   }
   const shared = envelope.data;
-  const messages = calls.map((call) => (call.ok ? toMessage(call.type, call.fields, shared, ctx) : unreachable()));
+  const messages = valid.map((call) => toMessage(call.type, call.fields, shared, ctx));
   return withWriteKey({ ok: true, messages }, shared.writeKey);
 }
 
@@ -86,7 +88,7 @@ const id = z
   .pipe(z.string().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters'));
 // Not z.record: that copies every key, and a JSON key "__proto__" would become the copy's prototype.
 const dict = z.custom<Record<string, unknown>>(isObject, 'must be an object');
-const date = text.transform((value, ctx) => {
+const date = z.string(expecting('an ISO 8601 date string')).transform((value, ctx) => {
   const millis = parseDate(value);
   if (millis === undefined) ctx.issues.push({ code: 'custom', message: 'must be an ISO 8601 date string', input: value });
   return millis ?? z.NEVER;
@@ -194,31 +196,30 @@ const ZONED_TEXT_DATE =
 /** Milliseconds since the epoch, or undefined if `value` is not a date we can read unambiguously. */
 export function parseDate(value: string): number | undefined {
   const trimmed = value.trim();
-  const iso = ISO_DATE.exec(trimmed);
-  if (iso) return isoToMillis(iso);
+  const isoMatch = ISO_DATE.exec(trimmed);
+  if (isoMatch) return isoToMillis(isoMatch);
   const millis = ZONED_TEXT_DATE.test(trimmed) ? Date.parse(trimmed) : NaN;
   return Number.isFinite(millis) ? millis : undefined;
 }
 
 function isoToMillis(match: RegExpExecArray): number | undefined {
-  const [year, month, day, hour = 0, minute = 0, second = 0] = match.slice(1, 7).map((part) => (part === undefined ? undefined : Number(part)));
-  const millis = Number((match[7] ?? '').padEnd(3, '0').slice(0, 3));
-  const [sign, offsetHours = '0', offsetMinutes = '0'] = match.slice(8);
+  const [, year, month, day, hour = '0', minute = '0', second = '0', fraction = '', sign, offsetHours = '0', offsetMinutes = '0'] =
+    match;
   const date = new Date(0);
   // Not Date.UTC, which reads the years 0 to 99 as 1900 to 1999.
-  date.setUTCFullYear(year!, month! - 1, day);
-  date.setUTCHours(hour, minute, second, millis);
+  date.setUTCFullYear(+year, +month - 1, +day);
+  date.setUTCHours(+hour, +minute, +second, +fraction.padEnd(3, '0').slice(0, 3));
   // Date rolls 30 February over to 1 March; reading the fields back catches that.
   const valid =
-    date.getUTCMonth() === month! - 1 &&
-    date.getUTCDate() === day &&
-    hour < 24 &&
-    minute < 60 &&
-    second < 60 &&
-    Number(offsetHours) < 24 &&
-    Number(offsetMinutes) < 60;
+    date.getUTCMonth() === +month - 1 &&
+    date.getUTCDate() === +day &&
+    +hour < 24 &&
+    +minute < 60 &&
+    +second < 60 &&
+    +offsetHours < 24 &&
+    +offsetMinutes < 60;
   if (!valid) return undefined;
-  const offset = (sign === '-' ? -1 : 1) * (Number(offsetHours) * 60 + Number(offsetMinutes));
+  const offset = (sign === '-' ? -1 : 1) * (+offsetHours * 60 + +offsetMinutes);
   return date.getTime() - offset * 60_000;
 }
 
@@ -270,8 +271,4 @@ function withWriteKey(result: { ok: true; messages: SegmentMessage[] }, writeKey
 /** Leaves absent fields out, rather than present and undefined, so stored events stay tidy. */
 function definedOnly<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
-}
-
-function unreachable(): never {
-  throw new Error('unreachable: every call was checked to be valid');
 }

@@ -1,0 +1,107 @@
+import { type DynamicModule, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
+import { CqrsModule } from '@nestjs/cqrs';
+import { join } from 'node:path';
+import { AuditController } from './audit/audit.controller';
+import { GetUserHistoryHandler } from './audit/queries/get-user-history.handler';
+import type { HeraldConfig } from './config';
+import { createEventStore } from './event-store/create-event-store';
+import { EVENT_STORE, type EventStore } from './event-store/event-store.port';
+import { AdminGuard } from './http/admin.guard';
+import { ErrorFilter } from './http/error.filter';
+import { IDENTITY_LINKED, identityProjection } from './identity/identity.projection';
+import { IdentityService } from './identity/identity.service';
+import { IngestTrackingCallHandler } from './ingestion/commands/ingest-tracking-call.handler';
+import { IngestionController } from './ingestion/ingestion.controller';
+import { Metrics } from './operations/metrics';
+import { OperationsController } from './operations/operations.controller';
+import { ProjectionRunner } from './projection-runner/projection-runner';
+import { CLOCK, type Clock, systemClock } from './shared/clock';
+import { openStateDb, type StateDb } from './state/state-db';
+import { WorkspacesService } from './workspaces/workspaces.service';
+import type { IdentityLink } from '@herald/projections';
+
+export const CONFIG = Symbol('HeraldConfig');
+export const STATE_DB = Symbol('StateDb');
+
+export interface HeraldModuleOptions {
+  config: HeraldConfig;
+  clock?: Clock;
+  /** Prints secrets generated on first start; tests capture them instead. */
+  onFirstStart?: (secrets: { writeKey?: string; adminToken?: string }) => void;
+}
+
+const commandHandlers = [IngestTrackingCallHandler];
+const queryHandlers = [GetUserHistoryHandler];
+
+/** Starts what runs in the background and closes everything on shutdown. */
+class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
+  private readonly logger = new Logger('herald');
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(STATE_DB) private readonly db: StateDb,
+    @Inject(CONFIG) private readonly config: HeraldConfig,
+    private readonly workspaces: WorkspacesService,
+    private readonly runner: ProjectionRunner,
+    @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
+  ) {}
+
+  async onModuleInit(): Promise<void> {
+    const secrets = await this.workspaces.bootstrap(this.config);
+    if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
+    this.runner.start(identityProjection);
+    this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.runner.stop();
+    await this.store.close();
+    this.db.close();
+  }
+}
+
+@Module({})
+export class AppModule {
+  static forRoot(options: HeraldModuleOptions): DynamicModule {
+    const { config } = options;
+    return {
+      module: AppModule,
+      imports: [CqrsModule.forRoot()],
+      controllers: [IngestionController, AuditController, OperationsController],
+      providers: [
+        { provide: CONFIG, useValue: config },
+        { provide: CLOCK, useValue: options.clock ?? systemClock },
+        { provide: 'ON_FIRST_START', useValue: options.onFirstStart },
+        { provide: EVENT_STORE, useFactory: () => createEventStore(config) },
+        { provide: STATE_DB, useFactory: () => openStateDb(join(config.dataDir, 'state.sqlite')) },
+        { provide: IdentityService, useFactory: (db: StateDb) => new IdentityService(db), inject: [STATE_DB] },
+        Metrics,
+        {
+          provide: ProjectionRunner,
+          useFactory: (store: EventStore, db: StateDb, identity: IdentityService) => {
+            const logger = new Logger('projections');
+            return new ProjectionRunner(
+              store,
+              db,
+              (name, error) => logger.error(`Projection ${name} stopped: ${(error as Error).stack ?? error}`),
+              (_name, event) => {
+                if (event.type === IDENTITY_LINKED) identity.settled(event.metadata.workspace, (event.data as IdentityLink).key);
+              },
+            );
+          },
+          inject: [EVENT_STORE, STATE_DB, IdentityService],
+        },
+        {
+          provide: WorkspacesService,
+          useFactory: (store: EventStore, clock: Clock) => new WorkspacesService(store, clock),
+          inject: [EVENT_STORE, CLOCK],
+        },
+        AdminGuard,
+        HeraldLifecycle,
+        { provide: APP_FILTER, useClass: ErrorFilter },
+        ...commandHandlers,
+        ...queryHandlers,
+      ],
+    };
+  }
+}

@@ -1,0 +1,49 @@
+/** Builds the Herald application: Nest on Fastify, the tracking API, /api, /health, /metrics, /docs and the dashboard. */
+import 'reflect-metadata';
+import fastifyStatic from '@fastify/static';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { existsSync } from 'node:fs';
+import { AppModule, type HeraldModuleOptions } from './app.module';
+import { MAX_BODY_BYTES, registerJsonBodyParser } from './http/body-parsers';
+import { toErrorResponse } from './http/error.filter';
+import { createPino, PinoNestLogger } from './http/logger';
+
+export async function createHeraldApp(options: HeraldModuleOptions): Promise<NestFastifyApplication> {
+  const pino = createPino(options.config.logLevel);
+  const adapter = new FastifyAdapter({
+    loggerInstance: pino,
+    bodyLimit: MAX_BODY_BYTES,
+    trustProxy: true,
+  });
+  const fastify = adapter.getInstance();
+  // Errors raised by Fastify before Nest sees the request (bad JSON, body too large) get the same JSON shape.
+  fastify.setErrorHandler((error, _request, reply) => {
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) pino.error(error);
+    void reply.status(status).send(body);
+  });
+
+  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
+    logger: new PinoNestLogger(pino),
+    bodyParser: false,
+  });
+  registerJsonBodyParser(app.getHttpAdapter().getInstance());
+
+  const openApi = new DocumentBuilder()
+    .setTitle('Herald')
+    .setDescription('Tracking API (Segment-compatible) and the admin API of Herald')
+    .setVersion('0.1.0')
+    .addBasicAuth()
+    .addBearerAuth()
+    .build();
+  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi), { jsonDocumentUrl: 'docs/openapi.json' });
+
+  if (existsSync(options.config.dashboardDir)) {
+    await app.register(fastifyStatic, { root: options.config.dashboardDir, prefix: '/', decorateReply: false });
+  }
+  app.enableShutdownHooks();
+  await app.init();
+  return app;
+}

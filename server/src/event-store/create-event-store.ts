@@ -1,0 +1,15 @@
+import { join } from 'node:path';
+import type { HeraldConfig } from '../config';
+import type { EventStore } from './event-store.port';
+import { SqliteEventStore } from './sqlite/sqlite-event-store';
+
+/** KurrentDB when EVENTSTORE_URL is set, else the embedded SQLite log under DATA_DIR. */
+export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'dataDir'>, options: { readonly?: boolean } = {}): EventStore {
+  if (config.eventStoreUrl) {
+    // Loaded lazily: the gRPC client is only needed when a KurrentDB server is used.
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { KurrentDbEventStore } = require('./kurrentdb/kurrentdb-event-store') as typeof import('./kurrentdb/kurrentdb-event-store');
+    return new KurrentDbEventStore(config.eventStoreUrl);
+  }
+  return new SqliteEventStore({ path: join(config.dataDir, 'events.sqlite'), readonly: options.readonly });
+}

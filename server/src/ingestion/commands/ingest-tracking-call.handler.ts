@@ -1,0 +1,112 @@
+/**
+ * Turns a tracking call into events on the right person's stream and answers once they are durable.
+ * Event ids are derived from (workspace, messageId), so a retried call, or a duplicate messageId,
+ * appends nothing new: it is accepted and stored once.
+ */
+import { type IdentityLink, anonymousStream, userStream } from '@herald/projections';
+import { Inject } from '@nestjs/common';
+import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
+import { EVENT_STORE, type EventStore, type NewEvent } from '../../event-store/event-store.port';
+import { IDENTITY_LINKED } from '../../identity/identity.projection';
+import { IdentityService } from '../../identity/identity.service';
+import { Metrics } from '../../operations/metrics';
+import { CLOCK, type Clock } from '../../shared/clock';
+import { derivedEventId, uuidv5, uuidv7 } from '../../shared/ids';
+import { InvalidTrackingCallError } from '../ingestion.errors';
+import { parseSegmentCall } from '../segment/parse-segment';
+import type { SegmentCallType, SegmentMessage } from '../segment/segment-message';
+import { IngestTrackingCallCommand, type IngestTrackingCallResult } from './ingest-tracking-call.command';
+
+/** Log event type for each Segment call. */
+export const TRACKING_EVENT_TYPES: Record<SegmentCallType, string> = {
+  track: 'Tracked',
+  identify: 'Identified',
+  page: 'PageViewed',
+  screen: 'ScreenViewed',
+  group: 'Grouped',
+  alias: 'Aliased',
+};
+
+export function trackingEventId(workspace: string, messageId: string): string {
+  return uuidv5(`segment|${workspace}|${messageId}`);
+}
+
+@CommandHandler(IngestTrackingCallCommand)
+export class IngestTrackingCallHandler implements ICommandHandler<IngestTrackingCallCommand, IngestTrackingCallResult> {
+  constructor(
+    @Inject(EVENT_STORE) private readonly store: EventStore,
+    @Inject(CLOCK) private readonly clock: Clock,
+    private readonly identity: IdentityService,
+    private readonly metrics: Metrics,
+  ) {}
+
+  async execute({ workspace, kind, body }: IngestTrackingCallCommand): Promise<IngestTrackingCallResult> {
+    const receivedAt = this.clock.now();
+    const parsed = parseSegmentCall(kind, body, { receivedAt, newMessageId: () => `herald-${uuidv7(receivedAt.getTime())}` });
+    if (!parsed.ok) {
+      this.metrics.rejectedRequests.inc({ reason: parsed.code });
+      throw new InvalidTrackingCallError(parsed.status, parsed.code, parsed.message, parsed.problems, parsed.index);
+    }
+
+    // Resolve in order, so a link made by an earlier message of a batch routes the later ones.
+    const byStream = new Map<string, { events: NewEvent[]; links: IdentityLink[] }>();
+    for (const message of parsed.messages) {
+      const { person, links } = this.identity.resolve(workspace, message);
+      const stream = person.kind === 'user' ? userStream(workspace, person.userId) : anonymousStream(workspace, person.anonymousId);
+      const entry = byStream.get(stream) ?? { events: [], links: [] };
+      byStream.set(stream, entry);
+      const messageEvent = toEvent(workspace, message);
+      for (const link of links) entry.events.push(linkEvent(workspace, link, messageEvent));
+      entry.links.push(...links);
+      entry.events.push(messageEvent);
+    }
+
+    const started = process.hrtime.bigint();
+    const outcomes = await Promise.allSettled(
+      [...byStream].map(([stream, { events }]) => this.store.append(stream, events, { expectedRevision: 'any' })),
+    );
+    this.metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    const entries = [...byStream.values()];
+    outcomes.forEach((outcome, i) => {
+      if (outcome.status === 'rejected') this.identity.release(workspace, entries[i].links);
+    });
+    const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    // Some streams may have been written: the client retries the whole call and the derived ids make that safe.
+    if (failure) throw failure.reason;
+
+    for (const message of parsed.messages) this.metrics.ingestedEvents.inc({ workspace, type: message.type });
+    return { accepted: parsed.messages.length };
+  }
+}
+
+function toEvent(workspace: string, message: SegmentMessage): NewEvent {
+  const id = trackingEventId(workspace, message.messageId);
+  return {
+    id,
+    type: TRACKING_EVENT_TYPES[message.type],
+    data: message,
+    metadata: {
+      workspace,
+      correlationId: id,
+      occurredAt: message.timestamp,
+      receivedAt: message.receivedAt,
+      schemaVersion: 1,
+    },
+  };
+}
+
+function linkEvent(workspace: string, link: IdentityLink, cause: NewEvent): NewEvent {
+  return {
+    id: derivedEventId(cause.id, 'identity', link.key),
+    type: IDENTITY_LINKED,
+    data: link,
+    metadata: {
+      workspace,
+      causationId: cause.id,
+      correlationId: cause.id,
+      occurredAt: cause.metadata.occurredAt,
+      receivedAt: cause.metadata.receivedAt,
+      schemaVersion: 1,
+    },
+  };
+}

@@ -1,0 +1,174 @@
+import { gzipSync } from 'node:zlib';
+import { Analytics as SegmentAnalytics } from '@segment/analytics-node';
+import RudderAnalytics from '@rudderstack/rudder-sdk-node';
+import { randomUUID } from 'node:crypto';
+import { adminGet, basicAuth, post, startTestApp, TEST_WRITE_KEY, type TestApp } from '../test-support/herald-test-app';
+
+let herald: TestApp;
+beforeAll(async () => {
+  herald = await startTestApp();
+});
+afterAll(() => herald.destroy());
+
+const historyOf = async (userId: string) => (await adminGet(`${herald.url}/api/users/${encodeURIComponent(userId)}/events`)).body;
+const head = async () => (await adminGet(`${herald.url}/health`)).body.head as number;
+
+describe('Segment SDKs send to Herald unchanged, with only the host set', () => {
+  it('@segment/analytics-node: every call type is stored on the user stream', async () => {
+    const analytics = new SegmentAnalytics({ writeKey: TEST_WRITE_KEY, host: herald.url, flushAt: 3, maxRetries: 0 });
+    const errors: unknown[] = [];
+    analytics.on('error', (error) => errors.push(error));
+    const userId = `seg-${randomUUID()}`;
+    analytics.identify({ userId, traits: { email: 'ada@example.com', plan: 'pro' } });
+    analytics.track({ userId, event: 'Checkout Started', properties: { cart_id: 'c1', total: 42 } });
+    analytics.page({ userId, name: 'Pricing', properties: { path: '/pricing' } });
+    analytics.screen({ userId, name: 'Home' });
+    analytics.group({ userId, groupId: 'acme', traits: { seats: 10 } });
+    analytics.alias({ userId, previousId: `old-${userId}` });
+    await analytics.closeAndFlush();
+    expect(errors).toEqual([]);
+    const history = await historyOf(userId);
+    expect(history.events.map((e: { type: string }) => e.type)).toEqual(
+      expect.arrayContaining(['Identified', 'Tracked', 'PageViewed', 'ScreenViewed', 'Grouped', 'Aliased']),
+    );
+    const tracked = history.events.find((e: { type: string }) => e.type === 'Tracked');
+    expect(tracked.data).toMatchObject({ event: 'Checkout Started', properties: { cart_id: 'c1', total: 42 }, userId });
+    expect(tracked.metadata).toMatchObject({ workspace: 'default', schemaVersion: 1 });
+    expect(tracked.data.context.library.name).toBe('@segment/analytics-node');
+  });
+
+  it('@rudderstack/rudder-sdk-node (gzip-compressed batches) is accepted too', async () => {
+    const rudder = new RudderAnalytics(TEST_WRITE_KEY, { dataPlaneUrl: herald.url, flushAt: 100, flushInterval: 60_000, retryCount: 0, logLevel: 'error' });
+    const userId = `rs-${randomUUID()}`;
+    rudder.identify({ userId, traits: { plan: 'free' } });
+    rudder.track({ userId, event: 'Product Viewed', properties: { category: 'shoes' } });
+    await rudder.flush();
+    const history = await historyOf(userId);
+    expect(history.events.map((e: { type: string }) => e.type)).toEqual(['Identified', 'Tracked']);
+  });
+});
+
+describe('tracking API over HTTP', () => {
+  it('accepts the write key as Basic-auth user name or as writeKey in the body, and answers 401 otherwise', async () => {
+    const body = { userId: 'u-auth', event: 'Signed Up' };
+    expect((await post(`${herald.url}/v1/track`, body)).status).toBe(200);
+    expect((await post(`${herald.url}/v1/track`, { ...body, writeKey: TEST_WRITE_KEY }, { authorization: '' })).status).toBe(200);
+    const unknown = await post(`${herald.url}/v1/track`, body, { authorization: basicAuth('nope') });
+    expect(unknown).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+    expect((await post(`${herald.url}/v1/track`, body, { authorization: '' })).status).toBe(401);
+  });
+
+  it('rejects bad input with a 4xx naming the problem, and stores nothing of it', async () => {
+    const before = await head();
+    const cases: Array<[string, unknown, number, RegExp | undefined]> = [
+      ['track', '{"userId": "u1", "event": ', 400, /not valid JSON/],
+      ['track', { userId: 'u1', event: 42 }, 400, /event/],
+      ['track', { event: 'No One' }, 400, /userId or anonymousId/],
+      ['identify', { userId: 'u1', traits: 'plan=pro' }, 400, /traits/],
+      ['track', { userId: 'u1', event: 'Big', properties: { blob: 'x'.repeat(33 * 1024) } }, 413, /32768/],
+      ['batch', { batch: [] }, 400, undefined],
+      ['track', [1, 2, 3], 400, undefined],
+      ['track', '', 400, /empty/],
+    ];
+    for (const [call, body, status, message] of cases) {
+      const response = await post(`${herald.url}/v1/${call}`, body);
+      expect({ call, body, status: response.status }).toEqual({ call, body, status });
+      expect(typeof response.body.error).toBe('string');
+      if (message) expect(response.body.message).toMatch(message);
+    }
+    expect(await head()).toBe(before);
+  });
+
+  it('rejects a batch with one bad event whole, naming its index and field path', async () => {
+    const before = await head();
+    const response = await post(`${herald.url}/v1/batch`, {
+      batch: [
+        { type: 'track', userId: 'b1', event: 'Fine' },
+        { type: 'track', userId: 'b1', event: 'Fine too' },
+        { type: 'track', userId: 'b1', properties: [] },
+      ],
+    });
+    expect(response.status).toBe(400);
+    expect(response.body.index).toBe(2);
+    expect(response.body.problems.map((p: { path: string }) => p.path)).toEqual(
+      expect.arrayContaining(['batch[2].event', 'batch[2].properties']),
+    );
+    expect(await head()).toBe(before);
+  });
+
+  it('rejects a body over 500 KB with 413', async () => {
+    const batch = Array.from({ length: 40 }, () => ({ type: 'track', userId: 'big', event: 'X', properties: { pad: 'y'.repeat(15_000) } }));
+    const response = await post(`${herald.url}/v1/batch`, { batch });
+    expect(response.status).toBe(413);
+    expect(response.body.error).toBe('payload_too_large');
+  });
+
+  it('stores a duplicate messageId once, even across routes', async () => {
+    const messageId = randomUUID();
+    const body = { userId: 'dup-user', event: 'Order Completed', messageId };
+    for (let i = 0; i < 3; i++) expect((await post(`${herald.url}/v1/track`, body)).status).toBe(200);
+    expect((await post(`${herald.url}/v1/batch`, { batch: [{ ...body, type: 'track' }] })).status).toBe(200);
+    const history = await historyOf('dup-user');
+    expect(history.events.filter((e: { data: { messageId: string } }) => e.data.messageId === messageId)).toHaveLength(1);
+  });
+
+  it('accepts gzip-compressed bodies', async () => {
+    const body = gzipSync(JSON.stringify({ userId: 'gz-user', event: 'Zipped' }));
+    const response = await post(`${herald.url}/v1/track`, body, { 'content-encoding': 'gzip' });
+    expect(response.status).toBe(200);
+    expect((await historyOf('gz-user')).events).toHaveLength(1);
+  });
+
+  it('corrects device clock skew using sentAt and receivedAt', async () => {
+    // The device clock runs one hour fast: it stamped the event 10 s before sending.
+    const deviceNow = Date.now() + 3_600_000;
+    const body = {
+      userId: 'skewed',
+      event: 'Opened App',
+      timestamp: new Date(deviceNow - 10_000).toISOString(),
+      sentAt: new Date(deviceNow).toISOString(),
+    };
+    expect((await post(`${herald.url}/v1/track`, body)).status).toBe(200);
+    const [event] = (await historyOf('skewed')).events;
+    const corrected = Date.parse(event.data.timestamp);
+    const receivedAt = Date.parse(event.data.receivedAt);
+    expect(receivedAt - corrected).toBe(10_000);
+    expect(event.metadata.occurredAt).toBe(event.data.timestamp);
+    expect(event.data.originalTimestamp).toBe(body.timestamp);
+  });
+});
+
+describe('identity', () => {
+  it('gives events sent with an anonymousId before identify to that user, and later anonymous events too', async () => {
+    const anonymousId = `anon-${randomUUID()}`;
+    const userId = `user-${randomUUID()}`;
+    expect((await post(`${herald.url}/v1/page`, { anonymousId, name: 'Landing' })).status).toBe(200);
+    expect((await post(`${herald.url}/v1/track`, { anonymousId, event: 'Product Viewed' })).status).toBe(200);
+    expect((await post(`${herald.url}/v1/identify`, { anonymousId, userId, traits: { email: 'x@example.com' } })).status).toBe(200);
+    expect((await post(`${herald.url}/v1/track`, { anonymousId, event: 'Checkout Started' })).status).toBe(200);
+    const history = await historyOf(userId);
+    expect(history.userId).toBe(userId);
+    expect(history.events.map((e: { type: string }) => e.type)).toEqual(['PageViewed', 'Tracked', 'IdentityLinked', 'Identified', 'Tracked']);
+    const positions = history.events.map((e: { position: number }) => e.position);
+    expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    const viaAnonymous = await historyOf(anonymousId);
+    expect(viaAnonymous.userId).toBe(userId);
+    expect(viaAnonymous.events).toEqual(history.events);
+  });
+
+  it('links ids through alias, including chains', async () => {
+    const first = `a-${randomUUID()}`;
+    const second = `b-${randomUUID()}`;
+    const third = `c-${randomUUID()}`;
+    await post(`${herald.url}/v1/track`, { userId: first, event: 'One' });
+    await post(`${herald.url}/v1/alias`, { previousId: first, userId: second });
+    await post(`${herald.url}/v1/track`, { userId: first, event: 'Two' });
+    await post(`${herald.url}/v1/alias`, { previousId: second, userId: third });
+    const history = await historyOf(first);
+    expect(history.userId).toBe(third);
+    expect(history.events.filter((e: { type: string }) => e.type === 'Tracked').map((e: { data: { event: string } }) => e.data.event)).toEqual([
+      'One',
+      'Two',
+    ]);
+  });
+});

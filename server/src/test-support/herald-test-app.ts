@@ -1,0 +1,85 @@
+/** Starts a real Herald (real SQLite log, real HTTP on a free port) in a temporary data folder. */
+import type { NestFastifyApplication } from '@nestjs/platform-fastify';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createHeraldApp } from '../app';
+import { configFromEnv, type HeraldConfig } from '../config';
+import type { Clock } from '../shared/clock';
+
+export const TEST_WRITE_KEY = 'wk_test_write_key';
+export const TEST_ADMIN_TOKEN = 'adm_test_admin_token';
+
+export interface TestApp {
+  app: NestFastifyApplication;
+  url: string;
+  dataDir: string;
+  config: HeraldConfig;
+  firstStartSecrets?: { writeKey?: string; adminToken?: string };
+  close(): Promise<void>;
+  /** Closes and deletes the data folder. */
+  destroy(): Promise<void>;
+}
+
+export function tempDataDir(): string {
+  return mkdtempSync(join(tmpdir(), 'herald-test-'));
+}
+
+export async function startTestApp(
+  options: { dataDir?: string; env?: Record<string, string | undefined>; clock?: Clock } = {},
+): Promise<TestApp> {
+  const dataDir = options.dataDir ?? tempDataDir();
+  const config = configFromEnv({
+    DATA_DIR: dataDir,
+    PORT: '0',
+    HOST: '127.0.0.1',
+    ADMIN_TOKEN: TEST_ADMIN_TOKEN,
+    DEFAULT_WRITE_KEY: TEST_WRITE_KEY,
+    LOG_LEVEL: 'warn',
+    ...options.env,
+  });
+  let firstStartSecrets: TestApp['firstStartSecrets'];
+  const app = await createHeraldApp({ config, clock: options.clock, onFirstStart: (s) => (firstStartSecrets = s) });
+  await app.listen(0, '127.0.0.1');
+  const address = app.getHttpServer().address();
+  const port = typeof address === 'object' && address ? address.port : 0;
+  const close = () => app.close();
+  return {
+    app,
+    url: `http://127.0.0.1:${port}`,
+    dataDir,
+    config,
+    firstStartSecrets,
+    close,
+    destroy: async () => {
+      await close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function basicAuth(writeKey: string): string {
+  return `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}`;
+}
+
+export async function post(url: string, body: unknown, headers: Record<string, string> = {}) {
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: basicAuth(TEST_WRITE_KEY), ...headers },
+    body: typeof body === 'string' || body instanceof Uint8Array ? body : JSON.stringify(body),
+  });
+  const text = await response.text();
+  return { status: response.status, body: text ? JSON.parse(text) : undefined };
+}
+
+export async function adminGet(url: string, token = TEST_ADMIN_TOKEN) {
+  const response = await fetch(url, { headers: { authorization: `Bearer ${token}` } });
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // not JSON (e.g. /metrics)
+  }
+  return { status: response.status, body: body as any, headers: response.headers };
+}
