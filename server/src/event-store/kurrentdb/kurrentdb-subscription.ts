@@ -5,14 +5,15 @@
  * part of the filter the server did not, and makes `stop()` end the iteration even while it waits.
  */
 import type { AllStreamResolvedEvent } from '@kurrent/kurrentdb-client';
-import type { Readable } from 'node:stream';
 import { EventStoreUnavailableError } from '../errors';
 import { matches } from '../event-filter';
 import type { EventFilter, RecordedEvent, Subscription } from '../event-store.port';
 import { isSystemEvent, toEventStoreError, toRecordedEvent } from './kurrentdb-mapping';
 
-/** What the adapter needs of the client's `AllStreamSubscription`. */
-export interface SubscriptionSource extends Readable {
+/** What the adapter needs of the client's `AllStreamSubscription` (a Readable). */
+export interface SubscriptionSource extends AsyncIterable<unknown> {
+  on(event: 'error', listener: (error: Error) => void): unknown;
+  destroy(): unknown;
   unsubscribe(): Promise<void>;
 }
 
