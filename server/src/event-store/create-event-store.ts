@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HeraldConfig } from '../config';
 import type { EventStore } from './event-store.port';
@@ -11,5 +12,9 @@ export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'd
     const { KurrentDbEventStore } = require('./kurrentdb/kurrentdb-event-store') as typeof import('./kurrentdb/kurrentdb-event-store');
     return new KurrentDbEventStore(config.eventStoreUrl);
   }
-  return new SqliteEventStore({ path: join(config.dataDir, 'events.sqlite'), readonly: options.readonly });
+  const path = join(config.dataDir, 'events.sqlite');
+  if (options.readonly && !existsSync(path)) {
+    throw new Error(`No Herald event log at ${path}: start Herald once, or point DATA_DIR (--data-dir) at its data folder`);
+  }
+  return new SqliteEventStore({ path, readonly: options.readonly });
 }

@@ -165,6 +165,7 @@ export class KurrentDbEventStore implements EventStore {
     const plan = planReadStart(options.fromPosition ?? 0, (p) => this.knownPositions.has(p));
     let start: ReadStart = plan;
     let fallback = plan.fallback;
+    let fellBack = false;
     for (;;) {
       const remaining = maxCount - result.length;
       // One more than needed covers the event dropped when starting one position early.
@@ -180,9 +181,17 @@ export class KurrentDbEventStore implements EventStore {
       } catch (error) {
         const mapped = toEventStoreError(error);
         // A refused start position fails before any event arrives; anything else is a real error.
-        if (!fallback || result.length > 0 || mapped instanceof EventStoreUnavailableError) throw mapped;
+        if (result.length > 0 || mapped instanceof EventStoreUnavailableError) throw mapped;
+        if (fellBack) {
+          throw Object.assign(
+            new InvalidEventError(`Cannot read $all from position ${options.fromPosition}: neither it nor the one before is an event's position`),
+            { cause: error },
+          );
+        }
+        if (!fallback) throw mapped;
         start = fallback;
         fallback = undefined;
+        fellBack = true;
         continue;
       }
       fallback = undefined;
