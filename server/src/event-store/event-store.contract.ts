@@ -86,6 +86,11 @@ export function eventStoreContract(makeStore: () => Promise<EventStore>, dispose
     it('rejects an append with an invalid event whole, storing nothing', async () => {
       const bad = { ...newEvent(), id: 'not-a-uuid' };
       await expect(store.append(s('f'), [newEvent(), bad])).rejects.toBeInstanceOf(InvalidEventError);
+      await expect(store.append(s('f'), [newEvent('$system')])).rejects.toBeInstanceOf(InvalidEventError);
+      await expect(store.append(`$${s('f')}`, [newEvent()])).rejects.toBeInstanceOf(InvalidEventError);
+      await expect(store.append(s('f'), [newEvent()], { expectedRevision: -2 })).rejects.toBeInstanceOf(InvalidEventError);
+      const repeated = newEvent();
+      await expect(store.append(s('f'), [repeated, repeated])).rejects.toBeInstanceOf(InvalidEventError);
       expect(await store.readStream(s('f'))).toEqual([]);
     });
   });

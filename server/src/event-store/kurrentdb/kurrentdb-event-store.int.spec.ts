@@ -119,12 +119,13 @@ describe('KurrentDbEventStore with no server listening', () => {
 
   it('refuses invalid appends before contacting the server', async () => {
     const store = open();
+    const twice = newEvent();
     const cases: Array<[string, Parameters<EventStore['append']>]> = [
       ['id', ['s', [{ ...newEvent(), id: 'not-a-uuid' }]]],
       ['empty type', ['s', [newEvent('')]]],
       ['system type', ['s', [newEvent('$metadata')]]],
       ['workspace', ['s', [{ ...newEvent(), metadata: {} as never }]]],
-      ['duplicate id', ['s', (() => { const e = newEvent(); return [e, { ...e }]; })()]],
+      ['duplicate id', ['s', [twice, { ...twice }]]],
       ['no events', ['s', []]],
       ['empty stream', ['', [newEvent()]]],
       ['system stream', ['$stats', [newEvent()]]],

@@ -25,6 +25,7 @@ import {
   jsonEvent,
 } from '@kurrent/kurrentdb-client';
 import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
+import { validateAppend } from '../validate-append';
 import { matches } from '../event-filter';
 import type {
   AppendOptions,
@@ -51,7 +52,6 @@ import {
   toSafeNumber,
   toServerFilter,
   toStreamState,
-  validateAppend,
 } from './kurrentdb-mapping';
 import { type SubscriptionSource, idleSubscription, nativeSubscription } from './kurrentdb-subscription';
 
@@ -82,8 +82,8 @@ export class KurrentDbEventStore implements EventStore {
   private readonly detectReplays: boolean;
   /** Positions known to be records, so reads can start at "last position + 1" (see planReadStart). */
   private readonly knownPositions = new RecentPositions();
-  /** Stop functions of the subscriptions still holding a server stream. */
-  private readonly openSubscriptions = new Set<() => Promise<void>>();
+  /** Subscriptions still holding a server stream. */
+  private readonly openSubscriptions = new Set<Subscription>();
   private closed = false;
 
   /** @param connection a `kurrentdb://`, `kdb://` or `esdb://` connection string, or a client. */
@@ -230,9 +230,7 @@ export class KurrentDbEventStore implements EventStore {
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
     const afterPosition = options.afterPosition ?? 0;
     if (this.closed) return failedSubscription(new EventStoreUnavailableError('The event store is closed'));
-    let stop: () => Promise<void> = async () => undefined;
-    const onClose = () => this.openSubscriptions.delete(stop);
-    if (matchesNothing(options.filter)) return this.track(idleSubscription({ onClose }), (s) => (stop = s));
+    if (matchesNothing(options.filter)) return this.register((onClose) => idleSubscription({ onClose }));
     let source: SubscriptionSource;
     try {
       source = this.client.subscribeToAll({
@@ -243,20 +241,21 @@ export class KurrentDbEventStore implements EventStore {
     } catch (error) {
       return failedSubscription(toEventStoreError(error));
     }
-    const subscription = nativeSubscription(source, {
-      afterPosition,
-      filter: options.filter,
-      onPosition: (position) => this.knownPositions.add(position),
-      onClose,
-    });
-    return this.track(subscription, (s) => (stop = s));
+    return this.register((onClose) =>
+      nativeSubscription(source, {
+        afterPosition,
+        filter: options.filter,
+        onPosition: (position) => this.knownPositions.add(position),
+        onClose,
+      }),
+    );
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     // Subscriptions first: the client's dispose cancels their streams without ending them.
-    await Promise.allSettled([...this.openSubscriptions].map((stop) => stop()));
+    await Promise.allSettled([...this.openSubscriptions].map((subscription) => subscription.stop()));
     this.openSubscriptions.clear();
     await this.client.dispose();
   }
@@ -307,11 +306,13 @@ export class KurrentDbEventStore implements EventStore {
     throw new EventStoreUnavailableError(`KurrentDB returned no position for ${stream}@${revision}`);
   }
 
-  /** Remembers how to stop a subscription until it releases its stream, so close() can end it. */
-  private track(subscription: Subscription, setStop: (stop: () => Promise<void>) => void): Subscription {
-    const stop = () => subscription.stop();
-    setStop(stop);
-    this.openSubscriptions.add(stop);
+  /** Keeps a subscription until it releases its server stream, so close() can stop it. */
+  private register(create: (onClose: () => void) => Subscription): Subscription {
+    let subscription: Subscription | undefined = undefined;
+    subscription = create(() => {
+      if (subscription) this.openSubscriptions.delete(subscription);
+    });
+    this.openSubscriptions.add(subscription);
     return subscription;
   }
 

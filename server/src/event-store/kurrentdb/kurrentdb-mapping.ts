@@ -103,22 +103,6 @@ export function toServerFilter(filter?: EventFilter): Filter {
 }
 
 /** Same checks as the embedded store, made before anything is sent to the server. */
-export function validateAppend(stream: string, events: NewEvent[]): void {
-  if (typeof stream !== 'string' || stream.length === 0) throw new InvalidEventError('Stream name must be a non-empty string');
-  if (stream.startsWith('$')) throw new InvalidEventError(`Stream ${stream} is a system stream name ('$' prefix)`);
-  if (!Array.isArray(events) || events.length === 0) throw new InvalidEventError('An append needs at least one event');
-  const ids = new Set<string>();
-  for (const event of events) {
-    if (typeof event.id !== 'string' || !isUuid(event.id)) throw new InvalidEventError(`Event id ${event.id} is not a UUID`);
-    if (ids.has(event.id.toLowerCase())) throw new InvalidEventError(`Event id ${event.id} appears twice in one append`);
-    ids.add(event.id.toLowerCase());
-    if (typeof event.type !== 'string' || event.type.length === 0) throw new InvalidEventError('Event type must be a non-empty string');
-    if (event.type.startsWith('$')) throw new InvalidEventError(`Event type ${event.type} is reserved for the server ('$' prefix)`);
-    if (!event.metadata || typeof event.metadata.workspace !== 'string') {
-      throw new InvalidEventError('Event metadata must name its workspace');
-    }
-  }
-}
 
 /**
  * Maps a resolved event from a stream read, an `$all` read or a subscription. Returns undefined

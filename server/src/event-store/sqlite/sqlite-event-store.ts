@@ -12,7 +12,7 @@ import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { bytesToUuid, isUuid, uuidToBytes } from '../../shared/ids';
+import { bytesToUuid, uuidToBytes } from '../../shared/ids';
 import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
 import type {
   AppendOptions,
@@ -28,6 +28,7 @@ import type {
   Subscription,
 } from '../event-store.port';
 import { matches } from '../event-filter';
+import { validateAppend, validateExpectedRevision } from '../validate-append';
 import { liveSubscription } from '../live-subscription';
 
 const SCHEMA = `
@@ -151,6 +152,7 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return Promise.reject(new EventStoreUnavailableError('The event store is closed'));
     try {
       validateAppend(stream, events);
+      validateExpectedRevision(options.expectedRevision ?? 'any');
     } catch (error) {
       return Promise.reject(error);
     }
@@ -342,20 +344,6 @@ function checkExpected(stream: string, expected: ExpectedRevision, actual: numbe
   if (!ok) throw new WrongExpectedRevisionError(stream, String(expected), actual ?? 'no_stream');
 }
 
-function validateAppend(stream: string, events: NewEvent[]): void {
-  if (typeof stream !== 'string' || stream.length === 0) throw new InvalidEventError('Stream name must be a non-empty string');
-  if (!Array.isArray(events) || events.length === 0) throw new InvalidEventError('An append needs at least one event');
-  const ids = new Set<string>();
-  for (const event of events) {
-    if (typeof event.id !== 'string' || !isUuid(event.id)) throw new InvalidEventError(`Event id ${event.id} is not a UUID`);
-    if (ids.has(event.id.toLowerCase())) throw new InvalidEventError(`Event id ${event.id} appears twice in one append`);
-    ids.add(event.id.toLowerCase());
-    if (typeof event.type !== 'string' || event.type.length === 0) throw new InvalidEventError('Event type must be a non-empty string');
-    if (!event.metadata || typeof event.metadata.workspace !== 'string') {
-      throw new InvalidEventError('Event metadata must name its workspace');
-    }
-  }
-}
 
 function toRecorded(row: EventRow): RecordedEvent {
   return {
