@@ -1,10 +1,22 @@
 /** The identity index: which anonymous ids and earlier user ids belong to which user, per workspace. */
 import type { IdentityKey, IdentityLink } from '@herald/projections';
+import type { Statement } from 'better-sqlite3';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection } from '../projection-runner/projection-runner';
 import type { StateDb } from '../state/state-db';
 
 export const IDENTITY_LINKED = 'IdentityLinked';
+
+type InsertLink = Statement<[workspace: string, key: string, userId: string, position: number]>;
+const insertStatements = new WeakMap<StateDb, InsertLink>();
+function insertLink(db: StateDb) {
+  let statement = insertStatements.get(db);
+  if (!statement) {
+    statement = db.prepare<[string, string, string, number]>('INSERT OR IGNORE INTO identity_links (workspace, key, user_id, position) VALUES (?, ?, ?, ?)');
+    insertStatements.set(db, statement);
+  }
+  return statement;
+}
 
 export const identityProjection: HostedProjection = {
   name: 'identity',
@@ -18,7 +30,7 @@ export const identityProjection: HostedProjection = {
   apply(db: StateDb, event: RecordedEvent) {
     const link = event.data as IdentityLink;
     // First link of a key wins (see projections/identity): INSERT OR IGNORE keeps it.
-    db.prepare('INSERT OR IGNORE INTO identity_links (workspace, key, user_id, position) VALUES (?, ?, ?, ?)').run(
+    insertLink(db).run(
       event.metadata.workspace,
       link.key,
       link.userId,
@@ -30,15 +42,24 @@ export const identityProjection: HostedProjection = {
   },
 };
 
-export function lookupLink(db: StateDb, workspace: string, key: IdentityKey): string | undefined {
-  return db
-    .prepare<[string, string], { user_id: string }>('SELECT user_id FROM identity_links WHERE workspace = ? AND key = ?')
-    .get(workspace, key)?.user_id;
-}
+/** Prepared reads of the identity index (preparing a statement costs more than running it). */
+export class IdentityIndexReader {
+  private readonly link;
+  private readonly linkedTo;
 
-export function keysLinkedTo(db: StateDb, workspace: string, userId: string): IdentityKey[] {
-  return db
-    .prepare<[string, string], { key: IdentityKey }>('SELECT key FROM identity_links WHERE workspace = ? AND user_id = ? ORDER BY position')
-    .all(workspace, userId)
-    .map((row) => row.key);
+  constructor(db: StateDb) {
+    identityProjection.setup(db);
+    this.link = db.prepare<[string, string], { user_id: string }>('SELECT user_id FROM identity_links WHERE workspace = ? AND key = ?');
+    this.linkedTo = db.prepare<[string, string], { key: IdentityKey }>(
+      'SELECT key FROM identity_links WHERE workspace = ? AND user_id = ? ORDER BY position',
+    );
+  }
+
+  lookup(workspace: string, key: IdentityKey): string | undefined {
+    return this.link.get(workspace, key)?.user_id;
+  }
+
+  keysLinkedTo(workspace: string, userId: string): IdentityKey[] {
+    return this.linkedTo.all(workspace, userId).map((row) => row.key);
+  }
 }

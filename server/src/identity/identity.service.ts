@@ -17,12 +17,15 @@ import {
   userStream,
 } from '@herald/projections';
 import type { StateDb } from '../state/state-db';
-import { keysLinkedTo, lookupLink } from './identity.projection';
+import { IdentityIndexReader } from './identity.projection';
 
 export class IdentityService {
   private readonly pending = new Map<string, string>();
+  private readonly index: IdentityIndexReader;
 
-  constructor(private readonly db: StateDb) {}
+  constructor(db: StateDb) {
+    this.index = new IdentityIndexReader(db);
+  }
 
   /** Decides the person and the new links, and reserves those links until `settle` is called. */
   resolve(workspace: string, message: IdentifiedMessage): Resolution {
@@ -49,7 +52,7 @@ export class IdentityService {
     const streams = new Set<string>([userStream(workspace, userId)]);
     if (linkedAnonymous === undefined && userId === id) streams.add(anonymousStream(workspace, id));
     const linksTo = (user: string) => {
-      const keys = new Set(keysLinkedTo(this.db, workspace, user));
+      const keys = new Set(this.index.keysLinkedTo(workspace, user));
       for (const [pendingKey, pendingUser] of this.pending) {
         const [ws, key] = splitPending(pendingKey);
         if (ws === workspace && pendingUser === user) keys.add(key);
@@ -63,7 +66,7 @@ export class IdentityService {
   }
 
   private lookup(workspace: string, key: IdentityKey): string | undefined {
-    return this.pending.get(`${workspace}|${key}`) ?? lookupLink(this.db, workspace, key);
+    return this.pending.get(`${workspace}|${key}`) ?? this.index.lookup(workspace, key);
   }
 }
 
