@@ -1,2 +1,3 @@
 export * from './streams';
 export * from './identity/identity';
+export * from './stats';

@@ -33,8 +33,8 @@ export function gbHash(seed: string, value: string, version: 1 | 2): number | nu
  * to 1 (GrowthBook instead falls back to equal weights when they do not sum to 1 within 0.01).
  * Boundaries are cumulative raw sums divided by the total, so consecutive ranges share their
  * boundary exactly, the last range ends at exactly 1 (total / total), and weights whose
- * floating-point sum is exactly 1 give GrowthBook's ranges bit for bit. Returns [] when the weights cannot be normalised (empty,
- * negative, non-finite, or all zero).
+ * floating-point sum is exactly 1 give GrowthBook's ranges bit for bit. Returns [] when the
+ * weights cannot be normalised (empty, negative, non-finite, or all zero).
  */
 export function bucketRanges(weights: readonly number[]): Array<[number, number]> {
   let total = 0;

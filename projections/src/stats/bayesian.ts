@@ -4,11 +4,15 @@ import { logBeta, normalCdf } from './numeric';
 /**
  * Beyond this many terms the exact sum gives way to a normal approximation. Every one of the
  * four summation variants needs more terms than this only when all four Beta parameters exceed
- * it, i.e. over ten million conversions and ten million non-conversions in each arm, where each
- * Beta's skewness is below 2 / sqrt(1e7) < 7e-4 and the approximation error is of that order or
- * smaller. The exact sum costs about 10 ns a term, so the worst exact case is ~0.1 s.
+ * it, i.e. over ten million conversions and ten million non-conversions in each arm. There the
+ * approximation agrees with the exact sum to ~1e-7 (measured 1e-8 to 1e-7 at 1e6-1e7 counts; a
+ * test checks it at 1e7). The exact sum costs 3-4 ns a term on Node 20 (1e6 terms ~4 ms, 1e7
+ * ~20-40 ms), so the worst exact case stays under a tenth of a second.
  */
 export const EXACT_SUM_MAX_TERMS = 10_000_000;
+
+const RESCALE_ABOVE = 1e250;
+const LOG_RESCALE = Math.log(RESCALE_ABOVE);
 
 /**
  * P(X > Y) for independent X ~ Beta(a1, b1), Y ~ Beta(a2, b2), with a1 a positive integer, by
@@ -19,8 +23,6 @@ export const EXACT_SUM_MAX_TERMS = 10_000_000;
  * log-gammas, and it is kept as a separate log scale so that a first term below the double range
  * does not underflow the whole sum.
  */
-const RESCALE_ABOVE = 1e250;
-const LOG_RESCALE = Math.log(RESCALE_ABOVE);
 
 function probXGreaterY(a1: number, b1: number, a2: number, b2: number): number {
   // term(i) = scaled * exp(logScale). Terms rise to the mode and then fall, so only growth can
@@ -53,7 +55,8 @@ function betaMoments(alpha: number, beta: number): { mean: number; variance: num
  * other three may be any positive reals), using the identities
  *   P(pB > pA) = f(alphaB, betaB; alphaA, betaA)       sum over alphaB terms
  *              = 1 - f(alphaA, betaA; alphaB, betaB)   sum over alphaA terms
- *              = f(betaA, alphaA; betaB, alphaB)       sum over betaA terms, since pB > pA iff 1-pA > 1-pB
+ *              = f(betaA, alphaA; betaB, alphaB)       sum over betaA terms (pB > pA iff
+ *                                                      1 - pA > 1 - pB)
  *              = 1 - f(betaB, alphaB; betaA, alphaA)   sum over betaB terms
  * where f(a1, b1; a2, b2) = P(Beta(a1, b1) > Beta(a2, b2)). Cost is O(min parameter): counts in
  * the millions take milliseconds, because the number of conversions (or of non-conversions) is

@@ -31,7 +31,7 @@ export function holm(pValues: number[]): number[] {
 
 /**
  * Benjamini-Hochberg step-up (1995), controls the false discovery rate under independence or
- * positive dependence: adjusted p(i) = min(1, min over j >= i of m p(j) / j).
+ * positive dependence: adjusted p(i) = min(1, min over j >= i of p(j) / (j / m)).
  */
 export function benjaminiHochberg(pValues: number[]): number[] {
   const order = checkedOrder(pValues, 'benjaminiHochberg');
@@ -40,7 +40,7 @@ export function benjaminiHochberg(pValues: number[]): number[] {
   let running = Number.POSITIVE_INFINITY;
   for (let rank = m - 1; rank >= 0; rank--) {
     const index = order[rank];
-    running = Math.min(running, (m * pValues[index]) / (rank + 1));
+    running = Math.min(running, pValues[index] / ((rank + 1) / m)); // statsmodels' rounding
     adjusted[index] = Math.min(1, running);
   }
   return adjusted;

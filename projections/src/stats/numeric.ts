@@ -59,7 +59,13 @@ export function logBeta(a: number, b: number): number {
   const ratio = p / (p + q);
   if (p >= STIRLING_MIN) {
     const corr = stirlingCorrection(p) + stirlingCorrection(q) - stirlingCorrection(p + q);
-    return -0.5 * Math.log(q) + LOG_SQRT_2PI + corr + (p - 0.5) * Math.log(ratio) + q * Math.log1p(-ratio);
+    return (
+      -0.5 * Math.log(q) +
+      LOG_SQRT_2PI +
+      corr +
+      (p - 0.5) * Math.log(ratio) +
+      q * Math.log1p(-ratio)
+    );
   }
   if (q >= STIRLING_MIN) {
     const corr = stirlingCorrection(q) - stirlingCorrection(p + q);
@@ -70,7 +76,10 @@ export function logBeta(a: number, b: number): number {
 
 // W. J. Cody, "Rational Chebyshev approximations for the error function", Math. Comp. 23 (1969)
 // 631-638; coefficients from his netlib SPECFUN routine CALERF (double precision, IEEE).
-const ERF_A = [3.1611237438705656, 113.864154151050156, 377.485237685302021, 3209.37758913846947, 0.185777706184603153];
+const ERF_A = [
+  3.1611237438705656, 113.864154151050156, 377.485237685302021, 3209.37758913846947,
+  0.185777706184603153,
+];
 const ERF_B = [23.6012909523441209, 244.024637934444173, 1282.61652607737228, 2844.23683343917062];
 const ERFC_C = [
   0.564188496988670089, 8.88314979438837594, 66.1191906371416295, 298.635138197400131,
@@ -85,7 +94,10 @@ const ERFC_P = [
   0.305326634961232344, 0.360344899949804439, 0.125781726111229246, 0.0160837851487422766,
   6.58749161529837803e-4, 0.0163153871373020978,
 ];
-const ERFC_Q = [2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191, 0.00233520497626869185];
+const ERFC_Q = [
+  2.56852019228982242, 1.87295284992346047, 0.527905102951428412, 0.0605183413124413191,
+  0.00233520497626869185,
+];
 const ONE_OVER_SQRT_PI = 0.56418958354775628695;
 const ERFC_UNDERFLOW = 26.543; // erfc(x) underflows to 0 in doubles beyond this
 

@@ -16,10 +16,11 @@ import { assertCounts, type Counts } from './counts';
  *   log Lambda(theta0) = (v / (1 + v)) z^2 / 2 - log(1 + v) / 2,   z = (d - theta0) / s,
  *   pValue = min(1, 1 / Lambda(0)),
  *   ci = d -/+ s sqrt(((1 + v) / v) (2 log(1 / alpha) + log(1 + v))).
- * By Ville's inequality P(exists t: Lambda_t(theta) >= 1/alpha) <= alpha (asymptotically, with the
- * variance estimated), so rejecting whenever pValue <= alpha, at any look, keeps the type I error at
- * alpha, and the interval covers the true difference at all looks at once with probability
- * 1 - alpha. The interval is exactly the set of theta0 whose pValue would exceed alpha.
+ * By Ville's inequality P(exists t: Lambda_t(theta) >= 1/alpha) <= alpha (asymptotically, with
+ * the variance estimated), so rejecting whenever pValue <= alpha, at any look, keeps the type I
+ * error at alpha, and the interval covers the true difference at all looks at once with
+ * probability 1 - alpha. The interval is exactly the set of theta0 whose pValue would exceed
+ * alpha.
  *
  * Choices (see docs/statistics.md):
  * - rho^2 = (-2 log a0 + log(1 - 2 log a0)) / t*, with a0 = 0.05 and t* = 10,000 total exposures:
@@ -44,6 +45,10 @@ function smoothedRateVariance(counts: Counts): number {
   return (q * (1 - q)) / counts.exposures;
 }
 
+/**
+ * Always-valid p-value and 1 - alpha confidence sequence for rate(b) - rate(a), alpha 0.05 by
+ * default; safe to check after every batch of users. See the comment at the top of this file.
+ */
 export function sequentialTest(
   a: Counts,
   b: Counts,
