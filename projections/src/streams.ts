@@ -16,6 +16,29 @@ export function anonymousStream(workspace: string, anonymousId: string): string 
   return `anon-${workspace}:${anonymousId}`;
 }
 
+/** A workspace's segment definitions: `SegmentDefined`, `SegmentDeleted`. */
+export function segmentsStream(workspace: string): string {
+  return `segments-${workspace}`;
+}
+
+/** A workspace's settings, e.g. `MessagingSettingsUpdated`. */
+export function settingsStream(workspace: string): string {
+  return `settings-${workspace}`;
+}
+
+/** The stream of a person given their identity key (`user:<id>` or `anon:<id>`). */
+export function personStream(workspace: string, personKey: string): string {
+  return personKey.startsWith('anon:') ? anonymousStream(workspace, personKey.slice(5)) : userStream(workspace, personKey.slice(5));
+}
+
+/** The identity key of the person a user or anonymous stream belongs to (before any identity merge). */
+export function personKeyOfStream(name: string): string | undefined {
+  const parsed = parseStream(name);
+  if (parsed.category === 'user') return `user:${parsed.userId}`;
+  if (parsed.category === 'anon') return `anon:${parsed.anonymousId}`;
+  return undefined;
+}
+
 /** Workspace registry: creation and write keys. */
 export const WORKSPACES_STREAM = 'herald-workspaces';
 /** Instance settings such as the admin token hash. */

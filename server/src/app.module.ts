@@ -20,6 +20,16 @@ import { CLOCK, type Clock, systemClock } from './shared/clock';
 import { openStateDb, type StateDb } from './state/state-db';
 import { WorkspacesService } from './workspaces/workspaces.service';
 import type { IdentityLink } from '@herald/projections';
+import { SegmentCatalog } from './segments/segment-catalog';
+import { SegmentQueries } from './segments/segment-queries';
+import { SegmentTimers } from './segments/segment-timers';
+import { SegmentsController } from './segments/segments.controller';
+import { SegmentsProjection } from './segments/segments.projection';
+import { MessagingSettingsController } from './settings/messaging-settings.controller';
+import { MessagingSettingsService } from './settings/messaging-settings.service';
+import { UserCaps } from './users/user-caps';
+import { UsersController } from './users/users.controller';
+import { releaseDataDirLock, takeDataDirLock } from './state/data-dir-lock';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -43,20 +53,27 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject(CONFIG) private readonly config: HeraldConfig,
     private readonly workspaces: WorkspacesService,
     private readonly runner: ProjectionRunner,
+    private readonly segments: SegmentsProjection,
+    private readonly timers: SegmentTimers,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
   ) {}
 
   async onModuleInit(): Promise<void> {
+    takeDataDirLock(this.config.dataDir);
     const secrets = await this.workspaces.bootstrap(this.config);
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
     this.runner.start(identityProjection);
+    this.runner.start(this.segments);
+    this.timers.start();
     this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.timers.stop();
     await this.runner.stop();
     await this.store.close();
     this.db.close();
+    releaseDataDirLock(this.config.dataDir);
   }
 }
 
@@ -67,7 +84,14 @@ export class AppModule {
     return {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [IngestionController, AuditController, OperationsController],
+      controllers: [
+        IngestionController,
+        AuditController,
+        UsersController,
+        SegmentsController,
+        MessagingSettingsController,
+        OperationsController,
+      ],
       providers: [
         { provide: CONFIG, useValue: config },
         { provide: CLOCK, useValue: options.clock ?? systemClock },
@@ -80,14 +104,12 @@ export class AppModule {
           provide: ProjectionRunner,
           useFactory: (store: EventStore, db: StateDb, identity: IdentityService) => {
             const logger = new Logger('projections');
-            return new ProjectionRunner(
-              store,
-              db,
-              (name, error) => logger.error(`Projection ${name} stopped: ${(error as Error).stack ?? error}`),
-              (_name, event) => {
+            return new ProjectionRunner(store, db, {
+              onError: (name, error) => logger.error(`Projection ${name} failed, resuming from its checkpoint: ${(error as Error).stack ?? error}`),
+              onCommitted: (_name, event) => {
                 if (event.type === IDENTITY_LINKED) identity.settled(event.metadata.workspace, (event.data as IdentityLink).key);
               },
-            );
+            });
           },
           inject: [EVENT_STORE, STATE_DB, IdentityService],
         },
@@ -95,6 +117,35 @@ export class AppModule {
           provide: WorkspacesService,
           useFactory: (store: EventStore, clock: Clock) => new WorkspacesService(store, clock),
           inject: [EVENT_STORE, CLOCK],
+        },
+        {
+          provide: SegmentsProjection,
+          useFactory: (db: StateDb, store: EventStore) => new SegmentsProjection(db, store),
+          inject: [STATE_DB, EVENT_STORE],
+        },
+        // Both read the segments projection's tables, so they are created first.
+        {
+          provide: SegmentQueries,
+          useFactory: (db: StateDb, segments: SegmentsProjection) => (segments.setup(), new SegmentQueries(db)),
+          inject: [STATE_DB, SegmentsProjection],
+        },
+        {
+          provide: SegmentTimers,
+          useFactory: (db: StateDb, store: EventStore, clock: Clock, segments: SegmentsProjection) => (
+            segments.setup(), new SegmentTimers(db, store, clock)
+          ),
+          inject: [STATE_DB, EVENT_STORE, CLOCK, SegmentsProjection],
+        },
+        { provide: SegmentCatalog, useFactory: (store: EventStore, clock: Clock) => new SegmentCatalog(store, clock), inject: [EVENT_STORE, CLOCK] },
+        {
+          provide: MessagingSettingsService,
+          useFactory: (store: EventStore, clock: Clock) => new MessagingSettingsService(store, clock),
+          inject: [EVENT_STORE, CLOCK],
+        },
+        {
+          provide: UserCaps,
+          useFactory: (settings: MessagingSettingsService, clock: Clock) => new UserCaps(settings, clock),
+          inject: [MessagingSettingsService, CLOCK],
         },
         AdminGuard,
         HeraldLifecycle,

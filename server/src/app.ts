@@ -28,6 +28,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
     logger: new PinoNestLogger(pino),
     bodyParser: false,
+    abortOnError: false,
   });
   registerJsonBodyParser(app.getHttpAdapter().getInstance());
 

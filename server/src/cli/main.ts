@@ -7,6 +7,10 @@ import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv } from '../config';
 import { createEventStore } from '../event-store/create-event-store';
 import { exportEvents, tailEvents } from './events.commands';
+import { rebuildProjections } from './projections.commands';
+import { openStateDb } from '../state/state-db';
+import { dataDirHolder } from '../state/data-dir-lock';
+import { join } from 'node:path';
 
 function position(value: string): number {
   const parsed = Number(value);
@@ -19,11 +23,11 @@ export function buildCli(): Command {
   program.option('--data-dir <dir>', 'data folder of the embedded store (default: DATA_DIR or ./data)');
 
   const events = program.command('events').description('read the event log');
-  const openStore = () => {
+  const config = () => {
     const dataDir = program.opts<{ dataDir?: string }>().dataDir;
-    const config = configFromEnv({ ...process.env, ...(dataDir ? { DATA_DIR: dataDir } : {}) });
-    return createEventStore(config, { readonly: true });
+    return configFromEnv({ ...process.env, ...(dataDir ? { DATA_DIR: dataDir } : {}) });
   };
+  const openStore = () => createEventStore(config(), { readonly: true });
 
   events
     .command('export')
@@ -60,6 +64,31 @@ export function buildCli(): Command {
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
+    });
+
+  program
+    .command('projections')
+    .description('projections (state derived from the log)')
+    .command('rebuild')
+    .argument('[names...]', 'projections to rebuild (default: all)')
+    .description('drop projections and rebuild them from the log; run it while the server is stopped')
+    .option('--no-progress', 'do not draw the progress bar on stderr')
+    .action(async (names: string[], options: { progress: boolean }) => {
+      const { dataDir } = config();
+      const holder = dataDirHolder(dataDir);
+      if (holder !== undefined) throw new Error(`Herald (process ${holder}) is running on ${dataDir}; stop it before rebuilding`);
+      const store = openStore();
+      const db = openStateDb(join(dataDir, 'state.sqlite'));
+      try {
+        const progress = options.progress && process.stderr.isTTY === true ? process.stderr : undefined;
+        for (const result of await rebuildProjections(store, db, names, progress)) {
+          const rate = result.seconds > 0 ? Math.round(result.events / result.seconds) : result.events;
+          process.stderr.write(`Rebuilt ${result.name}: ${result.events} events in ${result.seconds.toFixed(1)} s (${rate} events/s)\n`);
+        }
+      } finally {
+        db.close();
+        await store.close();
+      }
     });
 
   return program;

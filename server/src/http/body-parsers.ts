@@ -1,11 +1,12 @@
 /**
  * JSON bodies, as Segment's SDKs send them: `application/json`, `text/plain` from browser beacons, or
  * no useful type at all (RudderStack's node SDK posts a gzip Buffer without one), optionally gzip- or
- * deflate-compressed. Every body is read as JSON. Decompression is bounded by the same limit as the
+ * deflate-compressed. Every body is read as JSON, except YAML (`application/yaml`) for definitions. Decompression is bounded by the same limit as the
  * body, so a small compressed bomb cannot blow up memory.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { gunzipSync, inflateSync } from 'node:zlib';
+import { parseDocument } from 'yaml';
 
 export const MAX_BODY_BYTES = 500 * 1024;
 
@@ -26,6 +27,7 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     (request: FastifyRequest, raw: Buffer, done: (error: Error | null, body?: unknown) => void) => {
       try {
         const text = decode(request, raw).toString('utf8');
+        if (isYaml(request.headers['content-type'])) return done(null, parseYamlBody(text));
         if (text.trim() === '') return done(new BodyError(400, 'The request body is empty; send a JSON object'));
         done(null, JSON.parse(text));
       } catch (error) {
@@ -34,6 +36,22 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
       }
     },
   );
+}
+
+/** Definitions (segments, scenarios, settings) may be sent as YAML with `Content-Type: application/yaml`. */
+function isYaml(contentType: string | undefined): boolean {
+  return /^(application|text)\/(x-)?yaml\b/i.test(contentType ?? '');
+}
+
+function parseYamlBody(text: string): unknown {
+  const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  const [first] = document.errors;
+  if (first) {
+    // With prettyErrors the first line reads "<problem> at line L, column C:".
+    throw new BodyError(400, `The request body is not valid YAML: ${first.message.split('\n')[0].replace(/:$/, '')}`);
+  }
+  if (text.trim() === '') throw new BodyError(400, 'The request body is empty; send a YAML document');
+  return document.toJS({ maxAliasCount: 100 });
 }
 
 function decode(request: FastifyRequest, raw: Buffer): Buffer {

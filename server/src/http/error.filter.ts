@@ -6,7 +6,7 @@ import { type ArgumentsHost, Catch, type ExceptionFilter, HttpException, Logger 
 import type { FastifyReply } from 'fastify';
 import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../event-store/errors';
 import { InvalidTrackingCallError } from '../ingestion/ingestion.errors';
-import { BadRequestError, NotFoundError, UnauthorizedError } from './http-errors';
+import { BadRequestError, ConflictError, InvalidDefinitionError, NotFoundError, UnauthorizedError } from './http-errors';
 
 export interface ErrorBody {
   error: string;
@@ -25,6 +25,10 @@ export function toErrorResponse(error: unknown): { status: number; body: ErrorBo
   if (error instanceof BadRequestError) {
     return { status: 400, body: { error: 'bad_request', message: error.message, ...(error.path ? { path: error.path } : {}) } };
   }
+  if (error instanceof InvalidDefinitionError) {
+    return { status: 400, body: { error: 'invalid_definition', message: error.message, problems: error.problems } };
+  }
+  if (error instanceof ConflictError) return { status: 409, body: { error: 'conflict', message: error.message } };
   if (error instanceof WrongExpectedRevisionError) return { status: 409, body: { error: 'conflict', message: error.message } };
   if (error instanceof InvalidEventError) return { status: 400, body: { error: 'invalid_event', message: error.message } };
   if (error instanceof EventStoreUnavailableError) {

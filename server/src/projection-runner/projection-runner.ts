@@ -1,28 +1,52 @@
 /**
- * Hosts projections on the ordered subscription over the whole log. Each event's effect on a
- * projection's tables and the projection's checkpoint are written in one transaction, so after a
- * crash the projection resumes exactly after the last event it applied: never twice, never skipped.
+ * Hosts projections on the ordered subscription over the whole log. For each event a projection
+ * may first decide events to append (a reactor, such as segment membership); those are appended,
+ * durably, before the projection's state and checkpoint are committed together in one transaction.
+ * So after a crash a projection resumes exactly after the last event it committed, never applying
+ * one twice or skipping one, and the decisions of a re-handled event carry the same derived ids, so
+ * appending them again is a no-op.
  */
 import { matches as matchesFilter } from '../event-store/event-filter';
-import type { EventFilter, EventStore, RecordedEvent, Subscription } from '../event-store/event-store.port';
+import type { EventFilter, EventStore, NewEvent, RecordedEvent, Subscription } from '../event-store/event-store.port';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
+
+export interface PlannedAppend {
+  stream: string;
+  events: NewEvent[];
+}
 
 export interface HostedProjection {
   readonly name: string;
+  /** Events this projection cares about; others only move its checkpoint. */
   readonly filter?: EventFilter;
   /** Creates the projection's tables if missing. */
   setup(db: StateDb): void;
-  /** Applies one event; called inside the transaction that also moves the checkpoint. */
-  apply(db: StateDb, event: RecordedEvent): void;
   /** Drops the projection's state, for a rebuild. */
   reset(db: StateDb): void;
+  /** Decides on an event, changing in-memory state, and returns what to append before committing. */
+  handle?(event: RecordedEvent): Promise<PlannedAppend[]>;
+  /** Applies an event directly to the database (runs inside the checkpoint transaction). */
+  apply?(db: StateDb, event: RecordedEvent): void;
+  /** Writes in-memory state changed by `handle` (inside the checkpoint transaction). */
+  flush?(db: StateDb): void;
+  /** Forgets in-memory changes that were not committed (their appends failed). */
+  discard?(): void;
 }
 
 interface Running {
   projection: HostedProjection;
-  subscription: Subscription;
+  subscription?: Subscription;
   loop: Promise<void>;
   checkpoint: number;
+  stopped: boolean;
+}
+
+export interface ProjectionRunnerHooks {
+  onError?: (name: string, error: unknown) => void;
+  /** Called after each event a projection has committed (applied or skipped). */
+  onCommitted?: (name: string, event: RecordedEvent) => void;
+  /** Delay before a failed projection resumes from its checkpoint. */
+  retryDelayMs?: number;
 }
 
 export class ProjectionRunner {
@@ -31,9 +55,7 @@ export class ProjectionRunner {
   constructor(
     private readonly store: EventStore,
     private readonly db: StateDb,
-    private readonly onError: (name: string, error: unknown) => void = () => undefined,
-    /** Called after each event a projection has handled (applied or skipped). */
-    private readonly onApplied?: (name: string, event: RecordedEvent) => void,
+    private readonly hooks: ProjectionRunnerHooks = {},
   ) {}
 
   names(): string[] {
@@ -42,69 +64,97 @@ export class ProjectionRunner {
 
   start(projection: HostedProjection): void {
     projection.setup(this.db);
-    const checkpoint = readCheckpoint(this.db, projection.name);
-    // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
-    const subscription = this.store.subscribeToAll({ afterPosition: checkpoint });
-    const running: Running = { projection, subscription, checkpoint, loop: Promise.resolve() };
-    const applyOne = this.db.transaction((event: RecordedEvent) => {
-      projection.apply(this.db, event);
-      writeCheckpoint(this.db, projection.name, event.position);
-    });
-    running.loop = (async () => {
-      try {
-        let skipped = 0;
-        for await (const event of subscription) {
-          if (!projection.filter || matchesFilter(event, projection.filter)) {
-            applyOne(event);
-            skipped = 0;
-          } else if (++skipped % 1000 === 0) {
-            writeCheckpoint(this.db, projection.name, event.position);
-          }
-          running.checkpoint = event.position;
-          this.onApplied?.(projection.name, event);
-        }
-      } catch (error) {
-        this.onError(projection.name, error);
-      }
-    })();
+    const running: Running = { projection, checkpoint: readCheckpoint(this.db, projection.name), loop: Promise.resolve(), stopped: false };
+    running.loop = this.follow(running);
     this.running.set(projection.name, running);
   }
 
-  /** Position of the last event a projection has applied. */
+  /** Position of the last event a projection has committed. */
   checkpoint(name: string): number {
     return this.running.get(name)?.checkpoint ?? readCheckpoint(this.db, name);
   }
 
   async stop(): Promise<void> {
     for (const running of this.running.values()) {
-      await running.subscription.stop();
+      running.stopped = true;
+      await running.subscription?.stop();
       await running.loop;
     }
     this.running.clear();
   }
 
-  /** Drops a projection's state and checkpoint, then rebuilds it from the start of the log. */
+  /** Drops a projection's state and checkpoint, then rebuilds it from the start of the log (nothing is appended). */
   async rebuild(projection: HostedProjection, onProgress?: (position: number, head: number) => void): Promise<void> {
+    if (this.running.has(projection.name)) throw new Error(`Projection ${projection.name} is running; stop it before rebuilding`);
     const head = await this.store.headPosition();
-    projection.setup(this.db);
     this.db.transaction(() => {
       projection.reset(this.db);
       projection.setup(this.db);
       writeCheckpoint(this.db, projection.name, 0);
     })();
-    let from = 1;
     const pageSize = 5000;
+    let from = 1;
     while (from <= head) {
       const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize });
       if (page.length === 0) break;
-      this.db.transaction(() => {
+      // One transaction per page; nothing else writes this database during a rebuild.
+      this.db.exec('BEGIN');
+      try {
         for (const event of page) {
-          if (!projection.filter || matchesFilter(event, projection.filter)) projection.apply(this.db, event);
+          if (event.position > head) break;
+          if (projection.filter && !matchesFilter(event, projection.filter)) continue;
+          if (projection.handle) await projection.handle(event);
+          projection.apply?.(this.db, event);
         }
-        writeCheckpoint(this.db, projection.name, page[page.length - 1].position);
-      })();
+        projection.flush?.(this.db);
+        writeCheckpoint(this.db, projection.name, Math.min(page[page.length - 1].position, head));
+        this.db.exec('COMMIT');
+      } catch (error) {
+        this.db.exec('ROLLBACK');
+        projection.discard?.();
+        throw error;
+      }
       from = page[page.length - 1].position + 1;
       onProgress?.(Math.min(from - 1, head), head);
+    }
+  }
+
+  private async follow(running: Running): Promise<void> {
+    const { projection } = running;
+    const commit = this.db.transaction((event: RecordedEvent, relevant: boolean) => {
+      if (relevant) {
+        projection.apply?.(this.db, event);
+        projection.flush?.(this.db);
+      }
+      writeCheckpoint(this.db, projection.name, event.position);
+    });
+    while (!running.stopped) {
+      // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
+      running.subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint });
+      try {
+        let skipped = 0;
+        for await (const event of running.subscription) {
+          const relevant = !projection.filter || matchesFilter(event, projection.filter);
+          if (relevant) {
+            const appends = projection.handle ? await projection.handle(event) : [];
+            await Promise.all(appends.map((planned) => this.store.append(planned.stream, planned.events)));
+            commit(event, true);
+            skipped = 0;
+          } else if (++skipped % 1000 === 0) {
+            commit(event, false);
+          }
+          running.checkpoint = event.position;
+          this.hooks.onCommitted?.(projection.name, event);
+        }
+      } catch (error) {
+        projection.discard?.();
+        if (running.stopped) return;
+        this.hooks.onError?.(projection.name, error);
+        await running.subscription.stop();
+        // Resume from the last committed position after a pause.
+        running.checkpoint = readCheckpoint(this.db, projection.name);
+        await new Promise((resolve) => setTimeout(resolve, this.hooks.retryDelayMs ?? 1000));
+      }
     }
   }
 }

@@ -1,0 +1,17 @@
+export {
+  PAGE_VIEWED_EVENT,
+  PROFILE_EVENT_TYPES,
+  SCREEN_VIEWED_EVENT,
+  TRACKING_EVENT_TYPES,
+  canHandleProfileEvent,
+  evolveProfile,
+  mergeProfiles,
+  newProfile,
+  occurrenceTime,
+  profileTimeZone,
+  type Counter,
+  type CounterSpec,
+  type Profile,
+  type ProfileEventType,
+  type ProfileOptions,
+} from './profile';

@@ -1,0 +1,46 @@
+// messaging/ defines the same CHANNELS and Channel and leaves them out of its barrel: these are the exported ones.
+export {
+  CHANNELS,
+  COMPARE_OPS,
+  CONDITION_KEYS,
+  DEFAULT_COUNT,
+  MAX_CONDITION_DEPTH,
+  ORDERING_OPS,
+  SEGMENT_ID_PATTERN,
+  conditionKind,
+  isRelativeDate,
+  parseSegmentDefinition,
+  segmentReferences,
+  validateSegmentGraph,
+  type AllCondition,
+  type AnyCondition,
+  type Channel,
+  type CompareOp,
+  type Condition,
+  type ConditionKind,
+  type CountRange,
+  type DefinitionProblem,
+  type NotCondition,
+  type ParseResult,
+  type PerformedCondition,
+  type PropertyFilter,
+  type RelativeDate,
+  type SegmentCondition,
+  type SegmentDefinition,
+  type SegmentReference,
+  type SubscribedCondition,
+  type TraitCondition,
+} from './segment-definition';
+export { conditionSchema, segmentDefinitionJsonSchema, segmentDefinitionSchema, segmentSchemaRegistry } from './segment-schema';
+export { compareValue, relativeDateChangeAt, valueAtPath } from './compare';
+export { canonicalJson, counterKey, counterKeyOf, counterSpecsFor, fnv1a64 } from './counter-specs';
+export {
+  dependencyOrder,
+  diffMembership,
+  evaluateCondition,
+  evaluateSegments,
+  nextChangeAt,
+  type EvaluateOptions,
+  type EvaluationContext,
+  type SegmentEvaluation,
+} from './evaluate';

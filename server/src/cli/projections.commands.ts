@@ -1,0 +1,43 @@
+import { SingleBar } from 'cli-progress';
+import type { EventStore } from '../event-store/event-store.port';
+import { identityProjection } from '../identity/identity.projection';
+import { type HostedProjection, ProjectionRunner } from '../projection-runner/projection-runner';
+import { SegmentsProjection } from '../segments/segments.projection';
+import type { StateDb } from '../state/state-db';
+
+/** Every projection the server hosts, by name. */
+export function allProjections(db: StateDb, store: EventStore): HostedProjection[] {
+  return [identityProjection, new SegmentsProjection(db, store)];
+}
+
+export async function rebuildProjections(
+  store: EventStore,
+  db: StateDb,
+  names: string[],
+  progress?: NodeJS.WritableStream,
+): Promise<Array<{ name: string; events: number; seconds: number }>> {
+  const known = allProjections(db, store);
+  const unknown = names.filter((name) => !known.some((projection) => projection.name === name));
+  if (unknown.length > 0) throw new Error(`Unknown projection ${unknown.join(', ')}; known: ${known.map((p) => p.name).join(', ')}`);
+  const selected = names.length === 0 ? known : known.filter((projection) => names.includes(projection.name));
+  const runner = new ProjectionRunner(store, db);
+  const results = [];
+  for (const projection of selected) {
+    const bar = progress
+      ? new SingleBar({ stream: progress, format: `Rebuilding ${projection.name} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left` })
+      : undefined;
+    const started = process.hrtime.bigint();
+    let head = 0;
+    bar?.start(await store.headPosition(), 0);
+    try {
+      await runner.rebuild(projection, (position, total) => {
+        head = total;
+        bar?.update(position);
+      });
+    } finally {
+      bar?.stop();
+    }
+    results.push({ name: projection.name, events: head, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+  }
+  return results;
+}

@@ -1,0 +1,256 @@
+/**
+ * The segments reactor: a fold over the whole log that keeps each person's profile and decides
+ * segment membership. Decisions are appended to the person's stream as `SegmentEntered` /
+ * `SegmentExited` with ids derived from their cause, so handling an event twice (after a crash,
+ * before its checkpoint was written) appends nothing new.
+ *
+ * Time: a decision made on an event is made at that event's `receivedAt`; one made on a timer at
+ * the timer's due time. Both come from the log, so replaying the log reproduces every decision.
+ */
+import {
+  type CounterSpec,
+  counterSpecsFor,
+  type DomainEvent,
+  evaluateSegments,
+  evolveCapState,
+  evolveProfile,
+  initialCapState,
+  maxCapWindowMs,
+  mergeProfiles,
+  newProfile,
+  personKeyOfStream,
+  personStream,
+  type Profile,
+  type SegmentDefinition,
+} from '@herald/projections';
+import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import { derivedEventId } from '../shared/ids';
+import {
+  SEGMENT_DEFINED,
+  SEGMENT_DELETED,
+  SEGMENT_ENTERED,
+  SEGMENT_EXITED,
+  type SegmentDefinedData,
+  type SegmentDeletedData,
+  type SegmentExitedData,
+  type SegmentMembershipData,
+  TIMER_FIRED,
+  type TimerFiredData,
+} from './segment.events';
+import type { PersonRecord, SegmentState } from './segment-state';
+import { MESSAGING_SETTINGS_UPDATED, type MessagingSettingsUpdatedData } from '../settings/messaging-settings.service';
+
+/** Event types that change a profile. */
+const PROFILE_EVENTS = new Set(['Tracked', 'Identified', 'PageViewed', 'ScreenViewed', 'Grouped', 'Subscribed', 'Unsubscribed']);
+
+export interface PlannedAppend {
+  stream: string;
+  events: NewEvent[];
+}
+
+export class SegmentEngine {
+  private readonly specsCache = new Map<string, CounterSpec[]>();
+
+  constructor(
+    private readonly state: SegmentState,
+    /** Read access to the log, for computing a new condition's counters over history. */
+    private readonly store: Pick<EventStore, 'readAll'>,
+  ) {}
+
+  /** Applies one event to the state (unflushed) and returns the decisions to append. */
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    const workspace = event.metadata.workspace;
+    switch (event.type) {
+      case SEGMENT_DEFINED:
+        return this.onDefined(event, event.data as SegmentDefinedData);
+      case SEGMENT_DELETED:
+        return this.onDeleted(event, event.data as SegmentDeletedData);
+      case 'IdentityLinked':
+        return this.onLinked(event, event.data as { key: string; userId: string });
+      case MESSAGING_SETTINGS_UPDATED:
+        this.state.putCapWindowMs(workspace, maxCapWindowMs((event.data as MessagingSettingsUpdatedData).settings));
+        return [];
+      case 'MessageQueued': {
+        // Frequency caps count queued messages per person (see projections/messaging).
+        const streamPerson = personKeyOfStream(event.stream);
+        if (!streamPerson) return [];
+        const person = this.resolve(workspace, streamPerson);
+        const record = this.state.getPerson(workspace, person);
+        if (!record) return [];
+        const caps = evolveCapState(record.caps ?? initialCapState(), event as DomainEvent, this.state.capWindowMs(workspace));
+        this.state.putPerson(workspace, person, { ...record, caps });
+        return [];
+      }
+      case TIMER_FIRED: {
+        const data = event.data as TimerFiredData;
+        if (data.purpose !== 'segments') return [];
+        const person = this.resolve(workspace, data.person);
+        const record = this.state.getPerson(workspace, person);
+        if (!record) return [];
+        return this.decide(event, workspace, person, record, Date.parse(data.dueAt));
+      }
+      default: {
+        if (!PROFILE_EVENTS.has(event.type)) return [];
+        const streamPerson = personKeyOfStream(event.stream);
+        if (!streamPerson) return [];
+        const person = this.resolve(workspace, streamPerson);
+        const now = Date.parse(event.metadata.receivedAt);
+        const existing = this.state.getPerson(workspace, person);
+        const profile = evolveProfile(existing?.profile ?? newProfile(person, now), event as DomainEvent, this.specs(workspace), now);
+        return this.decide(event, workspace, person, { ...(existing ?? { members: [] }), profile }, now);
+      }
+    }
+  }
+
+  specs(workspace: string): CounterSpec[] {
+    let specs = this.specsCache.get(workspace);
+    if (!specs) {
+      specs = counterSpecsFor(this.definitionList(workspace));
+      this.specsCache.set(workspace, specs);
+    }
+    return specs;
+  }
+
+  definitionList(workspace: string): SegmentDefinition[] {
+    return [...this.state.definitions(workspace).values()].map((stored) => stored.definition);
+  }
+
+  /** Drops cached derived data (after `state.discard()`). */
+  reset(): void {
+    this.specsCache.clear();
+  }
+
+  private resolve(workspace: string, key: string): string {
+    let person = key;
+    for (let i = 0; i < 32; i++) {
+      const next = this.state.getLink(workspace, person);
+      if (next === undefined || next === person) return person;
+      person = next;
+    }
+    return person;
+  }
+
+  private async onDefined(event: RecordedEvent, data: SegmentDefinedData): Promise<PlannedAppend[]> {
+    const workspace = event.metadata.workspace;
+    const before = new Map(this.specs(workspace).map((spec) => [spec.key, spec.windowMs]));
+    this.state.putDefinition(workspace, { definition: data.definition, version: data.version });
+    this.specsCache.delete(workspace);
+    // A condition not tracked before (or with a longer window) needs its counters computed over history.
+    const missing = this.specs(workspace).filter((spec) => !before.has(spec.key) || (before.get(spec.key) ?? 0) < (spec.windowMs ?? 0));
+    if (missing.length > 0) await this.backfill(workspace, missing, event.position);
+    return this.decideAll(event, workspace, Date.parse(event.metadata.receivedAt));
+  }
+
+  private async onDeleted(event: RecordedEvent, data: SegmentDeletedData): Promise<PlannedAppend[]> {
+    const workspace = event.metadata.workspace;
+    this.state.deleteDefinition(workspace, data.segmentId);
+    this.specsCache.delete(workspace);
+    return this.decideAll(event, workspace, Date.parse(event.metadata.receivedAt), 'segment_deleted');
+  }
+
+  private async onLinked(event: RecordedEvent, link: { key: string; userId: string }): Promise<PlannedAppend[]> {
+    const workspace = event.metadata.workspace;
+    const from = this.resolve(workspace, link.key);
+    const into = this.resolve(workspace, `user:${link.userId}`);
+    if (from === into) return [];
+    this.state.putLink(workspace, link.key, into);
+    const now = Date.parse(event.metadata.receivedAt);
+    const source = this.state.getPerson(workspace, from);
+    if (!source) return [];
+    // The earlier identity's profile joins the user's; its memberships end, the user's are re-decided.
+    const target = this.state.getPerson(workspace, into);
+    const specs = this.specs(workspace);
+    const profile = target ? mergeProfiles(target.profile, source.profile, specs) : { ...source.profile, userId: into };
+    const appends = this.membershipChanges(event, workspace, from, source.members, [], now, 'merged_into_user');
+    this.state.deletePerson(workspace, from);
+    const decided = this.decide(event, workspace, into, { ...(target ?? { members: [] }), profile }, now);
+    return [...appends, ...decided];
+  }
+
+  /** Recomputes the missing counters of every person of the workspace from the log before `position`. */
+  private async backfill(workspace: string, specs: CounterSpec[], position: number): Promise<void> {
+    const scratch = new Map<string, Profile>();
+    const pageSize = 5000;
+    let from = 1;
+    while (from < position) {
+      const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize });
+      if (page.length === 0) break;
+      for (const event of page) {
+        if (event.position >= position) break;
+        if (event.metadata.workspace !== workspace || !PROFILE_EVENTS.has(event.type)) continue;
+        const streamPerson = personKeyOfStream(event.stream);
+        if (!streamPerson) continue;
+        const person = this.resolve(workspace, streamPerson);
+        const now = Date.parse(event.metadata.receivedAt);
+        scratch.set(person, evolveProfile(scratch.get(person) ?? newProfile(person, now), event as DomainEvent, specs, now));
+      }
+      from = page[page.length - 1].position + 1;
+    }
+    for (const [person, record] of [...this.state.personsOf(workspace)]) {
+      const counters = { ...record.profile.counters };
+      for (const spec of specs) {
+        const computed = scratch.get(person)?.counters[spec.key];
+        if (computed) counters[spec.key] = computed;
+        else delete counters[spec.key];
+      }
+      this.state.putPerson(workspace, person, { ...record, profile: { ...record.profile, counters } });
+    }
+  }
+
+  private decideAll(event: RecordedEvent, workspace: string, now: number, exitReason?: SegmentExitedData['reason']): PlannedAppend[] {
+    const appends: PlannedAppend[] = [];
+    for (const [person, record] of [...this.state.personsOf(workspace)]) {
+      appends.push(...this.decide(event, workspace, person, record, now, exitReason));
+    }
+    return appends;
+  }
+
+  private decide(
+    cause: RecordedEvent,
+    workspace: string,
+    person: string,
+    record: PersonRecord,
+    now: number,
+    exitReason: SegmentExitedData['reason'] = 'conditions',
+  ): PlannedAppend[] {
+    const { members, nextCheckAt } = evaluateSegments(this.definitionList(workspace), record.profile, now);
+    const next = [...members].sort();
+    const appends = this.membershipChanges(cause, workspace, person, record.members, next, now, exitReason);
+    this.state.putPerson(workspace, person, { ...record, members: next, nextCheckAt });
+    return appends;
+  }
+
+  private membershipChanges(
+    cause: RecordedEvent,
+    workspace: string,
+    person: string,
+    before: string[],
+    after: string[],
+    now: number,
+    exitReason: SegmentExitedData['reason'],
+  ): PlannedAppend[] {
+    const events: NewEvent[] = [];
+    const definitions = this.state.definitions(workspace);
+    const metadata = {
+      workspace,
+      causationId: cause.id,
+      correlationId: cause.metadata.correlationId ?? cause.id,
+      occurredAt: new Date(now).toISOString(),
+      receivedAt: cause.metadata.receivedAt,
+      schemaVersion: 1,
+    };
+    for (const segmentId of after) {
+      if (before.includes(segmentId)) continue;
+      const data: SegmentMembershipData = { segmentId, version: definitions.get(segmentId)?.version ?? 0, person };
+      events.push({ id: derivedEventId(cause.id, 'segments', `${person}|${segmentId}|entered`), type: SEGMENT_ENTERED, data, metadata });
+      this.state.recordMembership(workspace, segmentId, person, now);
+    }
+    for (const segmentId of before) {
+      if (after.includes(segmentId)) continue;
+      const data: SegmentExitedData = { segmentId, version: definitions.get(segmentId)?.version ?? 0, person, reason: exitReason };
+      events.push({ id: derivedEventId(cause.id, 'segments', `${person}|${segmentId}|exited`), type: SEGMENT_EXITED, data, metadata });
+      this.state.recordMembership(workspace, segmentId, person, undefined);
+    }
+    return events.length > 0 ? [{ stream: personStream(workspace, person), events }] : [];
+  }
+}

@@ -1,0 +1,42 @@
+/** Read-only queries over the committed state of the segments projection (for the API). */
+import type { StateDb } from '../state/state-db';
+import type { PersonRecord } from './segment-state';
+
+export interface MemberRow {
+  person: string;
+  since: string;
+}
+
+export class SegmentQueries {
+  private readonly statements;
+
+  constructor(db: StateDb) {
+    this.statements = {
+      members: db.prepare<[string, string, number, number], { person: string; since: number }>(
+        'SELECT person, since FROM segment_members WHERE workspace = ? AND segment_id = ? ORDER BY person LIMIT ? OFFSET ?',
+      ),
+      count: db.prepare<[string, string], { total: number }>('SELECT COUNT(*) AS total FROM segment_members WHERE workspace = ? AND segment_id = ?'),
+      counts: db.prepare<[string], { segment_id: string; total: number }>(
+        'SELECT segment_id, COUNT(*) AS total FROM segment_members WHERE workspace = ? GROUP BY segment_id',
+      ),
+      person: db.prepare<[string, string], { record: string }>('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?'),
+    };
+  }
+
+  members(workspace: string, segmentId: string, limit: number, offset: number): { total: number; members: MemberRow[] } {
+    const total = this.statements.count.get(workspace, segmentId)?.total ?? 0;
+    const members = this.statements.members
+      .all(workspace, segmentId, limit, offset)
+      .map((row) => ({ person: row.person, since: new Date(row.since).toISOString() }));
+    return { total, members };
+  }
+
+  memberCounts(workspace: string): Map<string, number> {
+    return new Map(this.statements.counts.all(workspace).map((row) => [row.segment_id, row.total]));
+  }
+
+  person(workspace: string, person: string): PersonRecord | undefined {
+    const row = this.statements.person.get(workspace, person);
+    return row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+  }
+}

@@ -1,0 +1,258 @@
+/**
+ * State of the segments projection in the embedded state database, behind a write-back cache.
+ * The engine reads and changes records through this class; nothing reaches SQLite until `flush()`,
+ * which the runner calls inside the transaction that also moves the checkpoint. `discard()` drops
+ * unflushed changes when the appends they led to could not be made durable.
+ */
+import type { CapState, Profile, SegmentDefinition } from '@herald/projections';
+import type { StateDb } from '../state/state-db';
+
+export interface PersonRecord {
+  profile: Profile;
+  /** Ids of the segments the person is in, as last decided. */
+  members: string[];
+  /** When a windowed condition may flip with no new event: the durable timer's due time (ms). */
+  nextCheckAt?: number;
+  /** Messages queued for the person, for frequency caps. */
+  caps?: CapState;
+}
+
+export interface StoredDefinition {
+  definition: SegmentDefinition;
+  version: number;
+}
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS segment_persons (
+  workspace TEXT NOT NULL, person TEXT NOT NULL, record TEXT NOT NULL, next_check_at INTEGER,
+  PRIMARY KEY (workspace, person)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS segment_persons_due ON segment_persons (next_check_at) WHERE next_check_at IS NOT NULL;
+CREATE TABLE IF NOT EXISTS segment_members (
+  workspace TEXT NOT NULL, segment_id TEXT NOT NULL, person TEXT NOT NULL, since INTEGER NOT NULL,
+  PRIMARY KEY (workspace, segment_id, person)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_links (
+  workspace TEXT NOT NULL, key TEXT NOT NULL, person TEXT NOT NULL,
+  PRIMARY KEY (workspace, key)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_cap_windows (
+  workspace TEXT PRIMARY KEY, window_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_definitions (
+  workspace TEXT NOT NULL, segment_id TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL,
+  PRIMARY KEY (workspace, segment_id)) WITHOUT ROWID;
+`;
+
+export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_cap_windows'];
+
+type MemberChange = { workspace: string; segmentId: string; person: string; since?: number };
+
+export class SegmentState {
+  private readonly persons = new Map<string, PersonRecord | null>();
+  private readonly dirtyPersons = new Set<string>();
+  private readonly memberChanges: MemberChange[] = [];
+  private readonly links = new Map<string, string>();
+  private readonly dirtyLinks = new Set<string>();
+  private definitionsByWorkspace = new Map<string, Map<string, StoredDefinition>>();
+  private readonly dirtyDefinitions = new Set<string>();
+  private capWindows = new Map<string, number>();
+  private readonly dirtyCapWindows = new Set<string>();
+  private readonly statements;
+
+  constructor(private readonly db: StateDb) {
+    db.exec(SCHEMA);
+    this.statements = {
+      getPerson: db.prepare<[string, string], { record: string }>('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?'),
+      putPerson: db.prepare<[string, string, string, number | null]>(
+        `INSERT INTO segment_persons (workspace, person, record, next_check_at) VALUES (?, ?, ?, ?)
+         ON CONFLICT (workspace, person) DO UPDATE SET record = excluded.record, next_check_at = excluded.next_check_at`,
+      ),
+      deletePerson: db.prepare<[string, string]>('DELETE FROM segment_persons WHERE workspace = ? AND person = ?'),
+      personsOf: db.prepare<[string], { person: string; record: string }>('SELECT person, record FROM segment_persons WHERE workspace = ?'),
+      addMember: db.prepare<[string, string, string, number]>(
+        'INSERT OR REPLACE INTO segment_members (workspace, segment_id, person, since) VALUES (?, ?, ?, ?)',
+      ),
+      removeMember: db.prepare<[string, string, string]>('DELETE FROM segment_members WHERE workspace = ? AND segment_id = ? AND person = ?'),
+      getLink: db.prepare<[string, string], { person: string }>('SELECT person FROM segment_links WHERE workspace = ? AND key = ?'),
+      putLink: db.prepare<[string, string, string]>('INSERT OR REPLACE INTO segment_links (workspace, key, person) VALUES (?, ?, ?)'),
+      definitions: db.prepare<[], { workspace: string; segment_id: string; version: number; definition: string }>(
+        'SELECT workspace, segment_id, version, definition FROM segment_definitions',
+      ),
+      putDefinition: db.prepare<[string, string, number, string]>(
+        'INSERT OR REPLACE INTO segment_definitions (workspace, segment_id, version, definition) VALUES (?, ?, ?, ?)',
+      ),
+      deleteDefinition: db.prepare<[string, string]>('DELETE FROM segment_definitions WHERE workspace = ? AND segment_id = ?'),
+      capWindows: db.prepare<[], { workspace: string; window_ms: number }>('SELECT workspace, window_ms FROM segment_cap_windows'),
+      putCapWindow: db.prepare<[string, number]>('INSERT OR REPLACE INTO segment_cap_windows (workspace, window_ms) VALUES (?, ?)'),
+      due: db.prepare<[number, number], { workspace: string; person: string; next_check_at: number }>(
+        `SELECT workspace, person, next_check_at FROM segment_persons
+         WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?`,
+      ),
+      nextDue: db.prepare<[], { due: number | null }>('SELECT MIN(next_check_at) AS due FROM segment_persons WHERE next_check_at IS NOT NULL'),
+    };
+    this.loadDefinitions();
+  }
+
+  // Persons
+
+  getPerson(workspace: string, person: string): PersonRecord | undefined {
+    const key = cacheKey(workspace, person);
+    if (this.persons.has(key)) return this.persons.get(key) ?? undefined;
+    const row = this.statements.getPerson.get(workspace, person);
+    const record = row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+    this.persons.set(key, record ?? null);
+    return record;
+  }
+
+  putPerson(workspace: string, person: string, record: PersonRecord): void {
+    const key = cacheKey(workspace, person);
+    this.persons.set(key, record);
+    this.dirtyPersons.add(key);
+  }
+
+  deletePerson(workspace: string, person: string): void {
+    const key = cacheKey(workspace, person);
+    this.persons.set(key, null);
+    this.dirtyPersons.add(key);
+  }
+
+  /** Every person of a workspace, with unflushed changes applied. */
+  *personsOf(workspace: string): Generator<[string, PersonRecord]> {
+    const seen = new Set<string>();
+    for (const row of this.statements.personsOf.all(workspace)) {
+      const key = cacheKey(workspace, row.person);
+      seen.add(key);
+      const cached = this.persons.get(key);
+      if (cached === null) continue;
+      yield [row.person, cached ?? (JSON.parse(row.record) as PersonRecord)];
+    }
+    for (const [key, record] of this.persons) {
+      if (record && !seen.has(key) && key.startsWith(`${workspace}\u0000`)) yield [key.slice(workspace.length + 1), record];
+    }
+  }
+
+  recordMembership(workspace: string, segmentId: string, person: string, since: number | undefined): void {
+    this.memberChanges.push({ workspace, segmentId, person, since });
+  }
+
+  // Identity links as the segments projection has seen them, in log order.
+
+  getLink(workspace: string, key: string): string | undefined {
+    const cached = this.links.get(cacheKey(workspace, key));
+    if (cached !== undefined) return cached;
+    return this.statements.getLink.get(workspace, key)?.person;
+  }
+
+  putLink(workspace: string, key: string, person: string): void {
+    this.links.set(cacheKey(workspace, key), person);
+    this.dirtyLinks.add(cacheKey(workspace, key));
+  }
+
+  // Definitions (small: kept in memory, written through on flush)
+
+  definitions(workspace: string): Map<string, StoredDefinition> {
+    let definitions = this.definitionsByWorkspace.get(workspace);
+    if (!definitions) {
+      definitions = new Map();
+      this.definitionsByWorkspace.set(workspace, definitions);
+    }
+    return definitions;
+  }
+
+  putDefinition(workspace: string, stored: StoredDefinition): void {
+    this.definitions(workspace).set(stored.definition.id, stored);
+    this.dirtyDefinitions.add(cacheKey(workspace, stored.definition.id));
+  }
+
+  deleteDefinition(workspace: string, segmentId: string): void {
+    this.definitions(workspace).delete(segmentId);
+    this.dirtyDefinitions.add(cacheKey(workspace, segmentId));
+  }
+
+  // How long queued messages are kept for frequency caps (the longest cap window in the settings).
+
+  capWindowMs(workspace: string): number {
+    return this.capWindows.get(workspace) ?? 0;
+  }
+
+  putCapWindowMs(workspace: string, windowMs: number): void {
+    this.capWindows.set(workspace, windowMs);
+    this.dirtyCapWindows.add(workspace);
+  }
+
+  // Timers
+
+  dueTimers(now: number, limit: number): Array<{ workspace: string; person: string; dueAt: number }> {
+    return this.statements.due.all(now, limit).map((row) => ({ workspace: row.workspace, person: row.person, dueAt: row.next_check_at }));
+  }
+
+  nextDueAt(): number | undefined {
+    return this.statements.nextDue.get()?.due ?? undefined;
+  }
+
+  // Transaction boundary
+
+  /** Writes every change since the last flush. Call inside a transaction. */
+  flush(): void {
+    for (const key of this.dirtyPersons) {
+      const [workspace, person] = splitKey(key);
+      const record = this.persons.get(key);
+      if (record) this.statements.putPerson.run(workspace, person, JSON.stringify(record), record.nextCheckAt ?? null);
+      else this.statements.deletePerson.run(workspace, person);
+    }
+    for (const change of this.memberChanges) {
+      if (change.since !== undefined) this.statements.addMember.run(change.workspace, change.segmentId, change.person, change.since);
+      else this.statements.removeMember.run(change.workspace, change.segmentId, change.person);
+    }
+    for (const key of this.dirtyLinks) {
+      const [workspace, linkKey] = splitKey(key);
+      this.statements.putLink.run(workspace, linkKey, this.links.get(key)!);
+    }
+    for (const key of this.dirtyDefinitions) {
+      const [workspace, segmentId] = splitKey(key);
+      const stored = this.definitions(workspace).get(segmentId);
+      if (stored) this.statements.putDefinition.run(workspace, segmentId, stored.version, JSON.stringify(stored.definition));
+      else this.statements.deleteDefinition.run(workspace, segmentId);
+    }
+    for (const workspace of this.dirtyCapWindows) this.statements.putCapWindow.run(workspace, this.capWindows.get(workspace)!);
+    this.dirtyPersons.clear();
+    this.memberChanges.length = 0;
+    this.dirtyLinks.clear();
+    this.dirtyDefinitions.clear();
+    this.dirtyCapWindows.clear();
+    // Bound memory: the cache is only a read-through copy once flushed.
+    if (this.persons.size > 50_000) this.persons.clear();
+    if (this.links.size > 50_000) this.links.clear();
+  }
+
+  /** Forgets unflushed changes (their appends failed); the next reads come from SQLite again. */
+  discard(): void {
+    for (const key of this.dirtyPersons) this.persons.delete(key);
+    for (const key of this.dirtyLinks) this.links.delete(key);
+    this.dirtyPersons.clear();
+    this.dirtyLinks.clear();
+    this.memberChanges.length = 0;
+    if (this.dirtyDefinitions.size > 0 || this.dirtyCapWindows.size > 0) this.loadDefinitions();
+    this.dirtyDefinitions.clear();
+    this.dirtyCapWindows.clear();
+  }
+
+  private loadDefinitions(): void {
+    this.capWindows = new Map(this.statements.capWindows.all().map((row) => [row.workspace, row.window_ms]));
+    this.definitionsByWorkspace = new Map();
+    for (const row of this.statements.definitions.all()) {
+      this.definitions(row.workspace).set(row.segment_id, { definition: JSON.parse(row.definition), version: row.version });
+    }
+  }
+}
+
+function cacheKey(workspace: string, id: string): string {
+  return `${workspace}\u0000${id}`;
+}
+
+function splitKey(key: string): [string, string] {
+  const cut = key.indexOf('\u0000');
+  return [key.slice(0, cut), key.slice(cut + 1)];
+}
+
+/** Drops the projection's tables (for a rebuild). */
+export function dropSegmentTables(db: StateDb): void {
+  for (const table of SEGMENT_TABLES) db.exec(`DROP TABLE IF EXISTS ${table}`);
+}

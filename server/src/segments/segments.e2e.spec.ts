@@ -1,0 +1,178 @@
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestClock } from '../shared/clock';
+import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { SegmentTimers } from './segment-timers';
+
+const examples = join(__dirname, '../../../examples');
+const DAY = 86_400_000;
+
+let herald: TestApp;
+let clock: TestClock;
+beforeEach(async () => {
+  clock = new TestClock(new Date('2026-03-01T10:00:00Z'));
+  herald = await startTestApp({ clock });
+});
+afterEach(() => herald.destroy());
+
+const track = (userId: string, event: string, properties: Record<string, unknown> = {}) =>
+  post(`${herald.url}/v1/track`, { userId, event, properties, timestamp: clock.now().toISOString() });
+const identify = (userId: string, traits: Record<string, unknown>) => post(`${herald.url}/v1/identify`, { userId, traits });
+const members = async (segment: string) =>
+  ((await adminGet(`${herald.url}/api/segments/${segment}/members`)).body.members as Array<{ userId: string }>).map((m) => m.userId).sort();
+const membersAre = (segment: string, expected: string[]) =>
+  eventually(async () => JSON.stringify(await members(segment)) === JSON.stringify(expected));
+const fireTimers = () => herald.app.get(SegmentTimers).fireDue();
+
+describe('segments', () => {
+  it('accepts examples/segments/engaged-shoppers.yaml verbatim as YAML and is idempotent on re-publish', async () => {
+    const yaml = readFileSync(join(examples, 'segments/engaged-shoppers.yaml'), 'utf8');
+    const created = await adminSend('POST', `${herald.url}/api/segments`, yaml, 'application/yaml');
+    expect(created).toEqual({ status: 201, body: { id: 'engaged-shoppers', version: 1 } });
+    expect(await adminSend('POST', `${herald.url}/api/segments`, yaml, 'application/yaml')).toEqual({
+      status: 200,
+      body: { id: 'engaged-shoppers', version: 1 },
+    });
+    const changed = yaml.replace('gte: 3', 'gte: 2');
+    expect((await adminSend('POST', `${herald.url}/api/segments`, changed, 'application/yaml')).body.version).toBe(2);
+    const list = await adminGet(`${herald.url}/api/segments`);
+    expect(list.body.segments).toEqual([expect.objectContaining({ id: 'engaged-shoppers', name: 'Engaged shoppers', version: 2 })]);
+    const one = await adminGet(`${herald.url}/api/segments/engaged-shoppers`);
+    expect(one.body.definition.where.all[1].count).toEqual({ gte: 2 });
+  });
+
+  it('computes a new segment over existing history, then keeps membership live, and exits on a timer', async () => {
+    await identify('ada', { plan: 'pro' });
+    await identify('bob', { plan: 'free' });
+    for (let i = 0; i < 3; i++) {
+      await track('ada', 'Product Viewed', { category: 'shoes' });
+      await track('bob', 'Product Viewed', { category: 'shoes' });
+      clock.advance(DAY);
+    }
+    // Defined after the fact: backfilled from the log.
+    const yaml = readFileSync(join(examples, 'segments/engaged-shoppers.yaml'), 'utf8');
+    expect((await adminSend('POST', `${herald.url}/api/segments`, yaml, 'application/yaml')).status).toBe(201);
+    await membersAre('engaged-shoppers', ['ada']);
+
+    // Live: bob upgrades and enters at once.
+    await identify('bob', { plan: 'pro' });
+    await membersAre('engaged-shoppers', ['ada', 'bob']);
+
+    // An order makes ada leave.
+    await track('ada', 'Order Completed', { total: 80 });
+    await membersAre('engaged-shoppers', ['bob']);
+
+    // Bob's first view leaves the 7-day window 7 days after it happened: a timer, not a poll, flips him out.
+    clock.set(new Date(Date.parse('2026-03-01T10:00:00Z') + 7 * DAY - 1));
+    await fireTimers();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(await members('engaged-shoppers')).toEqual(['bob']);
+    clock.set(new Date(Date.parse('2026-03-01T10:00:00Z') + 7 * DAY + 1));
+    await eventually(async () => (await fireTimers()) >= 0 && (await members('engaged-shoppers')).length === 0);
+
+    const history = (await adminGet(`${herald.url}/api/users/bob/events`)).body.events as Array<{ type: string; metadata: { occurredAt: string; causationId?: string }; data: Record<string, unknown> }>;
+    const exited = history.find((e) => e.type === 'SegmentExited')!;
+    expect(exited.metadata.occurredAt).toBe(new Date(Date.parse('2026-03-01T10:00:00Z') + 7 * DAY).toISOString());
+    const timer = history.find((e) => e.type === 'TimerFired')!;
+    expect(exited.metadata.causationId).toBe((timer as unknown as { id: string }).id);
+  });
+
+  it('answers which segments a user was in at a past moment, from the log', async () => {
+    await adminSend('POST', `${herald.url}/api/segments`, {
+      id: 'viewers',
+      name: 'Viewed something in the last day',
+      where: { performed: 'Product Viewed', within: '1d' },
+    });
+    const t0 = clock.now().toISOString();
+    await track('cy', 'Product Viewed');
+    await membersAre('viewers', ['cy']);
+    const t1 = clock.now().toISOString();
+    clock.advance(2 * DAY);
+    await eventually(async () => (await fireTimers()) >= 0 && (await members('viewers')).length === 0);
+    const t2 = clock.now().toISOString();
+    const at = async (moment: string) =>
+      (await adminGet(`${herald.url}/api/users/cy/segments?at=${encodeURIComponent(moment)}`)).body.segments.map((s: { segmentId: string }) => s.segmentId);
+    expect(await at(new Date(Date.parse(t0) - 1000).toISOString())).toEqual([]);
+    expect(await at(t1)).toEqual(['viewers']);
+    expect(await at(t2)).toEqual([]);
+    expect((await adminGet(`${herald.url}/api/users/cy/segments?at=yesterday`)).status).toBe(400);
+  });
+
+  it('supports segment-of-segment and subscription conditions, and pages members with a total', async () => {
+    await adminSend('POST', `${herald.url}/api/segments`, { id: 'pro', name: 'Pro', where: { trait: 'plan', op: 'eq', value: 'pro' } });
+    await adminSend('POST', `${herald.url}/api/segments`, {
+      id: 'pro-emailable',
+      name: 'Pro and subscribed to email',
+      where: { all: [{ segment: 'pro' }, { subscribed: 'email' }] },
+    });
+    for (let i = 0; i < 5; i++) await identify(`p${i}`, { plan: 'pro' });
+    await membersAre('pro-emailable', ['p0', 'p1', 'p2', 'p3', 'p4']);
+    const page = await adminGet(`${herald.url}/api/segments/pro-emailable/members?limit=2&offset=2`);
+    expect(page.body).toMatchObject({ total: 5, limit: 2, offset: 2, members: [{ userId: 'p2' }, { userId: 'p3' }] });
+    expect((await adminGet(`${herald.url}/api/segments/pro-emailable/members?limit=0`)).status).toBe(400);
+
+    expect((await adminSend('DELETE', `${herald.url}/api/segments/pro`)).status).toBe(409);
+    expect((await adminSend('DELETE', `${herald.url}/api/segments/pro-emailable`)).status).toBe(200);
+    expect((await adminGet(`${herald.url}/api/segments/pro-emailable`)).status).toBe(404);
+    expect((await adminSend('DELETE', `${herald.url}/api/segments/pro`)).status).toBe(200);
+  });
+
+  it('rejects invalid definitions with a 400 naming the path, and stores nothing', async () => {
+    const before = (await adminGet(`${herald.url}/health`)).body.head;
+    const cases: Array<[unknown, string]> = [
+      [{ id: 'x', name: 'X', where: { trait: 'plan', op: 'equals', value: 1 } }, 'where.op'],
+      [{ id: 'x', name: 'X', where: { performed: 'A', within: '7x' } }, 'where.within'],
+      [{ id: 'x', name: 'X' }, 'where'],
+      [{ id: 'x', name: 'X', where: { segment: 'x' } }, 'where.segment'],
+      [{ id: 'x', name: 'X', where: { segment: 'nope' } }, 'where.segment'],
+      [{ id: 'Bad Id!', name: 'X', where: { trait: 'a', op: 'exists' } }, 'id'],
+    ];
+    for (const [definition, path] of cases) {
+      const response = await adminSend('POST', `${herald.url}/api/segments`, definition);
+      expect({ definition, status: response.status }).toEqual({ definition, status: 400 });
+      expect(response.body.error).toBe('invalid_definition');
+      expect(response.body.problems.map((p: { path: string }) => p.path)).toContain(path);
+    }
+    const badYaml = await adminSend('POST', `${herald.url}/api/segments`, 'id: x\nwhere: [unclosed', 'application/yaml');
+    expect(badYaml.status).toBe(400);
+    expect(badYaml.body.message).toMatch(/YAML.*line/);
+    expect((await adminGet(`${herald.url}/health`)).body.head).toBe(before);
+  });
+});
+
+describe('users and messaging settings', () => {
+  it('accepts examples/settings/messaging.yaml verbatim and shows cap usage on the user', async () => {
+    const yaml = readFileSync(join(examples, 'settings/messaging.yaml'), 'utf8');
+    const saved = await adminSend('PUT', `${herald.url}/api/settings/messaging`, yaml, 'application/yaml');
+    expect(saved.status).toBe(200);
+    expect(saved.body.settings).toEqual({
+      caps: [
+        { channel: 'any', max: 3, per: '7d' },
+        { channel: 'sms', max: 1, per: '1d' },
+      ],
+      quietHours: { start: '21:00', end: '08:00' },
+      timezone: 'Europe/Amsterdam',
+    });
+    expect((await adminGet(`${herald.url}/api/settings/messaging`)).body.version).toBe(1);
+    const bad = await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'fax', max: 0, per: '1x' }] });
+    expect(bad.status).toBe(400);
+    expect(bad.body.problems.map((p: { path: string }) => p.path)).toEqual(expect.arrayContaining(['caps[0].channel', 'caps[0].max', 'caps[0].per']));
+    expect((await adminGet(`${herald.url}/api/settings/messaging`)).body.version).toBe(1);
+
+    await identify('dee', { plan: 'pro', timezone: 'America/New_York', first_name: 'Dee' });
+    const user = await eventually(async () => {
+      const response = await adminGet(`${herald.url}/api/users/dee`);
+      return response.status === 200 && response.body;
+    });
+    expect(user).toMatchObject({
+      userId: 'dee',
+      traits: { plan: 'pro', timezone: 'America/New_York', first_name: 'Dee' },
+      segments: [],
+      frequencyCaps: [
+        { channel: 'any', per: '7d', used: 0, max: 3 },
+        { channel: 'sms', per: '1d', used: 0, max: 1 },
+      ],
+    });
+    expect((await adminGet(`${herald.url}/api/users/nobody`)).status).toBe(404);
+  });
+});

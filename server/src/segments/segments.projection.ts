@@ -1,0 +1,52 @@
+import type { EventStore } from '../event-store/event-store.port';
+import type { HostedProjection } from '../projection-runner/projection-runner';
+import type { StateDb } from '../state/state-db';
+import { SegmentEngine } from './segment-engine';
+import { dropSegmentTables, SegmentState } from './segment-state';
+
+export const SEGMENTS_PROJECTION = 'segments';
+
+/** Profiles and segment membership, hosted by the projection runner; also the due-timer index. */
+export class SegmentsProjection implements HostedProjection {
+  readonly name = SEGMENTS_PROJECTION;
+  private stateInstance?: SegmentState;
+  private engineInstance?: SegmentEngine;
+
+  constructor(
+    private readonly db: StateDb,
+    private readonly store: Pick<EventStore, 'readAll'>,
+  ) {}
+
+  get state(): SegmentState {
+    this.stateInstance ??= new SegmentState(this.db);
+    return this.stateInstance;
+  }
+
+  get engine(): SegmentEngine {
+    this.engineInstance ??= new SegmentEngine(this.state, this.store);
+    return this.engineInstance;
+  }
+
+  setup(): void {
+    void this.state;
+  }
+
+  reset(db: StateDb): void {
+    dropSegmentTables(db);
+    this.stateInstance = undefined;
+    this.engineInstance = undefined;
+  }
+
+  handle(event: Parameters<SegmentEngine['handle']>[0]) {
+    return this.engine.handle(event);
+  }
+
+  flush(): void {
+    this.state.flush();
+  }
+
+  discard(): void {
+    this.state.discard();
+    this.engine.reset();
+  }
+}

@@ -1,0 +1,77 @@
+import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
+import { QueryBus } from '@nestjs/cqrs';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { UserHistory } from '../audit/queries/get-user-history.handler';
+import { GetUserHistoryQuery } from '../audit/queries/get-user-history.query';
+import { AdminGuard } from '../http/admin.guard';
+import { BadRequestError, NotFoundError } from '../http/http-errors';
+import { workspaceFrom } from '../http/workspace.param';
+import { IdentityService } from '../identity/identity.service';
+import { SEGMENT_ENTERED, SEGMENT_EXITED, type SegmentMembershipData } from '../segments/segment.events';
+import { SegmentQueries } from '../segments/segment-queries';
+import { WorkspacesService } from '../workspaces/workspaces.service';
+import { UserCaps } from './user-caps';
+
+@ApiTags('users')
+@ApiBearerAuth()
+@UseGuards(AdminGuard)
+@Controller('api/users')
+export class UsersController {
+  constructor(
+    private readonly queries: QueryBus,
+    @Inject(SegmentQueries) private readonly segments: SegmentQueries,
+    private readonly identity: IdentityService,
+    private readonly workspaces: WorkspacesService,
+    private readonly caps: UserCaps,
+  ) {}
+
+  @Get(':userId')
+  @ApiOperation({ summary: 'A user: traits, groups, first/last seen, current segments, subscriptions and frequency-cap usage' })
+  @ApiQuery({ name: 'workspace', required: false })
+  async profile(@Param('userId') id: string, @Query('workspace') workspace?: string) {
+    const ws = workspaceFrom(this.workspaces, workspace);
+    const { userId } = this.identity.streamsOf(ws, id);
+    const person = [`user:${userId}`, `anon:${id}`].find((key) => this.segments.person(ws, key));
+    const record = person ? this.segments.person(ws, person) : undefined;
+    if (!person || !record) throw new NotFoundError(`No user ${id} in workspace ${ws}`);
+    const { profile } = record;
+    return {
+      workspace: ws,
+      userId: person.startsWith('user:') ? userId : undefined,
+      anonymousId: person.startsWith('anon:') ? id : undefined,
+      traits: profile.traits,
+      groups: profile.groups,
+      firstSeen: new Date(profile.firstSeen).toISOString(),
+      lastSeen: new Date(profile.lastSeen).toISOString(),
+      segments: record.members,
+      subscriptions: profile.subscriptions,
+      frequencyCaps: await this.caps.usage(ws, record),
+    };
+  }
+
+  @Get(':userId/segments')
+  @ApiOperation({ summary: 'Segments the user was in at a moment (`at`, ISO 8601; default now), answered from the log' })
+  @ApiQuery({ name: 'at', required: false, description: 'ISO 8601 time' })
+  async segmentsAt(@Param('userId') id: string, @Query('at') at?: string, @Query('workspace') workspace?: string) {
+    const ws = workspaceFrom(this.workspaces, workspace);
+    const moment = at === undefined ? Date.now() : Date.parse(at);
+    if (Number.isNaN(moment)) throw new BadRequestError(`at must be an ISO 8601 time, got "${at}"`, 'at');
+    const history: UserHistory = await this.queries.execute(new GetUserHistoryQuery(ws, id));
+    // Membership per (person, segment): an anonymous identity's memberships end when it merges.
+    const active = new Map<string, { segmentId: string; since: string; version: number }>();
+    for (const event of history.events) {
+      if (event.type !== SEGMENT_ENTERED && event.type !== SEGMENT_EXITED) continue;
+      if (Date.parse(event.metadata.occurredAt) > moment) continue;
+      const data = event.data as SegmentMembershipData;
+      const key = `${data.person}|${data.segmentId}`;
+      if (event.type === SEGMENT_ENTERED) active.set(key, { segmentId: data.segmentId, since: event.metadata.occurredAt, version: data.version });
+      else active.delete(key);
+    }
+    const bySegment = new Map<string, { segmentId: string; since: string; version: number }>();
+    for (const entry of active.values()) {
+      const known = bySegment.get(entry.segmentId);
+      if (!known || entry.since < known.since) bySegment.set(entry.segmentId, entry);
+    }
+    return { userId: history.userId, at: new Date(moment).toISOString(), segments: [...bySegment.values()].sort((a, b) => a.segmentId.localeCompare(b.segmentId)) };
+  }
+}
