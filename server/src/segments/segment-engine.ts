@@ -50,6 +50,7 @@ export interface PlannedAppend {
 
 export class SegmentEngine {
   private readonly specsCache = new Map<string, CounterSpec[]>();
+  private readonly definitionsCache = new Map<string, SegmentDefinition[]>();
 
   constructor(
     private readonly state: SegmentState,
@@ -67,9 +68,11 @@ export class SegmentEngine {
         return this.onDeleted(event, event.data as SegmentDeletedData);
       case 'IdentityLinked':
         return this.onLinked(event, event.data as { key: string; userId: string });
-      case MESSAGING_SETTINGS_UPDATED:
-        this.state.putCapWindowMs(workspace, maxCapWindowMs((event.data as MessagingSettingsUpdatedData).settings));
+      case MESSAGING_SETTINGS_UPDATED: {
+        const { settings } = event.data as MessagingSettingsUpdatedData;
+        this.state.putWorkspaceSettings(workspace, { capWindowMs: maxCapWindowMs(settings), timezone: settings.timezone });
         return [];
+      }
       case 'MessageQueued': {
         // Frequency caps count queued messages per person (see projections/messaging).
         const streamPerson = personKeyOfStream(event.stream);
@@ -77,7 +80,7 @@ export class SegmentEngine {
         const person = this.resolve(workspace, streamPerson);
         const record = this.state.getPerson(workspace, person);
         if (!record) return [];
-        const caps = evolveCapState(record.caps ?? initialCapState(), event as DomainEvent, this.state.capWindowMs(workspace));
+        const caps = evolveCapState(record.caps ?? initialCapState(), event as DomainEvent, this.state.workspaceSettings(workspace).capWindowMs);
         this.state.putPerson(workspace, person, { ...record, caps });
         return [];
       }
@@ -96,7 +99,9 @@ export class SegmentEngine {
         const person = this.resolve(workspace, streamPerson);
         const now = Date.parse(event.metadata.receivedAt);
         const existing = this.state.getPerson(workspace, person);
-        const profile = evolveProfile(existing?.profile ?? newProfile(person, now), event as DomainEvent, this.specs(workspace), now);
+        const profile = evolveProfile(existing?.profile ?? newProfile(person, now), event as DomainEvent, this.specs(workspace), now, {
+          timezone: this.state.workspaceSettings(workspace).timezone,
+        });
         return this.decide(event, workspace, person, { ...(existing ?? { members: [] }), profile }, now);
       }
     }
@@ -111,13 +116,25 @@ export class SegmentEngine {
     return specs;
   }
 
+  /** The workspace's definitions as one stable array (evaluation caches its work per array and definition). */
   definitionList(workspace: string): SegmentDefinition[] {
-    return [...this.state.definitions(workspace).values()].map((stored) => stored.definition);
+    let definitions = this.definitionsCache.get(workspace);
+    if (!definitions) {
+      definitions = [...this.state.definitions(workspace).values()].map((stored) => stored.definition);
+      this.definitionsCache.set(workspace, definitions);
+    }
+    return definitions;
   }
 
   /** Drops cached derived data (after `state.discard()`). */
   reset(): void {
     this.specsCache.clear();
+    this.definitionsCache.clear();
+  }
+
+  private definitionsChanged(workspace: string): void {
+    this.specsCache.delete(workspace);
+    this.definitionsCache.delete(workspace);
   }
 
   private resolve(workspace: string, key: string): string {
@@ -134,7 +151,7 @@ export class SegmentEngine {
     const workspace = event.metadata.workspace;
     const before = new Map(this.specs(workspace).map((spec) => [spec.key, spec.windowMs]));
     this.state.putDefinition(workspace, { definition: data.definition, version: data.version });
-    this.specsCache.delete(workspace);
+    this.definitionsChanged(workspace);
     // A condition not tracked before (or with a longer window) needs its counters computed over history.
     const missing = this.specs(workspace).filter((spec) => !before.has(spec.key) || (before.get(spec.key) ?? 0) < (spec.windowMs ?? 0));
     if (missing.length > 0) await this.backfill(workspace, missing, event.position);
@@ -144,7 +161,7 @@ export class SegmentEngine {
   private async onDeleted(event: RecordedEvent, data: SegmentDeletedData): Promise<PlannedAppend[]> {
     const workspace = event.metadata.workspace;
     this.state.deleteDefinition(workspace, data.segmentId);
-    this.specsCache.delete(workspace);
+    this.definitionsChanged(workspace);
     return this.decideAll(event, workspace, Date.parse(event.metadata.receivedAt), 'segment_deleted');
   }
 
@@ -182,7 +199,8 @@ export class SegmentEngine {
         if (!streamPerson) continue;
         const person = this.resolve(workspace, streamPerson);
         const now = Date.parse(event.metadata.receivedAt);
-        scratch.set(person, evolveProfile(scratch.get(person) ?? newProfile(person, now), event as DomainEvent, specs, now));
+        const options = { timezone: this.state.workspaceSettings(workspace).timezone };
+        scratch.set(person, evolveProfile(scratch.get(person) ?? newProfile(person, now), event as DomainEvent, specs, now, options));
       }
       from = page[page.length - 1].position + 1;
     }
@@ -213,7 +231,9 @@ export class SegmentEngine {
     now: number,
     exitReason: SegmentExitedData['reason'] = 'conditions',
   ): PlannedAppend[] {
-    const { members, nextCheckAt } = evaluateSegments(this.definitionList(workspace), record.profile, now);
+    const { members, nextCheckAt } = evaluateSegments(this.definitionList(workspace), record.profile, now, {
+      timezone: this.state.workspaceSettings(workspace).timezone,
+    });
     const next = [...members].sort();
     const appends = this.membershipChanges(cause, workspace, person, record.members, next, now, exitReason);
     this.state.putPerson(workspace, person, { ...record, members: next, nextCheckAt });

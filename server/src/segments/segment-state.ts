@@ -17,6 +17,13 @@ export interface PersonRecord {
   caps?: CapState;
 }
 
+export interface WorkspaceSettings {
+  /** How long queued messages are kept for frequency caps: the longest cap window. */
+  capWindowMs: number;
+  /** The workspace timezone, for dates without an offset when a user has none. */
+  timezone?: string;
+}
+
 export interface StoredDefinition {
   definition: SegmentDefinition;
   version: number;
@@ -33,14 +40,14 @@ CREATE TABLE IF NOT EXISTS segment_members (
 CREATE TABLE IF NOT EXISTS segment_links (
   workspace TEXT NOT NULL, key TEXT NOT NULL, person TEXT NOT NULL,
   PRIMARY KEY (workspace, key)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS segment_cap_windows (
-  workspace TEXT PRIMARY KEY, window_ms INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_workspace_settings (
+  workspace TEXT PRIMARY KEY, cap_window_ms INTEGER NOT NULL, timezone TEXT) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segment_definitions (
   workspace TEXT NOT NULL, segment_id TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL,
   PRIMARY KEY (workspace, segment_id)) WITHOUT ROWID;
 `;
 
-export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_cap_windows'];
+export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_workspace_settings'];
 
 type MemberChange = { workspace: string; segmentId: string; person: string; since?: number };
 
@@ -52,8 +59,8 @@ export class SegmentState {
   private readonly dirtyLinks = new Set<string>();
   private definitionsByWorkspace = new Map<string, Map<string, StoredDefinition>>();
   private readonly dirtyDefinitions = new Set<string>();
-  private capWindows = new Map<string, number>();
-  private readonly dirtyCapWindows = new Set<string>();
+  private workspaceSettingsByWorkspace = new Map<string, WorkspaceSettings>();
+  private readonly dirtyWorkspaceSettings = new Set<string>();
   private readonly statements;
 
   constructor(private readonly db: StateDb) {
@@ -79,8 +86,12 @@ export class SegmentState {
         'INSERT OR REPLACE INTO segment_definitions (workspace, segment_id, version, definition) VALUES (?, ?, ?, ?)',
       ),
       deleteDefinition: db.prepare<[string, string]>('DELETE FROM segment_definitions WHERE workspace = ? AND segment_id = ?'),
-      capWindows: db.prepare<[], { workspace: string; window_ms: number }>('SELECT workspace, window_ms FROM segment_cap_windows'),
-      putCapWindow: db.prepare<[string, number]>('INSERT OR REPLACE INTO segment_cap_windows (workspace, window_ms) VALUES (?, ?)'),
+      workspaceSettings: db.prepare<[], { workspace: string; cap_window_ms: number; timezone: string | null }>(
+        'SELECT workspace, cap_window_ms, timezone FROM segment_workspace_settings',
+      ),
+      putWorkspaceSettings: db.prepare<[string, number, string | null]>(
+        'INSERT OR REPLACE INTO segment_workspace_settings (workspace, cap_window_ms, timezone) VALUES (?, ?, ?)',
+      ),
       due: db.prepare<[number, number], { workspace: string; person: string; next_check_at: number }>(
         `SELECT workspace, person, next_check_at FROM segment_persons
          WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?`,
@@ -166,15 +177,15 @@ export class SegmentState {
     this.dirtyDefinitions.add(cacheKey(workspace, segmentId));
   }
 
-  // How long queued messages are kept for frequency caps (the longest cap window in the settings).
+  // What the projection needs of the workspace's messaging settings, as of its position in the log.
 
-  capWindowMs(workspace: string): number {
-    return this.capWindows.get(workspace) ?? 0;
+  workspaceSettings(workspace: string): WorkspaceSettings {
+    return this.workspaceSettingsByWorkspace.get(workspace) ?? { capWindowMs: 0 };
   }
 
-  putCapWindowMs(workspace: string, windowMs: number): void {
-    this.capWindows.set(workspace, windowMs);
-    this.dirtyCapWindows.add(workspace);
+  putWorkspaceSettings(workspace: string, settings: WorkspaceSettings): void {
+    this.workspaceSettingsByWorkspace.set(workspace, settings);
+    this.dirtyWorkspaceSettings.add(workspace);
   }
 
   // Timers
@@ -211,12 +222,15 @@ export class SegmentState {
       if (stored) this.statements.putDefinition.run(workspace, segmentId, stored.version, JSON.stringify(stored.definition));
       else this.statements.deleteDefinition.run(workspace, segmentId);
     }
-    for (const workspace of this.dirtyCapWindows) this.statements.putCapWindow.run(workspace, this.capWindows.get(workspace)!);
+    for (const workspace of this.dirtyWorkspaceSettings) {
+      const settings = this.workspaceSettings(workspace);
+      this.statements.putWorkspaceSettings.run(workspace, settings.capWindowMs, settings.timezone ?? null);
+    }
     this.dirtyPersons.clear();
     this.memberChanges.length = 0;
     this.dirtyLinks.clear();
     this.dirtyDefinitions.clear();
-    this.dirtyCapWindows.clear();
+    this.dirtyWorkspaceSettings.clear();
     // Bound memory: the cache is only a read-through copy once flushed.
     if (this.persons.size > 50_000) this.persons.clear();
     if (this.links.size > 50_000) this.links.clear();
@@ -229,13 +243,17 @@ export class SegmentState {
     this.dirtyPersons.clear();
     this.dirtyLinks.clear();
     this.memberChanges.length = 0;
-    if (this.dirtyDefinitions.size > 0 || this.dirtyCapWindows.size > 0) this.loadDefinitions();
+    if (this.dirtyDefinitions.size > 0 || this.dirtyWorkspaceSettings.size > 0) this.loadDefinitions();
     this.dirtyDefinitions.clear();
-    this.dirtyCapWindows.clear();
+    this.dirtyWorkspaceSettings.clear();
   }
 
   private loadDefinitions(): void {
-    this.capWindows = new Map(this.statements.capWindows.all().map((row) => [row.workspace, row.window_ms]));
+    this.workspaceSettingsByWorkspace = new Map(
+      this.statements.workspaceSettings
+        .all()
+        .map((row) => [row.workspace, { capWindowMs: row.cap_window_ms, timezone: row.timezone ?? undefined }]),
+    );
     this.definitionsByWorkspace = new Map();
     for (const row of this.statements.definitions.all()) {
       this.definitions(row.workspace).set(row.segment_id, { definition: JSON.parse(row.definition), version: row.version });
