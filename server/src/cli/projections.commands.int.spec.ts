@@ -1,0 +1,61 @@
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { userStream } from '@herald/projections';
+import { newEvent } from '../event-store/event-store.contract';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { SegmentCatalog } from '../segments/segment-catalog';
+import { systemClock } from '../shared/clock';
+import { openStateDb } from '../state/state-db';
+
+const run = promisify(execFile);
+const bin = resolve(__dirname, '../../dist/cli/main.js');
+let dataDir: string;
+
+beforeEach(async () => {
+  dataDir = mkdtempSync(join(tmpdir(), 'herald-rebuild-cli-'));
+  const store = new SqliteEventStore({ path: join(dataDir, 'events.sqlite') });
+  await new SegmentCatalog(store, systemClock).define('default', { id: 'buyers', name: 'Buyers', where: { performed: 'Order Completed' } });
+  for (const user of ['a', 'b', 'c']) {
+    const event = newEvent('Tracked', { event: user === 'c' ? 'Product Viewed' : 'Order Completed', properties: {} });
+    event.metadata.workspace = 'default';
+    await store.append(userStream('default', user), [event]);
+  }
+  await store.close();
+});
+afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+describe('herald projections rebuild', () => {
+  it('rebuilds every projection from the log and reports its rate', async () => {
+    const { stderr } = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild']);
+    expect(stderr).toMatch(/Rebuilt identity: \d+ events/);
+    expect(stderr).toMatch(/Rebuilt segments: \d+ events in [\d.]+ s \(\d+ events\/s\)/);
+    const db = openStateDb(join(dataDir, 'state.sqlite'));
+    const members = db.prepare("SELECT person FROM segment_members WHERE segment_id = 'buyers' ORDER BY person").all();
+    db.close();
+    expect(members).toEqual([{ person: 'user:a' }, { person: 'user:b' }]);
+  });
+
+  it('rebuilds one projection by name and rejects unknown names', async () => {
+    const { stderr } = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild', 'segments']);
+    expect(stderr).toContain('Rebuilt segments');
+    expect(stderr).not.toContain('Rebuilt identity');
+    await expect(run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild', 'nope'])).rejects.toMatchObject({
+      stderr: expect.stringContaining('Unknown projection nope'),
+    });
+  });
+
+  it('refuses to run while a server holds the data folder', async () => {
+    const holder = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 10000)']);
+    try {
+      writeFileSync(join(dataDir, 'herald.pid'), String(holder.pid));
+      await expect(run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild'])).rejects.toMatchObject({
+        stderr: expect.stringContaining(`process ${holder.pid}) is running`),
+      });
+    } finally {
+      holder.kill();
+    }
+  });
+});
