@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { TestClock } from '../shared/clock';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
 import { SegmentTimers } from './segment-timers';
+import { userStream } from '@herald/projections';
+import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
+import { uuidv7 } from '../shared/ids';
 
 const examples = join(__dirname, '../../../examples');
 const DAY = 86_400_000;
@@ -174,5 +177,39 @@ describe('users and messaging settings', () => {
       ],
     });
     expect((await adminGet(`${herald.url}/api/users/nobody`)).status).toBe(404);
+  });
+});
+
+describe('frequency caps and quiet hours for a user', () => {
+  it('counts queued messages against the caps and says why and until when a send is held back', async () => {
+    const yaml = readFileSync(join(examples, 'settings/messaging.yaml'), 'utf8');
+    expect((await adminSend('PUT', `${herald.url}/api/settings/messaging`, yaml, 'application/yaml')).status).toBe(200);
+    // 10:00 UTC on 1 March is 11:00 in Amsterdam: outside quiet hours.
+    await identify('eve', { plan: 'pro' });
+    const store = herald.app.get<EventStore>(EVENT_STORE);
+    const queue = async (channel: string, transactional = false) => {
+      const now = clock.now().toISOString();
+      await store.append(userStream('default', 'eve'), [
+        { id: uuidv7(), type: 'MessageQueued', data: { channel, transactional }, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } },
+      ]);
+    };
+    await queue('sms');
+    await queue('email', true);
+    const check = (channel: string, extra = '') => adminGet(`${herald.url}/api/users/eve/send-check?channel=${channel}${extra}`);
+    await eventually(async () => (await adminGet(`${herald.url}/api/users/eve`)).body.frequencyCaps?.[1]?.used === 1);
+    const user = (await adminGet(`${herald.url}/api/users/eve`)).body;
+    expect(user.frequencyCaps).toEqual([
+      { channel: 'any', per: '7d', used: 1, max: 3, resetsAt: '2026-03-08T10:00:00.000Z' },
+      { channel: 'sms', per: '1d', used: 1, max: 1, resetsAt: '2026-03-02T10:00:00.000Z' },
+    ]);
+    const sms = await check('sms');
+    expect(sms.body).toMatchObject({ allowed: false, reason: 'frequency_cap', nextAllowedAt: '2026-03-02T10:00:00.000Z' });
+    expect((await check('email')).body).toMatchObject({ allowed: true });
+    expect((await check('sms', '&transactional=true')).body).toMatchObject({ allowed: true });
+    // 22:00 in Amsterdam (21:00 UTC) is quiet until 08:00 Amsterdam (07:00 UTC).
+    const quiet = await check('email', '&at=2026-03-01T21:00:00Z');
+    expect(quiet.body).toMatchObject({ allowed: false, reason: 'quiet_hours', nextAllowedAt: '2026-03-02T07:00:00.000Z' });
+    expect((await check('fax')).status).toBe(400);
+    expect((await check('email', '&at=soon')).status).toBe(400);
   });
 });

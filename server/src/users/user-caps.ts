@@ -1,4 +1,5 @@
-import { capUsage, initialCapState } from '@herald/projections';
+import { CHANNELS, type Channel, capUsage, checkSend, initialCapState } from '@herald/projections';
+import { BadRequestError } from '../http/http-errors';
 import type { Clock } from '../shared/clock';
 import type { PersonRecord } from '../segments/segment-state';
 import type { MessagingSettingsService } from '../settings/messaging-settings.service';
@@ -10,9 +11,17 @@ export class UserCaps {
     private readonly clock: Clock,
   ) {}
 
+  now(): number {
+    return this.clock.now().getTime();
+  }
+
+  settingsOf(workspace: string) {
+    return this.settings.current(workspace);
+  }
+
   async usage(workspace: string, record: PersonRecord) {
     const { settings } = await this.settings.current(workspace);
-    const now = this.clock.now().getTime();
+    const now = this.now();
     return capUsage(record.caps ?? initialCapState(), settings, now).map((usage) => ({
       channel: usage.rule.channel,
       per: usage.rule.per,
@@ -21,4 +30,29 @@ export class UserCaps {
       resetsAt: usage.resetsAt === undefined ? undefined : new Date(usage.resetsAt).toISOString(),
     }));
   }
+}
+
+export interface SendCheckQuery {
+  channel?: string;
+  at?: string;
+  transactional?: string;
+}
+
+/** Whether a message could be queued for a person now (or at `at`), and if not, why and when. */
+export async function sendCheck(caps: UserCaps, workspace: string, record: PersonRecord, query: SendCheckQuery) {
+  if (!query.channel || !(CHANNELS as readonly string[]).includes(query.channel)) {
+    throw new BadRequestError(`channel must be one of ${CHANNELS.join(', ')}`, 'channel');
+  }
+  const now = query.at === undefined ? caps.now() : Date.parse(query.at);
+  if (Number.isNaN(now)) throw new BadRequestError(`at must be an ISO 8601 time, got "${query.at}"`, 'at');
+  const { settings } = await caps.settingsOf(workspace);
+  const timezone = typeof record.profile.traits.timezone === 'string' ? record.profile.traits.timezone : undefined;
+  const verdict = checkSend(record.caps ?? initialCapState(), settings, {
+    channel: query.channel as Channel,
+    now,
+    timezone,
+    transactional: query.transactional === 'true',
+  });
+  if (verdict.allowed) return { allowed: true, at: new Date(now).toISOString() };
+  return { ...verdict, at: new Date(now).toISOString(), nextAllowedAt: new Date(verdict.nextAllowedAt).toISOString() };
 }

@@ -10,7 +10,7 @@ import { IdentityService } from '../identity/identity.service';
 import { SEGMENT_ENTERED, SEGMENT_EXITED, type SegmentMembershipData } from '../segments/segment.events';
 import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
-import { UserCaps } from './user-caps';
+import { type SendCheckQuery, sendCheck, UserCaps } from './user-caps';
 
 @ApiTags('users')
 @ApiBearerAuth()
@@ -30,10 +30,7 @@ export class UsersController {
   @ApiQuery({ name: 'workspace', required: false })
   async profile(@Param('userId') id: string, @Query('workspace') workspace?: string) {
     const ws = workspaceFrom(this.workspaces, workspace);
-    const { userId } = this.identity.streamsOf(ws, id);
-    const person = [`user:${userId}`, `anon:${id}`].find((key) => this.segments.person(ws, key));
-    const record = person ? this.segments.person(ws, person) : undefined;
-    if (!person || !record) throw new NotFoundError(`No user ${id} in workspace ${ws}`);
+    const { userId, person, record } = this.find(ws, id);
     const { profile } = record;
     return {
       workspace: ws,
@@ -47,6 +44,25 @@ export class UsersController {
       subscriptions: profile.subscriptions,
       frequencyCaps: await this.caps.usage(ws, record),
     };
+  }
+
+  @Get(':userId/send-check')
+  @ApiOperation({ summary: 'Whether a message on `channel` may be queued now (or `at`): if not, the reason (frequency_cap, quiet_hours) and when it next may' })
+  @ApiQuery({ name: 'channel', required: true })
+  @ApiQuery({ name: 'at', required: false })
+  @ApiQuery({ name: 'transactional', required: false, description: 'true for service messages (exempt from caps)' })
+  async sendCheck(@Param('userId') id: string, @Query() query: SendCheckQuery & { workspace?: string }) {
+    const ws = workspaceFrom(this.workspaces, query.workspace);
+    return sendCheck(this.caps, ws, this.find(ws, id).record, query);
+  }
+
+  private find(workspace: string, id: string) {
+    const { userId } = this.identity.streamsOf(workspace, id);
+    for (const person of [`user:${userId}`, `anon:${id}`]) {
+      const record = this.segments.person(workspace, person);
+      if (record) return { userId, person, record };
+    }
+    throw new NotFoundError(`No user ${id} in workspace ${workspace}`);
   }
 
   @Get(':userId/segments')
