@@ -1,0 +1,243 @@
+import type { DomainEvent } from '../events';
+import { NO_SETTINGS, type MessagingSettings } from '../messaging';
+import { gbHash } from '../stats';
+import { decide } from './decide';
+import { initialPersonState } from './person-state';
+import type { ScenarioDefinition } from './scenario-definition';
+import { ScenarioSimulator, staticCatalog } from './simulator';
+
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+
+const abandonedCart: ScenarioDefinition = {
+  id: 'abandoned-cart',
+  name: 'Abandoned cart',
+  trigger: { event: 'Checkout Started' },
+  entry: { reenter: 'after 7d' },
+  exitOn: [{ event: 'Order Completed' }],
+  goal: { event: 'Order Completed', within: '72h' },
+  steps: [
+    { id: 'wait-1h', wait: '1h' },
+    {
+      id: 'reminder',
+      send: {
+        channel: 'email',
+        holdout: 10,
+        variants: [
+          { key: 'plain', weight: 50, subject: "You left something behind, {{ user.first_name | default: 'friend' }}", template: 'cart-plain' },
+          { key: 'discount', weight: 50, subject: '10% off what you left in your cart', template: 'cart-discount' },
+        ],
+      },
+    },
+    { id: 'wait-purchase', waitFor: { event: 'Order Completed', timeout: '24h' }, onEvent: 'done', onTimeout: 'sms-nudge' },
+    { id: 'sms-nudge', send: { channel: 'sms', template: 'cart-sms' } },
+    { id: 'done', exit: true },
+  ],
+};
+
+let sequence = 0;
+function tracked(name: string, at: number, properties: Record<string, unknown> = {}): DomainEvent {
+  const iso = new Date(at).toISOString();
+  return { id: `e${sequence++}`, type: 'Tracked', data: { event: name, properties }, metadata: { workspace: 'w', occurredAt: iso, receivedAt: iso, schemaVersion: 1 } };
+}
+function identified(traits: Record<string, unknown>, at: number): DomainEvent {
+  const iso = new Date(at).toISOString();
+  return { id: `e${sequence++}`, type: 'Identified', data: { traits }, metadata: { workspace: 'w', occurredAt: iso, receivedAt: iso, schemaVersion: 1 } };
+}
+const types = (sim: ScenarioSimulator, person: string) => sim.log.filter((e) => e.person === person).map((e) => e.type);
+const ofType = (sim: ScenarioSimulator, person: string, type: string) => sim.log.filter((e) => e.person === person && e.type === type);
+
+/** A user the hash puts in a variant (not the holdout) of the reminder step. */
+function userIn(variantHoldout: boolean): string {
+  for (let i = 0; ; i++) {
+    const bucket = gbHash('abandoned-cart:reminder', `u${i}`, 2)!;
+    if ((bucket < 0.1) === variantHoldout) return `u${i}`;
+  }
+}
+
+describe('abandoned cart', () => {
+  it('waits an hour, emails the hashed variant, and sends the SMS after 24 h without an order', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    const user = `user:${userIn(false)}`;
+    sim.handle(user, tracked('Checkout Started', T0, { cart_id: 'c1' }));
+    expect(types(sim, user)).toEqual(['EnrollmentStarted', 'TimerScheduled']);
+    sim.advanceTo(T0 + HOUR - 1);
+    expect(ofType(sim, user, 'MessageQueued')).toHaveLength(0);
+    sim.advanceTo(T0 + HOUR);
+    const [email] = ofType(sim, user, 'MessageQueued');
+    const assigned = ofType(sim, user, 'VariantAssigned')[0].data as { variant: string; bucket: number; seed: string };
+    expect(assigned.seed).toBe('abandoned-cart:reminder');
+    expect(['plain', 'discount']).toContain(assigned.variant);
+    expect(email.data).toMatchObject({ channel: 'email', variant: assigned.variant, template: `cart-${assigned.variant}`, variables: { event: { cart_id: 'c1' } } });
+    expect(email.metadata.occurredAt).toBe(new Date(T0 + HOUR).toISOString());
+    sim.advanceTo(T0 + 25 * HOUR);
+    const messages = ofType(sim, user, 'MessageQueued').map((e) => (e.data as { channel: string }).channel);
+    expect(messages).toEqual(['email', 'sms']);
+    expect(ofType(sim, user, 'EnrollmentExited').map((e) => (e.data as { reason: string }).reason)).toEqual(['exit_step']);
+  });
+
+  it('exits on an order in between: no SMS, and the goal is recorded with the variant', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    const user = `user:${userIn(false)}`;
+    sim.handle(user, tracked('Checkout Started', T0));
+    sim.advanceTo(T0 + 2 * HOUR);
+    sim.handle(user, tracked('Order Completed', T0 + 5 * HOUR));
+    sim.advanceTo(T0 + 30 * DAY);
+    expect(ofType(sim, user, 'MessageQueued').map((e) => (e.data as { channel: string }).channel)).toEqual(['email']);
+    expect(ofType(sim, user, 'EnrollmentExited').map((e) => (e.data as { reason: string }).reason)).toEqual(['exit_on']);
+    const goal = ofType(sim, user, 'GoalReached')[0].data as { variants: Record<string, string>; afterMs: number };
+    expect(goal.afterMs).toBe(5 * HOUR);
+    expect(Object.keys(goal.variants)).toEqual(['reminder']);
+  });
+
+  it('records a holdout user as suppressed (holdout), still measured, and still nudges by SMS', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    const user = `user:${userIn(true)}`;
+    sim.handle(user, tracked('Checkout Started', T0));
+    sim.advanceTo(T0 + 26 * HOUR);
+    expect(ofType(sim, user, 'MessageSuppressed').map((e) => (e.data as { reason: string }).reason)).toEqual(['holdout']);
+    expect(ofType(sim, user, 'MessageQueued').map((e) => (e.data as { channel: string }).channel)).toEqual(['sms']);
+  });
+
+  it('splits many users about 10 / 45 / 45, deterministically', () => {
+    const counts: Record<string, number> = {};
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    for (let i = 0; i < 2000; i++) sim.handle(`user:s${i}`, tracked('Checkout Started', T0));
+    sim.advanceTo(T0 + 2 * HOUR);
+    for (const event of sim.log.filter((e) => e.type === 'VariantAssigned')) {
+      const variant = (event.data as { variant: string }).variant;
+      counts[variant] = (counts[variant] ?? 0) + 1;
+    }
+    expect(counts.holdout / 2000).toBeCloseTo(0.1, 1);
+    expect(counts.plain / 2000).toBeCloseTo(0.45, 1);
+    expect(counts.discount / 2000).toBeCloseTo(0.45, 1);
+    const again = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    again.handle('user:s7', tracked('Checkout Started', T0 + 40 * DAY));
+    again.advanceTo(T0 + 41 * DAY);
+    const first = sim.log.find((e) => e.person === 'user:s7' && e.type === 'VariantAssigned')!.data;
+    expect((again.log.find((e) => e.type === 'VariantAssigned')!.data as { variant: string }).variant).toBe((first as { variant: string }).variant);
+  });
+
+  it('re-enters only 7 days after the previous start, and only one enrolment runs at a time', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    const user = 'user:r1';
+    sim.handle(user, tracked('Checkout Started', T0));
+    sim.handle(user, tracked('Checkout Started', T0 + HOUR / 2));
+    sim.advanceTo(T0 + 3 * DAY);
+    sim.handle(user, tracked('Checkout Started', T0 + 3 * DAY));
+    sim.advanceTo(T0 + 7 * DAY);
+    sim.handle(user, tracked('Checkout Started', T0 + 7 * DAY));
+    expect(ofType(sim, user, 'EnrollmentStarted')).toHaveLength(2);
+  });
+});
+
+describe('caps, quiet hours, subscriptions', () => {
+  const promo = (id: string, channel: 'email' | 'sms' = 'email'): ScenarioDefinition => ({
+    id,
+    name: id,
+    trigger: { event: 'Promo' },
+    entry: { reenter: 'always' },
+    steps: [{ id: 'send', send: { channel, template: id } }],
+  });
+  const settings: MessagingSettings = {
+    caps: [{ channel: 'any', max: 1, per: '1d' }],
+    quietHours: { start: '21:00', end: '08:00' },
+    timezone: 'Europe/Amsterdam',
+  };
+
+  it('queues one message and suppresses the second against a cap of 1, with the rule and next allowed time', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: promo('a') }, { definition: promo('b') }]), settings);
+    sim.handle('user:c', tracked('Promo', T0));
+    expect(ofType(sim, 'user:c', 'MessageQueued')).toHaveLength(1);
+    const [suppressed] = ofType(sim, 'user:c', 'MessageSuppressed');
+    expect(suppressed.data).toMatchObject({ reason: 'frequency_cap', rule: { channel: 'any', max: 1, per: '1d' }, nextAllowedAt: new Date(T0 + DAY).toISOString() });
+  });
+
+  it('defers a send in quiet hours to 08:00 in the user timezone, then queues it', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: promo('a') }]), settings);
+    sim.handle('user:q', identified({ timezone: 'America/New_York' }, T0));
+    const tenPmNewYork = Date.parse('2026-03-03T03:00:00Z'); // 22:00 on 2 March in New York
+    sim.handle('user:q', tracked('Promo', tenPmNewYork));
+    const [deferred] = ofType(sim, 'user:q', 'MessageDeferred');
+    expect(deferred.data).toMatchObject({ reason: 'quiet_hours', until: '2026-03-03T13:00:00.000Z', timezone: 'America/New_York' });
+    sim.advanceTo(Date.parse('2026-03-03T13:00:00Z'));
+    const [queued] = ofType(sim, 'user:q', 'MessageQueued');
+    expect(queued.metadata.occurredAt).toBe('2026-03-03T13:00:00.000Z');
+    expect((queued.data as { messageId: string }).messageId).toBe((deferred.data as { messageId: string }).messageId);
+  });
+
+  it('suppresses marketing to an unsubscribed channel but lets a transactional message through caps', () => {
+    const receipt: ScenarioDefinition = {
+      id: 'receipt',
+      name: 'Receipt',
+      trigger: { api: true },
+      entry: { reenter: 'always', concurrent: true },
+      steps: [{ id: 'send', send: { channel: 'email', template: 'receipt', transactional: true, quietHours: 'ignore' } }],
+    };
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: promo('a') }, { definition: receipt }]), settings);
+    sim.handle('user:t', tracked('Promo', T0));
+    for (let i = 0; i < 3; i++) sim.trigger('user:t', 'w', `api-${i}`, 'receipt', { order: i }, T0 + HOUR * 12);
+    expect(ofType(sim, 'user:t', 'MessageQueued')).toHaveLength(4);
+    const unsubscribed: DomainEvent = { ...tracked('x', T0), type: 'Unsubscribed', data: { channel: 'email' } };
+    sim.handle('user:t', unsubscribed);
+    sim.handle('user:t', tracked('Promo', T0 + 3 * DAY));
+    expect(ofType(sim, 'user:t', 'MessageSuppressed').map((e) => (e.data as { reason: string }).reason)).toEqual(['unsubscribed']);
+  });
+});
+
+describe('exactly once', () => {
+  it('decides nothing for a cause it already decided on', () => {
+    const catalog = staticCatalog([{ definition: abandonedCart }]);
+    const sim = new ScenarioSimulator(catalog, NO_SETTINGS);
+    const event = tracked('Checkout Started', T0);
+    expect(sim.handle('user:x', event).length).toBeGreaterThan(0);
+    expect(decide(sim.stateOf('user:x'), { cause: { kind: 'event', event }, now: T0, scenarios: catalog, settings: NO_SETTINGS })).toEqual([]);
+    expect(decide(initialPersonState('user:x'), { cause: { kind: 'event', event }, now: T0, scenarios: catalog, settings: NO_SETTINGS })).not.toEqual([]);
+  });
+});
+
+describe('steps', () => {
+  it('branches on traits and trigger properties, waits until a local time on weekdays, and matches waitFor to the trigger', () => {
+    const flow: ScenarioDefinition = {
+      id: 'post-purchase',
+      name: 'Post purchase',
+      trigger: { event: 'Order Completed' },
+      entry: { reenter: 'always', concurrent: true },
+      steps: [
+        { id: 'big', branch: [{ when: { trigger: 'total', op: 'gte', value: 100 }, next: 'morning' }], otherwise: 'review' },
+        { id: 'morning', waitUntil: { time: '10:00', days: ['mon', 'tue', 'wed', 'thu', 'fri'] } },
+        { id: 'vip', send: { channel: 'email', template: 'vip-thanks' } },
+        { id: 'review', waitFor: { event: 'Review Submitted', matchTrigger: ['order_id'], timeout: '7d' }, onEvent: 'thanks', onTimeout: 'ask' },
+        { id: 'ask', send: { channel: 'email', template: 'review-request' }, next: 'end' },
+        { id: 'thanks', send: { channel: 'email', template: 'review-thanks' }, next: 'end' },
+        { id: 'end', exit: true },
+      ],
+    };
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: flow }]), { caps: [], timezone: 'UTC' });
+    const saturday = Date.parse('2026-03-07T12:00:00Z');
+    sim.handle('user:p', tracked('Order Completed', saturday, { order_id: 'o1', total: 150 }));
+    sim.handle('user:p', tracked('Order Completed', saturday, { order_id: 'o2', total: 20 }));
+    sim.handle('user:p', tracked('Review Submitted', saturday + HOUR, { order_id: 'o9' }));
+    sim.handle('user:p', tracked('Review Submitted', saturday + 2 * HOUR, { order_id: 'o2' }));
+    sim.advanceTo(saturday + 10 * DAY);
+    const sent = ofType(sim, 'user:p', 'MessageQueued').map((e) => [(e.data as { template: string }).template, e.metadata.occurredAt]);
+    expect(sent).toEqual(
+      expect.arrayContaining([
+        ['review-thanks', new Date(saturday + 2 * HOUR).toISOString()],
+        ['vip-thanks', '2026-03-09T10:00:00.000Z'],
+      ]),
+    );
+    expect(sent).toHaveLength(3);
+  });
+
+  it('runs 30 simulated days for 200 users: every enrolment but the newest has ended', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), { caps: [{ channel: 'any', max: 3, per: '7d' }] });
+    for (let day = 0; day < 30; day++) {
+      for (let u = 0; u < 200; u++) if ((u + day) % 5 === 0) sim.handle(`user:m${u}`, tracked('Checkout Started', T0 + day * DAY + u * 1000));
+      sim.advanceTo(T0 + (day + 1) * DAY);
+    }
+    expect(sim.log.filter((e) => e.type === 'EnrollmentStarted').length).toBeGreaterThan(200);
+    for (const state of sim.persons.values()) expect(Object.values(state.enrollments).every((e) => e.status === 'exited' || e.startedAt > T0 + 28 * DAY)).toBe(true);
+  });
+});

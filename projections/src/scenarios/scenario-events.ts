@@ -1,0 +1,154 @@
+/**
+ * Events the scenario engine appends to a person's stream. Their ids are derived by the server from
+ * the cause (`causationId`) and the decision's `key`, so a re-run of the same decision appends
+ * nothing new.
+ */
+import type { Channel } from '../segments';
+import type { CapRule } from '../messaging';
+
+export interface TriggerInfo {
+  /** The id of the event (or API call) that started the enrolment. */
+  eventId: string;
+  type: string;
+  event?: string;
+  properties: Record<string, unknown>;
+}
+
+export interface EnrollmentStarted {
+  enrollmentId: string;
+  scenarioId: string;
+  version: number;
+  person: string;
+  trigger: TriggerInfo;
+}
+
+export interface StepCompleted {
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  /** waitFor: `event` or `timeout`; branch: the target step id. */
+  outcome?: string;
+}
+
+export type TimerPurpose = 'wait' | 'waitUntil' | 'waitFor-timeout' | 'deferred' | 'paused';
+
+export interface TimerScheduled {
+  timerId: string;
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  purpose: TimerPurpose;
+  dueAt: string;
+}
+
+export interface ScenarioTimerFired {
+  purpose: 'scenario';
+  timerId: string;
+  enrollmentId: string;
+  dueAt: string;
+}
+
+export interface VariantAssigned {
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  /** A variant key, or `holdout`. */
+  variant: string;
+  /** GrowthBook's hash (FNV-1a 32, v2) of the user id with seed `<scenario>:<step>`, in [0, 1). */
+  bucket: number;
+  hashVersion: 2;
+  seed: string;
+}
+
+export interface MessageQueued {
+  messageId: string;
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  channel: Channel;
+  template: string;
+  subject?: string;
+  variant?: string;
+  transactional: boolean;
+  /** What the template is rendered with. */
+  variables: { user: Record<string, unknown>; event: Record<string, unknown> };
+  /** The checks made when queuing, for the audit trail. */
+  checks: SendChecks;
+}
+
+export interface SendChecks {
+  subscribed: boolean;
+  caps: Array<{ rule: CapRule; used: number }>;
+  quietHours: 'outside' | 'exempt' | 'none';
+  timezone: string;
+}
+
+export type SuppressionReason = 'frequency_cap' | 'quiet_hours' | 'unsubscribed' | 'holdout';
+
+export interface MessageSuppressed {
+  messageId: string;
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  channel: Channel;
+  reason: SuppressionReason;
+  variant?: string;
+  /** For frequency_cap: the rule and when a send would next be allowed. */
+  rule?: CapRule;
+  nextAllowedAt?: string;
+}
+
+export interface MessageDeferred {
+  messageId: string;
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  channel: Channel;
+  reason: 'quiet_hours';
+  until: string;
+  timezone: string;
+}
+
+export interface GoalReached {
+  enrollmentId: string;
+  scenarioId: string;
+  version: number;
+  eventId: string;
+  /** Step id -> variant key (or `holdout`) assigned in this enrolment. */
+  variants: Record<string, string>;
+  /** Milliseconds from enrolment start to the goal event. */
+  afterMs: number;
+}
+
+export type ExitReason = 'completed' | 'exit_step' | 'exit_on' | 'archived' | 'step_missing';
+
+export interface EnrollmentExited {
+  enrollmentId: string;
+  scenarioId: string;
+  reason: ExitReason;
+  stepId?: string;
+}
+
+/** A decision before it gets its id: the server derives the id from the cause and `key`. */
+export type Decision =
+  | { type: 'EnrollmentStarted'; key: string; data: EnrollmentStarted }
+  | { type: 'StepCompleted'; key: string; data: StepCompleted }
+  | { type: 'TimerScheduled'; key: string; data: TimerScheduled }
+  | { type: 'VariantAssigned'; key: string; data: VariantAssigned }
+  | { type: 'MessageQueued'; key: string; data: MessageQueued }
+  | { type: 'MessageSuppressed'; key: string; data: MessageSuppressed }
+  | { type: 'MessageDeferred'; key: string; data: MessageDeferred }
+  | { type: 'GoalReached'; key: string; data: GoalReached }
+  | { type: 'EnrollmentExited'; key: string; data: EnrollmentExited };
+
+export const SCENARIO_DECISION_TYPES = [
+  'EnrollmentStarted',
+  'StepCompleted',
+  'TimerScheduled',
+  'VariantAssigned',
+  'MessageQueued',
+  'MessageSuppressed',
+  'MessageDeferred',
+  'GoalReached',
+  'EnrollmentExited',
+] as const;
