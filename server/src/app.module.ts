@@ -30,6 +30,13 @@ import { MessagingSettingsService } from './settings/messaging-settings.service'
 import { UserCaps } from './users/user-caps';
 import { UsersController } from './users/users.controller';
 import { releaseDataDirLock, takeDataDirLock } from './state/data-dir-lock';
+import { sandboxDispatchProjection } from './scenarios/sandbox-dispatch.projection';
+import { ScenarioCatalog } from './scenarios/scenario-catalog';
+import { ScenarioEngine } from './scenarios/scenario-engine';
+import { ScenarioTimers } from './scenarios/scenario-timers';
+import { ScenarioTriggers } from './scenarios/scenario-triggers';
+import { ScenariosController } from './scenarios/scenarios.controller';
+import { ScenariosProjection } from './scenarios/scenarios.projection';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -55,6 +62,8 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly runner: ProjectionRunner,
     private readonly segments: SegmentsProjection,
     private readonly timers: SegmentTimers,
+    private readonly scenarios: ScenariosProjection,
+    private readonly scenarioTimers: ScenarioTimers,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
   ) {}
 
@@ -64,12 +73,16 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
     this.runner.start(identityProjection);
     this.runner.start(this.segments);
+    this.runner.start(this.scenarios);
+    this.runner.start(sandboxDispatchProjection);
     this.timers.start();
+    this.scenarioTimers.start();
     this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.timers.stop();
+    await this.scenarioTimers.stop();
     await this.runner.stop();
     await this.store.close();
     this.db.close();
@@ -89,6 +102,7 @@ export class AppModule {
         AuditController,
         UsersController,
         SegmentsController,
+        ScenariosController,
         MessagingSettingsController,
         OperationsController,
       ],
@@ -146,6 +160,24 @@ export class AppModule {
           provide: UserCaps,
           useFactory: (settings: MessagingSettingsService, clock: Clock) => new UserCaps(settings, clock),
           inject: [MessagingSettingsService, CLOCK],
+        },
+        { provide: ScenarioCatalog, useFactory: (store: EventStore, clock: Clock) => new ScenarioCatalog(store, clock), inject: [EVENT_STORE, CLOCK] },
+        {
+          provide: ScenarioEngine,
+          useFactory: (store: EventStore, catalog: ScenarioCatalog, settings: MessagingSettingsService) => new ScenarioEngine(store, catalog, settings),
+          inject: [EVENT_STORE, ScenarioCatalog, MessagingSettingsService],
+        },
+        { provide: ScenariosProjection, useFactory: (engine: ScenarioEngine) => new ScenariosProjection(engine), inject: [ScenarioEngine] },
+        {
+          provide: ScenarioTimers,
+          useFactory: (db: StateDb, store: EventStore, clock: Clock) => new ScenarioTimers(db, store, clock),
+          inject: [STATE_DB, EVENT_STORE, CLOCK],
+        },
+        {
+          provide: ScenarioTriggers,
+          useFactory: (engine: ScenarioEngine, catalog: ScenarioCatalog, store: EventStore, identity: IdentityService, clock: Clock) =>
+            new ScenarioTriggers(engine, catalog, store, identity, clock),
+          inject: [ScenarioEngine, ScenarioCatalog, EVENT_STORE, IdentityService, CLOCK],
         },
         AdminGuard,
         HeraldLifecycle,

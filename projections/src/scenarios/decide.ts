@@ -166,9 +166,11 @@ class Run {
       const step = enrollment.step ? definition.steps.find((s) => s.id === enrollment.step) : undefined;
       if (step && 'waitFor' in step && enrollment.timer?.purpose === 'waitFor-timeout') {
         const wanted = step.waitFor;
-        const sameAsTrigger = (wanted.matchTrigger ?? []).every(
-          (property) => valueAtPath(action.properties, property) === valueAtPath(enrollment.trigger.properties, property),
-        );
+        // A property missing on either side never matches (two events without an order_id are not the same order).
+        const sameAsTrigger = (wanted.matchTrigger ?? []).every((property) => {
+          const value = valueAtPath(action.properties, property);
+          return value !== undefined && value !== null && value === valueAtPath(enrollment.trigger.properties, property);
+        });
         if (wanted.event === action.name && matchesFilters(action.properties, wanted.where, this.now) && sameAsTrigger) {
           this.complete(enrollment, step, 'event');
           this.runFrom(this.state.enrollments[enrollment.id], step.onEvent);
@@ -331,7 +333,7 @@ class Run {
         subject: variant?.subject ?? send.subject,
         variant: variantKey,
         transactional,
-        variables: { user: profile.traits, event: enrollment.trigger.properties },
+        variables: { user: profile.traits, event: enrollment.trigger.properties, trigger: enrollment.trigger.properties },
         checks: {
           subscribed,
           caps: rules.map((rule) => ({ rule, used: countInWindow(this.state, rule.channel, rule.per, this.now) })),

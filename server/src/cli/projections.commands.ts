@@ -4,10 +4,17 @@ import { identityProjection } from '../identity/identity.projection';
 import { type HostedProjection, ProjectionRunner } from '../projection-runner/projection-runner';
 import { SegmentsProjection } from '../segments/segments.projection';
 import type { StateDb } from '../state/state-db';
+import { ScenarioCatalog } from '../scenarios/scenario-catalog';
+import { ScenarioEngine } from '../scenarios/scenario-engine';
+import { ScenariosProjection } from '../scenarios/scenarios.projection';
+import { MessagingSettingsService } from '../settings/messaging-settings.service';
+import { systemClock } from '../shared/clock';
 
 /** Every projection the server hosts, by name. */
 export function allProjections(db: StateDb, store: EventStore): HostedProjection[] {
-  return [identityProjection, new SegmentsProjection(db, store)];
+  const engine = new ScenarioEngine(store, new ScenarioCatalog(store, systemClock), new MessagingSettingsService(store, systemClock));
+  // Rebuilding the scenarios projection rebuilds its timer index; decisions are already in the log.
+  return [identityProjection, new SegmentsProjection(db, store), new ScenariosProjection(engine, false)];
 }
 
 export async function rebuildProjections(

@@ -10,6 +10,7 @@ import { IdentityService } from '../identity/identity.service';
 import { SEGMENT_ENTERED, SEGMENT_EXITED, type SegmentMembershipData } from '../segments/segment.events';
 import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
+import { explainMessage } from '../scenarios/explain-message';
 import { type SendCheckQuery, sendCheck, UserCaps } from './user-caps';
 
 @ApiTags('users')
@@ -63,6 +64,16 @@ export class UsersController {
       if (record) return { userId, person, record };
     }
     throw new NotFoundError(`No user ${id} in workspace ${workspace}`);
+  }
+
+  @Get(':userId/explain')
+  @ApiOperation({ summary: 'Why a message went out, or did not: trigger, enrolment, steps, variant, cap and quiet-hours verdicts, outcome' })
+  @ApiQuery({ name: 'message', required: true, description: 'The messageId of a MessageQueued, MessageSuppressed or MessageDeferred event' })
+  async explain(@Param('userId') id: string, @Query('message') message?: string, @Query('workspace') workspace?: string) {
+    if (!message) throw new BadRequestError('message (a messageId) is required', 'message');
+    const ws = workspaceFrom(this.workspaces, workspace);
+    const history: UserHistory = await this.queries.execute(new GetUserHistoryQuery(ws, id));
+    return explainMessage(history.events, message);
   }
 
   @Get(':userId/segments')

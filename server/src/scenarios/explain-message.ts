@@ -1,0 +1,60 @@
+/**
+ * Why did this message go out (or not)? Reconstructed from the person's history alone: the trigger
+ * event, the enrolment, each step taken, the variant and how it was hashed, the frequency-cap and
+ * quiet-hours verdicts recorded when the message was queued, deferred or suppressed, and every
+ * outcome reported for it since.
+ */
+import type { RecordedEvent } from '../event-store/event-store.port';
+import { NotFoundError } from '../http/http-errors';
+
+const MESSAGE_DECISIONS = ['MessageQueued', 'MessageSuppressed', 'MessageDeferred'];
+
+export interface Explanation {
+  messageId: string;
+  status: 'queued' | 'suppressed' | 'deferred';
+  reason?: string;
+  scenario: { id: string; version: number };
+  trigger?: RecordedEvent;
+  enrollment: RecordedEvent;
+  steps: Array<{ stepId: string; outcome?: string; at: string }>;
+  variant?: { key: string; bucket: number; seed: string; hashVersion: number };
+  decision: RecordedEvent;
+  outcomes: RecordedEvent[];
+  /** Every event of the chain in log order. */
+  chain: RecordedEvent[];
+}
+
+export function explainMessage(history: RecordedEvent[], messageId: string): Explanation {
+  const about = history.filter((event) => (event.data as { messageId?: string })?.messageId === messageId);
+  const decisions = about.filter((event) => MESSAGE_DECISIONS.includes(event.type));
+  const decision = decisions.at(-1);
+  if (!decision) throw new NotFoundError(`No message ${messageId} in this user's history`);
+  const data = decision.data as { enrollmentId: string; stepId: string; reason?: string };
+  const enrollment = history.find((event) => event.type === 'EnrollmentStarted' && (event.data as { enrollmentId: string }).enrollmentId === data.enrollmentId);
+  if (!enrollment) throw new NotFoundError(`The enrolment of message ${messageId} is not in this user's history`);
+  const started = enrollment.data as { scenarioId: string; version: number; trigger: { eventId: string } };
+  const trigger = history.find((event) => event.id === started.trigger.eventId);
+  const ofEnrollment = history.filter(
+    (event) => (event.data as { enrollmentId?: string })?.enrollmentId === data.enrollmentId && event.position <= decision.position,
+  );
+  const variantEvent = ofEnrollment.find((event) => event.type === 'VariantAssigned' && (event.data as { stepId: string }).stepId === data.stepId);
+  const variant = variantEvent?.data as { variant: string; bucket: number; seed: string; hashVersion: number } | undefined;
+  const outcomes = about.filter((event) => !MESSAGE_DECISIONS.includes(event.type));
+  const chainIds = new Set([trigger?.id, ...ofEnrollment.map((e) => e.id), ...about.map((e) => e.id)]);
+  const status = decision.type === 'MessageQueued' ? 'queued' : decision.type === 'MessageSuppressed' ? 'suppressed' : 'deferred';
+  return {
+    messageId,
+    status,
+    reason: data.reason,
+    scenario: { id: started.scenarioId, version: started.version },
+    trigger,
+    enrollment,
+    steps: ofEnrollment
+      .filter((event) => event.type === 'StepCompleted')
+      .map((event) => ({ ...(event.data as { stepId: string; outcome?: string }), at: event.metadata.occurredAt })),
+    variant: variant && { key: variant.variant, bucket: variant.bucket, seed: variant.seed, hashVersion: variant.hashVersion },
+    decision,
+    outcomes,
+    chain: history.filter((event) => chainIds.has(event.id)),
+  };
+}

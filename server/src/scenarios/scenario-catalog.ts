@@ -1,0 +1,141 @@
+/**
+ * Scenario definitions and their lifecycle, read from and written to `scenarios-{workspace}`. Every
+ * publish is an event with the next version; a running enrolment keeps reading the version it
+ * started on (see `decide`), so all versions stay available. Writes append against the stream's
+ * revision, so two concurrent publishes cannot both win.
+ */
+import {
+  parseScenarioDefinition,
+  type ScenarioCatalogView,
+  type ScenarioDefinition,
+  type ScenarioStatus,
+} from '@herald/projections';
+import { isDeepStrictEqual } from 'node:util';
+import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import { ConflictError, InvalidDefinitionError, NotFoundError } from '../http/http-errors';
+import type { Clock } from '../shared/clock';
+import { uuidv7 } from '../shared/ids';
+import {
+  SCENARIO_ARCHIVED,
+  SCENARIO_PAUSED,
+  SCENARIO_PUBLISHED,
+  SCENARIO_RESUMED,
+  type ScenarioPublishedData,
+  type ScenarioStatusChangedData,
+  scenariosStream,
+} from './scenario.events';
+
+export interface ScenarioEntry {
+  id: string;
+  status: ScenarioStatus;
+  /** Every published version, oldest first. */
+  versions: Array<{ version: number; definition: ScenarioDefinition; publishedAt: string; position: number }>;
+}
+
+export interface ScenarioCatalogSnapshot extends ScenarioCatalogView {
+  entries: Map<string, ScenarioEntry>;
+  revision: number;
+}
+
+export class ScenarioCatalog {
+  constructor(
+    private readonly store: EventStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async read(workspace: string): Promise<ScenarioCatalogSnapshot> {
+    const entries = new Map<string, ScenarioEntry>();
+    let revision = -1;
+    for (const event of await this.store.readStream(scenariosStream(workspace))) {
+      revision = event.revision;
+      if (event.type === SCENARIO_PUBLISHED) {
+        const { definition, version } = event.data as ScenarioPublishedData;
+        const entry = entries.get(definition.id) ?? { id: definition.id, status: 'active' as ScenarioStatus, versions: [] };
+        entry.versions.push({ version, definition, publishedAt: event.metadata.occurredAt, position: event.position });
+        if (entry.status === 'archived') entry.status = 'active';
+        entries.set(definition.id, entry);
+      } else {
+        const entry = entries.get((event.data as ScenarioStatusChangedData).scenarioId);
+        if (!entry) continue;
+        entry.status = event.type === SCENARIO_PAUSED ? 'paused' : event.type === SCENARIO_ARCHIVED ? 'archived' : 'active';
+      }
+    }
+    return catalogView(entries, revision);
+  }
+
+  async get(workspace: string, id: string): Promise<ScenarioEntry> {
+    const entry = (await this.read(workspace)).entries.get(id);
+    if (!entry) throw new NotFoundError(`Scenario ${id} does not exist in workspace ${workspace}`);
+    return entry;
+  }
+
+  /** Validates, lints and publishes; an identical re-publish changes nothing. */
+  async publish(workspace: string, input: unknown): Promise<{ id: string; version: number; created: boolean }> {
+    const parsed = parseScenarioDefinition(input);
+    if (!parsed.ok) throw new InvalidDefinitionError('scenario definition', parsed.problems);
+    const definition = parsed.definition;
+    const catalog = await this.read(workspace);
+    const entry = catalog.entries.get(definition.id);
+    const latest = entry?.versions.at(-1);
+    if (latest && entry?.status !== 'archived' && isDeepStrictEqual(latest.definition, definition)) {
+      return { id: definition.id, version: latest.version, created: false };
+    }
+    const version = (latest?.version ?? 0) + 1;
+    await this.append(workspace, catalog.revision, SCENARIO_PUBLISHED, { definition, version } satisfies ScenarioPublishedData);
+    return { id: definition.id, version, created: true };
+  }
+
+  async setStatus(workspace: string, id: string, status: ScenarioStatus): Promise<ScenarioEntry> {
+    const catalog = await this.read(workspace);
+    const entry = catalog.entries.get(id);
+    if (!entry) throw new NotFoundError(`Scenario ${id} does not exist in workspace ${workspace}`);
+    if (entry.status === 'archived' && status !== 'archived') {
+      throw new ConflictError(`Scenario ${id} is archived; publish it again to bring it back`);
+    }
+    if (entry.status !== status) {
+      const type = status === 'paused' ? SCENARIO_PAUSED : status === 'archived' ? SCENARIO_ARCHIVED : SCENARIO_RESUMED;
+      await this.append(workspace, catalog.revision, type, { scenarioId: id } satisfies ScenarioStatusChangedData);
+    }
+    return { ...entry, status };
+  }
+
+  private async append(workspace: string, revision: number, type: string, data: unknown): Promise<void> {
+    const now = this.clock.now().toISOString();
+    const event: NewEvent = { id: uuidv7(), type, data, metadata: { workspace, occurredAt: now, receivedAt: now, schemaVersion: 1 } };
+    await this.store.append(scenariosStream(workspace), [event], { expectedRevision: revision < 0 ? 'no_stream' : revision });
+  }
+}
+
+function catalogView(entries: Map<string, ScenarioEntry>, revision: number): ScenarioCatalogSnapshot {
+  const latestOf = (entry: ScenarioEntry) => {
+    const latest = entry.versions.at(-1)!;
+    return { definition: latest.definition, version: latest.version, status: entry.status, position: latest.position };
+  };
+  return {
+    entries,
+    revision,
+    current: () => [...entries.values()].filter((entry) => entry.status !== 'archived').map(latestOf),
+    version: (id, version) => entries.get(id)?.versions.find((v) => v.version === version)?.definition,
+    latest: (id) => {
+      const entry = entries.get(id);
+      return entry ? latestOf(entry) : undefined;
+    },
+  };
+}
+
+/** Only the scenarios published before `position`: an event never triggers a scenario published after it. */
+export function asOfPosition(catalog: ScenarioCatalogSnapshot, position: number): ScenarioCatalogView {
+  return {
+    current: () => {
+      const published = [];
+      for (const entry of catalog.entries.values()) {
+        if (entry.status === 'archived') continue;
+        const version = [...entry.versions].reverse().find((v) => v.position < position);
+        if (version) published.push({ definition: version.definition, version: version.version, status: entry.status });
+      }
+      return published;
+    },
+    version: catalog.version,
+    latest: catalog.latest,
+  };
+}

@@ -1,0 +1,124 @@
+/**
+ * Makes and records the scenario engine's decisions for one person: load their state, `decide`,
+ * append the decisions against the revision the state was read at. If another writer got there
+ * first (another trigger, the API, another node), the append fails on the revision and the decision
+ * is made again on the new state: that is what keeps a frequency cap of 1 at one message when 64
+ * triggers race. Decision ids are derived from the cause, and a cause already decided on is
+ * recognised in the state, so re-running a decision appends nothing.
+ */
+import {
+  type Decision,
+  type DecideCause,
+  decide,
+  type MessagingSettings,
+  maxCapWindowMs,
+  type PersonStateOptions,
+  personStream,
+  type ScenarioCatalogView,
+} from '@herald/projections';
+import { WrongExpectedRevisionError } from '../event-store/errors';
+import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import { uuidv5 } from '../shared/ids';
+import type { MessagingSettingsService } from '../settings/messaging-settings.service';
+import { branchCounterSpecs, PersonStates } from './person-states';
+import { type ScenarioCatalog, type ScenarioCatalogSnapshot } from './scenario-catalog';
+
+const MAX_ATTEMPTS = 100;
+
+export interface CauseMetadata {
+  id: string;
+  receivedAt: string;
+  correlationId?: string;
+}
+
+export class ScenarioEngine {
+  readonly persons: PersonStates;
+  private readonly catalogs = new Map<string, Promise<ScenarioCatalogSnapshot>>();
+  private readonly settings = new Map<string, Promise<MessagingSettings>>();
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly catalog: ScenarioCatalog,
+    private readonly messagingSettings: MessagingSettingsService,
+  ) {
+    this.persons = new PersonStates(store);
+  }
+
+  catalogOf(workspace: string): Promise<ScenarioCatalogSnapshot> {
+    let catalog = this.catalogs.get(workspace);
+    if (!catalog) {
+      catalog = this.catalog.read(workspace);
+      this.catalogs.set(workspace, catalog);
+      catalog.catch(() => this.catalogs.delete(workspace));
+    }
+    return catalog;
+  }
+
+  settingsOf(workspace: string): Promise<MessagingSettings> {
+    let settings = this.settings.get(workspace);
+    if (!settings) {
+      settings = this.messagingSettings.current(workspace).then((current) => current.settings);
+      this.settings.set(workspace, settings);
+      settings.catch(() => this.settings.delete(workspace));
+    }
+    return settings;
+  }
+
+  /** Scenarios or settings changed: read them again on next use. */
+  invalidate(workspace: string, what: 'catalog' | 'settings'): void {
+    (what === 'catalog' ? this.catalogs : this.settings).delete(workspace);
+  }
+
+  /** Decides on `cause` for `person` and appends the decisions; returns them (empty if none, or already decided). */
+  async decideAndAppend(
+    workspace: string,
+    person: string,
+    cause: DecideCause,
+    now: number,
+    meta: CauseMetadata,
+    scenarios?: ScenarioCatalogView,
+  ): Promise<Decision[]> {
+    const catalog = await this.catalogOf(workspace);
+    const settings = await this.settingsOf(workspace);
+    const view = scenarios ?? catalog;
+    const options: PersonStateOptions = {
+      specs: branchCounterSpecs([...catalog.entries.values()].flatMap((entry) => entry.versions.map((v) => v.definition))),
+      capWindowMs: Math.max(maxCapWindowMs(settings), 86_400_000),
+      timezone: settings.timezone,
+    };
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const { state, revision } = await this.persons.load(workspace, person, options);
+      const decisions = decide(state, { cause, now, scenarios: view, settings, options });
+      if (decisions.length === 0) return [];
+      const events = decisions.map((decision) => toEvent(workspace, decision, now, meta));
+      try {
+        await this.store.append(personStream(workspace, person), events, { expectedRevision: revision < 0 ? 'no_stream' : revision });
+        return decisions;
+      } catch (error) {
+        if (!(error instanceof WrongExpectedRevisionError)) throw error;
+        // Someone else appended to this person meanwhile: decide again on what is there now.
+      }
+    }
+    throw new Error(`Could not record decisions for ${person} after ${MAX_ATTEMPTS} attempts (too much contention)`);
+  }
+}
+
+export function decisionEventId(causeId: string, key: string): string {
+  return uuidv5(`scenario|${causeId}|${key}`);
+}
+
+function toEvent(workspace: string, decision: Decision, now: number, meta: CauseMetadata): NewEvent {
+  return {
+    id: decisionEventId(meta.id, decision.key),
+    type: decision.type,
+    data: decision.data,
+    metadata: {
+      workspace,
+      causationId: meta.id,
+      correlationId: meta.correlationId ?? meta.id,
+      occurredAt: new Date(now).toISOString(),
+      receivedAt: meta.receivedAt,
+      schemaVersion: 1,
+    },
+  };
+}

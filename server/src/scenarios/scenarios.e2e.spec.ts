@@ -1,0 +1,143 @@
+import { gbHash } from '@herald/projections';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { TestClock } from '../shared/clock';
+import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { ScenarioTimers } from './scenario-timers';
+
+const examples = join(__dirname, '../../../examples');
+const HOUR = 3_600_000;
+const T0 = new Date('2026-03-02T10:00:00Z');
+
+let herald: TestApp;
+let clock: TestClock;
+beforeEach(async () => {
+  clock = new TestClock(T0);
+  herald = await startTestApp({ clock });
+});
+afterEach(() => herald.destroy());
+
+type Logged = { id: string; type: string; data: Record<string, any>; metadata: Record<string, any> };
+const history = async (userId: string): Promise<Logged[]> => (await adminGet(`${herald.url}/api/users/${userId}/events`)).body.events;
+const ofType = async (userId: string, type: string) => (await history(userId)).filter((e) => e.type === type);
+const track = (userId: string, event: string, properties: Record<string, unknown> = {}) => post(`${herald.url}/v1/track`, { userId, event, properties });
+/** Moves the test clock and lets the timers that came due fire. */
+async function passTime(ms: number) {
+  clock.advance(ms);
+  await herald.app.get(ScenarioTimers).fireDue();
+}
+const publishExample = async (name: string) =>
+  adminSend('POST', `${herald.url}/api/scenarios`, readFileSync(join(examples, `scenarios/${name}.yaml`), 'utf8'), 'application/yaml');
+/** A user id the hash puts outside the 10% holdout of the reminder. */
+function userNotInHoldout(prefix: string): string {
+  for (let i = 0; ; i++) if (gbHash('abandoned-cart:reminder', `${prefix}${i}`, 2)! >= 0.1) return `${prefix}${i}`;
+}
+
+describe('scenarios over HTTP', () => {
+  it('accepts examples/scenarios/abandoned-cart.yaml verbatim, versions re-publishes, and rejects bad definitions with paths', async () => {
+    expect(await publishExample('abandoned-cart')).toEqual({ status: 201, body: { id: 'abandoned-cart', version: 1 } });
+    expect(await publishExample('abandoned-cart')).toEqual({ status: 200, body: { id: 'abandoned-cart', version: 1 } });
+    const list = await adminGet(`${herald.url}/api/scenarios`);
+    expect(list.body.scenarios).toEqual([expect.objectContaining({ id: 'abandoned-cart', status: 'active', version: 1 })]);
+    const bad = await adminSend('POST', `${herald.url}/api/scenarios`, {
+      id: 'bad',
+      name: 'Bad',
+      trigger: { event: 'X' },
+      steps: [{ id: 'a', wait: '7x' }, { id: 'b', exit: true }, { id: 'c', send: { channel: 'email', template: 't' } }],
+    });
+    expect(bad.status).toBe(400);
+    expect(bad.body.problems.map((p: { path: string }) => p.path)).toEqual(expect.arrayContaining(['steps[0].wait']));
+  });
+
+  it('runs the abandoned cart: 1 h later the hashed email variant, 24 h later the SMS; with an order in between, no SMS', async () => {
+    await publishExample('abandoned-cart');
+    const ada = userNotInHoldout('ada-');
+    const bob = userNotInHoldout('bob-');
+    await track(ada, 'Checkout Started', { cart_id: 'c1' });
+    await track(bob, 'Checkout Started', { cart_id: 'c2' });
+    await eventually(async () => (await ofType(ada, 'TimerScheduled')).length === 1 && (await ofType(bob, 'TimerScheduled')).length === 1);
+    await passTime(HOUR);
+    const [email] = await eventually(async () => {
+      const queued = await ofType(ada, 'MessageQueued');
+      return queued.length === 1 && queued;
+    });
+    const expected = gbHash('abandoned-cart:reminder', ada, 2)! < 0.1 + 0.9 * 0.5 ? 'plain' : 'discount';
+    expect(email.data).toMatchObject({ channel: 'email', variant: expected, template: `cart-${expected}` });
+    await eventually(async () => (await ofType(bob, 'MessageQueued')).length === 1);
+    // Bob orders; Ada does not.
+    await track(bob, 'Order Completed', { cart_id: 'c2' });
+    await eventually(async () => (await ofType(bob, 'EnrollmentExited')).length === 1);
+    await eventually(async () => (await ofType(ada, 'TimerScheduled')).length === 2);
+    await passTime(24 * HOUR);
+    await eventually(async () => (await ofType(ada, 'MessageQueued')).length === 2);
+    expect((await ofType(ada, 'MessageQueued')).map((e) => e.data.channel)).toEqual(['email', 'sms']);
+    expect((await ofType(bob, 'MessageQueued')).map((e) => e.data.channel)).toEqual(['email']);
+    expect((await ofType(bob, 'GoalReached'))).toHaveLength(1);
+    // The sandbox channel recorded the sends.
+    await eventually(async () => (await ofType(ada, 'MessageSent')).length === 2);
+
+    // Why did Ada get the SMS?
+    const sms = (await ofType(ada, 'MessageQueued'))[1];
+    const why = await adminGet(`${herald.url}/api/users/${ada}/explain?message=${encodeURIComponent(sms.data.messageId)}`);
+    expect(why.status).toBe(200);
+    expect(why.body).toMatchObject({ status: 'queued', scenario: { id: 'abandoned-cart', version: 1 } });
+    expect(why.body.trigger.data.event).toBe('Checkout Started');
+    expect(why.body.steps.map((s: { stepId: string; outcome?: string }) => [s.stepId, s.outcome])).toEqual([
+      ['wait-1h', undefined],
+      ['reminder', 'queued'],
+      ['wait-purchase', 'timeout'],
+    ]);
+    expect(why.body.outcomes.map((e: Logged) => e.type)).toEqual(['MessageSent']);
+    expect((await adminGet(`${herald.url}/api/users/${ada}/explain?message=nope`)).status).toBe(404);
+  });
+
+  it('queues exactly one message when 64 API triggers race against a cap of 1, and replays an Idempotency-Key', async () => {
+    await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'any', max: 1, per: '1d' }] });
+    expect(
+      (
+        await adminSend('POST', `${herald.url}/api/scenarios`, {
+          id: 'flash-sale',
+          name: 'Flash sale (API)',
+          trigger: { api: true },
+          entry: { reenter: 'always', concurrent: true },
+          steps: [{ id: 'announce', send: { channel: 'email', template: 'flash-sale' } }],
+        })
+      ).status,
+    ).toBe(201);
+    const trigger = (key: string) =>
+      fetch(`${herald.url}/api/scenarios/flash-sale/trigger`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer adm_test_admin_token', 'content-type': 'application/json', 'idempotency-key': key },
+        body: JSON.stringify({ userId: 'racer', properties: { sale: 'friday' } }),
+      }).then(async (r) => ({ status: r.status, body: await r.json() }));
+    const results = await Promise.all(Array.from({ length: 64 }, (_, i) => trigger(`k-${i}`)));
+    expect(results.every((r) => r.status === 202)).toBe(true);
+    expect(await ofType('racer', 'MessageQueued')).toHaveLength(1);
+    const suppressed = await ofType('racer', 'MessageSuppressed');
+    expect(suppressed).toHaveLength(63);
+    expect(new Set(suppressed.map((e) => e.data.reason))).toEqual(new Set(['frequency_cap']));
+    const replay = await trigger('k-5');
+    expect(replay.body).toEqual(results[5].body);
+    expect(await ofType('racer', 'EnrollmentStarted')).toHaveLength(64);
+    const missingKey = await adminSend('POST', `${herald.url}/api/scenarios/flash-sale/trigger`, { userId: 'racer' });
+    expect(missingKey.status).toBe(400);
+  });
+
+  it('pauses (no new enrolments), resumes and archives', async () => {
+    await publishExample('abandoned-cart');
+    expect((await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/pause`)).body).toEqual({ id: 'abandoned-cart', status: 'paused' });
+    await track('paula', 'Checkout Started');
+    await track('paula', 'Sync Marker');
+    await eventually(async () => (await history('paula')).length >= 2);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await ofType('paula', 'EnrollmentStarted')).toHaveLength(0);
+    await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/resume`);
+    await track('paula', 'Checkout Started');
+    await eventually(async () => (await ofType('paula', 'EnrollmentStarted')).length === 1);
+    await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/archive`);
+    await passTime(HOUR);
+    await eventually(async () => (await ofType('paula', 'EnrollmentExited')).length === 1);
+    expect((await ofType('paula', 'EnrollmentExited'))[0].data.reason).toBe('archived');
+    expect((await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/resume`)).status).toBe(409);
+  });
+});

@@ -1,0 +1,112 @@
+/**
+ * Drives scenarios from the log: every user action, segment change and fired timer of a person is
+ * handed to the engine, in log order, and the engine appends its decisions to the person's stream.
+ * The projection's own state is the due-timer index (one timer at most per waiting enrolment),
+ * maintained from the `TimerScheduled` / `StepCompleted` / `EnrollmentExited` / `TimerFired` events
+ * it reads back, so it is rebuilt from the log like any projection.
+ */
+import { type DecideCause, type DomainEvent, personKeyOfStream, userAction } from '@herald/projections';
+import type { RecordedEvent } from '../event-store/event-store.port';
+import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
+import { MESSAGING_SETTINGS_UPDATED } from '../settings/messaging-settings.service';
+import type { StateDb } from '../state/state-db';
+import { SCENARIO_LIFECYCLE_TYPES } from './scenario.events';
+import { asOfPosition } from './scenario-catalog';
+import type { ScenarioEngine } from './scenario-engine';
+
+export const SCENARIOS_PROJECTION = 'scenarios';
+
+export const SCENARIO_TIMER_TABLE = `CREATE TABLE IF NOT EXISTS scenario_timers (
+  workspace TEXT NOT NULL, enrollment_id TEXT NOT NULL, person TEXT NOT NULL, timer_id TEXT NOT NULL, due_at INTEGER NOT NULL,
+  PRIMARY KEY (workspace, enrollment_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS scenario_timers_due ON scenario_timers (due_at);`;
+
+type TimerChange =
+  | { kind: 'set'; workspace: string; enrollmentId: string; person: string; timerId: string; dueAt: number }
+  | { kind: 'clear'; workspace: string; enrollmentId: string; timerId?: string };
+
+export class ScenariosProjection implements HostedProjection {
+  readonly name = SCENARIOS_PROJECTION;
+  private changes: TimerChange[] = [];
+
+  constructor(
+    private readonly engine: ScenarioEngine,
+    /** False while rebuilding: the index is rebuilt, nothing is decided again. */
+    private readonly decides = true,
+  ) {}
+
+  setup(db: StateDb): void {
+    db.exec(SCENARIO_TIMER_TABLE);
+  }
+
+  reset(db: StateDb): void {
+    db.exec('DROP TABLE IF EXISTS scenario_timers');
+  }
+
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    const workspace = event.metadata.workspace;
+    if (SCENARIO_LIFECYCLE_TYPES.includes(event.type)) {
+      this.engine.invalidate(workspace, 'catalog');
+      return [];
+    }
+    if (event.type === MESSAGING_SETTINGS_UPDATED) {
+      this.engine.invalidate(workspace, 'settings');
+      return [];
+    }
+    const person = personKeyOfStream(event.stream);
+    if (!person) return [];
+    this.trackTimers(workspace, person, event);
+    if (!this.decides || !triggersDecision(event)) return [];
+    const now = event.type === 'TimerFired' ? Date.parse((event.data as { dueAt: string }).dueAt) : Date.parse(event.metadata.receivedAt);
+    const cause: DecideCause = { kind: 'event', event: event as DomainEvent };
+    const catalog = await this.engine.catalogOf(workspace);
+    await this.engine.decideAndAppend(workspace, person, cause, now, {
+      id: event.id,
+      receivedAt: event.metadata.receivedAt,
+      correlationId: event.metadata.correlationId,
+    }, asOfPosition(catalog, event.position));
+    return [];
+  }
+
+  flush(db: StateDb): void {
+    const set = db.prepare<[string, string, string, string, number]>(
+      'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)',
+    );
+    const clear = db.prepare<[string, string]>('DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?');
+    const clearTimer = db.prepare<[string, string, string]>('DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?');
+    for (const change of this.changes) {
+      if (change.kind === 'set') set.run(change.workspace, change.enrollmentId, change.person, change.timerId, change.dueAt);
+      else if (change.timerId) clearTimer.run(change.workspace, change.enrollmentId, change.timerId);
+      else clear.run(change.workspace, change.enrollmentId);
+    }
+    this.changes = [];
+  }
+
+  discard(): void {
+    this.changes = [];
+    this.engine.persons.forget();
+  }
+
+  private trackTimers(workspace: string, person: string, event: RecordedEvent): void {
+    const data = event.data as { enrollmentId?: string; timerId?: string; dueAt?: string; purpose?: string };
+    switch (event.type) {
+      case 'TimerScheduled':
+        this.changes.push({ kind: 'set', workspace, enrollmentId: data.enrollmentId!, person, timerId: data.timerId!, dueAt: Date.parse(data.dueAt!) });
+        return;
+      case 'TimerFired':
+        if (data.purpose === 'scenario') this.changes.push({ kind: 'clear', workspace, enrollmentId: data.enrollmentId!, timerId: data.timerId });
+        return;
+      case 'StepCompleted':
+      case 'EnrollmentExited':
+        this.changes.push({ kind: 'clear', workspace, enrollmentId: data.enrollmentId! });
+        return;
+    }
+  }
+}
+
+/** The events a scenario reacts to: user actions, segment changes and its own timers. */
+function triggersDecision(event: RecordedEvent): boolean {
+  if (event.type === 'TimerFired') return (event.data as { purpose?: string }).purpose === 'scenario';
+  if (event.type === 'SegmentEntered' || event.type === 'SegmentExited') return true;
+  return userAction(event as DomainEvent) !== undefined;
+}
