@@ -14,3 +14,4 @@ export * from './scenarios/simulator';
 export * from './scenarios/parse-scenario';
 export * from './scenarios/lint-scenario';
 export * from './scenarios/scenario-schema';
+export * from './scenarios/placeholders';

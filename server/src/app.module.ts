@@ -37,6 +37,7 @@ import { ScenarioTimers } from './scenarios/scenario-timers';
 import { ScenarioTriggers } from './scenarios/scenario-triggers';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { ScenariosProjection } from './scenarios/scenarios.projection';
+import { WebhooksProjection } from './scenarios/webhooks.projection';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -75,6 +76,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     this.runner.start(this.segments);
     this.runner.start(this.scenarios);
     this.runner.start(sandboxDispatchProjection);
+    this.runner.start(new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs }));
     this.timers.start();
     this.scenarioTimers.start();
     this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);

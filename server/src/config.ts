@@ -12,6 +12,8 @@ export interface HeraldConfig {
   logLevel: string;
   /** Where the built dashboard is; served at `/` when it exists. */
   dashboardDir: string;
+  /** Delay before a failed webhook's first retry (doubles each retry). */
+  webhookRetryBaseMs: number;
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfig {
@@ -26,5 +28,6 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
     defaultWriteKey: env.DEFAULT_WRITE_KEY || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     dashboardDir: resolve(env.DASHBOARD_DIR ?? resolve(__dirname, '../../dashboard/dist')),
+    webhookRetryBaseMs: Number(env.WEBHOOK_RETRY_BASE_MS ?? 500),
   };
 }

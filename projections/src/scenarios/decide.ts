@@ -12,6 +12,7 @@ import { chooseVariant, gbHash } from '../stats';
 import { parseDuration, timeZoneOffset, wallTimeToInstant } from '../time';
 import { evolvePersonState, type EnrollmentState, type PersonState, type PersonStateOptions } from './person-state';
 import type { BranchCondition, ScenarioDefinition, SendStep, Step } from './scenario-definition';
+import { fillPlaceholders, fillText } from './placeholders';
 import type { Decision, ExitReason, ScenarioTimerFired, TimerPurpose, TriggerInfo } from './scenario-events';
 
 export type ScenarioStatus = 'active' | 'paused' | 'archived';
@@ -268,7 +269,26 @@ class Run {
       return chosen;
     }
     if ('webhook' in step) {
-      // Webhooks are queued as intents for the webhook worker; the enrolment does not wait for them.
+      // The call is recorded as an intent; the webhook worker makes it (with retries) and records the
+      // outcome. The enrolment does not wait for it.
+      const visit = enrollment.visits[step.id] ?? 0;
+      const scope = { user: this.state.profile.traits, trigger: enrollment.trigger.properties, event: enrollment.trigger.properties };
+      const { url, method = 'POST', headers = {}, body, retries = 0 } = step.webhook;
+      this.emit({
+        type: 'WebhookRequested',
+        key: `webhook|${enrollment.id}|${step.id}|${visit}`,
+        data: {
+          requestId: `${enrollment.id}/${step.id}/${visit}`,
+          enrollmentId: enrollment.id,
+          scenarioId: enrollment.scenarioId,
+          stepId: step.id,
+          url: fillUrl(url, scope),
+          method,
+          headers: Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, fillText(value, scope)])),
+          ...(body === undefined || method === 'GET' ? {} : { body: fillPlaceholders(body, scope) }),
+          retries,
+        },
+      });
       this.complete(enrollment, step, 'requested');
       return this.nextOf(definition, step);
     }
@@ -442,6 +462,13 @@ class Run {
     }
     return this.now + 86_400_000;
   }
+}
+
+/** Placeholders are filled only after the host, and URL-encoded there. */
+function fillUrl(url: string, scope: Record<string, Record<string, unknown>>): string {
+  const hostEnd = url.indexOf('/', url.indexOf('//') + 2);
+  if (hostEnd < 0) return url;
+  return url.slice(0, hostEnd) + fillText(url.slice(hostEnd), scope, encodeURIComponent);
 }
 
 function segmentOf(event: DomainEvent): string | undefined {

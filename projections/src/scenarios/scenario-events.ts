@@ -120,6 +120,19 @@ export interface GoalReached {
   afterMs: number;
 }
 
+export interface WebhookRequested {
+  /** Sent as the Idempotency-Key header, so a receiver can drop a repeat after a crash. */
+  requestId: string;
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  url: string;
+  method: 'POST' | 'PUT' | 'GET';
+  headers: Record<string, string>;
+  body?: unknown;
+  retries: number;
+}
+
 export type ExitReason = 'completed' | 'exit_step' | 'exit_on' | 'archived' | 'step_missing';
 
 export interface EnrollmentExited {
@@ -139,7 +152,8 @@ export type Decision =
   | { type: 'MessageSuppressed'; key: string; data: MessageSuppressed }
   | { type: 'MessageDeferred'; key: string; data: MessageDeferred }
   | { type: 'GoalReached'; key: string; data: GoalReached }
-  | { type: 'EnrollmentExited'; key: string; data: EnrollmentExited };
+  | { type: 'EnrollmentExited'; key: string; data: EnrollmentExited }
+  | { type: 'WebhookRequested'; key: string; data: WebhookRequested };
 
 export const SCENARIO_DECISION_TYPES = [
   'EnrollmentStarted',
@@ -151,4 +165,5 @@ export const SCENARIO_DECISION_TYPES = [
   'MessageDeferred',
   'GoalReached',
   'EnrollmentExited',
+  'WebhookRequested',
 ] as const;

@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { TestClock } from '../shared/clock';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
 
 const examples = join(__dirname, '../../../examples');
 const HOUR = 3_600_000;
@@ -13,7 +15,7 @@ let herald: TestApp;
 let clock: TestClock;
 beforeEach(async () => {
   clock = new TestClock(T0);
-  herald = await startTestApp({ clock });
+  herald = await startTestApp({ clock, env: { WEBHOOK_RETRY_BASE_MS: '10' } });
 });
 afterEach(() => herald.destroy());
 
@@ -139,5 +141,49 @@ describe('scenarios over HTTP', () => {
     await eventually(async () => (await ofType('paula', 'EnrollmentExited')).length === 1);
     expect((await ofType('paula', 'EnrollmentExited'))[0].data.reason).toBe('archived');
     expect((await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/resume`)).status).toBe(409);
+  });
+});
+
+describe('webhook steps', () => {
+  it('calls the URL with placeholders filled, retries a 5xx, records the outcome, and the enrolment goes on', async () => {
+    const received: Array<{ path: string; key: string; body: unknown }> = [];
+    let failuresLeft = 1;
+    const receiver = createServer((request: IncomingMessage, response) => {
+      let text = '';
+      request.on('data', (chunk) => (text += chunk));
+      request.on('end', () => {
+        received.push({ path: request.url ?? '', key: String(request.headers['idempotency-key']), body: JSON.parse(text || 'null') });
+        const fail = request.url?.includes('always-fail') || failuresLeft-- > 0;
+        response.writeHead(fail ? 503 : 200).end();
+      });
+    });
+    await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+    try {
+      const published = await adminSend('POST', `${herald.url}/api/scenarios`, {
+        id: 'vip',
+        name: 'VIP order',
+        trigger: { event: 'VIP Order' },
+        entry: { reenter: 'always' },
+        steps: [
+          { id: 'crm', webhook: { url: `${base}/hooks/{{ trigger.region }}`, body: { email: '{{ user.email }}', total: '{{ trigger.total }}' }, retries: 2 } },
+          { id: 'broken', webhook: { url: `${base}/always-fail`, retries: 1 } },
+          { id: 'thanks', send: { channel: 'email', template: 'vip-thanks' } },
+        ],
+      });
+      expect(published.status).toBe(201);
+      await post(`${herald.url}/v1/identify`, { userId: 'vera', traits: { email: 'vera@example.com' } });
+      await track('vera', 'VIP Order', { total: 420, region: 'north east' });
+      await eventually(async () => (await ofType('vera', 'WebhookFailed')).length === 1 && (await ofType('vera', 'WebhookSucceeded')).length === 1);
+      const crmCalls = received.filter((r) => r.path.startsWith('/hooks/'));
+      expect(crmCalls).toHaveLength(2);
+      expect(crmCalls[0]).toMatchObject({ path: '/hooks/north%20east', body: { email: 'vera@example.com', total: 420 } });
+      expect(crmCalls[1].key).toBe(crmCalls[0].key);
+      expect((await ofType('vera', 'WebhookSucceeded'))[0].data).toMatchObject({ stepId: 'crm', status: 200, attempts: 2 });
+      expect((await ofType('vera', 'WebhookFailed'))[0].data).toMatchObject({ stepId: 'broken', status: 503, attempts: 2 });
+      expect((await ofType('vera', 'MessageQueued')).map((e) => e.data.template)).toEqual(['vip-thanks']);
+    } finally {
+      receiver.close();
+    }
   });
 });
