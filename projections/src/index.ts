@@ -15,3 +15,4 @@ export * from './scenarios/parse-scenario';
 export * from './scenarios/lint-scenario';
 export * from './scenarios/scenario-schema';
 export * from './scenarios/placeholders';
+export * from './scenarios/schedule';

@@ -38,6 +38,7 @@ import { ScenarioTriggers } from './scenarios/scenario-triggers';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { ScenariosProjection } from './scenarios/scenarios.projection';
 import { WebhooksProjection } from './scenarios/webhooks.projection';
+import { Broadcasts } from './scenarios/broadcasts';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -65,6 +66,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly timers: SegmentTimers,
     private readonly scenarios: ScenariosProjection,
     private readonly scenarioTimers: ScenarioTimers,
+    private readonly broadcasts: Broadcasts,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
   ) {}
 
@@ -79,12 +81,14 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     this.runner.start(new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs }));
     this.timers.start();
     this.scenarioTimers.start();
+    this.broadcasts.start();
     this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);
   }
 
   async onApplicationShutdown(): Promise<void> {
     await this.timers.stop();
     await this.scenarioTimers.stop();
+    await this.broadcasts.stop();
     await this.runner.stop();
     await this.store.close();
     this.db.close();
@@ -180,6 +184,12 @@ export class AppModule {
           useFactory: (engine: ScenarioEngine, catalog: ScenarioCatalog, store: EventStore, identity: IdentityService, clock: Clock) =>
             new ScenarioTriggers(engine, catalog, store, identity, clock),
           inject: [ScenarioEngine, ScenarioCatalog, EVENT_STORE, IdentityService, CLOCK],
+        },
+        {
+          provide: Broadcasts,
+          useFactory: (engine: ScenarioEngine, segments: SegmentQueries, workspaces: WorkspacesService, clock: Clock) =>
+            new Broadcasts(engine, segments, workspaces, clock),
+          inject: [ScenarioEngine, SegmentQueries, WorkspacesService, CLOCK],
         },
         AdminGuard,
         HeraldLifecycle,

@@ -28,7 +28,10 @@ export interface ScenarioCatalogView {
 
 export type DecideCause =
   | { kind: 'event'; event: DomainEvent }
-  | { kind: 'api'; id: string; scenarioId: string; properties: Record<string, unknown> };
+  /** `POST /api/scenarios/:id/trigger`; the id comes from the Idempotency-Key. */
+  | { kind: 'api'; id: string; scenarioId: string; properties: Record<string, unknown> }
+  /** A scheduled broadcast reaching this member; the id names the scenario, occurrence and person. */
+  | { kind: 'schedule'; id: string; scenarioId: string; properties: Record<string, unknown> };
 
 export interface DecideInput {
   cause: DecideCause;
@@ -81,10 +84,12 @@ class Run {
 
   go(): void {
     const { cause } = this.input;
-    if (cause.kind === 'api') {
+    if (cause.kind === 'api' || cause.kind === 'schedule') {
       const scenario = this.input.scenarios.latest(cause.scenarioId);
-      if (scenario && 'api' in scenario.definition.trigger) {
-        this.tryEnroll(scenario, { eventId: cause.id, type: 'ApiTriggered', properties: cause.properties });
+      const kind = cause.kind === 'api' ? 'api' : 'schedule';
+      if (scenario && kind in scenario.definition.trigger) {
+        const type = cause.kind === 'api' ? 'ApiTriggered' : 'ScheduledBroadcast';
+        this.tryEnroll(scenario, { eventId: cause.id, type, properties: cause.properties });
       }
       return;
     }

@@ -4,6 +4,10 @@ import { join } from 'node:path';
 import { TestClock } from '../shared/clock';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
+import { Broadcasts } from './broadcasts';
+import { ScenarioEngine } from './scenario-engine';
+import { SegmentQueries } from '../segments/segment-queries';
+import { WorkspacesService } from '../workspaces/workspaces.service';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -185,5 +189,43 @@ describe('webhook steps', () => {
     } finally {
       receiver.close();
     }
+  });
+});
+
+describe('scheduled broadcasts', () => {
+  it('enrols the segment members at a local time in each member zone, once', async () => {
+    await adminSend('POST', `${herald.url}/api/segments`, { id: 'pro', name: 'Pro', where: { trait: 'plan', op: 'eq', value: 'pro' } });
+    expect(
+      (
+        await adminSend('POST', `${herald.url}/api/scenarios`, {
+          id: 'newsletter',
+          name: 'March newsletter',
+          trigger: { schedule: { segment: 'pro', at: '2026-03-05', localTime: '09:00' } },
+          steps: [{ id: 'send', send: { channel: 'email', template: 'newsletter-march' } }],
+        })
+      ).status,
+    ).toBe(201);
+    await post(`${herald.url}/v1/identify`, { userId: 'ams', traits: { plan: 'pro', timezone: 'Europe/Amsterdam' } });
+    await post(`${herald.url}/v1/identify`, { userId: 'nyc', traits: { plan: 'pro', timezone: 'America/New_York' } });
+    await post(`${herald.url}/v1/identify`, { userId: 'free', traits: { plan: 'free', timezone: 'Europe/Amsterdam' } });
+    await eventually(async () => (await adminGet(`${herald.url}/api/segments/pro/members`)).body.total === 2);
+    const broadcasts = herald.app.get(Broadcasts);
+    clock.set(new Date('2026-03-05T07:59:00Z'));
+    expect(await broadcasts.tick()).toBe(0);
+    clock.set(new Date('2026-03-05T08:00:00Z')); // 09:00 in Amsterdam
+    expect(await broadcasts.tick()).toBe(1);
+    expect(await broadcasts.tick()).toBe(0);
+    await eventually(async () => (await ofType('ams', 'MessageQueued')).length === 1);
+    expect(await ofType('nyc', 'MessageQueued')).toHaveLength(0);
+    clock.set(new Date('2026-03-05T14:00:00Z')); // 09:00 in New York
+    expect(await broadcasts.tick()).toBe(1);
+    await eventually(async () => (await ofType('nyc', 'MessageQueued')).length === 1);
+    // A restart forgets what was done; the derived causes still enrol nobody twice.
+    const fresh = new Broadcasts(herald.app.get(ScenarioEngine), herald.app.get(SegmentQueries), herald.app.get(WorkspacesService), clock);
+    expect(await fresh.tick()).toBe(2);
+    expect(await ofType('ams', 'EnrollmentStarted')).toHaveLength(1);
+    expect(await ofType('free', 'EnrollmentStarted')).toHaveLength(0);
+    const [started] = await ofType('nyc', 'EnrollmentStarted');
+    expect(started.data.trigger).toMatchObject({ type: 'ScheduledBroadcast', properties: { occurrence: '2026-03-05', scheduledAt: '2026-03-05T14:00:00.000Z' } });
   });
 });

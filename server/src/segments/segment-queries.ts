@@ -19,6 +19,9 @@ export class SegmentQueries {
       counts: db.prepare<[string], { segment_id: string; total: number }>(
         'SELECT segment_id, COUNT(*) AS total FROM segment_members WHERE workspace = ? GROUP BY segment_id',
       ),
+      allMembers: db.prepare<[string, string, string, number], { person: string }>(
+        'SELECT person FROM segment_members WHERE workspace = ? AND segment_id = ? AND person > ? ORDER BY person LIMIT ?',
+      ),
       person: db.prepare<[string, string], { record: string }>('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?'),
     };
   }
@@ -29,6 +32,17 @@ export class SegmentQueries {
       .all(workspace, segmentId, limit, offset)
       .map((row) => ({ person: row.person, since: new Date(row.since).toISOString() }));
     return { total, members };
+  }
+
+  /** Every current member, in pages (for broadcasts). */
+  *allMembers(workspace: string, segmentId: string, pageSize = 5000): Generator<string> {
+    let after = '';
+    for (;;) {
+      const page = this.statements.allMembers.all(workspace, segmentId, after, pageSize);
+      for (const row of page) yield row.person;
+      if (page.length < pageSize) return;
+      after = page[page.length - 1].person;
+    }
   }
 
   memberCounts(workspace: string): Map<string, number> {
