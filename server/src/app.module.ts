@@ -17,7 +17,7 @@ import { Metrics } from './operations/metrics';
 import { OperationsController } from './operations/operations.controller';
 import { ProjectionRunner } from './projection-runner/projection-runner';
 import { CLOCK, type Clock, systemClock } from './shared/clock';
-import { openStateDb, type StateDb } from './state/state-db';
+import { openStateDb, readCheckpoint, type StateDb, writeCheckpoint } from './state/state-db';
 import { WorkspacesService } from './workspaces/workspaces.service';
 import type { IdentityLink } from '@herald/projections';
 import { SegmentCatalog } from './segments/segment-catalog';
@@ -67,6 +67,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly scenarios: ScenariosProjection,
     private readonly scenarioTimers: ScenarioTimers,
     private readonly broadcasts: Broadcasts,
+    private readonly scenarioEngine: ScenarioEngine,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
   ) {}
 
@@ -76,9 +77,18 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
     this.runner.start(identityProjection);
     this.runner.start(this.segments);
+    // Without a checkpoint (a new state folder beside an existing log), reactors with effects must not
+    // act on the whole history again: rebuild the timer index and start them from the head.
+    const head = await this.store.headPosition();
+    const webhooks = new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs });
+    if (head > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
+      await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
+      for (const name of [sandboxDispatchProjection.name, webhooks.name]) writeCheckpoint(this.db, name, head);
+      this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
+    }
     this.runner.start(this.scenarios);
     this.runner.start(sandboxDispatchProjection);
-    this.runner.start(new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs }));
+    this.runner.start(webhooks);
     this.timers.start();
     this.scenarioTimers.start();
     this.broadcasts.start();

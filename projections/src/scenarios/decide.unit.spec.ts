@@ -241,3 +241,40 @@ describe('steps', () => {
     for (const state of sim.persons.values()) expect(Object.values(state.enrollments).every((e) => e.status === 'exited' || e.startedAt > T0 + 28 * DAY)).toBe(true);
   });
 });
+
+describe('versions', () => {
+  const v1: ScenarioDefinition = {
+    id: 'drip',
+    name: 'Drip',
+    trigger: { event: 'Signed Up' },
+    steps: [
+      { id: 'wait', wait: '1d' },
+      { id: 'mail', send: { channel: 'email', template: 'drip-v1' } },
+    ],
+  };
+  const v2 = (migrate: boolean): ScenarioDefinition => ({ ...v1, migrate, steps: [v1.steps[0], { id: 'mail', send: { channel: 'email', template: 'drip-v2' } }] });
+
+  /** Publishes v2 while the enrolment waits, through a catalog view that reads a list we change. */
+  function runWithPublishDuringWait(second: ScenarioDefinition): string[] {
+    const entries: Array<{ definition: ScenarioDefinition; version: number }> = [{ definition: v1, version: 1 }];
+    const view = {
+      current: () => staticCatalog(entries).current(),
+      version: (id: string, version: number) => staticCatalog(entries).version(id, version),
+      latest: (id: string) => staticCatalog(entries).latest(id),
+    };
+    const sim = new ScenarioSimulator(view, NO_SETTINGS);
+    sim.handle('user:v', tracked('Signed Up', T0));
+    sim.advanceTo(T0 + HOUR);
+    entries.push({ definition: second, version: 2 });
+    sim.advanceTo(T0 + 2 * DAY);
+    return ofType(sim, 'user:v', 'MessageQueued').map((e) => (e.data as { template: string }).template);
+  }
+
+  it('finishes a running enrolment on the version it started on', () => {
+    expect(runWithPublishDuringWait(v2(false))).toEqual(['drip-v1']);
+  });
+
+  it('moves it to the new version when that version says migrate', () => {
+    expect(runWithPublishDuringWait(v2(true))).toEqual(['drip-v2']);
+  });
+});
