@@ -1,0 +1,56 @@
+/** A person's reachability, folded from their stream: traits, channel subscriptions and bindings. */
+import type { Channel } from '@herald/projections';
+import type { RecordedEvent } from '../event-store/event-store.port';
+import type { Contact, PushSubscriptionRecord } from './channel.port';
+
+export const CONTACT_EVENTS = {
+  telegramBound: 'TelegramChatBound',
+  pushSubscribed: 'PushSubscribed',
+  pushRemoved: 'PushSubscriptionRemoved',
+  unsubscribed: 'Unsubscribed',
+  subscribed: 'Subscribed',
+} as const;
+
+export interface ContactState extends Contact {
+  unsubscribed: Set<string>;
+}
+
+export function contactFrom(events: RecordedEvent[]): ContactState {
+  const contact: ContactState = { traits: {}, pushSubscriptions: [], unsubscribed: new Set() };
+  for (const event of events) {
+    const data = (event.data ?? {}) as Record<string, any>;
+    switch (event.type) {
+      case 'Identified':
+        for (const [key, value] of Object.entries((data.traits ?? {}) as Record<string, unknown>)) {
+          if (value === null) delete contact.traits[key];
+          else contact.traits[key] = value;
+        }
+        break;
+      case CONTACT_EVENTS.telegramBound:
+        contact.telegramChatId = data.chatId;
+        break;
+      case CONTACT_EVENTS.pushSubscribed:
+        contact.pushSubscriptions = [...contact.pushSubscriptions.filter((s) => s.endpoint !== data.subscription.endpoint), data.subscription as PushSubscriptionRecord];
+        break;
+      case CONTACT_EVENTS.pushRemoved:
+        contact.pushSubscriptions = contact.pushSubscriptions.filter((s) => s.endpoint !== data.endpoint);
+        break;
+      case CONTACT_EVENTS.unsubscribed:
+        contact.unsubscribed.add(subscriptionKey(data.channel, data.topic));
+        break;
+      case CONTACT_EVENTS.subscribed:
+        contact.unsubscribed.delete(subscriptionKey(data.channel, data.topic));
+        break;
+    }
+  }
+  return contact;
+}
+
+/** `email` for the whole channel, `email:newsletter` for one topic. */
+export function subscriptionKey(channel: string, topic?: string): string {
+  return topic ? `${channel}:${topic}` : channel;
+}
+
+export function isUnsubscribed(contact: ContactState, channel: Channel, topic?: string): boolean {
+  return contact.unsubscribed.has(channel) || (topic !== undefined && contact.unsubscribed.has(subscriptionKey(channel, topic)));
+}

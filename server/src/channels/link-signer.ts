@@ -1,0 +1,74 @@
+/**
+ * Signed links in messages (open pixel, click redirect, unsubscribe, preferences, in-app tokens):
+ * a base64url JSON payload and an HMAC-SHA256 over it, so a link cannot be forged or altered to
+ * act for another person or message. The secret is `TRACKING_SECRET` if set, else generated once and
+ * kept in the data folder (all nodes of a cluster must share it: set the variable there).
+ */
+import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+
+export interface LinkPayload {
+  /** What the link does: `o` open, `c` click, `u` unsubscribe, `p` preferences, `i` in-app access. */
+  k: 'o' | 'c' | 'u' | 'p' | 'i';
+  /** Workspace. */
+  w: string;
+  /** Person identity key. */
+  p: string;
+  /** Message id (absent for preferences and in-app tokens). */
+  m?: string;
+  /** Channel the message went out on. */
+  ch?: string;
+  /** Click target. */
+  u?: string;
+  /** Expiry, epoch seconds (in-app tokens). */
+  e?: number;
+}
+
+export class LinkSigner {
+  constructor(
+    private readonly secret: Buffer,
+    /** Public base URL of this Herald, e.g. https://herald.example.com (PUBLIC_URL). */
+    readonly baseUrl: string,
+  ) {}
+
+  static fromDataDir(dataDir: string, baseUrl: string, envSecret?: string): LinkSigner {
+    if (envSecret) return new LinkSigner(Buffer.from(envSecret, 'utf8'), baseUrl);
+    const path = join(dataDir, 'secrets', 'link-signing.key');
+    if (!existsSync(path)) {
+      mkdirSync(dirname(path), { recursive: true });
+      writeFileSync(path, randomBytes(32).toString('base64'), { mode: 0o600 });
+    }
+    return new LinkSigner(Buffer.from(readFileSync(path, 'utf8').trim(), 'base64'), baseUrl);
+  }
+
+  sign(payload: LinkPayload): string {
+    const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
+    return `${body}.${this.mac(body)}`;
+  }
+
+  /** The payload of a valid token, or undefined for a forged, altered or expired one. */
+  verify(token: string, nowSeconds = Math.floor(Date.now() / 1000)): LinkPayload | undefined {
+    const dot = token.lastIndexOf('.');
+    if (dot <= 0) return undefined;
+    const body = token.slice(0, dot);
+    const given = Buffer.from(token.slice(dot + 1), 'base64url');
+    const expected = Buffer.from(this.mac(body), 'base64url');
+    if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    try {
+      const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as LinkPayload;
+      if (payload.e !== undefined && payload.e < nowSeconds) return undefined;
+      return payload;
+    } catch {
+      return undefined;
+    }
+  }
+
+  url(path: string, payload: LinkPayload): string {
+    return `${this.baseUrl.replace(/\/$/, '')}${path}/${this.sign(payload)}`;
+  }
+
+  private mac(body: string): string {
+    return createHmac('sha256', this.secret).update(body).digest('base64url').slice(0, 32);
+  }
+}
