@@ -14,6 +14,21 @@ export interface HeraldConfig {
   dashboardDir: string;
   /** Delay before a failed webhook's first retry (doubles each retry). */
   webhookRetryBaseMs: number;
+  /** Public base URL for links in messages (tracking, unsubscribe, preferences); PUBLIC_URL. */
+  publicUrl: string;
+  /** Secret for signed links; generated once into DATA_DIR when unset (set it on every node of a cluster). */
+  linkSecret?: string;
+  channels: ChannelsConfig;
+}
+
+/** A channel is configured when its variables are set; otherwise messages go to the sandbox. */
+export interface ChannelsConfig {
+  email?: { smtpUrl: string; from: string; unsubscribeMailto?: string };
+  twilio?: { accountSid: string; authToken: string; from?: string; whatsappFrom?: string; apiUrl?: string };
+  telegram?: { botToken: string; apiUrl?: string; webhookSecret?: string };
+  /** Web push is on by default (VAPID keys are generated into DATA_DIR); WEB_PUSH=off turns it off. */
+  webPush: { enabled: boolean; subject: string };
+  dispatch: { concurrency: number; maxAttempts: number; retryBaseMs: number };
 }
 
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfig {
@@ -29,5 +44,29 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
     logLevel: env.LOG_LEVEL ?? 'info',
     dashboardDir: resolve(env.DASHBOARD_DIR ?? resolve(__dirname, '../../dashboard/dist')),
     webhookRetryBaseMs: Number(env.WEBHOOK_RETRY_BASE_MS ?? 500),
+    publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/$/, ''),
+    linkSecret: env.LINK_SECRET || undefined,
+    channels: {
+      email: env.SMTP_URL ? { smtpUrl: env.SMTP_URL, from: env.EMAIL_FROM || 'Herald <herald@localhost>', unsubscribeMailto: env.UNSUBSCRIBE_MAILTO || undefined } : undefined,
+      twilio:
+        env.TWILIO_ACCOUNT_SID && env.TWILIO_AUTH_TOKEN
+          ? {
+              accountSid: env.TWILIO_ACCOUNT_SID,
+              authToken: env.TWILIO_AUTH_TOKEN,
+              from: env.TWILIO_FROM || undefined,
+              whatsappFrom: env.TWILIO_WHATSAPP_FROM || undefined,
+              apiUrl: env.TWILIO_API_URL || undefined,
+            }
+          : undefined,
+      telegram: env.TELEGRAM_BOT_TOKEN
+        ? { botToken: env.TELEGRAM_BOT_TOKEN, apiUrl: env.TELEGRAM_API_URL || undefined, webhookSecret: env.TELEGRAM_WEBHOOK_SECRET || undefined }
+        : undefined,
+      webPush: { enabled: env.WEB_PUSH !== 'off', subject: env.VAPID_SUBJECT || 'mailto:herald@localhost' },
+      dispatch: {
+        concurrency: Number(env.DISPATCH_CONCURRENCY ?? 32),
+        maxAttempts: Number(env.DISPATCH_MAX_ATTEMPTS ?? 4),
+        retryBaseMs: Number(env.DISPATCH_RETRY_BASE_MS ?? 1000),
+      },
+    },
   };
 }

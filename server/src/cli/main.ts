@@ -8,6 +8,7 @@ import { configFromEnv } from '../config';
 import { createEventStore } from '../event-store/create-event-store';
 import { exportEvents, tailEvents } from './events.commands';
 import { rebuildProjections } from './projections.commands';
+import { formatReport, loadScenarioFile, loadSettingsFile, parseDate, simulateScenario } from './simulate.command';
 import { openStateDb } from '../state/state-db';
 import { dataDirHolder } from '../state/data-dir-lock';
 import { join } from 'node:path';
@@ -87,6 +88,34 @@ export function buildCli(): Command {
         }
       } finally {
         db.close();
+        await store.close();
+      }
+    });
+
+  program
+    .command('simulate')
+    .argument('<scenario-file>', 'a draft scenario definition (YAML, or JSON for .json)')
+    .description('run a draft scenario over the recorded history in a sandbox: nothing is sent, nothing is appended')
+    .requiredOption('--from <date>', 'triggers received from this moment on enrol (ISO 8601 date or date-time, UTC without an offset)', parseDate('from'))
+    .option('--to <date>', 'read history and run the clock up to this moment, inclusive; a bare date means its end (default: now)', parseDate('to'))
+    .option('-w, --workspace <id>', 'the workspace whose history to use', 'default')
+    .option('--settings <file>', 'messaging settings (YAML or JSON) to use instead of those recorded in the log')
+    .option('--json', 'print the report as JSON')
+    .option('--no-progress', 'do not draw the progress bar on stderr')
+    .action(async (file: string, options: { from: number; to?: number; workspace: string; settings?: string; json?: boolean; progress: boolean }) => {
+      const definition = loadScenarioFile(file);
+      const settings = options.settings === undefined ? undefined : loadSettingsFile(options.settings);
+      const store = openStore();
+      try {
+        const report = await simulateScenario(store, definition, {
+          workspace: options.workspace,
+          from: options.from,
+          to: options.to ?? Date.now(),
+          settings,
+          progress: options.progress && process.stderr.isTTY === true ? process.stderr : undefined,
+        });
+        process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+      } finally {
         await store.close();
       }
     });
