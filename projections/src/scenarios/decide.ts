@@ -177,7 +177,9 @@ class Run {
           const value = valueAtPath(action.properties, property);
           return value !== undefined && value !== null && value === valueAtPath(enrollment.trigger.properties, property);
         });
-        if (wanted.event === action.name && matchesFilters(action.properties, wanted.where, this.now) && sameAsTrigger) {
+        // An event after the timeout's due time is too late, even if the timer has not fired yet.
+        const inTime = at <= enrollment.timer.dueAt;
+        if (inTime && wanted.event === action.name && matchesFilters(action.properties, wanted.where, this.now) && sameAsTrigger) {
           this.complete(enrollment, step, 'event');
           this.runFrom(this.state.enrollments[enrollment.id], step.onEvent);
         }

@@ -4,7 +4,10 @@
  * appended against.
  */
 import {
+  type BranchCondition,
+  type Condition,
   counterSpecsFor,
+  type ScenarioDefinition,
   evolvePersonState,
   initialPersonState,
   type PersonState,
@@ -51,14 +54,39 @@ export class PersonStates {
 }
 
 /** Counters a person's profile must keep for the `performed` conditions in scenario branches. */
-export function branchCounterSpecs(definitions: Array<import('@herald/projections').ScenarioDefinition>) {
-  const conditions = [];
+export function branchCounterSpecs(definitions: ScenarioDefinition[]) {
+  const conditions: Condition[] = [];
   for (const definition of definitions) {
     for (const step of definition.steps) {
       if (!('branch' in step)) continue;
-      for (const branchCase of step.branch) conditions.push(branchCase.when);
+      for (const branchCase of step.branch) {
+        const userPart = withoutTriggerConditions(branchCase.when);
+        if (userPart) conditions.push(userPart);
+      }
     }
   }
-  const asSegments = conditions.map((when, i) => ({ id: `branch-${i}`, name: 'branch', where: when as import('@herald/projections').Condition }));
-  return counterSpecsFor(asSegments);
+  return counterSpecsFor(conditions.map((where, i) => ({ id: `branch-${i}`, name: 'branch', where })));
+}
+
+/** The part of a branch condition about the user (conditions on the trigger event need no counters). */
+function withoutTriggerConditions(condition: BranchCondition): Condition | undefined {
+  if ('trigger' in condition) return undefined;
+  if ('not' in condition) {
+    const inner = withoutTriggerConditions(condition.not as BranchCondition);
+    return inner && { not: inner };
+  }
+  if ('all' in condition) {
+    const parts = keep((condition.all as BranchCondition[]).map(withoutTriggerConditions));
+    return parts.length > 0 ? { all: parts } : undefined;
+  }
+  if ('any' in condition) {
+    // Only the counters matter here: every user condition that may be evaluated needs its counters.
+    const parts = keep((condition.any as BranchCondition[]).map(withoutTriggerConditions));
+    return parts.length > 0 ? { any: parts } : undefined;
+  }
+  return condition as Condition;
+}
+
+function keep(parts: Array<Condition | undefined>): Condition[] {
+  return parts.filter((part): part is Condition => part !== undefined);
 }

@@ -57,7 +57,14 @@ export class ScenariosProjection implements HostedProjection {
     if (!person) return [];
     this.trackTimers(workspace, person, event);
     if (!this.decides || !triggersDecision(event)) return [];
-    const now = event.type === 'TimerFired' ? Date.parse((event.data as { dueAt: string }).dueAt) : Date.parse(event.metadata.receivedAt);
+    // Decide at the moment the cause happened for Herald: a timer's due time, a segment change's
+    // decision time (itself a timer's due time when time passing caused it), else when the event arrived.
+    const now =
+      event.type === 'TimerFired'
+        ? Date.parse((event.data as { dueAt: string }).dueAt)
+        : event.type === 'SegmentEntered' || event.type === 'SegmentExited'
+          ? Date.parse(event.metadata.occurredAt)
+          : Date.parse(event.metadata.receivedAt);
     const cause: DecideCause = { kind: 'event', event: event as DomainEvent };
     const catalog = await this.engine.catalogOf(workspace);
     await this.engine.decideAndAppend(workspace, person, cause, now, {
