@@ -69,6 +69,17 @@ export class TransientDeliveryError extends Error {
   }
 }
 
+/**
+ * The call may or may not have reached the provider (a timeout, a dropped connection, a 5xx after the
+ * request was sent): recorded as `MessageOutcomeUnknown`, never retried blindly.
+ */
+export class OutcomeUnknownDeliveryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'OutcomeUnknownDeliveryError';
+  }
+}
+
 export interface ChannelAdapter {
   readonly channel: Channel;
   /** A provider name for the audit trail (`smtp`, `twilio`, `telegram`, `web-push`, `in-app`, `sandbox`). */

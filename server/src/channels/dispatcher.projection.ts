@@ -13,13 +13,16 @@ import type { HostedProjection, PlannedAppend } from '../projection-runner/proje
 import type { Clock } from '../shared/clock';
 import { derivedEventId } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
-import { type ChannelAdapter, type Delivery, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
+import { type ChannelAdapter, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
 import { CONTACT_EVENTS, contactFrom, isUnsubscribed } from './contact';
 import type { LinkSigner } from './link-signer';
 import { RenderError, type MessageRenderer } from './renderer.port';
 import { SandboxAdapter } from './sandbox.adapter';
 
 export const DISPATCH = 'dispatch';
+
+/** Provider codes that mean the person refused the channel (not merely a bad address). */
+const OPTED_OUT_CODES = new Set(['telegram_403', 'twilio_21610']);
 
 /** Outcomes after which a message is settled. */
 const FINAL = new Set(['MessageSent', 'MessageFailed', 'MessageBounced', 'MessageOutcomeUnknown', 'MessageSuppressed']);
@@ -209,6 +212,10 @@ export class Dispatcher implements HostedProjection {
           if (error.unreachable) await this.unreachable(delivery, queued, adapter.provider, error.code);
           return;
         }
+        if (error instanceof OutcomeUnknownDeliveryError) {
+          await record(`unknown|${attempt}`, 'MessageOutcomeUnknown', { provider: adapter.provider, attempt, detail: error.message });
+          return;
+        }
         const transient = error instanceof TransientDeliveryError;
         if (!transient || attempt >= maxAttempts) {
           await record('failed', 'MessageFailed', {
@@ -226,16 +233,17 @@ export class Dispatcher implements HostedProjection {
     }
   }
 
-  /** The address will not work again: stop using it (a blocked bot unsubscribes, an expired push subscription is removed). */
+  /** The address will not work again: an expired push subscription is removed; a blocked bot or an opted-out number unsubscribes the channel. */
   private async unreachable(delivery: Delivery, queued: RecordedEvent, provider: string, code: string): Promise<void> {
     if (delivery.channel === 'push') {
       await this.append(queued.stream, delivery.workspace, queued.id, 'push-removed', CONTACT_EVENTS.pushRemoved, {
         endpoint: delivery.to,
         reason: code,
       });
-    } else if (delivery.channel === 'telegram') {
+    } else if (OPTED_OUT_CODES.has(code)) {
+      // A blocked bot, or a number that opted out at the carrier: the person said no on this channel.
       await this.append(queued.stream, delivery.workspace, queued.id, 'unsubscribed', CONTACT_EVENTS.unsubscribed, {
-        channel: 'telegram',
+        channel: delivery.channel,
         source: provider,
         reason: code,
       });

@@ -1,7 +1,7 @@
 /**
  * JSON bodies, as Segment's SDKs send them: `application/json`, `text/plain` from browser beacons, or
  * no useful type at all (RudderStack's node SDK posts a gzip Buffer without one), optionally gzip- or
- * deflate-compressed. Every body is read as JSON, except YAML (`application/yaml`) for definitions. Decompression is bounded by the same limit as the
+ * deflate-compressed. Every body is read as JSON, except YAML (`application/yaml`) for definitions and forms (`application/x-www-form-urlencoded`) for provider webhooks. Decompression is bounded by the same limit as the
  * body, so a small compressed bomb cannot blow up memory.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -26,8 +26,17 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
     { parseAs: 'buffer', bodyLimit: MAX_BODY_BYTES },
     (request: FastifyRequest, raw: Buffer, done: (error: Error | null, body?: unknown) => void) => {
       try {
+        const contentType = request.headers['content-type'];
+        if (isMultipartForm(contentType)) {
+          parseMultipartForm(decode(request, raw), contentType!).then(
+            (body) => done(null, body),
+            () => done(new BodyError(400, 'The request body is not valid multipart/form-data')),
+          );
+          return;
+        }
         const text = decode(request, raw).toString('utf8');
-        if (isYaml(request.headers['content-type'])) return done(null, parseYamlBody(text));
+        if (isYaml(contentType)) return done(null, parseYamlBody(text));
+        if (isForm(contentType) && !looksLikeJson(text)) return done(null, parseFormBody(text));
         if (text.trim() === '') return done(new BodyError(400, 'The request body is empty; send a JSON object'));
         done(null, JSON.parse(text));
       } catch (error) {
@@ -38,9 +47,44 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
   );
 }
 
+/** RFC 8058 one-click unsubscribes (`List-Unsubscribe=One-Click`) may come as multipart/form-data; read like a form. */
+function isMultipartForm(contentType: string | undefined): boolean {
+  return /^multipart\/form-data\b/i.test(contentType ?? '');
+}
+
+async function parseMultipartForm(raw: Buffer, contentType: string): Promise<Record<string, string | string[]>> {
+  const form = await new Response(raw, { headers: { 'content-type': contentType } }).formData();
+  const fields = new URLSearchParams();
+  for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
+  return parseFormBody(fields.toString());
+}
+
 /** Definitions (segments, scenarios, settings) may be sent as YAML with `Content-Type: application/yaml`. */
 function isYaml(contentType: string | undefined): boolean {
   return /^(application|text)\/(x-)?yaml\b/i.test(contentType ?? '');
+}
+
+/** Provider webhooks (Twilio) post HTML forms. */
+function isForm(contentType: string | undefined): boolean {
+  return /^application\/x-www-form-urlencoded\b/i.test(contentType ?? '');
+}
+
+/**
+ * HTTP clients built on axios label any Buffer body as a form (RudderStack's node SDK posts gzipped
+ * JSON that way), so a "form" that opens like JSON is read as JSON. Real forms start with a field name.
+ */
+function looksLikeJson(text: string): boolean {
+  return /^\s*[[{]/.test(text);
+}
+
+/** A form as a plain object; a repeated name becomes an array of its values, in order. */
+function parseFormBody(text: string): Record<string, string | string[]> {
+  const body: Record<string, string | string[]> = Object.create(null);
+  for (const [name, value] of new URLSearchParams(text)) {
+    const existing = body[name];
+    body[name] = existing === undefined ? value : Array.isArray(existing) ? [...existing, value] : [existing, value];
+  }
+  return { ...body };
 }
 
 function parseYamlBody(text: string): unknown {
