@@ -52,6 +52,10 @@ export class LinkSigner {
     const dot = token.lastIndexOf('.');
     if (dot <= 0) return undefined;
     const body = token.slice(0, dot);
+    // Only the canonical encoding: base64url decoding ignores a trailing partial character, which would
+    // let several strings stand for one token (and tokens name idempotent events).
+    if (Buffer.from(body, 'base64url').toString('base64url') !== body) return undefined;
+    if (Buffer.from(token.slice(dot + 1), 'base64url').toString('base64url') !== token.slice(dot + 1)) return undefined;
     const given = Buffer.from(token.slice(dot + 1), 'base64url');
     const expected = Buffer.from(this.mac(body), 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;

@@ -22,7 +22,7 @@ import { openStateDb, type StateDb } from '../../state/state-db';
 import { Dispatcher } from '../dispatcher.projection';
 import { LinkSigner } from '../link-signer';
 import type { MessageRenderer } from '../renderer.port';
-import { FakeTwilioServer } from './fake-twilio-server';
+import { FakeTwilioServer } from './fake-twilio-server.fixture';
 import { PHONE_INDEX, PhoneIndexProjection } from './phone-index.projection';
 import type { TwilioAdapter } from './twilio.adapter';
 import { TWILIO_ADAPTERS, twilioControllers, twilioProviders } from './twilio.providers';

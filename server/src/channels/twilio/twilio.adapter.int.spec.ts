@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type Delivery, PermanentDeliveryError, TransientDeliveryError } from '../channel.port';
-import { FakeTwilioServer } from './fake-twilio-server';
+import { FakeTwilioServer } from './fake-twilio-server.fixture';
 import { referenceFromQuery } from './twilio-callbacks';
 import { createTwilioAdapters, TwilioOutcomeUnknownError, type TwilioAdapter } from './twilio.adapter';
 

@@ -9,7 +9,7 @@ import { ProjectionRunner } from '../../projection-runner/projection-runner';
 import { EVENT_STORE, type EventStore } from '../../event-store/event-store.port';
 import { TestClock } from '../../shared/clock';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
-import { FakeTwilioServer } from './fake-twilio-server';
+import { FakeTwilioServer } from './fake-twilio-server.fixture';
 import { PHONE_INDEX } from './phone-index.projection';
 
 const ACCOUNT_SID = 'AC0123456789abcdef0123456789abcdef';
