@@ -115,6 +115,8 @@ export function evolveProfile(profile: Profile, event: DomainEvent, specs: Count
     case 'Unsubscribed': {
       const channel = data.channel;
       if (!(CHANNELS as readonly unknown[]).includes(channel)) return profile;
+      // A topic (e.g. only the newsletter) does not switch the whole channel; the dispatcher checks topics.
+      if (data.topic !== undefined && data.topic !== null) return profile;
       const subscribed = type === 'Subscribed';
       if (profile.subscriptions[channel as Channel] === subscribed) return profile;
       return { ...profile, subscriptions: { ...profile.subscriptions, [channel as Channel]: subscribed } };

@@ -1,7 +1,7 @@
 /**
  * Signed links in messages (open pixel, click redirect, unsubscribe, preferences, in-app tokens):
  * a base64url JSON payload and an HMAC-SHA256 over it, so a link cannot be forged or altered to
- * act for another person or message. The secret is `TRACKING_SECRET` if set, else generated once and
+ * act for another person or message. The secret is `LINK_SECRET` if set, else generated once and
  * kept in the data folder (all nodes of a cluster must share it: set the variable there).
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';

@@ -1,0 +1,211 @@
+/**
+ * Email over SMTP: nodemailer with a pooled transport to `SMTP_URL`. The adapter only talks to the
+ * SMTP server; recording intents and outcomes is the dispatcher's job. What it adds to the rendered
+ * message: open and click tracking (signed links through this Herald), the RFC 2369/8058
+ * unsubscribe headers, a Message-ID derived from the message id (the provider id in `MessageSent`),
+ * and the message id in `X-Herald-Message-Id`, so a bounce or reply can be traced back.
+ *
+ * SMTP has no idempotency key: a message that may have reached the server is never sent again
+ * (`safeToRetry = false`), and nodemailer's own requeue after a dropped connection is turned off.
+ * A connection lost after the whole message was written is an unknown outcome
+ * (`MessageOutcomeUnknown`), not a transient error (see docs/delivery.md).
+ */
+import type { Channel } from '@herald/projections';
+import { createHash } from 'node:crypto';
+import { Transform } from 'node:stream';
+import nodemailer from 'nodemailer';
+import {
+  type ChannelAdapter,
+  type Contact,
+  type Delivery,
+  OutcomeUnknownDeliveryError,
+  PermanentDeliveryError,
+  type SendResult,
+  TransientDeliveryError,
+} from '../channel.port';
+import type { LinkSigner } from '../link-signer';
+import { trackHtml } from './tracked-html';
+
+export interface EmailAdapterOptions {
+  /** `smtp://user:pass@host:587`, `smtps://...:465`; URL parameters are nodemailer options. */
+  smtpUrl: string;
+  /** `Name <address>` (EMAIL_FROM). */
+  from: string;
+  /** An address for the `mailto:` in List-Unsubscribe (UNSUBSCRIBE_MAILTO); the https link is always there. */
+  unsubscribeMailto?: string;
+  /** Connections in the pool; nodemailer's default is 5. */
+  maxConnections?: number;
+}
+
+/** Errors before or without a server answer that say nothing was accepted: connect, DNS, TLS, greeting. */
+const CONNECTION_CODES = new Set(['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ETLS', 'EPROXY', 'EPROTOCOL', 'EMAXLIMIT']);
+
+interface SmtpError extends Error {
+  code?: string;
+  originalCode?: string;
+  responseCode?: number;
+  response?: string;
+  command?: string;
+}
+
+export class EmailAdapter implements ChannelAdapter {
+  readonly channel: Channel = 'email';
+  readonly provider = 'smtp';
+  readonly safeToRetry = false;
+  private readonly transport;
+  private readonly host: string;
+  /** Message-IDs of sends in flight, and whether their whole message has been written. */
+  private readonly written = new Map<string, boolean>();
+
+  constructor(
+    private readonly options: EmailAdapterOptions,
+    private readonly links: LinkSigner,
+  ) {
+    this.host = hostOf(links.baseUrl);
+    this.transport = nodemailer.createTransport({
+      url: options.smtpUrl,
+      pool: true,
+      maxConnections: options.maxConnections ?? 5,
+      // The pool would otherwise send a message again on a new connection when the first one closed
+      // mid-send, possibly after the server accepted it.
+      maxRequeues: 0,
+    });
+    this.transport.use('stream', (mail, done) => {
+      const id = String(mail.data.messageId ?? '');
+      if (this.written.has(id)) {
+        mail.message.transform(
+          () =>
+            new Transform({
+              transform: (chunk, _encoding, next) => next(null, chunk),
+              flush: (next) => {
+                this.written.set(id, true);
+                next();
+              },
+            }),
+        );
+      }
+      done();
+    });
+  }
+
+  address(contact: Contact): string | undefined {
+    const email = contact.traits.email;
+    if (typeof email !== 'string') return undefined;
+    const trimmed = email.trim();
+    return looksLikeEmail(trimmed) ? trimmed : undefined;
+  }
+
+  async send(delivery: Delivery): Promise<SendResult> {
+    const messageId = messageIdHeader(delivery.messageId, this.host);
+    const headers: Record<string, string> = { 'X-Herald-Message-Id': headerSafe(delivery.messageId) };
+    const mailto = mailtoLink(delivery.links.unsubscribeMailto ?? this.options.unsubscribeMailto, delivery.links.unsubscribe);
+    const listUnsubscribe = [delivery.links.unsubscribe, mailto].filter((link): link is string => !!link).map((link) => `<${link}>`);
+    if (listUnsubscribe.length > 0) headers['List-Unsubscribe'] = listUnsubscribe.join(', ');
+    // nodemailer's list.unsubscribePost writes a broken header: set it ourselves (RFC 8058).
+    if (delivery.links.unsubscribe) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
+
+    this.written.set(messageId, false);
+    try {
+      await this.transport.sendMail({
+        from: this.options.from,
+        to: delivery.to,
+        subject: delivery.content.subject ?? '',
+        text: delivery.content.text,
+        html: delivery.content.html === undefined ? undefined : this.tracked(delivery, delivery.content.html),
+        messageId,
+        headers,
+      });
+    } catch (error) {
+      throw classifySmtpError(error as SmtpError, this.written.get(messageId) === true);
+    } finally {
+      this.written.delete(messageId);
+    }
+    return { providerMessageId: messageId };
+  }
+
+  async close(): Promise<void> {
+    this.transport.close();
+  }
+
+  private tracked(delivery: Delivery, html: string): string {
+    const base = this.links.baseUrl.replace(/\/$/, '');
+    const own = [delivery.links.unsubscribe, delivery.links.preferences].filter((link): link is string => !!link);
+    const about = { w: delivery.workspace, p: delivery.person, m: delivery.messageId, ch: delivery.channel };
+    return trackHtml(html, {
+      click: (target) => this.links.url('/t/c', { k: 'c', ...about, u: target }),
+      pixel: `${this.links.url('/t/o', { k: 'o', ...about })}.gif`,
+      untracked: (target) => own.includes(target) || target.startsWith(`${base}/u/`) || target.startsWith(`${base}/preferences/`),
+    });
+  }
+}
+
+/**
+ * An SMTP failure as the dispatcher understands it. A server answer is a definite outcome: 5xx is
+ * permanent (a bounce when it is about the recipient), 4xx and 503 are transient. Without an answer,
+ * the outcome is unknown once the whole message was written, and transient before that.
+ */
+export function classifySmtpError(error: SmtpError, messageWritten: boolean): Error {
+  const code = error.responseCode;
+  const detail = error.response ?? error.message;
+  if (typeof code === 'number' && code >= 500 && code < 600 && code !== 503) {
+    const enhanced = /^\d{3}[ -](\d\.\d{1,3}\.\d{1,3})\b/.exec(error.response ?? '')?.[1];
+    const policy = enhanced?.startsWith('5.7.') ?? false;
+    // A bounce says the address is bad; a refused sender, policy or spam block, size or login says nothing about it.
+    const aboutRecipient =
+      !policy &&
+      (error.command === 'RCPT TO' ||
+        (error.command === 'DATA' && (enhanced ? /^5\.[12]\./.test(enhanced) : [550, 551, 553].includes(code))));
+    return new PermanentDeliveryError(detail, `smtp_${code}`, aboutRecipient);
+  }
+  if (typeof code === 'number' && code >= 400) return new TransientDeliveryError(detail);
+  if (messageWritten) {
+    return new OutcomeUnknownDeliveryError(
+      `The connection ended after the message was written and before the server answered; it may have been accepted: ${error.message}`,
+    );
+  }
+  if (CONNECTION_CODES.has(error.code ?? '') || error.originalCode || !error.code) return new TransientDeliveryError(error.message);
+  return new PermanentDeliveryError(error.message, `smtp_${error.code.toLowerCase()}`, false);
+}
+
+/** One address, no display name, nothing that could add a header or a second recipient. */
+export function looksLikeEmail(value: string): boolean {
+  return value.length <= 254 && /^[^\s@<>()[\]\\,;:"]+@[^\s@<>()[\]\\,;:"]+$/.test(value) && !/^\.|\.@|@\.|\.$|\.\./.test(value);
+}
+
+/**
+ * `<id@host>`. Herald's message ids (`<enrollment>/<step>/<visit>`) are valid as they are (RFC 5322
+ * dot-atom); anything else is reduced to safe characters plus a hash of the original, so it stays unique.
+ */
+export function messageIdHeader(messageId: string, host: string): string {
+  if (/^[A-Za-z0-9_\-/+=]+(\.[A-Za-z0-9_\-/+=]+)*$/.test(messageId) && messageId.length <= 200) return `<${messageId}@${host}>`;
+  const local = messageId
+    .replace(/[^A-Za-z0-9_\-/+=]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 120);
+  return `<${local}${local ? '.' : ''}${createHash('sha256').update(messageId).digest('hex').slice(0, 16)}@${host}>`;
+}
+
+function hostOf(baseUrl: string): string {
+  try {
+    return new URL(baseUrl).hostname || 'localhost';
+  } catch {
+    return 'localhost';
+  }
+}
+
+function headerSafe(value: string): string {
+  // eslint-disable-next-line no-control-regex
+  return value.replace(/[\u0000-\u001f\u007f]/g, '');
+}
+
+/**
+ * `mailto:` for List-Unsubscribe. Herald does not read that mailbox; the subject carries the signed
+ * unsubscribe token so whatever processes it can act on it (POST /u/<token>).
+ */
+function mailtoLink(configured: string | undefined, unsubscribe: string | undefined): string | undefined {
+  if (!configured) return undefined;
+  const link = configured.startsWith('mailto:') ? configured : `mailto:${configured}`;
+  if (link.includes('?')) return link;
+  const token = unsubscribe?.slice(unsubscribe.lastIndexOf('/') + 1);
+  return `${link}?subject=${encodeURIComponent(token ? `unsubscribe ${token}` : 'unsubscribe')}`;
+}

@@ -1,0 +1,142 @@
+/**
+ * The whole app over HTTP with email configured (SMTP_URL) against a real local SMTP server: a
+ * queued message is rendered from the seeded example template and sent; its tracked link, open pixel
+ * and List-Unsubscribe one-click work through the app; the next message is suppressed before any
+ * SMTP call; forged tokens change nothing.
+ */
+import { userStream } from '@herald/projections';
+import type { ParsedMail } from 'mailparser';
+import { EVENT_STORE, type EventStore } from '../../event-store/event-store.port';
+import { uuidv7 } from '../../shared/ids';
+import { adminGet, eventually, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
+import { LinkSigner } from '../link-signer';
+import { startSmtpServer, type TestSmtpServer } from './smtp-server.fixture';
+
+const PUBLIC = 'https://herald.test';
+let smtp: TestSmtpServer;
+let herald: TestApp;
+
+beforeEach(async () => {
+  smtp = await startSmtpServer();
+  herald = await startTestApp({
+    env: { SMTP_URL: smtp.url, EMAIL_FROM: 'Acme <shop@acme.test>', PUBLIC_URL: PUBLIC, UNSUBSCRIBE_MAILTO: 'unsubscribe@acme.test', DISPATCH_RETRY_BASE_MS: '10' },
+  });
+});
+afterEach(async () => {
+  await herald.destroy();
+  await smtp.close();
+});
+
+type Logged = { type: string; data: Record<string, any> };
+const ofType = async (userId: string, type: string): Promise<Logged[]> =>
+  ((await adminGet(`${herald.url}/api/users/${userId}/events`)).body.events as Logged[]).filter((e) => e.type === type);
+/** A public link (PUBLIC_URL) on the test app. */
+const local = (link: string) => `${herald.url}${new URL(link).pathname}`;
+const header = (mail: ParsedMail, name: string) =>
+  mail.headerLines.find((h) => h.key === name)?.line.replace(/^[^:]+:\s*/, '').replace(/\r?\n[ \t]+/g, ' ');
+
+/** Queues an abandoned-cart email the way the scenario engine does. */
+async function queue(userId: string, messageId: string) {
+  const now = new Date().toISOString();
+  await herald.app.get<EventStore>(EVENT_STORE).append(userStream('default', userId), [
+    {
+      id: uuidv7(),
+      type: 'MessageQueued',
+      data: {
+        messageId,
+        enrollmentId: 'enr-e2e',
+        scenarioId: 'abandoned-cart',
+        stepId: 'reminder',
+        channel: 'email',
+        template: 'cart-plain',
+        transactional: false,
+        variables: { user: {}, event: { cart_id: 'c42' }, trigger: { cart_id: 'c42' } },
+        checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
+      },
+      metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
+    },
+  ]);
+}
+
+describe('email channel through the app', () => {
+  it('sends the rendered template with tracking and unsubscribe headers; one-click unsubscribe stops the next send', async () => {
+    expect((await post(`${herald.url}/v1/identify`, { userId: 'ada', traits: { email: 'ada@example.com', first_name: 'Ada' } })).status).toBe(200);
+    await queue('ada', 'enr-e2e/reminder/0');
+
+    const [mail] = await smtp.waitFor(1);
+    expect(mail.subject).toBe('You left something behind');
+    expect(mail.messageId).toBe('<enr-e2e/reminder/0@herald.test>');
+    expect(header(mail, 'x-herald-message-id')).toBe('enr-e2e/reminder/0');
+    expect(header(mail, 'list-unsubscribe-post')).toBe('List-Unsubscribe=One-Click');
+    expect(header(mail, 'list-unsubscribe')).toMatch(/^<https:\/\/herald\.test\/u\/[\w.-]+>, <mailto:unsubscribe@acme\.test\?subject=unsubscribe%20[\w.-]+>$/);
+    const html = mail.html as string;
+    expect(html).toContain('Hi Ada');
+    expect(mail.text).toContain('Hi Ada');
+    await eventually(async () => (await ofType('ada', 'MessageSent')).length === 1);
+    expect((await ofType('ada', 'MessageSent'))[0].data).toMatchObject({ provider: 'smtp', providerMessageId: '<enr-e2e/reminder/0@herald.test>' });
+
+    // The cart button goes through the click redirect to exactly its target.
+    const click = [...html.matchAll(/href="(https:\/\/herald\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1]);
+    expect(click.length).toBeGreaterThan(0);
+    const redirect = await fetch(local(click[0]), { redirect: 'manual' });
+    expect(redirect.status).toBe(302);
+    expect(redirect.headers.get('location')).toBe('https://shop.example.com/cart/c42');
+    await eventually(async () => (await ofType('ada', 'MessageClicked')).length === 1);
+
+    const pixel = /<img src="(https:\/\/herald\.test\/t\/o\/[^"]+\.gif)"/.exec(html)![1];
+    const open = await fetch(local(pixel));
+    expect(open.status).toBe(200);
+    expect(open.headers.get('content-type')).toBe('image/gif');
+    await eventually(async () => (await ofType('ada', 'MessageOpened')).length === 1);
+
+    // The template's own unsubscribe and preferences links are not tracked.
+    expect(html).toMatch(/href="https:\/\/herald\.test\/u\/[^"]+"/);
+    expect(html).toMatch(/href="https:\/\/herald\.test\/preferences\/[^"]+"/);
+
+    const oneClick = /<(https:[^>]+)>/.exec(header(mail, 'list-unsubscribe')!)![1];
+    const response = await fetch(local(oneClick), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'List-Unsubscribe=One-Click',
+    });
+    expect(response.status).toBe(200);
+    expect((await ofType('ada', 'Unsubscribed')).map((e) => e.data)).toEqual([{ channel: 'email', source: 'one-click', messageId: 'enr-e2e/reminder/0' }]);
+
+    await queue('ada', 'enr-e2e/reminder/1');
+    const [suppressed] = await eventually(async () => {
+      const found = await ofType('ada', 'MessageSuppressed');
+      return found.length === 1 && found;
+    });
+    expect(suppressed.data).toMatchObject({ messageId: 'enr-e2e/reminder/1', reason: 'unsubscribed', stage: 'dispatch' });
+    expect(smtp.received).toHaveLength(1);
+
+    // The preference page shows email off.
+    const preferences = /href="(https:\/\/herald\.test\/preferences\/[^"]+)"/.exec(html)![1];
+    const page = await fetch(local(preferences));
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain('<input type="checkbox" id="pref-email" name="subscribed" value="email">');
+  });
+
+  it('answers forged or altered links with 400 and appends nothing', async () => {
+    await post(`${herald.url}/v1/identify`, { userId: 'eve', traits: { email: 'eve@example.com' } });
+    await eventually(async () => (await ofType('eve', 'Identified')).length === 1);
+    const links = herald.app.get(LinkSigner);
+    const genuine = links.sign({ k: 'u', w: 'default', p: 'user:eve', m: 'm', ch: 'email' });
+    const forged = new LinkSigner(Buffer.from('not the secret'), PUBLIC).sign({ k: 'u', w: 'default', p: 'user:eve', m: 'm', ch: 'email' });
+    const altered = `${Buffer.from(JSON.stringify({ k: 'u', w: 'default', p: 'user:ada', m: 'm', ch: 'email' })).toString('base64url')}.${genuine.split('.')[1]}`;
+    for (const token of [forged, altered]) {
+      const response = await fetch(`${herald.url}/u/${token}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'List-Unsubscribe=One-Click',
+      });
+      expect(response.status).toBe(400);
+      expect((await fetch(`${herald.url}/t/c/${token}`, { redirect: 'manual' })).status).toBe(400);
+      expect((await fetch(`${herald.url}/preferences/${token}`)).status).toBe(400);
+      expect((await fetch(`${herald.url}/t/o/${token}.gif`)).status).toBe(200);
+    }
+    expect((await adminGet(`${herald.url}/api/users/eve/events`)).body.events.map((e: Logged) => e.type)).toEqual(['Identified']);
+    // The genuine link works.
+    expect((await fetch(`${herald.url}/u/${genuine}`)).status).toBe(200);
+  });
+});

@@ -1,0 +1,55 @@
+import { decodeEntities, trackHtml } from './tracked-html';
+
+const tracking = {
+  click: (target: string) => `https://h.test/t/c/${Buffer.from(target).toString('base64url')}`,
+  pixel: 'https://h.test/t/o/tok.gif',
+  untracked: (target: string) => target.startsWith('https://h.test/u/') || target === 'https://h.test/preferences/p1',
+};
+const clicked = (target: string) => tracking.click(target);
+
+describe('trackHtml', () => {
+  it('sends every http(s) link through the click redirect, whatever the quoting, and decodes entities first', () => {
+    const html = `<html><body>
+<a href="https://shop.example.com/cart?id=1&amp;utm=x">cart</a>
+<a class="b" href='http://example.com/a'>a</a>
+<A HREF=https://example.com/b>b</A>
+</body></html>`;
+    const out = trackHtml(html, tracking);
+    expect(out).toContain(`<a href="${clicked('https://shop.example.com/cart?id=1&utm=x')}">cart</a>`);
+    expect(out).toContain(`<a class="b" href="${clicked('http://example.com/a')}">a</a>`);
+    expect(out).toContain(`<A HREF="${clicked('https://example.com/b')}">b</A>`);
+  });
+
+  it('leaves unsubscribe, preferences, mailto:, tel:, anchors and data-herald-no-track links alone', () => {
+    const links = [
+      '<a href="https://h.test/u/abc.def">Unsubscribe</a>',
+      '<a href="https://h.test/preferences/p1">Preferences</a>',
+      '<a href="mailto:help@example.com">Mail us</a>',
+      '<a href="tel:+3120000000">Call</a>',
+      '<a href="#top">Top</a>',
+      '<a data-herald-no-track href="https://example.com/raw">raw</a>',
+      '<a name="anchor">no href</a>',
+    ];
+    const out = trackHtml(`<body>${links.join('')}</body>`, tracking);
+    for (const link of links) expect(out).toContain(link);
+  });
+
+  it('puts the open pixel just before the last </body>, or at the end without one', () => {
+    const pixel = '<img src="https://h.test/t/o/tok.gif" width="1" height="1" alt=""';
+    const withBody = trackHtml('<html><body><p>Hi</p></BODY ></html>', tracking);
+    expect(withBody.indexOf(pixel)).toBeGreaterThan(withBody.indexOf('<p>Hi</p>'));
+    expect(withBody.indexOf(pixel)).toBeLessThan(withBody.indexOf('</BODY >'));
+    expect(trackHtml('<p>fragment</p>', tracking)).toMatch(new RegExp(`^<p>fragment</p>${pixel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+  });
+
+  it('keeps replacement patterns in URLs literal', () => {
+    const out = trackHtml('<body><a href="https://example.com/$&$1">x</a></body>', tracking);
+    expect(out).toContain(clicked('https://example.com/$&$1'));
+  });
+});
+
+describe('decodeEntities', () => {
+  it('decodes named and numeric references and leaves unknown ones', () => {
+    expect(decodeEntities('a&amp;b&#38;c&#x26;d&quot;&unknown;')).toBe('a&b&c&d"&unknown;');
+  });
+});

@@ -1,0 +1,62 @@
+/**
+ * Loads a person's stream, decides (subscriptions.ts) and appends with the expected revision, so a
+ * decision is made on the state it saw: two concurrent unsubscribes append once. Event ids are
+ * derived from the link and the revision they were decided at, so a retried request is a no-op too.
+ */
+import { type Channel, personStream } from '@herald/projections';
+import { WrongExpectedRevisionError } from '../../event-store/errors';
+import type { EventStore, NewEvent } from '../../event-store/event-store.port';
+import type { Clock } from '../../shared/clock';
+import { derivedEventId } from '../../shared/ids';
+import { contactFrom, type ContactState } from '../contact';
+import { decidePreferences, decideUnsubscribe, type SubscriptionChange } from './subscriptions';
+
+const ATTEMPTS = 5;
+
+export class SubscriptionsService {
+  constructor(
+    private readonly store: EventStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async contact(workspace: string, person: string): Promise<ContactState> {
+    return contactFrom(await this.store.readStream(personStream(workspace, person)));
+  }
+
+  /** Unsubscribes from a channel through a message's link; the changes made (none when already unsubscribed). */
+  unsubscribe(
+    link: { workspace: string; person: string; channel: Channel; messageId?: string; token: string },
+    source: 'one-click' | 'page',
+  ): Promise<SubscriptionChange[]> {
+    return this.decideAndAppend(link.workspace, link.person, link.token, (contact) => decideUnsubscribe(contact, link.channel, source, link.messageId));
+  }
+
+  /** Applies the preference form; the changes made. */
+  updatePreferences(workspace: string, person: string, token: string, shown: string[], subscribed: string[]): Promise<SubscriptionChange[]> {
+    return this.decideAndAppend(workspace, person, token, (contact) => decidePreferences(contact, shown, subscribed));
+  }
+
+  private async decideAndAppend(workspace: string, person: string, token: string, decide: (contact: ContactState) => SubscriptionChange[]) {
+    const stream = personStream(workspace, person);
+    for (let attempt = 1; ; attempt++) {
+      const history = await this.store.readStream(stream);
+      const changes = decide(contactFrom(history));
+      if (changes.length === 0) return [];
+      const revision = history.length === 0 ? -1 : history[history.length - 1].revision;
+      const now = this.clock.now().toISOString();
+      const events: NewEvent[] = changes.map((change, index) => ({
+        id: derivedEventId(token, 'subscriptions', `${change.type}|${change.data.channel}|${change.data.topic ?? ''}`, revision + 1 + index),
+        type: change.type,
+        data: change.data,
+        metadata: { workspace, occurredAt: now, receivedAt: now, schemaVersion: 1 },
+      }));
+      try {
+        await this.store.append(stream, events, { expectedRevision: revision === -1 ? 'no_stream' : revision });
+        return changes;
+      } catch (error) {
+        // Someone else wrote to the stream meanwhile (an event, the same click twice): decide again on what is there now.
+        if (!(error instanceof WrongExpectedRevisionError) || attempt >= ATTEMPTS) throw error;
+      }
+    }
+  }
+}
