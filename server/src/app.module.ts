@@ -30,7 +30,6 @@ import { MessagingSettingsService } from './settings/messaging-settings.service'
 import { UserCaps } from './users/user-caps';
 import { UsersController } from './users/users.controller';
 import { releaseDataDirLock, takeDataDirLock } from './state/data-dir-lock';
-import { sandboxDispatchProjection } from './scenarios/sandbox-dispatch.projection';
 import { ScenarioCatalog } from './scenarios/scenario-catalog';
 import { ScenarioEngine } from './scenarios/scenario-engine';
 import { ScenarioTimers } from './scenarios/scenario-timers';
@@ -39,6 +38,14 @@ import { ScenariosController } from './scenarios/scenarios.controller';
 import { ScenariosProjection } from './scenarios/scenarios.projection';
 import { WebhooksProjection } from './scenarios/webhooks.projection';
 import { Broadcasts } from './scenarios/broadcasts';
+import { channelControllers, channelProviders } from './channels/channels.wiring';
+import { Dispatcher } from './channels/dispatcher.projection';
+import { EmailAdapter } from './channels/email/email.adapter';
+import { PhoneIndexProjection } from './channels/twilio/phone-index.projection';
+import { seedTemplates } from './templates/seed-templates';
+import { TemplateStore } from './templates/template-store';
+import { DEFAULT_WORKSPACE } from './workspaces/workspaces.service';
+import { Optional } from '@nestjs/common';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -68,26 +75,35 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly scenarioTimers: ScenarioTimers,
     private readonly broadcasts: Broadcasts,
     private readonly scenarioEngine: ScenarioEngine,
+    private readonly dispatcher: Dispatcher,
+    private readonly templates: TemplateStore,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
+    @Optional() private readonly phoneIndex?: PhoneIndexProjection,
+    @Optional() private readonly email?: EmailAdapter,
   ) {}
 
   async onModuleInit(): Promise<void> {
     takeDataDirLock(this.config.dataDir);
     const secrets = await this.workspaces.bootstrap(this.config);
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
+    const seeded = await seedTemplates(this.templates, DEFAULT_WORKSPACE);
+    if (seeded.length > 0) this.logger.log(`Seeded ${seeded.length} example templates into the ${DEFAULT_WORKSPACE} workspace`);
     this.runner.start(identityProjection);
     this.runner.start(this.segments);
+    if (this.phoneIndex) this.runner.start(this.phoneIndex);
     // Without a checkpoint (a new state folder beside an existing log), reactors with effects must not
     // act on the whole history again: rebuild the timer index and start them from the head.
     const head = await this.store.headPosition();
     const webhooks = new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs });
     if (head > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
       await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
-      for (const name of [sandboxDispatchProjection.name, webhooks.name]) writeCheckpoint(this.db, name, head);
+      for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, head);
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
     }
     this.runner.start(this.scenarios);
-    this.runner.start(sandboxDispatchProjection);
+    // Intents left without an outcome by a crash are settled before new sends start.
+    await this.dispatcher.recover();
+    this.runner.start(this.dispatcher);
     this.runner.start(webhooks);
     this.timers.start();
     this.scenarioTimers.start();
@@ -100,6 +116,8 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     await this.scenarioTimers.stop();
     await this.broadcasts.stop();
     await this.runner.stop();
+    await this.dispatcher.drain();
+    await this.email?.close?.();
     await this.store.close();
     this.db.close();
     releaseDataDirLock(this.config.dataDir);
@@ -121,6 +139,7 @@ export class AppModule {
         ScenariosController,
         MessagingSettingsController,
         OperationsController,
+        ...channelControllers(config),
       ],
       providers: [
         { provide: CONFIG, useValue: config },
@@ -201,6 +220,7 @@ export class AppModule {
             new Broadcasts(engine, segments, workspaces, clock),
           inject: [ScenarioEngine, SegmentQueries, WorkspacesService, CLOCK],
         },
+        ...channelProviders(config, STATE_DB),
         AdminGuard,
         HeraldLifecycle,
         { provide: APP_FILTER, useClass: ErrorFilter },

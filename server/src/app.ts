@@ -16,6 +16,8 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     loggerInstance: pino,
     bodyLimit: MAX_BODY_BYTES,
     trustProxy: true,
+    // Signed links (tracking, unsubscribe, preferences) carry tokens longer than Fastify's default 100.
+    routerOptions: { maxParamLength: 4096 },
   });
   const fastify = adapter.getInstance();
   // Errors raised by Fastify before Nest sees the request (bad JSON, body too large) get the same JSON shape.

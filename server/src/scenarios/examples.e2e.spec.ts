@@ -400,7 +400,13 @@ describe('the example scenarios, end to end over HTTP', () => {
     // Transactional messages do not count against the caps either.
     const caps = (await adminGet(`${herald.url}/api/users/tess`)).body.frequencyCaps;
     expect(caps[0]).toMatchObject({ channel: 'any', used: 3, max: 3 });
-    // And the sandbox channel sent them.
-    await eventually(async () => (await ofType('tess', 'MessageSent')).length === 5);
+    // The emails went out through the sandbox (no SMTP configured); the pushes could not, as tess
+    // has no browser push subscription (web push is on by default).
+    await eventually(async () => (await ofType('tess', 'MessageSent')).length === 2 && (await ofType('tess', 'MessageFailed')).length === 3);
+    expect((await ofType('tess', 'MessageSent')).map((e) => [e.data.channel, e.data.provider])).toEqual([
+      ['email', 'sandbox'],
+      ['email', 'sandbox'],
+    ]);
+    expect(new Set((await ofType('tess', 'MessageFailed')).map((e) => `${e.data.channel}:${e.data.reason}`))).toEqual(new Set(['push:no_address']));
   });
 });

@@ -93,7 +93,7 @@ describe('scenarios over HTTP', () => {
       ['reminder', 'queued'],
       ['wait-purchase', 'timeout'],
     ]);
-    expect(why.body.outcomes.map((e: Logged) => e.type)).toEqual(['MessageSent']);
+    expect(why.body.outcomes.map((e: Logged) => e.type)).toEqual(['MessageDispatching', 'MessageSent']);
     expect((await adminGet(`${herald.url}/api/users/${ada}/explain?message=nope`)).status).toBe(404);
   });
 
