@@ -7,7 +7,6 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { AppModule, type HeraldModuleOptions } from './app.module';
 import { MAX_BODY_BYTES, registerJsonBodyParser } from './http/body-parsers';
-import { toErrorResponse } from './http/error.filter';
 import { createPino, PinoNestLogger } from './http/logger';
 
 export async function createHeraldApp(options: HeraldModuleOptions): Promise<NestFastifyApplication> {
@@ -20,12 +19,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     routerOptions: { maxParamLength: 4096 },
   });
   const fastify = adapter.getInstance();
-  // Errors raised by Fastify before Nest sees the request (bad JSON, body too large) get the same JSON shape.
-  fastify.setErrorHandler((error, _request, reply) => {
-    const { status, body } = toErrorResponse(error);
-    if (status >= 500) pino.error(error);
-    void reply.status(status).send(body);
-  });
+
 
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
     logger: new PinoNestLogger(pino),
