@@ -18,9 +18,6 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     // Signed links (tracking, unsubscribe, preferences) carry tokens longer than Fastify's default 100.
     routerOptions: { maxParamLength: 4096 },
   });
-  const fastify = adapter.getInstance();
-
-
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
     logger: new PinoNestLogger(pino),
     bodyParser: false,
