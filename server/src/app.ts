@@ -3,6 +3,7 @@ import 'reflect-metadata';
 import fastifyStatic from '@fastify/static';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { LogController } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { AppModule, type HeraldModuleOptions } from './app.module';
@@ -13,6 +14,9 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
   const pino = createPino(options.config.logLevel);
   const adapter = new FastifyAdapter({
     loggerInstance: pino,
+    // No per-request log lines: at tens of thousands of tracking calls a second they cost more than
+    // the work, and stream URLs carry access tokens. Errors are logged by the error filter.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: MAX_BODY_BYTES,
     trustProxy: true,
     // Signed links (tracking, unsubscribe, preferences) carry tokens longer than Fastify's default 100.
