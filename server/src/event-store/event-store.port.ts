@@ -5,25 +5,13 @@
  * Positions are global and strictly increasing in commit order. Revisions are per stream and start
  * at 0, as in KurrentDB: a stream whose last event has revision 4 holds 5 events.
  */
+import type { DomainEventMetadata } from '@herald/projections';
 
 /** What the writer expects the stream to look like before its append. */
 export type ExpectedRevision = 'any' | 'no_stream' | 'stream_exists' | number;
 
-export interface EventMetadata {
-  /** Every event belongs to exactly one workspace. */
-  workspace: string;
-  /** Id of the event (or request, or timer) that directly caused this one. */
-  causationId?: string;
-  /** Id shared by every event of one chain of reactions, starting with the first cause. */
-  correlationId?: string;
-  /** When it happened in the world (ISO 8601). For user events, the clock-skew corrected time. */
-  occurredAt: string;
-  /** When Herald received it (ISO 8601). */
-  receivedAt: string;
-  /** Version of the `data` schema of this event type. */
-  schemaVersion: number;
-  [key: string]: unknown;
-}
+/** The envelope's metadata, shared with the pure domain (`@herald/projections`, docs/events.md). */
+export type EventMetadata = DomainEventMetadata;
 
 export interface NewEvent<Type extends string = string, Data = unknown> {
   /** A UUID. Derived from the cause where the event is a reaction, so a replay appends nothing. */

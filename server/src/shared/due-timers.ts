@@ -1,0 +1,69 @@
+/**
+ * Fires durable timers: reads the rows of a timer index that are due at the clock's now (an index
+ * range, never all users) and appends a `TimerFired` for each to the person's stream. The event's id
+ * is derived from the timer, so firing twice appends once; a timer stays "in flight" for a minute so
+ * a slow projection is not sent the same timer again and again. The projection that owns the index
+ * moves or deletes the row when it reads the `TimerFired`.
+ */
+import { personStream } from '@herald/projections';
+import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import type { Clock } from './clock';
+
+export interface DueTimer {
+  /** Unique per timer and due time; the `TimerFired` id is derived from it. */
+  key: string;
+  workspace: string;
+  person: string;
+  dueAt: number;
+}
+
+export class DueTimers<Timer extends DueTimer = DueTimer> {
+  private readonly inFlight = new Set<string>();
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<number>;
+
+  constructor(
+    private readonly store: EventStore,
+    private readonly clock: Clock,
+    /** Due rows of the index, oldest first. */
+    private readonly due: (now: number, limit: number) => Timer[],
+    /** The `TimerFired` to append for a due timer. */
+    private readonly fired: (timer: Timer, now: number) => NewEvent,
+  ) {}
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => void this.fireDue().catch(() => undefined), intervalMs);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** Appends `TimerFired` for every timer due at the clock's now; returns how many. */
+  fireDue(): Promise<number> {
+    this.running ??= this.fire().finally(() => (this.running = undefined));
+    return this.running;
+  }
+
+  private async fire(): Promise<number> {
+    let fired = 0;
+    const now = this.clock.now().getTime();
+    for (;;) {
+      const rows = this.due(now, 1000).filter((row) => !this.inFlight.has(row.key));
+      if (rows.length === 0) return fired;
+      await Promise.all(
+        rows.map(async (row) => {
+          this.inFlight.add(row.key);
+          try {
+            await this.store.append(personStream(row.workspace, row.person), [this.fired(row, now)]);
+            fired += 1;
+          } finally {
+            setTimeout(() => this.inFlight.delete(row.key), 60_000).unref();
+          }
+        }),
+      );
+    }
+  }
+}
