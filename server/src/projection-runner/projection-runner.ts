@@ -121,30 +121,42 @@ export class ProjectionRunner {
 
   private async follow(running: Running): Promise<void> {
     const { projection } = running;
-    const commit = this.db.transaction((event: RecordedEvent, relevant: boolean) => {
-      if (relevant) {
-        projection.apply?.(this.db, event);
-        projection.flush?.(this.db);
-      }
-      writeCheckpoint(this.db, projection.name, event.position);
+    // The state of a whole batch and the checkpoint after it are committed together: one transaction
+    // per batch instead of one per event.
+    const commit = this.db.transaction((relevant: RecordedEvent[], last: number) => {
+      for (const event of relevant) projection.apply?.(this.db, event);
+      if (relevant.length > 0) projection.flush?.(this.db);
+      writeCheckpoint(this.db, projection.name, last);
     });
     while (!running.stopped) {
       // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
       running.subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint });
+      const events = running.subscription[Symbol.asyncIterator]();
       try {
-        let skipped = 0;
-        for await (const event of running.subscription) {
-          const relevant = !projection.filter || matchesFilter(event, projection.filter);
-          if (relevant) {
+        let pending = events.next();
+        for (;;) {
+          const first = await pending;
+          if (first.done) break;
+          const batch = [first.value];
+          // Take the events that are already there (they arrive together under load), without waiting.
+          while (batch.length < MAX_BATCH) {
+            pending = events.next();
+            const ready = await Promise.race([pending, nextTurn()]);
+            if (ready === NOT_READY || ready.done) break;
+            batch.push(ready.value);
+          }
+          if (batch.length === MAX_BATCH) pending = events.next();
+          const relevant: RecordedEvent[] = [];
+          for (const event of batch) {
+            if (projection.filter && !matchesFilter(event, projection.filter)) continue;
             const appends = projection.handle ? await projection.handle(event) : [];
             await Promise.all(appends.map((planned) => this.store.append(planned.stream, planned.events)));
-            commit(event, true);
-            skipped = 0;
-          } else if (++skipped % 1000 === 0) {
-            commit(event, false);
+            relevant.push(event);
           }
-          running.checkpoint = event.position;
-          this.hooks.onCommitted?.(projection.name, event);
+          const last = batch[batch.length - 1].position;
+          commit(relevant, last);
+          running.checkpoint = last;
+          for (const event of batch) this.hooks.onCommitted?.(projection.name, event);
         }
       } catch (error) {
         projection.discard?.();
@@ -157,4 +169,12 @@ export class ProjectionRunner {
       }
     }
   }
+}
+
+const MAX_BATCH = 500;
+const NOT_READY = Symbol('not ready');
+
+/** Resolves after the I/O callbacks already queued: whatever the subscription has ready wins the race. */
+function nextTurn(): Promise<typeof NOT_READY> {
+  return new Promise((resolve) => setImmediate(() => resolve(NOT_READY)));
 }

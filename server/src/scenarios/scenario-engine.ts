@@ -35,6 +35,7 @@ export class ScenarioEngine {
   readonly persons: PersonStates;
   private readonly catalogs = new Map<string, Promise<ScenarioCatalogSnapshot>>();
   private readonly settings = new Map<string, Promise<MessagingSettings>>();
+  private readonly interests = new Map<string, { events: Set<string>; segments: Set<string> }>();
 
   constructor(
     private readonly store: EventStore,
@@ -67,6 +68,21 @@ export class ScenarioEngine {
   /** Scenarios or settings changed: read them again on next use. */
   invalidate(workspace: string, what: 'catalog' | 'settings'): void {
     (what === 'catalog' ? this.catalogs : this.settings).delete(workspace);
+    if (what === 'catalog') this.interests.delete(workspace);
+  }
+
+  /**
+   * Whether any scenario of the workspace could react to this user action or segment change: its
+   * name is a trigger, exit, goal or awaited event of some version, or the segment triggers one.
+   * Most events are not, and skipping them saves loading the person's state.
+   */
+  async mayReact(workspace: string, kind: 'action' | 'segment', name: string): Promise<boolean> {
+    let interest = this.interests.get(workspace);
+    if (!interest) {
+      interest = interestsOf((await this.catalogOf(workspace)).entries);
+      this.interests.set(workspace, interest);
+    }
+    return (kind === 'action' ? interest.events : interest.segments).has(name);
   }
 
   /** Decides on `cause` for `person` and appends the decisions; returns them (empty if none, or already decided). */
@@ -121,4 +137,20 @@ function toEvent(workspace: string, decision: Decision, now: number, meta: Cause
       schemaVersion: 1,
     },
   };
+}
+
+function interestsOf(entries: ScenarioCatalogSnapshot['entries']): { events: Set<string>; segments: Set<string> } {
+  const events = new Set<string>();
+  const segments = new Set<string>();
+  for (const entry of entries.values()) {
+    for (const { definition } of entry.versions) {
+      const trigger = definition.trigger;
+      if ('event' in trigger) events.add(trigger.event);
+      if ('segment' in trigger) segments.add('entered' in trigger.segment ? trigger.segment.entered : trigger.segment.exited);
+      for (const rule of definition.exitOn ?? []) events.add(rule.event);
+      if (definition.goal) events.add(definition.goal.event);
+      for (const step of definition.steps) if ('waitFor' in step) events.add(step.waitFor.event);
+    }
+  }
+  return { events, segments };
 }

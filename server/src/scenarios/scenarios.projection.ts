@@ -56,7 +56,7 @@ export class ScenariosProjection implements HostedProjection {
     const person = personKeyOfStream(event.stream);
     if (!person) return [];
     this.trackTimers(workspace, person, event);
-    if (!this.decides || !triggersDecision(event)) return [];
+    if (!this.decides || !(await this.concerns(workspace, event))) return [];
     // Decide at the moment the cause happened for Herald: a timer's due time, a segment change's
     // decision time (itself a timer's due time when time passing caused it), else when the event arrived.
     const now =
@@ -94,6 +94,16 @@ export class ScenariosProjection implements HostedProjection {
     this.engine.persons.forget();
   }
 
+  /** Its own timers, and the user actions and segment changes some scenario of the workspace names. */
+  private async concerns(workspace: string, event: RecordedEvent): Promise<boolean> {
+    if (event.type === 'TimerFired') return (event.data as { purpose?: string }).purpose === 'scenario';
+    if (event.type === 'SegmentEntered' || event.type === 'SegmentExited') {
+      return this.engine.mayReact(workspace, 'segment', (event.data as { segmentId: string }).segmentId);
+    }
+    const action = userAction(event as DomainEvent);
+    return action !== undefined && this.engine.mayReact(workspace, 'action', action.name);
+  }
+
   private trackTimers(workspace: string, person: string, event: RecordedEvent): void {
     const data = event.data as { enrollmentId?: string; timerId?: string; dueAt?: string; purpose?: string };
     switch (event.type) {
@@ -109,11 +119,4 @@ export class ScenariosProjection implements HostedProjection {
         return;
     }
   }
-}
-
-/** The events a scenario reacts to: user actions, segment changes and its own timers. */
-function triggersDecision(event: RecordedEvent): boolean {
-  if (event.type === 'TimerFired') return (event.data as { purpose?: string }).purpose === 'scenario';
-  if (event.type === 'SegmentEntered' || event.type === 'SegmentExited') return true;
-  return userAction(event as DomainEvent) !== undefined;
 }

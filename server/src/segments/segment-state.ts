@@ -55,7 +55,8 @@ export class SegmentState {
   private readonly persons = new Map<string, PersonRecord | null>();
   private readonly dirtyPersons = new Set<string>();
   private readonly memberChanges: MemberChange[] = [];
-  private readonly links = new Map<string, string>();
+  /** Identity links seen so far; null remembers that a key has none (most people never link). */
+  private readonly links = new Map<string, string | null>();
   private readonly dirtyLinks = new Set<string>();
   private definitionsByWorkspace = new Map<string, Map<string, StoredDefinition>>();
   private readonly dirtyDefinitions = new Set<string>();
@@ -146,9 +147,12 @@ export class SegmentState {
   // Identity links as the segments projection has seen them, in log order.
 
   getLink(workspace: string, key: string): string | undefined {
-    const cached = this.links.get(cacheKey(workspace, key));
-    if (cached !== undefined) return cached;
-    return this.statements.getLink.get(workspace, key)?.person;
+    const id = cacheKey(workspace, key);
+    const cached = this.links.get(id);
+    if (cached !== undefined) return cached ?? undefined;
+    const person = this.statements.getLink.get(workspace, key)?.person;
+    this.links.set(id, person ?? null);
+    return person;
   }
 
   putLink(workspace: string, key: string, person: string): void {

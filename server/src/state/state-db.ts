@@ -24,9 +24,15 @@ export function readCheckpoint(db: StateDb, name: string): number {
   return row?.position ?? 0;
 }
 
+const checkpointWriters = new WeakMap<StateDb, Database.Statement<[string, number]>>();
+
 export function writeCheckpoint(db: StateDb, name: string, position: number): void {
-  db.prepare('INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position').run(
-    name,
-    position,
-  );
+  let writer = checkpointWriters.get(db);
+  if (!writer) {
+    writer = db.prepare<[string, number]>(
+      'INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position',
+    );
+    checkpointWriters.set(db, writer);
+  }
+  writer.run(name, position);
 }
