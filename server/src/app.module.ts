@@ -84,6 +84,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     takeDataDirLock(this.config.dataDir);
+    const headAtStart = await this.store.headPosition();
     const secrets = await this.workspaces.bootstrap(this.config);
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
     const seeded = await seedTemplates(this.templates, DEFAULT_WORKSPACE);
@@ -95,7 +96,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     // act on the whole history again: rebuild the timer index and start them from the head.
     const head = await this.store.headPosition();
     const webhooks = new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs });
-    if (head > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
+    if (headAtStart > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
       await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
       for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, head);
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
