@@ -31,6 +31,9 @@ import { matches } from '../event-filter';
 import { validateAppend, validateExpectedRevision } from '../validate-append';
 import { liveSubscription } from '../live-subscription';
 
+/** How many recently read events are kept for the other subscribers. */
+const RECENT_READS = 20_000;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS streams (
   stream_id INTEGER PRIMARY KEY,
@@ -93,6 +96,8 @@ export class SqliteEventStore implements EventStore {
   private readonly maxBatchEvents: number;
   private readonly pollTimer?: NodeJS.Timeout;
   private readonly statements;
+  /** Recently read events by position (see `readPage`). */
+  private readonly recent = new Map<number, RecordedEvent>();
   /** Counters for /metrics and tests: how well appends are being grouped. */
   readonly stats = { commits: 0, appends: 0, events: 0 };
 
@@ -308,15 +313,14 @@ export class SqliteEventStore implements EventStore {
   }
 
   private readAllSync(fromPosition: number, maxCount: number, filter?: EventFilter): RecordedEvent[] {
-    if (!filter) return this.statements.readAll.all(fromPosition, maxCount).map(toRecorded);
+    if (!filter) return this.readPage(fromPosition, maxCount);
     // Filtered reads scan in pages so a selective filter still returns up to maxCount events.
     const result: RecordedEvent[] = [];
     let from = fromPosition;
     const pageSize = Math.min(Math.max(maxCount, 1000), 10_000);
     while (result.length < maxCount) {
-      const page = this.statements.readAll.all(from, pageSize);
-      for (const row of page) {
-        const event = toRecorded(row);
+      const page = this.readPage(from, pageSize);
+      for (const event of page) {
         if (matches(event, filter)) result.push(event);
         if (result.length >= maxCount) break;
       }
@@ -324,6 +328,33 @@ export class SqliteEventStore implements EventStore {
       from = page[page.length - 1].position + 1;
     }
     return result;
+  }
+
+  /**
+   * Up to `maxCount` committed events from `fromPosition`. Every live subscriber (one per projection)
+   * reads the same recent events, so they are parsed once and kept for the others; the objects are
+   * shared and must not be changed by readers.
+   */
+  private readPage(fromPosition: number, maxCount: number): RecordedEvent[] {
+    const page: RecordedEvent[] = [];
+    let position = fromPosition;
+    for (let cached = this.recent.get(position); cached && page.length < maxCount; cached = this.recent.get(position)) {
+      page.push(cached);
+      position = cached.position + 1;
+    }
+    if (page.length === maxCount) return page;
+    for (const row of this.statements.readAll.all(position, maxCount - page.length)) {
+      const event = toRecorded(row);
+      page.push(event);
+      if (maxCount <= RECENT_READS) this.remember(event);
+    }
+    return page;
+  }
+
+  private remember(event: RecordedEvent): void {
+    if (this.recent.has(event.position)) return;
+    this.recent.set(event.position, event);
+    if (this.recent.size > RECENT_READS) this.recent.delete(this.recent.keys().next().value!);
   }
 
   private headSync(): number {
