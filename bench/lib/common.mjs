@@ -1,5 +1,5 @@
 // Shared helpers for the benchmarks: paths into the compiled server, child processes, statistics.
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -70,11 +70,12 @@ export function printTable(header, rows) {
 
 /**
  * Runs `script` in a fresh Node process and talks to it over IPC. BENCH_CPU_PROF=1 adds --cpu-prof
- * (profiles land in bench/profiles/).
+ * (profiles land in bench/profiles/) unless the child profiles itself (`wholeProcess: false`).
  */
-export function startChild(script, args = [], { profileName } = {}) {
-  const execArgv = [];
-  if (process.env.BENCH_CPU_PROF === '1' && profileName) {
+export function startChild(script, args = [], { profileName, wholeProcess = true } = {}) {
+  // Fastify warns (FSTWRN004) that Herald replaces an error handler; it would repeat on every start.
+  const execArgv = ['--disable-warning=FSTWRN004'];
+  if (process.env.BENCH_CPU_PROF === '1' && profileName && wholeProcess) {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'profiles')}`, `--cpu-prof-name=${profileName}-${Date.now()}.cpuprofile`);
   }
   const child = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
@@ -102,4 +103,50 @@ export function startChild(script, args = [], { profileName } = {}) {
       clearTimeout(timer);
     },
   };
+}
+
+/** Ratios are shown rounded down, so a printed 0.70 always means the 0.7 goal was reached. */
+export const ratioText = (ratio) => (Math.floor(ratio * 100) / 100).toFixed(2);
+
+/**
+ * Benchmark scripts (bench/<name>.mjs) that started before this process, as `pid command` lines.
+ * Only older ones count, so two benchmarks started close together do not wait for each other.
+ */
+export function otherBenchmarkProcesses() {
+  const found = spawnSync('pgrep', ['-af', 'bench/[a-z-]+\\.mjs'], { encoding: 'utf8' });
+  const ownAge = process.uptime();
+  return (found.stdout ?? '')
+    .split('\n')
+    .filter((line) => line.trim() !== '' && !/profile-top|accept-check|pgrep/.test(line))
+    .filter((line) => {
+      const pid = Number(line.split(' ')[0]);
+      if (pid === process.pid) return false;
+      const age = Number(spawnSync('ps', ['-o', 'etimes=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
+      return Number.isFinite(age) && age > ownAge;
+    });
+}
+
+/**
+ * Waits (up to `maxMinutes`) while an older benchmark runs, since two benchmarks on a 2-core machine
+ * distort each other's figures. BENCH_NO_WAIT=1 skips the wait.
+ */
+export async function waitForOtherBenchmarks({ maxMinutes = 10 } = {}) {
+  if (process.env.BENCH_NO_WAIT === '1') return;
+  const deadline = Date.now() + maxMinutes * 60_000;
+  for (let others = otherBenchmarkProcesses(); others.length > 0; others = otherBenchmarkProcesses()) {
+    if (Date.now() > deadline) {
+      console.log(`WARNING: other benchmarks still running after ${maxMinutes} min; measuring anyway:\n  ${others.join('\n  ')}`);
+      return;
+    }
+    console.log(`waiting for other benchmarks to finish (checking every 15 s):\n  ${others.join('\n  ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 15_000));
+  }
+}
+
+/** The commit measured, and whether the working tree had uncommitted changes to the server or projections. */
+export function codeLine() {
+  const git = (...args) => spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' }).stdout?.trim() ?? '';
+  const head = git('rev-parse', '--short', 'HEAD') || 'unknown';
+  const dirty = git('status', '--porcelain', '--', 'server/src', 'projections/src') !== '';
+  return `code ${head}${dirty ? ' + uncommitted changes in server/src or projections/src' : ''}`;
 }

@@ -1,0 +1,292 @@
+// npm run bench:ingest — Herald's tracking API against a bare Fastify endpoint (/v1/track), and
+// /v1/batch against raw better-sqlite3 writing the same rows. See bench/README.md.
+import autocannon from 'autocannon';
+import os from 'node:os';
+import { join } from 'node:path';
+import { BENCH_DIR, envInt, fmt, ratioText, machineLine, makeTempDir, median, printTable, removeDir, startChild, waitForOtherBenchmarks, codeLine } from './lib/common.mjs';
+import { batchCall, trackCall } from './lib/events.mjs';
+import { describeLog } from './lib/raw-log.mjs';
+
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const DURATION = envInt('BENCH_DURATION', 6);
+const WARMUP = envInt('BENCH_WARMUP', 2);
+const CONNECTIONS = envInt('BENCH_CONNECTIONS', 100);
+const PIPELINING = envInt('BENCH_PIPELINING', 10);
+const BATCH_SIZE = envInt('BENCH_BATCH_SIZE', 100);
+const BATCH_CONNECTIONS = envInt('BENCH_BATCH_CONNECTIONS', 10);
+const BATCH_DURATION = envInt('BENCH_BATCH_DURATION', 6);
+const MAX_ACCEPT_WAIT = envInt('BENCH_MAX_ACCEPT_WAIT', 20);
+const RAW_MAX_EVENTS = envInt('BENCH_RAW_MAX_EVENTS', 150_000);
+/** `track` or `batch` runs one part only (for profiling); empty runs both. */
+const ONLY = process.env.BENCH_ONLY ?? '';
+const PROFILE = process.env.BENCH_CPU_PROF === '1';
+const TRACK_GOAL = 0.5;
+const BATCH_GOAL = 0.7;
+const WRITE_KEY = 'bench-write-key';
+const SERVER = join(BENCH_DIR, 'lib', 'server-child.mjs');
+const RAW_WORKER = join(BENCH_DIR, 'lib', 'append-worker.mjs');
+
+const headers = {
+  'content-type': 'application/json',
+  authorization: `Basic ${Buffer.from(`${WRITE_KEY}:`).toString('base64')}`,
+};
+
+let sequence = 0;
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One autocannon run per server, with new messageIds in every request. Connections are opened once:
+ * the run waits until the server has accepted all of them, lets it warm up for WARMUP seconds, then
+ * measures a window of `duration` seconds (throughput, latency of the responses in the window, and
+ * the server's counters and CPU time), and stops. Measuring a separate, second autocannon run would
+ * include the new connections' accept ramp, which on a busy Node server takes seconds (see README).
+ */
+async function load(server, port, { path, connections, pipelining, duration, body }, kind) {
+  const tag = `m${Date.now()}`;
+  const instance = autocannon({
+    url: `http://127.0.0.1:${port}`,
+    connections,
+    pipelining,
+    // Longer than needed: the run is stopped once the window is measured.
+    duration: MAX_ACCEPT_WAIT + WARMUP + duration + 30,
+    // Longer than the whole run: a connection the server has not accepted yet (see README) must not
+    // count as a timeout; slow answers show in p99/max instead.
+    timeout: MAX_ACCEPT_WAIT + WARMUP + duration + 30,
+    requests: [
+      {
+        method: 'POST',
+        path,
+        headers,
+        setupRequest: (request) => {
+          request.body = JSON.stringify(body(sequence++, tag));
+          return request;
+        },
+      },
+    ],
+  });
+  const finished = new Promise((resolve, reject) => {
+    instance.once('done', resolve);
+    instance.once('error', reject);
+  });
+  let window;
+  instance.on('response', (_client, statusCode, _bytes, responseTime) => {
+    if (!window) return;
+    if (statusCode >= 200 && statusCode < 300) {
+      window.ok += 1;
+      window.latencies.push(responseTime);
+    } else window.failed += 1;
+  });
+  instance.on('reqError', () => window && (window.failed += 1));
+
+  const started = performance.now();
+  let ready = await stats(server);
+  while (ready.accepted < connections && performance.now() - started < MAX_ACCEPT_WAIT * 1000) {
+    await sleep(50);
+    ready = await stats(server);
+  }
+  const acceptSeconds = (performance.now() - started) / 1000;
+  const acceptedBeforeWindow = ready.accepted;
+  await sleep(WARMUP * 1000);
+
+  if (PROFILE) {
+    server.send({ type: 'profile-start' });
+    await server.next('profile-started');
+  }
+  const before = await stats(server);
+  const clientCpu = process.cpuUsage();
+  window = { ok: 0, failed: 0, latencies: [], started: performance.now() };
+  await sleep(duration * 1000);
+  const seconds = (performance.now() - window.started) / 1000;
+  const counted = window;
+  window = undefined;
+  const clientMicros = process.cpuUsage(clientCpu);
+  const after = await stats(server);
+  instance.stop();
+  const result = await finished;
+  if (PROFILE) {
+    server.send({ type: 'profile-stop', name: `ingest-${kind}-${path.slice(4)}` });
+    console.log(`profile: ${(await server.next('profile-stopped')).file}`);
+  }
+
+  const failures = result.errors + result.timeouts + result.non2xx + counted.failed;
+  if (failures > 0) {
+    throw new Error(`${path}: ${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts (${JSON.stringify(result.statusCodeStats)})`);
+  }
+  if (ready.accepted < connections) {
+    console.warn(`warning: ${path}: only ${ready.accepted} of ${connections} connections were accepted within ${MAX_ACCEPT_WAIT} s; measured anyway`);
+  }
+  const latencies = Float64Array.from(counted.latencies).sort();
+  const percentile = (p) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))]);
+  const serverMicros = after.cpuMicros - before.cpuMicros;
+  return {
+    rate: counted.ok / seconds,
+    seconds,
+    acceptSeconds,
+    acceptedText: acceptedBeforeWindow >= connections ? `all connections accepted after ${acceptSeconds.toFixed(1)} s` : `only ${acceptedBeforeWindow} of ${connections} connections accepted after ${acceptSeconds.toFixed(1)} s`,
+    p50: percentile(50),
+    p99: percentile(99),
+    max: Math.round(latencies[latencies.length - 1]),
+    events: (after.events ?? 0) - (before.events ?? 0),
+    commits: (after.commits ?? 0) - (before.commits ?? 0),
+    // Share of one core each side used in the window: a server near 100% is the bottleneck.
+    serverCpu: serverMicros / 1e6 / seconds,
+    loadCpu: (clientMicros.user + clientMicros.system) / 1e6 / seconds,
+    cpuPerRequest: serverMicros / counted.ok,
+  };
+}
+
+/** Starts a server in a child process, measures it under load, and stops it. */
+async function measureServer(kind, spec, round) {
+  const dataDir = kind === 'herald' ? makeTempDir(`ingest-${round}`) : undefined;
+  const server = startChild(SERVER, [JSON.stringify({ kind, dataDir, writeKey: WRITE_KEY })]);
+  try {
+    const { port } = await server.next('ready');
+    return await load(server, port, spec, kind);
+  } finally {
+    await server.stop();
+    if (dataDir) {
+      if (!rowsStored) rowsStored = describeLog(join(dataDir, 'events.sqlite'));
+      removeDir(dataDir);
+    }
+  }
+}
+let rowsStored;
+
+async function stats(server) {
+  server.send({ type: 'stats' });
+  return (await server.next('stats')).stats;
+}
+
+let rowsRaw;
+async function measureRaw(count, txnSize, round) {
+  const dir = makeTempDir(`ingest-raw-${round}`);
+  try {
+    const spec = { mode: 'raw', kind: 'v5', count, txnSize, path: join(dir, 'events.sqlite'), runTag: `raw${round}-${Date.now()}` };
+    const child = startChild(RAW_WORKER, [JSON.stringify(spec)], { profileName: 'ingest-raw' });
+    const result = await child.next('result');
+    await child.stop();
+    rowsRaw ??= result;
+    return { rate: result.events / result.seconds, cpuPerEvent: result.cpuMicros / result.events };
+  } finally {
+    removeDir(dir);
+  }
+}
+
+const pct = (share) => `${Math.round(share * 100)}%`;
+await waitForOtherBenchmarks();
+const started = Date.now();
+console.log(`bench:ingest  ${machineLine()}`);
+console.log(codeLine());
+console.log(
+  `/v1/track: -c ${CONNECTIONS} -p ${PIPELINING}, ${WARMUP} s warm-up + ${DURATION} s; /v1/batch: ${BATCH_SIZE} events per request, -c ${BATCH_CONNECTIONS} -p 1, ${WARMUP} s + ${BATCH_DURATION} s; ${ROUNDS} rounds\n`,
+);
+
+// ---- /v1/track: Herald against bare Fastify ------------------------------------------------------
+const trackSpec = { path: '/v1/track', connections: CONNECTIONS, pipelining: PIPELINING, duration: DURATION, body: trackCall };
+const track = { bare: [], herald: [] };
+for (let round = 1; round <= ROUNDS && ONLY !== 'batch'; round++) {
+  const order = round % 2 ? ['bare', 'herald'] : ['herald', 'bare'];
+  for (const kind of order) {
+    const r = await measureServer(kind, trackSpec, round);
+    track[kind].push(r);
+    const grouping = kind === 'herald' ? `, ${fmt(r.events / r.commits, 1)} events/commit` : '';
+    console.log(
+      `round ${round}  track  ${kind.padEnd(6)}  ${fmt(r.rate).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.acceptedText})  cpu server ${pct(r.serverCpu)} client ${pct(r.loadCpu)}  ${fmt(r.cpuPerRequest)} µs CPU/req${grouping}`,
+    );
+  }
+}
+
+// ---- /v1/batch: Herald against raw better-sqlite3 -----------------------------------------------
+const batchSpec = {
+  path: '/v1/batch',
+  connections: BATCH_CONNECTIONS,
+  pipelining: 1,
+  duration: BATCH_DURATION,
+  body: (n, tag) => batchCall(n, BATCH_SIZE, tag),
+};
+const batch = { herald: [], raw: [], txn: [], rawCpu: [], heraldCpu: [] };
+let txnSize;
+for (let round = 1; round <= ROUNDS && ONLY !== 'track'; round++) {
+  // The baseline commits as many rows per transaction as the server did (measured from its commit
+  // counters) and writes as many rows. Round 1 needs that figure first; later rounds alternate which
+  // side runs first, the raw side using the previous round's figure when it goes first.
+  const rawFirst = round % 2 === 0 && txnSize !== undefined;
+  let raw;
+  let rawCount;
+  const runRaw = async (events) => {
+    rawCount = Math.min(RAW_MAX_EVENTS, Math.max(20_000, events));
+    raw = await measureRaw(rawCount, txnSize, round);
+  };
+  if (rawFirst) await runRaw(batch.herald.at(-1).events);
+  const r = await measureServer('herald', batchSpec, round);
+  const eventsPerCommit = r.events / r.commits;
+  if (!rawFirst) {
+    txnSize = Math.max(1, Math.round(eventsPerCommit));
+    await runRaw(r.events);
+  }
+  batch.herald.push({ ...r, eventRate: r.rate * BATCH_SIZE });
+  batch.raw.push(raw.rate);
+  batch.rawCpu.push(raw.cpuPerEvent);
+  batch.heraldCpu.push(r.cpuPerRequest / BATCH_SIZE);
+  batch.txn.push(txnSize);
+  console.log(
+    `round ${round}  batch  herald  ${fmt(r.rate * BATCH_SIZE).padStart(6)} events/s (${fmt(r.rate, 1)} req/s, p99 ${r.p99} ms, ${r.acceptedText}, ${fmt(eventsPerCommit, 1)} events/commit, cpu server ${pct(r.serverCpu)}, ${(r.cpuPerRequest / BATCH_SIZE).toFixed(1)} µs CPU/event)   raw  ${fmt(raw.rate).padStart(6)} events/s (${fmt(rawCount)} rows, ${txnSize} per transaction, ${raw.cpuPerEvent.toFixed(1)} µs CPU/event)${rawFirst ? ', raw ran first' : ''}`,
+  );
+}
+
+if (rowsStored) console.log(`\nrows stored by Herald: ${fmt(rowsStored.dataBytes)} B data + ${fmt(rowsStored.metadataBytes)} B metadata JSON on average`);
+if (rowsRaw) console.log(`rows written raw:      ${fmt(rowsRaw.dataBytes)} B data + ${fmt(rowsRaw.metadataBytes)} B metadata JSON on average`);
+
+// ---- summary -------------------------------------------------------------------------------------
+const cpuCell = (base, subject, digits) => `${base.toFixed(digits)} / ${subject.toFixed(digits)} (${ratioText(base / subject)})`;
+const verdict = (ratio, goal) => (ratio >= goal ? `met (>= ${goal})` : `NOT met (< ${goal})`);
+const summary = [];
+// The two sides of a round ran back to back, so their ratio cancels slow drifts in machine load.
+const pairedRatio = (subject, baseline) => median(subject.map((value, i) => value / baseline[i]));
+if (track.herald.length > 0) {
+  const bareRate = median(track.bare.map((r) => r.rate));
+  const heraldRate = median(track.herald.map((r) => r.rate));
+  const paired = pairedRatio(
+    track.herald.map((r) => r.rate),
+    track.bare.map((r) => r.rate),
+  );
+  summary.push([
+    '/v1/track req/s (vs bare Fastify)',
+    fmt(bareRate),
+    fmt(heraldRate),
+    ratioText(heraldRate / bareRate),
+    ratioText(paired),
+    `${median(track.bare.map((r) => r.p99))} ms`,
+    `${median(track.herald.map((r) => r.p99))} ms`,
+    cpuCell(median(track.bare.map((r) => r.cpuPerRequest)), median(track.herald.map((r) => r.cpuPerRequest)), 0),
+    verdict(paired, TRACK_GOAL),
+  ]);
+}
+if (batch.herald.length > 0) {
+  const heraldRate = median(batch.herald.map((r) => r.eventRate));
+  const rawRate = median(batch.raw);
+  const paired = pairedRatio(
+    batch.herald.map((r) => r.eventRate),
+    batch.raw,
+  );
+  summary.push([
+    `/v1/batch events/s (vs raw SQLite, ~${median(batch.txn)} rows/txn)`,
+    fmt(rawRate),
+    fmt(heraldRate),
+    ratioText(heraldRate / rawRate),
+    ratioText(paired),
+    '-',
+    `${median(batch.herald.map((r) => r.p99))} ms`,
+    cpuCell(median(batch.rawCpu), median(batch.heraldCpu), 1),
+    verdict(paired, BATCH_GOAL),
+  ]);
+}
+console.log('');
+printTable(
+  ['medians', 'baseline', 'Herald', 'ratio of medians', 'median ratio per round', 'p99 baseline', 'p99 Herald', 'server CPU µs baseline / Herald (ratio)', 'goal'],
+  summary,
+);
+console.log(
+  '\nThe goal is judged on the median of the per-round ratios Herald / baseline (each round runs both back to back). CPU µs is per request for /v1/track and per event for /v1/batch: the same comparison by CPU time, which other load on the machine disturbs less.',
+);
+console.log(`\ntotal ${((Date.now() - started) / 1000).toFixed(0)} s, load at the end ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
