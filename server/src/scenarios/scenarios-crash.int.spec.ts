@@ -1,0 +1,117 @@
+/**
+ * Exactly once under crashes: the scenarios reactor, whose appends sometimes "crash" right after they
+ * became durable (so the event is handled again from the last checkpoint), and which is restarted
+ * now and then, must leave the log with each decision once: one enrolment per trigger, one message
+ * per step, every timer fired once.
+ */
+import { userStream } from '@herald/projections';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { ProjectionRunner } from '../projection-runner/projection-runner';
+import { MessagingSettingsService } from '../settings/messaging-settings.service';
+import { TestClock } from '../shared/clock';
+import { uuidv7 } from '../shared/ids';
+import { openStateDb } from '../state/state-db';
+import { ScenarioCatalog } from './scenario-catalog';
+import { ScenarioEngine } from './scenario-engine';
+import { ScenarioTimers } from './scenario-timers';
+import { ScenariosProjection } from './scenarios.projection';
+
+const HOUR = 3_600_000;
+
+function crashingStore(store: EventStore, chance: () => boolean): EventStore {
+  return new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'append') {
+        return async (...args: Parameters<EventStore['append']>) => {
+          const result = await target.append(...args);
+          if (chance()) throw new Error('simulated crash after a durable append');
+          return result;
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+}
+
+let dir: string;
+beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-scenario-crash-'))));
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+it('appends every decision once although the reactor crashes after appends and restarts', async () => {
+  let seed = 7;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
+  const db = openStateDb(join(dir, 'state.sqlite'));
+  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
+  const flaky = crashingStore(store, () => random() < 0.2);
+  const catalog = new ScenarioCatalog(store, clock);
+  await catalog.publish('default', {
+    id: 'nudge',
+    name: 'Nudge',
+    trigger: { event: 'Cart Updated' },
+    entry: { reenter: 'always', concurrent: true },
+    steps: [
+      { id: 'wait', wait: '1h' },
+      { id: 'mail', send: { channel: 'email', template: 'cart-plain' } },
+      { id: 'later', wait: '2h' },
+      { id: 'text', send: { channel: 'sms', template: 'cart-sms' } },
+    ],
+  });
+  let runner: ProjectionRunner;
+  const start = () => {
+    const engine = new ScenarioEngine(flaky, new ScenarioCatalog(flaky, clock), new MessagingSettingsService(flaky, clock));
+    runner = new ProjectionRunner(flaky, db, { retryDelayMs: 1 });
+    runner.start(new ScenariosProjection(engine));
+  };
+  const caughtUp = async () => {
+    for (let i = 0; i < 4000; i++) {
+      if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error('the reactor did not catch up');
+  };
+  start();
+  const timers = new ScenarioTimers(db, store, clock);
+  const triggers = 40;
+  for (let i = 0; i < triggers; i++) {
+    const now = clock.now().toISOString();
+    const event: NewEvent = {
+      id: uuidv7(),
+      type: 'Tracked',
+      data: { event: 'Cart Updated', properties: { n: i } },
+      metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
+    };
+    await store.append(userStream('default', `u${i % 7}`), [event]);
+    clock.advance(10 * 60_000);
+    if (i % 10 === 9) {
+      await caughtUp();
+      await runner!.stop();
+      start();
+    }
+    await caughtUp();
+    await timers.fireDue();
+  }
+  for (let step = 0; step < 10; step++) {
+    clock.advance(HOUR);
+    await caughtUp();
+    await timers.fireDue();
+  }
+  await caughtUp();
+  await runner!.stop();
+
+  const all = await store.readAll();
+  const count = (type: string) => all.filter((e) => e.type === type).length;
+  expect(count('EnrollmentStarted')).toBe(triggers);
+  expect(count('MessageQueued')).toBe(2 * triggers);
+  expect(count('TimerFired')).toBe(2 * triggers);
+  expect(count('EnrollmentExited')).toBe(triggers);
+  const messageIds = all.filter((e) => e.type === 'MessageQueued').map((e) => (e.data as { messageId: string }).messageId);
+  expect(new Set(messageIds).size).toBe(messageIds.length);
+  db.close();
+  await store.close();
+});
