@@ -360,6 +360,7 @@ class Run {
         subject: variant?.subject ?? send.subject,
         variant: variantKey,
         transactional,
+        ...(send.topic ? { topic: send.topic } : {}),
         variables: { user: profile.traits, event: enrollment.trigger.properties, trigger: enrollment.trigger.properties },
         checks: {
           subscribed,

@@ -24,6 +24,8 @@ export const MAX_WEBHOOK_RETRIES = 10;
 export const HTTP_HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 /** Analytics reports the held-out enrolments as the variant keyed `holdout`, so no variant may use it. */
 export const HOLDOUT_KEY = 'holdout';
+/** Subscription topics: a person can unsubscribe from one topic of a channel (e.g. the newsletter). */
+export const TOPIC_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 export interface ScenarioProblem {
   /** Where the problem is, e.g. `steps[2].waitFor.timeout`; empty for the definition as a whole. */
@@ -40,7 +42,7 @@ const ENTRY_FIELDS = ['reenter', 'concurrent'];
 const EVENT_MATCH_FIELDS = ['event', 'where'];
 const GOAL_FIELDS = ['event', 'where', 'within'];
 const SCHEDULE_FIELDS = ['segment', 'at', 'every', 'localTime'];
-const SEND_FIELDS = ['channel', 'template', 'subject', 'variants', 'holdout', 'control', 'transactional', 'quietHours'];
+const SEND_FIELDS = ['channel', 'template', 'subject', 'variants', 'holdout', 'control', 'transactional', 'quietHours', 'topic'];
 const VARIANT_FIELDS = ['key', 'weight', 'template', 'subject'];
 const WAIT_UNTIL_FIELDS = ['time', 'days'];
 const WAIT_FOR_FIELDS = ['event', 'where', 'matchTrigger', 'timeout'];
@@ -393,6 +395,9 @@ function checkSend(input: unknown, path: string, report: Report): void {
   if ('transactional' in input && typeof transactional !== 'boolean') report(child(path, 'transactional'), `must be true or false, got ${show(transactional)}`);
   if (transactional === true && typeof holdout === 'number' && holdout > 0) {
     report(holdoutPath, 'a transactional message (a receipt, a password reset) is never held out; remove holdout or transactional');
+  }
+  if ('topic' in input && (typeof input.topic !== 'string' || !TOPIC_PATTERN.test(input.topic))) {
+    report(child(path, 'topic'), `topic is a short name like newsletter or product-updates (${TOPIC_PATTERN.source}), got ${show(input.topic)}`);
   }
   if ('quietHours' in input) {
     const quietPath = child(path, 'quietHours');

@@ -41,6 +41,8 @@ export interface SendStep {
   /** Service messages: exempt from marketing caps (and, with `quietHours: ignore`, from quiet hours). */
   transactional?: boolean;
   quietHours?: 'respect' | 'ignore';
+  /** Subscription topic (e.g. `newsletter`): people unsubscribed from it, or from the channel, are not sent it. */
+  topic?: string;
 }
 
 export interface WaitForStep {

@@ -70,6 +70,8 @@ export interface MessageQueued {
   subject?: string;
   variant?: string;
   transactional: boolean;
+  /** Subscription topic of the message, if the step names one. */
+  topic?: string;
   /** What the template is rendered with: the user's traits and the trigger event's properties (as `event` and `trigger`). */
   variables: { user: Record<string, unknown>; event: Record<string, unknown>; trigger: Record<string, unknown> };
   /** The checks made when queuing, for the audit trail. */

@@ -126,6 +126,7 @@ const sendFields = {
   holdout: meta(z.number().min(0).lt(100).optional(), { description: 'Percentage of enrolments that get no message and are still measured.' }),
   transactional: meta(z.boolean().optional(), { description: 'A service message: exempt from frequency caps, never held out.' }),
   quietHours: meta(z.enum(['respect', 'ignore']).optional(), { description: 'ignore: send during quiet hours too (transactional messages only).' }),
+  topic: meta(z.string().regex(/^[a-z0-9][a-z0-9_-]{0,63}$/).optional(), { description: 'Subscription topic: people unsubscribed from it (or from the channel) do not get the message.' }),
 };
 const SendSchema: z.ZodType<SendStep> = meta(
   z.union([

@@ -126,7 +126,7 @@ export class Dispatcher implements HostedProjection {
       return [];
     }
     const contact = contactFrom(history);
-    if (!queued.transactional && isUnsubscribed(contact, queued.channel)) {
+    if (!queued.transactional && isUnsubscribed(contact, queued.channel, queued.topic)) {
       await record('suppressed', 'MessageSuppressed', {
         enrollmentId: queued.enrollmentId,
         scenarioId: queued.scenarioId,

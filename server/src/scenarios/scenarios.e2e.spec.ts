@@ -8,6 +8,9 @@ import { Broadcasts } from './broadcasts';
 import { ScenarioEngine } from './scenario-engine';
 import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
+import { userStream } from '@herald/projections';
+import { EVENT_STORE } from '../event-store/event-store.port';
+import { uuidv7 } from '../shared/ids';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -227,5 +230,30 @@ describe('scheduled broadcasts', () => {
     expect(await ofType('free', 'EnrollmentStarted')).toHaveLength(0);
     const [started] = await ofType('nyc', 'EnrollmentStarted');
     expect(started.data.trigger).toMatchObject({ type: 'ScheduledBroadcast', properties: { occurrence: '2026-03-05', scheduledAt: '2026-03-05T14:00:00.000Z' } });
+  });
+});
+
+describe('subscription topics', () => {
+  it('does not send a message of a topic the person left, and still sends the rest of the channel', async () => {
+    for (const [id, topic] of [['digest', 'newsletter'], ['receipt-like', undefined]] as const) {
+      const published = await adminSend('POST', `${herald.url}/api/scenarios`, {
+        id,
+        name: id,
+        trigger: { event: 'Ping' },
+        steps: [{ id: 'mail', send: { channel: 'email', template: 'welcome-1', ...(topic ? { topic } : {}) } }],
+      });
+      expect(published.status).toBe(201);
+    }
+    await post(`${herald.url}/v1/identify`, { userId: 'tom', traits: { email: 'tom@example.test' } });
+    const store = herald.app.get<import('../event-store/event-store.port').EventStore>(EVENT_STORE);
+    const now = clock.now().toISOString();
+    await store.append(userStream('default', 'tom'), [
+      { id: uuidv7(), type: 'Unsubscribed', data: { channel: 'email', topic: 'newsletter', source: 'test' }, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } },
+    ]);
+    await track('tom', 'Ping');
+    await eventually(async () => (await ofType('tom', 'MessageSent')).length === 1 && (await ofType('tom', 'MessageSuppressed')).length === 1);
+    const [suppressed] = await ofType('tom', 'MessageSuppressed');
+    expect(suppressed.data).toMatchObject({ scenarioId: 'digest', reason: 'unsubscribed', stage: 'dispatch' });
+    expect((await ofType('tom', 'MessageQueued')).find((e) => e.data.scenarioId === 'digest')!.data.topic).toBe('newsletter');
   });
 });
