@@ -1,0 +1,121 @@
+// bench:scenarios part 1, in its own process: trigger event -> MessageQueued latency at a steady
+// rate. argv: JSON { host: 'app' | 'engine', rate, duration, warmup, profile }. Sends { type: 'result', ... }.
+import { performance } from 'node:perf_hooks';
+import { makeTempDir, removeDir } from './common.mjs';
+import { percentile, startProfile } from './projections-support.mjs';
+import { SEND_NOW, WORKSPACE, projections, startApp, startEngineOnly, trackedEvent, uuidv7, watchLog } from './scenarios-common.mjs';
+
+const { host, rate, duration, warmup, grace, profile, tag } = JSON.parse(process.argv[2]);
+const send = process.send ? (message) => process.send(message) : (message) => console.log(JSON.stringify(message, null, 1));
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const dir = makeTempDir(`scenarios-latency-${host}`);
+const herald = host === 'app' ? await startApp(dir) : await startEngineOnly(dir);
+try {
+  await herald.catalog.publish(WORKSPACE, SEND_NOW);
+  // Let the runner read the publish before load starts, so the catalogue is cached.
+  await sleep(300);
+  const head = await herald.store.headPosition();
+
+  /** trigger id -> { t0: append called, ack, seen: trigger visible, queued: its MessageQueued visible } */
+  const sent = new Map();
+  // Outcomes of the dispatch that follows (sandbox channel), to check the messages really go out.
+  const outcomes = {};
+  const watcher = watchLog(herald.store, head, ['Tracked', 'MessageQueued', 'MessageSent', 'MessageFailed', 'MessageSuppressed'], (event, now) => {
+    if (event.type !== 'Tracked' && event.type !== 'MessageQueued') {
+      const key = event.type === 'MessageFailed' ? `${event.type}:${event.data.reason}` : event.type;
+      outcomes[key] = (outcomes[key] ?? 0) + 1;
+    } else if (event.type === 'Tracked') {
+      const record = sent.get(event.id);
+      if (record) record.seen = now;
+    } else {
+      const record = sent.get(event.metadata.causationId);
+      if (record) record.queued = now;
+    }
+  });
+
+  // Open loop: every tick appends whatever the schedule says is due, one append per trigger (as one
+  // track call each), each for a user not seen before, without waiting for earlier appends.
+  let scheduled = 0;
+  let failed = 0;
+  const started = performance.now();
+  const measureFrom = started + warmup * 1000;
+  const end = measureFrom + duration * 1000;
+  let profiler;
+  let statsStart;
+  let eluStart;
+  let cpuStart;
+  const sendOne = () => {
+    const n = scheduled++;
+    const id = uuidv7();
+    const userId = `${tag}-${n}`;
+    const record = { t0: performance.now() };
+    sent.set(id, record);
+    herald.store.append(projections.userStream(WORKSPACE, userId), [trackedEvent(userId, 'Go', id)]).then(
+      () => {
+        record.ack = performance.now();
+      },
+      (error) => {
+        failed += 1;
+        if (failed === 1) console.error(`append failed: ${error.message}`);
+      },
+    );
+  };
+  await new Promise((resolve) => {
+    const tick = async () => {
+      const t = performance.now();
+      if (!statsStart && t >= measureFrom) {
+        statsStart = { ...herald.store.stats };
+        eluStart = performance.eventLoopUtilization();
+        cpuStart = process.cpuUsage();
+        if (profile) profiler = await startProfile(`scenarios-latency-${host}-${rate}`);
+      }
+      if (t >= end) return resolve();
+      const due = Math.floor(((t - started) * rate) / 1000) - scheduled;
+      for (let i = 0; i < due; i++) sendOne();
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const profileFile = profiler ? await profiler.stop() : undefined;
+  const stats = { ...herald.store.stats };
+  const elu = performance.eventLoopUtilization(eluStart);
+  const cpu = process.cpuUsage(cpuStart);
+  // No drain: when the engine cannot keep up, the backlog would take minutes. What is not queued after
+  // a grace period is censored: its latency is at least (stop - ack).
+  await sleep(grace * 1000);
+  const stoppedAt = performance.now();
+  await watcher.stop();
+
+  const window = [...sent.values()].filter((r) => r.t0 >= measureFrom && r.t0 < end && r.ack !== undefined);
+  const ps = [50, 95, 99];
+  const summary = (key) => {
+    const values = window.map((r) => (r[key] ?? stoppedAt) - r.ack);
+    const censored = window.filter((r) => r[key] === undefined).length;
+    return { p: ps.map((p) => percentile(values, p)), lowerBound: ps.map((p) => censored > window.length * (1 - p / 100)), censored };
+  };
+  const queuedInWindow = [...sent.values()].filter((r) => r.queued !== undefined && r.queued >= measureFrom && r.queued < end).length;
+  send({
+    type: 'result',
+    host,
+    rate: window.filter((r) => r.ack < end).length / duration,
+    // Messages that became visible during the window, per second: what the engine got through.
+    queuedRate: queuedInWindow / duration,
+    triggers: window.length,
+    failed,
+    visible: summary('seen'),
+    queued: summary('queued'),
+    append: { p: ps.map((p) => percentile(window.map((r) => r.ack - r.t0), p)) },
+    // Group commits of the log (each one fsync) and events written, per message queued in the window.
+    commitsPerMessage: (stats.commits - statsStart.commits) / (queuedInWindow || 1),
+    eventsPerMessage: (stats.events - statsStart.events) / (queuedInWindow || 1),
+    eventLoopUtilization: elu.utilization,
+    outcomes,
+    cpuShare: (cpu.user + cpu.system) / 1000 / (duration * 1000),
+    profileFile,
+  });
+} finally {
+  await herald.close();
+  removeDir(dir);
+}
+process.exit(0);

@@ -1,0 +1,83 @@
+// bench:send — Herald under test, in its own process: `createHeraldApp` with SMTP_URL pointing at the
+// sink, listening on 127.0.0.1. The parent drives it over HTTP as a client would (settings, scenario,
+// identify and track through /v1/batch). argv: JSON { dataDir, smtpUrl, writeKey, adminToken }. IPC:
+//   -> { type: 'ready', port }
+//   <- { type: 'stats' }          -> { type: 'stats', head, lag, cpuMicros, events, commits }
+//   <- { type: 'outcomes', from } -> { type: 'outcomes', counts: { MessageSent: n, ... }, queuedAt, sentAt } for positions > from
+//   <- { type: 'profile-start' } / { type: 'profile-stop', name } (the measured window only)
+//   <- { type: 'stop' }
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
+import { BENCH_DIR, requireDist } from './common.mjs';
+
+const { dataDir, smtpUrl, writeKey, adminToken } = JSON.parse(process.argv[2]);
+const { createHeraldApp } = requireDist('app.js');
+const { configFromEnv } = requireDist('config.js');
+const { EVENT_STORE } = requireDist('event-store/event-store.port.js');
+const { ProjectionRunner } = requireDist('projection-runner/projection-runner.js');
+
+const config = configFromEnv({
+  DATA_DIR: dataDir,
+  PORT: '0',
+  HOST: '127.0.0.1',
+  ADMIN_TOKEN: adminToken,
+  DEFAULT_WRITE_KEY: writeKey,
+  LOG_LEVEL: 'warn',
+  SMTP_URL: smtpUrl,
+  EMAIL_FROM: 'Acme <shop@acme.test>',
+  PUBLIC_URL: 'https://herald.bench.test',
+  UNSUBSCRIBE_MAILTO: 'unsubscribe@acme.test',
+});
+const app = await createHeraldApp({ config });
+await app.listen(0, '127.0.0.1');
+const port = app.getHttpServer().address().port;
+const store = app.get(EVENT_STORE, { strict: false });
+const runner = app.get(ProjectionRunner, { strict: false });
+
+const OUTCOMES = ['MessageQueued', 'MessageDispatching', 'MessageSent', 'MessageFailed', 'MessageBounced', 'MessageOutcomeUnknown', 'MessageSuppressed'];
+let profiler;
+
+process.on('message', async (message) => {
+  if (message.type === 'stats') {
+    const head = await store.headPosition();
+    // How far the slowest projection (engine, dispatcher, identity, ...) is behind the log.
+    const lag = Math.max(0, ...runner.names().map((name) => head - runner.checkpoint(name)));
+    const cpu = process.cpuUsage();
+    process.send({ type: 'stats', head, lag, cpuMicros: cpu.user + cpu.system, events: store.stats?.events, commits: store.stats?.commits });
+  }
+  if (message.type === 'outcomes') {
+    const counts = Object.fromEntries(OUTCOMES.map((type) => [type, 0]));
+    const events = await store.readAll({ fromPosition: message.from + 1, filter: { eventTypes: OUTCOMES } });
+    // When each message was queued (the engine's decision) and recorded as sent, as epoch ms.
+    const at = { MessageQueued: [], MessageSent: [] };
+    for (const event of events) {
+      counts[event.type] += 1;
+      at[event.type]?.push(Date.parse(event.metadata.occurredAt));
+    }
+    const failed = events.find((event) => event.type !== 'MessageSent' && event.type !== 'MessageQueued' && event.type !== 'MessageDispatching');
+    process.send({ type: 'outcomes', counts, queuedAt: at.MessageQueued.sort((a, b) => a - b), sentAt: at.MessageSent.sort((a, b) => a - b), example: failed && { type: failed.type, data: failed.data } });
+  }
+  if (message.type === 'profile-start') {
+    profiler = new Session();
+    profiler.connect();
+    await profiler.post('Profiler.enable');
+    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
+    await profiler.post('Profiler.start');
+    process.send({ type: 'profile-started' });
+  }
+  if (message.type === 'profile-stop') {
+    const { profile } = await profiler.post('Profiler.stop');
+    profiler.disconnect();
+    const dir = join(BENCH_DIR, 'profiles');
+    mkdirSync(dir, { recursive: true });
+    const file = join(dir, `${message.name}-${Date.now()}.cpuprofile`);
+    writeFileSync(file, JSON.stringify(profile));
+    process.send({ type: 'profile-stopped', file });
+  }
+  if (message.type === 'stop') {
+    await app.close();
+    process.exit(0);
+  }
+});
+process.send({ type: 'ready', port });
