@@ -166,7 +166,7 @@ class Run {
       }
       if (enrollment.status !== 'active') continue;
       if ((definition.exitOn ?? []).some((rule) => rule.event === action.name && matchesFilters(action.properties, rule.where, this.now))) {
-        this.exit(enrollment, 'exit_on', enrollment.step);
+        this.endEnrollment(enrollment, 'exit_on', enrollment.step);
         continue;
       }
       const step = enrollment.step ? definition.steps.find((s) => s.id === enrollment.step) : undefined;
@@ -192,10 +192,10 @@ class Run {
     const enrollment = this.state.enrollments[fired.enrollmentId];
     if (!enrollment || enrollment.status !== 'active' || enrollment.timer?.id !== fired.timerId) return;
     const latest = this.input.scenarios.latest(enrollment.scenarioId);
-    if (!latest || latest.status === 'archived') return this.exit(enrollment, 'archived', enrollment.step);
+    if (!latest || latest.status === 'archived') return this.endEnrollment(enrollment, 'archived', enrollment.step);
     const definition = this.definitionOf(enrollment);
     const step = definition?.steps.find((s) => s.id === enrollment.step);
-    if (!definition || !step) return this.exit(enrollment, 'step_missing', enrollment.step);
+    if (!definition || !step) return this.endEnrollment(enrollment, 'step_missing', enrollment.step);
     if (latest.status === 'paused') {
       // Held in place: look again in an hour.
       return this.schedule(enrollment, step.id, 'paused', this.now + 3_600_000);
@@ -205,7 +205,7 @@ class Run {
       case 'paused':
         return this.runFrom(enrollment, step.id);
       case 'waitFor-timeout':
-        if (!('waitFor' in step)) return this.exit(enrollment, 'step_missing', step.id);
+        if (!('waitFor' in step)) return this.endEnrollment(enrollment, 'step_missing', step.id);
         this.complete(enrollment, step, 'timeout');
         return this.runFrom(this.state.enrollments[enrollment.id], step.onTimeout);
       case 'wait':
@@ -244,15 +244,15 @@ class Run {
       const live = this.state.enrollments[enrollment.id];
       if (!live || live.status !== 'active') return;
       const definition = this.definitionOf(live);
-      if (current === undefined) return this.exit(live, 'completed');
+      if (current === undefined) return this.endEnrollment(live, 'completed');
       const step = definition?.steps.find((s) => s.id === current);
-      if (!definition || !step) return this.exit(live, 'step_missing', current);
+      if (!definition || !step) return this.endEnrollment(live, 'step_missing', current);
       const next = this.runStep(live, definition, step);
       if (next === 'wait') return;
       current = next;
     }
     // A definition that loops without waiting is rejected by the linter; this is the last line of defence.
-    this.exit(this.state.enrollments[enrollment.id], 'step_missing', current);
+    this.endEnrollment(this.state.enrollments[enrollment.id], 'step_missing', current);
   }
 
   /** Runs one step; returns the next step id, undefined at the end, or 'wait' when it must wait. */
@@ -299,7 +299,7 @@ class Run {
       this.complete(enrollment, step, 'requested');
       return this.nextOf(definition, step);
     }
-    this.exit(enrollment, 'exit_step', step.id);
+    this.endEnrollment(enrollment, 'exit_step', step.id);
     return 'wait';
   }
 
@@ -431,7 +431,7 @@ class Run {
     });
   }
 
-  private exit(enrollment: EnrollmentState, reason: ExitReason, stepId?: string): void {
+  private endEnrollment(enrollment: EnrollmentState, reason: ExitReason, stepId?: string): void {
     if (enrollment.status !== 'active') return;
     this.emit({
       type: 'EnrollmentExited',

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import { crashingStore } from '../test-support/crashing-store';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { ProjectionRunner } from '../projection-runner/projection-runner';
 import { MessagingSettingsService } from '../settings/messaging-settings.service';
@@ -22,21 +23,6 @@ import { ScenariosProjection } from './scenarios.projection';
 
 const HOUR = 3_600_000;
 
-function crashingStore(store: EventStore, chance: () => boolean): EventStore {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'append') {
-        return async (...args: Parameters<EventStore['append']>) => {
-          const result = await target.append(...args);
-          if (chance()) throw new Error('simulated crash after a durable append');
-          return result;
-        };
-      }
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-scenario-crash-'))));

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import { crashingStore } from '../test-support/crashing-store';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { identityProjection } from '../identity/identity.projection';
 import { ProjectionRunner } from '../projection-runner/projection-runner';
@@ -36,22 +37,6 @@ function random(seed: number): () => number {
   };
 }
 
-/** A store whose appends sometimes "crash" right after they became durable. */
-function crashingStore(store: EventStore, chance: () => boolean): EventStore {
-  return new Proxy(store, {
-    get(target, property, receiver) {
-      if (property === 'append') {
-        return async (...args: Parameters<EventStore['append']>) => {
-          const result = await target.append(...args);
-          if (chance()) throw new Error('simulated crash after a durable append');
-          return result;
-        };
-      }
-      const value = Reflect.get(target, property, receiver);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 function dump(db: StateDb): Record<string, unknown[]> {
   const tables: Record<string, unknown[]> = {};
