@@ -47,7 +47,7 @@ export function lintScenario(definition: ScenarioDefinition): LintProblem[] {
     if ('send' in step) sendsWithoutTemplate(step, index, add);
   });
   loopsWithoutWait(steps, graph, add);
-  branchesWithoutExit(steps, graph, add);
+  branchesWithNoWayOut(steps, graph, add);
 
   const order = (rule: LintRule) => LINT_RULES.indexOf(rule);
   return found
@@ -236,7 +236,7 @@ function stronglyConnected(size: number, graph: Edge[][], include: (node: number
 }
 
 /** A branch from which no path ends the enrolment (an exit step, or falling off the last step). */
-function branchesWithoutExit(steps: Step[], graph: Edge[][], add: Add): void {
+function branchesWithNoWayOut(steps: Step[], graph: Edge[][], add: Add): void {
   const incoming: number[][] = steps.map(() => []);
   const ending: number[] = [];
   graph.forEach((edges, from) => {
