@@ -7,5 +7,5 @@ buildCli()
   .parseAsync(process.argv)
   .catch((error) => {
     process.stderr.write(`herald: ${error.message}\n`);
-    process.exit(1);
+    process.exitCode = 1;
   });

@@ -11,7 +11,7 @@ const branch = (id: string, targets: string[], otherwise: string): Step => ({
   branch: targets.map((next) => ({ when: { trait: 'plan', op: 'eq', value: 'pro' }, next })),
   otherwise,
 });
-const exit = (id: string): Step => ({ id, exit: true });
+const exitStep = (id: string): Step => ({ id, exit: true });
 const rulesOf = (problems: LintProblem[]) => problems.map(({ rule, path }) => `${rule} ${path}`);
 
 describe('lintScenario', () => {
@@ -21,14 +21,14 @@ describe('lintScenario', () => {
 
   it('finds nothing in a straight line, nor in jumps that all end', () => {
     expect(lintScenario(scenario([send('a'), wait('b'), send('c')]))).toEqual([]);
-    expect(lintScenario(scenario([waitFor('w', 'done', 'nudge'), send('nudge'), exit('done')]))).toEqual([]);
+    expect(lintScenario(scenario([waitFor('w', 'done', 'nudge'), send('nudge'), exitStep('done')]))).toEqual([]);
     // A loop with a wait in it is a reminder every day until the user acts (or exitOn ends it).
-    expect(lintScenario(scenario([send('remind'), waitFor('w', 'done', 'remind'), exit('done')]))).toEqual([]);
+    expect(lintScenario(scenario([send('remind'), waitFor('w', 'done', 'remind'), exitStep('done')]))).toEqual([]);
   });
 
   describe('unreachable-step', () => {
     it('reports a step after an exit that nothing jumps to', () => {
-      expect(lintScenario(scenario([send('a'), exit('done'), send('orphan')]))).toEqual([
+      expect(lintScenario(scenario([send('a'), exitStep('done'), send('orphan')]))).toEqual([
         {
           rule: 'unreachable-step',
           path: 'steps[2]',
@@ -46,14 +46,14 @@ describe('lintScenario', () => {
     });
 
     it('follows onEvent, onTimeout and branch targets', () => {
-      expect(lintScenario(scenario([branch('b', ['x'], 'y'), exit('end'), send('x', 'end'), waitFor('y', 'end', 'z'), send('z')]))).toEqual([]);
-      expect(rulesOf(lintScenario(scenario([waitFor('w', 'end', 'end'), send('never'), exit('end')])))).toEqual(['unreachable-step steps[1]']);
+      expect(lintScenario(scenario([branch('b', ['x'], 'y'), exitStep('end'), send('x', 'end'), waitFor('y', 'end', 'z'), send('z')]))).toEqual([]);
+      expect(rulesOf(lintScenario(scenario([waitFor('w', 'end', 'end'), send('never'), exitStep('end')])))).toEqual(['unreachable-step steps[1]']);
     });
   });
 
   describe('waitfor-without-timeout', () => {
     it('reports a waitFor without a timeout at the timeout path', () => {
-      expect(rulesOf(lintScenario(scenario([waitFor('w', 'done', 'done', null), exit('done')])))).toEqual(['waitfor-without-timeout steps[0].waitFor.timeout']);
+      expect(rulesOf(lintScenario(scenario([waitFor('w', 'done', 'done', null), exitStep('done')])))).toEqual(['waitfor-without-timeout steps[0].waitFor.timeout']);
     });
   });
 
@@ -78,7 +78,7 @@ describe('lintScenario', () => {
         branch('check', ['ping'], 'done'),
         { id: 'ping', webhook: { url: 'https://example.com' } },
         send('again', 'check'),
-        exit('done'),
+        exitStep('done'),
       ];
       const problems = lintScenario(scenario(steps));
       expect(problems).toEqual([
@@ -94,7 +94,7 @@ describe('lintScenario', () => {
     it('accepts a loop with a wait, waitUntil or waitFor on it', () => {
       expect(lintScenario(scenario([send('a'), wait('b', 'a')])).map((p) => p.rule)).not.toContain('loop-without-wait');
       expect(lintScenario(scenario([send('a'), { id: 'b', waitUntil: { time: '10:00' }, next: 'a' }])).map((p) => p.rule)).not.toContain('loop-without-wait');
-      expect(lintScenario(scenario([send('a'), waitFor('b', 'a', 'end'), exit('end')]))).toEqual([]);
+      expect(lintScenario(scenario([send('a'), waitFor('b', 'a', 'end'), exitStep('end')]))).toEqual([]);
     });
 
     it('handles long scenarios without recursion', () => {
@@ -118,7 +118,7 @@ describe('lintScenario', () => {
     });
 
     it('accepts a branch with one way out, through an exit or off the end of the list', () => {
-      expect(lintScenario(scenario([branch('check', ['a'], 'done'), wait('a', 'check'), exit('done')]))).toEqual([]);
+      expect(lintScenario(scenario([branch('check', ['a'], 'done'), wait('a', 'check'), exitStep('done')]))).toEqual([]);
       expect(lintScenario(scenario([wait('w'), branch('check', ['w'], 'last'), send('last')]))).toEqual([]);
     });
   });

@@ -61,7 +61,8 @@ export function buildCli(): Command {
       const shutdown = async () => {
         await stop();
         await store.close();
-        process.exit(0);
+        // The subscription has ended and the store is closed: nothing keeps the process alive.
+        process.exitCode = 0;
       };
       process.once('SIGINT', shutdown);
       process.once('SIGTERM', shutdown);
@@ -128,6 +129,6 @@ if (require.main === module) {
     .parseAsync(process.argv)
     .catch((error: Error) => {
       process.stderr.write(`herald: ${error.message}\n`);
-      process.exit(1);
+      process.exitCode = 1;
     });
 }
