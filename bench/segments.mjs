@@ -163,6 +163,8 @@ async function latency() {
     let acked = 0;
     let failed = 0;
     let newUsers = 0;
+    // The profile (BENCH_CPU_PROF=1 with BENCH_ONLY=latency) covers the load, warm-up included.
+    const profiler = PROFILE && ONLY === 'latency' ? await startProfile('segments-latency') : undefined;
     const started = performance.now();
     const measureFrom = started + WARMUP * 1000;
     const end = measureFrom + DURATION * 1000;
@@ -229,6 +231,7 @@ async function latency() {
     });
     loopDelay.disable();
     gcObserver.disconnect();
+    const profileFile = await profiler?.stop();
     const windowMs = performance.now() - windowStart.t;
     const decisionAppends = live.appends.durations.slice(windowStart.appends.from);
     const windowCpu = process.cpuUsage(windowStart.cpu);
@@ -275,6 +278,7 @@ async function latency() {
       appendMax: Math.max(...appendLatencies),
       loopDelay: [50, 99].map((p) => loopDelay.percentile(p) / 1e6).concat(loopDelay.max / 1e6),
       gc: { ...gc, perSecond: gc.millis / (windowMs / 1000) },
+      profileFile,
       over: fromAck.filter((v) => v > P99_GOAL_MS).length / Math.max(1, fromAck.length),
       decisions,
       entered,
@@ -429,9 +433,7 @@ let a;
 let b;
 if (ONLY !== 'scale') {
   console.log(`(a) ${fmt(RATE)} events/s for ${DURATION} s after ${WARMUP} s of warm-up; 1 in ${NEW_USER_EVERY} is a new user's Signed Up`);
-  const profiler = PROFILE && ONLY === 'latency' ? await startProfile('segments-latency') : undefined;
   a = await latency();
-  const file = await profiler?.stop();
   console.log(
     `(a) achieved ${fmt(a.rate)} events/s; ${fmt(a.samples)} sign-ups measured, ${a.missing} without SegmentEntered, ${a.failed} appends failed; ` +
       `append ack p50 ${ms(a.append[0])} p99 ${ms(a.append[1])}; runner ${fmt(a.lagAtEnd)} events behind at the end of the load, caught up ${fmt(a.drainMs)} ms later; ` +
@@ -446,7 +448,10 @@ if (ONLY !== 'scale') {
       `ingest append max ${ms(a.appendMax)}; event-loop delay p50 ${ms(a.loopDelay[0])} p99 ${ms(a.loopDelay[1])} max ${ms(a.loopDelay[2])}; ` +
       `GC ${a.gc.count} pauses, ${fmt(a.gc.perSecond)} ms/s, longest ${ms(a.gc.max)}`,
   );
-  if (file) printProfileTop(file, 20);
+  if (a.profileFile) {
+    console.log(`\nCPU profile of the measured window: ${a.profileFile}`);
+    printProfileTop(a.profileFile, 20);
+  }
 }
 if (ONLY !== 'latency') b = await scale();
 

@@ -10,8 +10,10 @@ import { BENCH_DIR, codeLine, envInt, fmt, machineLine, makeTempDir, median, pri
 import { printProfileTop } from './lib/projections-support.mjs';
 
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
-const MESSAGES = envInt('BENCH_SEND_MESSAGES', 10_000);
-const RAW_MESSAGES = envInt('BENCH_SEND_RAW_MESSAGES', MESSAGES);
+/** Emails per measurement: fixed by these, or else sized from the warm-up's rate to last about SECONDS. */
+const FIXED_MESSAGES = process.env.BENCH_SEND_MESSAGES ? envInt('BENCH_SEND_MESSAGES', 0) : undefined;
+const FIXED_RAW_MESSAGES = process.env.BENCH_SEND_RAW_MESSAGES ? envInt('BENCH_SEND_RAW_MESSAGES', 0) : FIXED_MESSAGES;
+const SECONDS = envInt('BENCH_SEND_SECONDS', 15);
 const WARMUP = envInt('BENCH_SEND_WARMUP', 500);
 const BATCH = envInt('BENCH_SEND_BATCH', 100);
 const HTTP_CONCURRENCY = envInt('BENCH_SEND_HTTP_CONCURRENCY', 4);
@@ -97,6 +99,9 @@ async function waitForSink(sink, count, what) {
   }
 }
 
+/** Emails for a measurement of about SECONDS at `rate` (the warm-up's, a little below the steady rate). */
+const sized = (rate) => Math.min(50_000, Math.max(1_000, Math.ceil((rate * SECONDS) / 100) * 100));
+
 /** Throughput from the arrival times at the sink: whole run from `started`, and the 10%..90% window. */
 function rates(times, started, count) {
   const first = Math.floor(count * 0.1);
@@ -166,15 +171,18 @@ async function measureHerald(sink, smtpUrl, round) {
     await http.admin('PUT', `/api/settings/messaging?workspace=${WORKSPACE}`, SETTINGS);
     await http.admin('POST', `/api/scenarios?workspace=${WORKSPACE}`, SCENARIO);
     const tag = `h${round}`;
-    const total = WARMUP + MESSAGES;
-    await http.batch(Array.from({ length: total }, (_, i) => identify(tag, i)));
+    await http.batch(Array.from({ length: WARMUP }, (_, i) => identify(tag, i)));
     await settle(herald);
 
     // Warm-up: the first messages compile the template, open the SMTP pool and warm the JIT.
     sink.send({ type: 'reset' });
+    const warmStarted = now();
     await http.batch(Array.from({ length: WARMUP }, (_, i) => go(tag, i)));
     await waitForSink(sink, WARMUP, 'Herald warm-up');
+    const warmRate = (WARMUP / (now() - warmStarted)) * 1000;
     const { captured: source } = await ask(sink, 'arrivals');
+    const MESSAGES = FIXED_MESSAGES ?? sized(warmRate);
+    await http.batch(Array.from({ length: MESSAGES }, (_, i) => identify(tag, WARMUP + i)));
     await settle(herald);
 
     const triggers = Array.from({ length: MESSAGES }, (_, i) => go(tag, WARMUP + i));
@@ -217,6 +225,7 @@ async function measureHerald(sink, smtpUrl, round) {
       sinkCpu: (sinkAfter.cpuMicros - sinkBefore.cpuMicros) / 1e6 / seconds,
       eventsPerMessage: (after.events - before.events) / MESSAGES,
       commitsPerMessage: (after.commits - before.commits) / MESSAGES,
+      messages: MESSAGES,
       counts,
       source,
       profileFile,
@@ -231,13 +240,14 @@ async function measureHerald(sink, smtpUrl, round) {
 
 async function measureRaw(sink, smtpUrl, source) {
   const raw = startChild(join(BENCH_DIR, 'lib', 'send-raw.mjs'), [
-    JSON.stringify({ smtpUrl, source, count: RAW_MESSAGES, warmup: WARMUP, concurrency: CONCURRENCY, maxConnections: POOL }),
+    JSON.stringify({ smtpUrl, source, warmup: WARMUP, concurrency: CONCURRENCY, maxConnections: POOL }),
   ]);
   try {
-    await raw.next('warm');
+    const { warmRate } = await raw.next('warm');
+    const RAW_MESSAGES = FIXED_RAW_MESSAGES ?? sized(warmRate);
     sink.send({ type: 'reset' });
     const sinkBefore = await ask(sink, 'stats');
-    raw.send({ type: 'go' });
+    raw.send({ type: 'go', count: RAW_MESSAGES });
     const done = await raw.next('done');
     await waitForSink(sink, RAW_MESSAGES, 'raw');
     const sinkAfter = await ask(sink, 'stats');
@@ -249,6 +259,7 @@ async function measureRaw(sink, smtpUrl, source) {
       bytesPerMessage: bytes / times.length,
       cpu: done.cpuMicros / 1e6 / seconds,
       cpuPerMessage: done.cpuMicros / RAW_MESSAGES,
+      messages: RAW_MESSAGES,
       sinkCpu: (sinkAfter.cpuMicros - sinkBefore.cpuMicros) / 1e6 / seconds,
     };
   } finally {
@@ -263,7 +274,7 @@ console.log(codeLine());
 await waitForQuietMachine();
 const runStarted = Date.now();
 console.log(
-  `${fmt(MESSAGES)} emails per Herald measurement (${fmt(RAW_MESSAGES)} raw), ${fmt(WARMUP)} warm-up each; scenario 'blast' (trigger Go -> send cart-plain.mjml), ` +
+  `${FIXED_MESSAGES ? `${fmt(FIXED_MESSAGES)} emails per Herald measurement (${fmt(FIXED_RAW_MESSAGES)} raw)` : `emails per measurement sized to last ~${SECONDS} s at the warm-up's rate`}, ${fmt(WARMUP)} warm-up each; scenario 'blast' (trigger Go -> send cart-plain.mjml), ` +
     `cap any ${SETTINGS.caps[0].max}/${SETTINGS.caps[0].per} checked; triggers through /v1/batch (${BATCH} per request, ${HTTP_CONCURRENCY} at a time); ` +
     `raw: nodemailer pool of ${POOL}, ${CONCURRENCY} sends in flight; ${ROUNDS} rounds\n`,
 );
@@ -283,7 +294,7 @@ try {
         source ??= r.source;
         results.herald.push(r);
         console.log(
-          `round ${round}  herald  ${fmt(r.steady).padStart(6)} emails/s steady (10-90%), ${fmt(r.whole).padStart(6)} first trigger -> last email (${r.seconds.toFixed(1)} s; triggers ingested in ${r.ingestSeconds.toFixed(1)} s)  ` +
+          `round ${round}  herald  ${fmt(r.steady).padStart(6)} emails/s steady (10-90%), ${fmt(r.whole).padStart(6)} first trigger -> last email (${fmt(r.messages)} in ${r.seconds.toFixed(1)} s; triggers ingested in ${r.ingestSeconds.toFixed(1)} s)  ` +
             `${fmt(r.bytesPerMessage)} B/email  cpu herald ${pct(r.cpu)} sink ${pct(r.sinkCpu)}  ${fmt(r.cpuPerMessage)} µs CPU/email  ` +
             `${r.eventsPerMessage.toFixed(1)} events, ${r.commitsPerMessage.toFixed(2)} commits/email; ` +
             `engine queued ${fmt(r.queuedSteady)}/s (last at ${r.queuedSeconds.toFixed(1)} s), MessageSent ${fmt(r.sentSteady)}/s`,
@@ -296,7 +307,7 @@ try {
         const r = await measureRaw(sink, smtpUrl, source);
         results.raw.push(r);
         console.log(
-          `round ${round}  raw     ${fmt(r.steady).padStart(6)} emails/s steady (10-90%), ${fmt(r.whole).padStart(6)} first send -> last email (${r.seconds.toFixed(1)} s)  ` +
+          `round ${round}  raw     ${fmt(r.steady).padStart(6)} emails/s steady (10-90%), ${fmt(r.whole).padStart(6)} first send -> last email (${fmt(r.messages)} in ${r.seconds.toFixed(1)} s)  ` +
             `${fmt(r.bytesPerMessage)} B/email  cpu client ${pct(r.cpu)} sink ${pct(r.sinkCpu)}  ${fmt(r.cpuPerMessage)} µs CPU/email`,
         );
       }

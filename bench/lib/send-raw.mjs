@@ -3,8 +3,8 @@
 // with as many sends in flight as Herald's dispatcher allows (DISPATCH_CONCURRENCY, 32). Every
 // message has the content of one email Herald sent (captured whole at the sink): the same subject,
 // HTML, text and List-Unsubscribe headers, so nodemailer builds a MIME message of the same size.
-// argv: JSON { smtpUrl, source, count, warmup, concurrency, maxConnections }. IPC:
-//   -> { type: 'warm' } after `warmup` sends;  <- { type: 'go' }
+// argv: JSON { smtpUrl, source, warmup, concurrency, maxConnections }. IPC:
+//   -> { type: 'warm', warmRate } after `warmup` sends;  <- { type: 'go', count }
 //   -> { type: 'done', started, finished, cpuMicros, failed } (epoch ms, see send-sink.mjs)
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
@@ -13,7 +13,7 @@ const require = createRequire(import.meta.url);
 const nodemailer = require('nodemailer');
 const { simpleParser } = require('mailparser');
 
-const { smtpUrl, source, count, warmup, concurrency, maxConnections } = JSON.parse(process.argv[2]);
+const { smtpUrl, source, warmup, concurrency, maxConnections } = JSON.parse(process.argv[2]);
 const now = () => performance.timeOrigin + performance.now();
 
 const mail = await simpleParser(source);
@@ -56,10 +56,12 @@ async function send(first, n, tag) {
 }
 
 const tag = `r${process.pid}`;
+const warmStarted = now();
 await send(0, warmup, `${tag}w`);
+const warmRate = (warmup / (now() - warmStarted)) * 1000;
 const go = new Promise((resolve) => process.once('message', resolve));
-process.send({ type: 'warm' });
-await go;
+process.send({ type: 'warm', warmRate });
+const { count } = await go;
 const cpu = process.cpuUsage();
 const started = now();
 await send(0, count, tag);
