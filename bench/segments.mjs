@@ -29,7 +29,7 @@ const HISTORY_EVENTS = envInt('BENCH_SEGMENTS_HISTORY', 200_000);
 const SMALL = envInt('BENCH_SEGMENTS_SMALL_USERS', 10_000);
 const LARGE = envInt('BENCH_SEGMENTS_LARGE_USERS', 1_000_000);
 const BATCH = envInt('BENCH_SEGMENTS_BATCH', 50_000);
-const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const ROUNDS = envInt('BENCH_ROUNDS', 5);
 /** `latency` or `scale` runs one part only; empty runs both. */
 const ONLY = process.env.BENCH_ONLY ?? '';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';

@@ -52,14 +52,28 @@ const CART = {
 
 // ---- other benchmarks ---------------------------------------------------------------------------
 
+/**
+ * The other benchmark scripts running, as `pid command` lines; only those that started before this
+ * process count (the rule of common.mjs), so two scripts started together never wait for each other.
+ */
 function otherBenchmarks() {
+  let lines;
   try {
-    return execFileSync('pgrep', ['-af', 'bench/(ingest|append|rebuild|segments|scenarios)'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.trim() !== '' && !line.includes('pgrep'));
+    lines = execFileSync('pgrep', ['-af', 'bench/(ingest|append|rebuild|segments|scenarios)'], { encoding: 'utf8' }).split('\n');
   } catch {
     return []; // pgrep exits 1 when nothing matches
   }
+  const ownAge = process.uptime();
+  return lines
+    .filter((line) => line.trim() !== '' && !line.includes('pgrep'))
+    .filter((line) => {
+      try {
+        const age = Number(execFileSync('ps', ['-o', 'etimes=', '-p', line.split(' ')[0]], { encoding: 'utf8' }).trim());
+        return Number.isFinite(age) && age > ownAge;
+      } catch {
+        return false; // it has ended meanwhile
+      }
+    });
 }
 
 async function waitForQuietMachine(maxMinutes = 20) {
