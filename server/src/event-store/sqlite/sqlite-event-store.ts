@@ -98,6 +98,7 @@ export class SqliteEventStore implements EventStore {
   private readonly statements;
   /** Recently read events by position (see `readPage`). */
   private readonly recent = new Map<number, RecordedEvent>();
+  private oldestRecent = 0;
   /** Counters for /metrics and tests: how well appends are being grouped. */
   readonly stats = { commits: 0, appends: 0, events: 0 };
 
@@ -354,8 +355,14 @@ export class SqliteEventStore implements EventStore {
   private remember(event: RecordedEvent): void {
     if (this.recent.has(event.position)) return;
     this.recent.set(event.position, event);
-    if (this.recent.size > RECENT_READS) this.recent.delete(this.recent.keys().next().value!);
+    // Evict by the oldest position kept; deleting Map.keys().next() costs O(deleted) in V8.
+    while (this.recent.size > RECENT_READS) {
+      this.recent.delete(this.oldestRecent);
+      this.oldestRecent += 1;
+    }
+    if (this.recent.size === 1) this.oldestRecent = event.position;
   }
+
 
   private headSync(): number {
     return this.statements.head.get()?.head ?? 0;
