@@ -185,7 +185,6 @@ try {
   const rates = { bare: [], decoded: [], readAll: [], rebuild: [] };
   const cpuRates = { bare: [], decoded: [], readAll: [], rebuild: [] };
   const names = { bare: 'bare SELECT', decoded: 'SELECT+decode', readAll: 'readAll' };
-  const perProjection = new Map();
   const rate = (events, s) => `${fmt(events / s)}/s`;
   let sample;
   for (let round = 1; round <= ROUNDS; round++) {
@@ -201,11 +200,7 @@ try {
         const r = await withStore((store) => rebuild(store, dir, round, PROFILE && round === ROUNDS));
         rates.rebuild.push(head / r.total);
         cpuRates.rebuild.push(head / r.cpu);
-        for (const p of r.results) {
-          if (!perProjection.has(p.name)) perProjection.set(p.name, []);
-          perProjection.get(p.name).push(p.events / p.seconds);
-        }
-        line.push(`rebuild ${rate(head, r.total)} [${rate(head, r.cpu)}] (${r.total.toFixed(1)} s: ${r.results.map((p) => `${p.name} ${p.seconds.toFixed(1)} s`).join(', ')})`);
+        line.push(`rebuild ${rate(head, r.total)} [${rate(head, r.cpu)}] (${r.total.toFixed(1)} s, one pass: ${r.results.names.join(', ')})`);
         sample ??= r;
         if (r.profileFile) sample.profileFile = r.profileFile;
       }
@@ -227,11 +222,8 @@ try {
     ['bare SELECT iterate, no JSON.parse (reference)', fmt(median(rates.bare)), ratioText(median(rates.bare) / readAll), fmt(median(cpuRates.bare)), ''],
     ['SELECT + toRecorded decoding, no adapter (check)', fmt(median(rates.decoded)), ratioText(median(rates.decoded) / readAll), fmt(median(cpuRates.decoded)), ''],
     ['raw sequential read: adapter readAll (baseline)', fmt(readAll), '1.00', fmt(readAllCpu), ''],
-    ['rebuild all projections (log events / total time)', fmt(rebuildRate), ratioText(rebuildRate / readAll), fmt(rebuildCpu), `>= ${fmt(RATE_GOAL)}/s, >= ${RATIO_GOAL.toFixed(2)}`],
+    ['rebuild all projections, one pass (log events / total time)', fmt(rebuildRate), ratioText(rebuildRate / readAll), fmt(rebuildCpu), `>= ${fmt(RATE_GOAL)}/s, >= ${RATIO_GOAL.toFixed(2)}`],
   ];
-  for (const [name, values] of perProjection) {
-    rows.push([`  ${name} projection alone (reads the whole log)`, fmt(median(values)), ratioText(median(values) / readAll), '', '']);
-  }
   printTable(['median of rounds', 'events/s', 'x readAll', 'events/CPU-s', 'goal'], rows);
   const rateMet = rebuildRate >= RATE_GOAL;
   const ratioMet = rebuildRate / readAll >= RATIO_GOAL;

@@ -83,10 +83,9 @@ export function buildCli(): Command {
       const db = openStateDb(join(dataDir, 'state.sqlite'));
       try {
         const progress = options.progress && process.stderr.isTTY === true ? process.stderr : undefined;
-        for (const result of await rebuildProjections(store, db, names, progress)) {
-          const rate = result.seconds > 0 ? Math.round(result.events / result.seconds) : result.events;
-          process.stderr.write(`Rebuilt ${result.name}: ${result.events} events in ${result.seconds.toFixed(1)} s (${rate} events/s)\n`);
-        }
+        const result = await rebuildProjections(store, db, names, progress);
+        const rate = result.seconds > 0 ? Math.round(result.events / result.seconds) : result.events;
+        process.stderr.write(`Rebuilt ${result.names.join(', ')}: ${result.events} events in ${result.seconds.toFixed(1)} s (${rate} events/s)\n`);
       } finally {
         db.close();
         await store.close();

@@ -17,34 +17,31 @@ export function allProjections(db: StateDb, store: EventStore): HostedProjection
   return [identityProjection, new SegmentsProjection(db, store), new ScenariosProjection(engine, false)];
 }
 
+/** Rebuilds the named projections (all when none are named) in one pass over the log. */
 export async function rebuildProjections(
   store: EventStore,
   db: StateDb,
   names: string[],
   progress?: NodeJS.WritableStream,
-): Promise<Array<{ name: string; events: number; seconds: number }>> {
+): Promise<{ names: string[]; events: number; seconds: number }> {
   const known = allProjections(db, store);
   const unknown = names.filter((name) => !known.some((projection) => projection.name === name));
   if (unknown.length > 0) throw new Error(`Unknown projection ${unknown.join(', ')}; known: ${known.map((p) => p.name).join(', ')}`);
   const selected = names.length === 0 ? known : known.filter((projection) => names.includes(projection.name));
-  const runner = new ProjectionRunner(store, db);
-  const results = [];
-  for (const projection of selected) {
-    const bar = progress
-      ? new SingleBar({ stream: progress, format: `Rebuilding ${projection.name} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left` })
-      : undefined;
-    const started = process.hrtime.bigint();
-    let head = 0;
-    bar?.start(await store.headPosition(), 0);
-    try {
-      await runner.rebuild(projection, (position, total) => {
-        head = total;
-        bar?.update(position);
-      });
-    } finally {
-      bar?.stop();
-    }
-    results.push({ name: projection.name, events: head, seconds: Number(process.hrtime.bigint() - started) / 1e9 });
+  const label = selected.map((projection) => projection.name).join(', ');
+  const bar = progress
+    ? new SingleBar({ stream: progress, format: `Rebuilding ${label} [{bar}] {percentage}% | {value}/{total} | {eta_formatted} left` })
+    : undefined;
+  const started = process.hrtime.bigint();
+  let head = 0;
+  bar?.start(await store.headPosition(), 0);
+  try {
+    await new ProjectionRunner(store, db).rebuildAll(selected, (position, total) => {
+      head = total;
+      bar?.update(position);
+    });
+  } finally {
+    bar?.stop();
   }
-  return results;
+  return { names: selected.map((projection) => projection.name), events: head, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
 }

@@ -85,37 +85,56 @@ export class ProjectionRunner {
 
   /** Drops a projection's state and checkpoint, then rebuilds it from the start of the log (nothing is appended). */
   async rebuild(projection: HostedProjection, onProgress?: (position: number, head: number) => void): Promise<void> {
-    if (this.running.has(projection.name)) throw new Error(`Projection ${projection.name} is running; stop it before rebuilding`);
+    await this.rebuildAll([projection], onProgress);
+  }
+
+  /**
+   * Rebuilds several projections in one pass over the log: each page is read and decoded once and
+   * handed to every projection, and all of them commit the page together with their checkpoints.
+   * When every projection filters, only the events one of them wants are decoded.
+   */
+  async rebuildAll(projections: HostedProjection[], onProgress?: (position: number, head: number) => void): Promise<void> {
+    const busy = projections.filter((projection) => this.running.has(projection.name));
+    if (busy.length > 0) throw new Error(`Projection ${busy.map((p) => p.name).join(', ')} is running; stop it before rebuilding`);
     const head = await this.store.headPosition();
     this.db.transaction(() => {
-      projection.reset(this.db);
-      projection.setup(this.db);
-      writeCheckpoint(this.db, projection.name, 0);
+      for (const projection of projections) {
+        projection.reset(this.db);
+        projection.setup(this.db);
+        writeCheckpoint(this.db, projection.name, 0);
+      }
     })();
+    const filter = unionOf(projections.map((projection) => projection.filter));
     const pageSize = 5000;
     let from = 1;
     while (from <= head) {
-      const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize });
-      if (page.length === 0) break;
+      const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize, filter });
+      const upTo = page.length === 0 ? head : Math.min(page[page.length - 1].position, head);
       // One transaction per page; nothing else writes this database during a rebuild.
       this.db.exec('BEGIN');
       try {
         for (const event of page) {
           if (event.position > head) break;
-          if (projection.filter && !matchesFilter(event, projection.filter)) continue;
-          if (projection.handle) await projection.handle(event);
-          projection.apply?.(this.db, event);
+          for (const projection of projections) {
+            if (projection.filter && !matchesFilter(event, projection.filter)) continue;
+            if (projection.handle) await projection.handle(event);
+            projection.apply?.(this.db, event);
+          }
         }
-        projection.flush?.(this.db);
-        writeCheckpoint(this.db, projection.name, Math.min(page[page.length - 1].position, head));
+        for (const projection of projections) {
+          projection.flush?.(this.db);
+          writeCheckpoint(this.db, projection.name, upTo);
+        }
         this.db.exec('COMMIT');
       } catch (error) {
         this.db.exec('ROLLBACK');
-        projection.discard?.();
+        for (const projection of projections) projection.discard?.();
         throw error;
       }
-      from = page[page.length - 1].position + 1;
-      onProgress?.(Math.min(from - 1, head), head);
+      onProgress?.(upTo, head);
+      // A filtered read that found nothing has scanned to the end of the log.
+      if (page.length === 0) break;
+      from = upTo + 1;
     }
   }
 
@@ -172,6 +191,12 @@ export class ProjectionRunner {
 }
 
 const MAX_BATCH = 500;
+
+/** A filter passing every event any of the given filters passes (undefined: all events). */
+function unionOf(filters: Array<EventFilter | undefined>): EventFilter | undefined {
+  if (filters.length === 0 || filters.some((filter) => !filter || filter.streamPrefixes || !filter.eventTypes)) return undefined;
+  return { eventTypes: [...new Set(filters.flatMap((filter) => filter!.eventTypes!))] };
+}
 const NOT_READY = Symbol('not ready');
 
 /** Resolves after the I/O callbacks already queued: whatever the subscription has ready wins the race. */

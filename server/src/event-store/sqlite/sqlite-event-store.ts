@@ -27,7 +27,7 @@ import type {
   SubscribeOptions,
   Subscription,
 } from '../event-store.port';
-import { matches } from '../event-filter';
+import { matches, matchesTypeAndStream } from '../event-filter';
 import { validateAppend, validateExpectedRevision } from '../validate-append';
 import { liveSubscription } from '../live-subscription';
 
@@ -315,18 +315,20 @@ export class SqliteEventStore implements EventStore {
 
   private readAllSync(fromPosition: number, maxCount: number, filter?: EventFilter): RecordedEvent[] {
     if (!filter) return this.readPage(fromPosition, maxCount);
-    // Filtered reads scan in pages so a selective filter still returns up to maxCount events.
+    // Filtered reads scan in pages so a selective filter still returns up to maxCount events; rows
+    // are matched on their type and stream before their JSON is decoded.
     const result: RecordedEvent[] = [];
     let from = fromPosition;
     const pageSize = Math.min(Math.max(maxCount, 1000), 10_000);
     while (result.length < maxCount) {
-      const page = this.readPage(from, pageSize);
-      for (const event of page) {
-        if (matches(event, filter)) result.push(event);
+      const rows = this.statements.readAll.all(from, pageSize);
+      for (const row of rows) {
+        if (!matchesTypeAndStream(row.type, row.name, filter)) continue;
+        result.push(this.recent.get(row.position) ?? toRecorded(row));
         if (result.length >= maxCount) break;
       }
-      if (page.length < pageSize) break;
-      from = page[page.length - 1].position + 1;
+      if (rows.length < pageSize) break;
+      from = rows[rows.length - 1].position + 1;
     }
     return result;
   }
