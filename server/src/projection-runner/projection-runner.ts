@@ -166,12 +166,20 @@ export class ProjectionRunner {
           }
           if (batch.length === MAX_BATCH) pending = events.next();
           const relevant: RecordedEvent[] = [];
+          // The batch's decisions are appended together (one group commit, not one per deciding event),
+          // before the state that decided them is committed; a failure discards the state and the
+          // batch is handled again, and derived ids make the repeated appends no-ops.
+          const appends = new Map<string, NewEvent[]>();
           for (const event of batch) {
             if (projection.filter && !matchesFilter(event, projection.filter)) continue;
-            const appends = projection.handle ? await projection.handle(event) : [];
-            await Promise.all(appends.map((planned) => this.store.append(planned.stream, planned.events)));
+            for (const planned of projection.handle ? await projection.handle(event) : []) {
+              const events = appends.get(planned.stream);
+              if (events) events.push(...planned.events);
+              else appends.set(planned.stream, [...planned.events]);
+            }
             relevant.push(event);
           }
+          await Promise.all([...appends].map(([stream, events]) => this.store.append(stream, events)));
           const last = batch[batch.length - 1].position;
           commit(relevant, last);
           running.checkpoint = last;
