@@ -15,6 +15,9 @@ export function openStateDb(path: string): StateDb {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
+  // 64 MB of page cache instead of SQLite's 2 MB: with a million profiles the B-tree's inner pages
+  // and the recently touched records stay in memory (bench:segments, 1M users).
+  db.pragma('cache_size = -65536');
   db.exec(`CREATE TABLE IF NOT EXISTS checkpoints (name TEXT PRIMARY KEY, position INTEGER NOT NULL)`);
   return db;
 }
