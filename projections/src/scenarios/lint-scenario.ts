@@ -7,7 +7,15 @@
  */
 import { stepKind, type ScenarioDefinition, type Step } from './scenario-definition';
 
-export const LINT_RULES = ['unreachable-step', 'waitfor-without-timeout', 'loop-without-wait', 'branch-without-exit', 'send-without-template'] as const;
+export const LINT_RULES = [
+  'unreachable-step',
+  'waitfor-without-timeout',
+  'loop-without-wait',
+  'branch-without-exit',
+  'send-without-template',
+  'experiment-control',
+  'auto-winner-without-goal',
+] as const;
 export type LintRule = (typeof LINT_RULES)[number];
 
 export interface LintProblem {
@@ -44,7 +52,10 @@ export function lintScenario(definition: ScenarioDefinition): LintProblem[] {
         `step "${step.id}" waits for ${JSON.stringify(step.waitFor.event)} with no timeout: users who never do it would wait forever; add a timeout (e.g. timeout: 7d) and say where they go in onTimeout`,
       );
     }
-    if ('send' in step) sendsWithoutTemplate(step, index, add);
+    if ('send' in step) {
+      sendsWithoutTemplate(step, index, add);
+      experimentSettings(definition, step, index, add);
+    }
   });
   loopsWithoutWait(steps, graph, add);
   branchesWithNoWayOut(steps, graph, add);
@@ -141,6 +152,35 @@ function sendsWithoutTemplate(step: Extract<Step, { send: unknown }>, index: num
       add(index, 'send-without-template', `${path}.variants[${v}].template`, `variant "${variant.key}" of step "${step.id}" has no template`);
     }
   });
+}
+
+/**
+ * An A/B test's control must be one of its variants (the parser says so for input; definitions
+ * built in code are checked here), and a step that picks its winner by itself needs the
+ * scenario's goal: without it there are no conversions to compare.
+ */
+function experimentSettings(definition: ScenarioDefinition, step: Extract<Step, { send: unknown }>, index: number, add: Add): void {
+  const path = `steps[${index}].send`;
+  const { control, variants, autoWinner } = step.send;
+  if (control !== undefined && !(variants ?? []).some((variant) => variant.key === control)) {
+    const keys = (variants ?? []).map((variant) => variant.key);
+    add(
+      index,
+      'experiment-control',
+      `${path}.control`,
+      keys.length === 0
+        ? `step "${step.id}" names control "${control}" but has no variants`
+        : `control "${control}" of step "${step.id}" is not one of its variants (${keys.join(', ')})`,
+    );
+  }
+  if (autoWinner !== undefined && definition.goal === undefined) {
+    add(
+      index,
+      'auto-winner-without-goal',
+      `${path}.autoWinner`,
+      `step "${step.id}" picks a winner by conversions, but the scenario has no goal; add goal: { event, within } (what counts as a conversion) or remove autoWinner`,
+    );
+  }
 }
 
 /**

@@ -16,7 +16,15 @@ const rulesOf = (problems: LintProblem[]) => problems.map(({ rule, path }) => `$
 
 describe('lintScenario', () => {
   it('has the rules of docs/scenarios.md', () => {
-    expect(LINT_RULES).toEqual(['unreachable-step', 'waitfor-without-timeout', 'loop-without-wait', 'branch-without-exit', 'send-without-template']);
+    expect(LINT_RULES).toEqual([
+      'unreachable-step',
+      'waitfor-without-timeout',
+      'loop-without-wait',
+      'branch-without-exit',
+      'send-without-template',
+      'experiment-control',
+      'auto-winner-without-goal',
+    ]);
   });
 
   it('finds nothing in a straight line, nor in jumps that all end', () => {
@@ -120,6 +128,27 @@ describe('lintScenario', () => {
     it('accepts a branch with one way out, through an exit or off the end of the list', () => {
       expect(lintScenario(scenario([branch('check', ['a'], 'done'), wait('a', 'check'), exitStep('done')]))).toEqual([]);
       expect(lintScenario(scenario([wait('w'), branch('check', ['w'], 'last'), send('last')]))).toEqual([]);
+    });
+  });
+
+  describe('experiment-control and auto-winner-without-goal', () => {
+    const ab = (extra: Record<string, unknown>): Step =>
+      ({
+        id: 'ab',
+        send: { channel: 'email', variants: [{ key: 'x', weight: 1, template: 'x' }, { key: 'y', weight: 1, template: 'y' }], ...extra },
+      }) as Step;
+    it('reports a control that is not a variant, and an auto-winner with no goal to measure', () => {
+      expect(lintScenario(scenario([ab({ control: 'z', autoWinner: { minExposures: 10 } })]))).toEqual([
+        { rule: 'experiment-control', path: 'steps[0].send.control', message: 'control "z" of step "ab" is not one of its variants (x, y)' },
+        {
+          rule: 'auto-winner-without-goal',
+          path: 'steps[0].send.autoWinner',
+          message:
+            'step "ab" picks a winner by conversions, but the scenario has no goal; add goal: { event, within } (what counts as a conversion) or remove autoWinner',
+        },
+      ]);
+      const withGoal = { ...scenario([ab({ control: 'y', autoWinner: { minExposures: 10, alpha: 0.05 } })]), goal: { event: 'Order Completed', within: '1d' } };
+      expect(lintScenario(withGoal)).toEqual([]);
     });
   });
 

@@ -42,7 +42,11 @@ const ENTRY_FIELDS = ['reenter', 'concurrent'];
 const EVENT_MATCH_FIELDS = ['event', 'where'];
 const GOAL_FIELDS = ['event', 'where', 'within'];
 const SCHEDULE_FIELDS = ['segment', 'at', 'every', 'localTime'];
-const SEND_FIELDS = ['channel', 'template', 'subject', 'variants', 'holdout', 'control', 'transactional', 'quietHours', 'topic'];
+const SEND_FIELDS = ['channel', 'template', 'subject', 'variants', 'holdout', 'control', 'autoWinner', 'transactional', 'quietHours', 'topic'];
+const AUTO_WINNER_FIELDS = ['minExposures', 'alpha'];
+/** An auto-winner may not stop on less evidence than this significance level allows. */
+export const MAX_AUTO_WINNER_ALPHA = 0.2;
+export const MAX_MIN_EXPOSURES = 1_000_000_000;
 const VARIANT_FIELDS = ['key', 'weight', 'template', 'subject'];
 const WAIT_UNTIL_FIELDS = ['time', 'days'];
 const WAIT_FOR_FIELDS = ['event', 'where', 'matchTrigger', 'timeout'];
@@ -391,6 +395,8 @@ function checkSend(input: unknown, path: string, report: Report): void {
     }
   }
 
+  if ('autoWinner' in input) checkAutoWinner(input.autoWinner, child(path, 'autoWinner'), 'variants' in input, report);
+
   const transactional = input.transactional;
   if ('transactional' in input && typeof transactional !== 'boolean') report(child(path, 'transactional'), `must be true or false, got ${show(transactional)}`);
   if (transactional === true && typeof holdout === 'number' && holdout > 0) {
@@ -405,6 +411,25 @@ function checkSend(input: unknown, path: string, report: Report): void {
     else if (input.quietHours === 'ignore' && transactional !== true) {
       report(quietPath, 'only transactional messages may ignore quiet hours; add transactional: true if this is a service message');
     }
+  }
+}
+
+function checkAutoWinner(input: unknown, path: string, hasVariants: boolean, report: Report): void {
+  if (!isPlainObject(input)) {
+    report(path, `autoWinner is an object { minExposures, alpha }, e.g. { minExposures: 1000, alpha: 0.05 }; got ${show(input)}`);
+    return;
+  }
+  if (!hasVariants) report(path, 'autoWinner picks one of the variants; this step has no variants');
+  rejectUnknownFields(input, path, AUTO_WINNER_FIELDS, 'autoWinner', report);
+  const minPath = child(path, 'minExposures');
+  const min = input.minExposures;
+  if (!('minExposures' in input)) report(minPath, 'missing field: the exposures every variant needs before a winner is declared, e.g. minExposures: 1000');
+  else if (typeof min !== 'number' || !Number.isInteger(min) || min < 1 || min > MAX_MIN_EXPOSURES) {
+    report(minPath, `minExposures is a whole number from 1 to ${MAX_MIN_EXPOSURES}, got ${show(min)}`);
+  }
+  const alpha = input.alpha;
+  if ('alpha' in input && (typeof alpha !== 'number' || !Number.isFinite(alpha) || alpha <= 0 || alpha > MAX_AUTO_WINNER_ALPHA)) {
+    report(child(path, 'alpha'), `alpha is the significance level, a number above 0 and at most ${MAX_AUTO_WINNER_ALPHA} (0.05 is usual); got ${show(alpha)}`);
   }
 }
 

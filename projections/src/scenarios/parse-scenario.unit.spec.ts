@@ -86,6 +86,7 @@ const withSteps = (steps: unknown[], trigger: unknown = { event: 'Signed Up' }) 
 const send = { id: 'hello', send: { channel: 'email', template: 'hello' } };
 const withSend = (body: Record<string, unknown>) => withSteps([{ id: 'hello', send: { channel: 'email', ...body } }]);
 const withTrigger = (trigger: unknown) => withSteps([send], trigger);
+const withGoal = (definition: Record<string, unknown>) => ({ ...definition, goal: { event: 'Order Completed', within: '3d' } });
 const withTop = (fields: Record<string, unknown>) => ({ ...withSteps([send]), ...fields });
 
 describe('parseScenarioDefinition', () => {
@@ -141,6 +142,7 @@ describe('parseScenarioDefinition', () => {
             subject: 'Hi',
             holdout: 0,
             control: 'b',
+            autoWinner: { minExposures: 500, alpha: 0.01 },
             variants: [
               { key: 'a', weight: 1, template: 'a' },
               { key: 'b', weight: 2.5, template: 'b', subject: 'Hello' },
@@ -370,6 +372,38 @@ describe('parseScenarioDefinition', () => {
         [{ path: 'steps[0].send.control', message: '"c" is not a variant of this step; the variants are a, b' }],
       ],
       ['a control without variants', withSend({ template: 't', control: 'a' }), [{ path: 'steps[0].send.control', message: 'control names the control variant; this step has no variants' }]],
+      [
+        'an autoWinner that is not an object',
+        withGoal(withSend({ variants: [{ key: 'a', weight: 1, template: 'a' }, { key: 'b', weight: 1, template: 'b' }], autoWinner: true })),
+        [{ path: 'steps[0].send.autoWinner', message: 'autoWinner is an object { minExposures, alpha }, e.g. { minExposures: 1000, alpha: 0.05 }; got true' }],
+      ],
+      [
+        'an autoWinner without variants, minExposures, or a sane alpha',
+        withGoal(withSend({ template: 't', autoWinner: { alpha: 0.5, min: 3 } })),
+        [
+          { path: 'steps[0].send.autoWinner', message: 'autoWinner picks one of the variants; this step has no variants' },
+          { path: 'steps[0].send.autoWinner.min', message: 'unknown field "min" in autoWinner; allowed fields are minExposures, alpha' },
+          { path: 'steps[0].send.autoWinner.minExposures', message: 'missing field: the exposures every variant needs before a winner is declared, e.g. minExposures: 1000' },
+          { path: 'steps[0].send.autoWinner.alpha', message: 'alpha is the significance level, a number above 0 and at most 0.2 (0.05 is usual); got 0.5' },
+        ],
+      ],
+      [
+        'a fractional minExposures',
+        withGoal(withSend({ variants: [{ key: 'a', weight: 1, template: 'a' }, { key: 'b', weight: 1, template: 'b' }], autoWinner: { minExposures: 2.5 } })),
+        [{ path: 'steps[0].send.autoWinner.minExposures', message: 'minExposures is a whole number from 1 to 1000000000, got 2.5' }],
+      ],
+      [
+        'an autoWinner in a scenario without a goal',
+        withSend({ variants: [{ key: 'a', weight: 1, template: 'a' }, { key: 'b', weight: 1, template: 'b' }], autoWinner: { minExposures: 100 } }),
+        [
+          {
+            path: 'steps[0].send.autoWinner',
+            rule: 'auto-winner-without-goal',
+            message:
+              'step "hello" picks a winner by conversions, but the scenario has no goal; add goal: { event, within } (what counts as a conversion) or remove autoWinner',
+          },
+        ],
+      ],
       [
         'a marketing message that ignores quiet hours',
         withSend({ template: 't', quietHours: 'ignore' }),

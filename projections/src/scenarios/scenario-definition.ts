@@ -29,6 +29,13 @@ export interface Variant {
   subject?: string;
 }
 
+export interface AutoWinner {
+  /** Exposures every variant needs before a winner may be declared. */
+  minExposures: number;
+  /** The sequential test's significance level; default 0.05. */
+  alpha?: number;
+}
+
 export interface SendStep {
   channel: Channel;
   template?: string;
@@ -38,6 +45,12 @@ export interface SendStep {
   holdout?: number;
   /** The control variant's key (default: the first variant). */
   control?: string;
+  /**
+   * Conclude the A/B test by itself: once the sequential test finds a winner at `alpha`, the
+   * sample ratio matches the weights and every variant has `minExposures`, new enrolments get the
+   * winner (the holdout keeps its share). See docs/statistics.md.
+   */
+  autoWinner?: AutoWinner;
   /** Service messages: exempt from marketing caps (and, with `quietHours: ignore`, from quiet hours). */
   transactional?: boolean;
   quietHours?: 'respect' | 'ignore';

@@ -136,6 +136,18 @@ const SendSchema: z.ZodType<SendStep> = meta(
         ...sendFields,
         variants: z.array(Variant).min(2),
         control: id('The key of the control variant (default: the first variant).').optional(),
+        autoWinner: meta(
+          z
+            .strictObject({
+              minExposures: meta(z.number().int().min(1).max(1_000_000_000), { description: 'Exposures every variant needs before a winner may be declared.' }),
+              alpha: meta(z.number().gt(0).max(0.2).optional(), { description: 'Significance level of the sequential test (default 0.05).' }),
+            })
+            .optional(),
+          {
+            description:
+              'Conclude the test by itself: when the always-valid sequential test finds a winner at alpha, the sample ratio matches the weights and every variant has minExposures, new enrolments get the winner (the holdout keeps its share). Needs the scenario goal.',
+          },
+        ),
       }),
       { description: 'An A/B test: each enrolment gets one variant, chosen by weight, sticky per user.' },
     ),
