@@ -16,3 +16,4 @@ export * from './scenarios/lint-scenario';
 export * from './scenarios/scenario-schema';
 export * from './scenarios/placeholders';
 export * from './scenarios/schedule';
+export * from './experiments';

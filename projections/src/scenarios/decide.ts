@@ -24,6 +24,11 @@ export interface ScenarioCatalogView {
   /** A specific version (running enrolments finish on theirs). */
   version(scenarioId: string, version: number): ScenarioDefinition | undefined;
   latest(scenarioId: string): { definition: ScenarioDefinition; version: number; status: ScenarioStatus } | undefined;
+  /**
+   * The concluded experiment of an A/B step, if it was concluded (as of the cause's position in
+   * the log, so a replay assigns as the first run did).
+   */
+  conclusion?(scenarioId: string, stepId: string): { winner: string; eventId: string } | undefined;
 }
 
 export type DecideCause =
@@ -379,8 +384,13 @@ class Run {
     const userId = this.state.person.replace(/^(user|anon):/, '');
     const bucket = gbHash(seed, userId, 2) ?? 0;
     const holdout = (send.holdout ?? 0) / 100;
+    // After a conclusion the winner takes every enrolment but the holdout's share; a winner that is
+    // no longer a variant (a later version changed them) concludes nothing.
+    const concluded = this.input.scenarios.conclusion?.(enrollment.scenarioId, stepId);
+    const conclusion = concluded && send.variants?.some((v) => v.key === concluded.winner) ? concluded : undefined;
     let variant: string;
     if (bucket < holdout) variant = 'holdout';
+    else if (conclusion) variant = conclusion.winner;
     else if (!send.variants || send.variants.length === 0) variant = 'default';
     else {
       // The rest of the range is spread over the variants by weight, as GrowthBook's bucket ranges do.
@@ -391,7 +401,16 @@ class Run {
     this.emit({
       type: 'VariantAssigned',
       key: `variant|${enrollment.id}|${stepId}`,
-      data: { enrollmentId: enrollment.id, scenarioId: enrollment.scenarioId, stepId, variant, bucket, hashVersion: 2, seed },
+      data: {
+        enrollmentId: enrollment.id,
+        scenarioId: enrollment.scenarioId,
+        stepId,
+        variant,
+        bucket,
+        hashVersion: 2,
+        seed,
+        ...(conclusion ? { concludedBy: conclusion.eventId } : {}),
+      },
     });
     return variant;
   }

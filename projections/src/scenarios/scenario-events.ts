@@ -58,6 +58,11 @@ export interface VariantAssigned {
   bucket: number;
   hashVersion: 2;
   seed: string;
+  /**
+   * Set when the step's experiment was already concluded: the id of the `ExperimentConcluded`
+   * event the assignment followed (the winner, or the holdout keeping its share).
+   */
+  concludedBy?: string;
 }
 
 export interface MessageQueued {
