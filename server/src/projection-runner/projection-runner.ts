@@ -31,6 +31,12 @@ export interface HostedProjection {
   flush?(db: StateDb): void;
   /** Forgets in-memory changes that were not committed (their appends failed). */
   discard?(): void;
+  /**
+   * Events with different keys may be handled concurrently (their appends then share a group
+   * commit); events with the same key, and events without one, keep log order. Without this
+   * method every event is handled in turn.
+   */
+  partitionOf?(event: RecordedEvent): string | undefined;
 }
 
 interface Running {
@@ -165,19 +171,16 @@ export class ProjectionRunner {
             batch.push(ready.value);
           }
           if (batch.length === MAX_BATCH) pending = events.next();
-          const relevant: RecordedEvent[] = [];
+          const relevant = projection.filter ? batch.filter((event) => matchesFilter(event, projection.filter)) : batch;
+          const planned = projection.handle ? await handleBatch(projection, relevant) : [];
           // The batch's decisions are appended together (one group commit, not one per deciding event),
           // before the state that decided them is committed; a failure discards the state and the
           // batch is handled again, and derived ids make the repeated appends no-ops.
           const appends = new Map<string, NewEvent[]>();
-          for (const event of batch) {
-            if (projection.filter && !matchesFilter(event, projection.filter)) continue;
-            for (const planned of projection.handle ? await projection.handle(event) : []) {
-              const events = appends.get(planned.stream);
-              if (events) events.push(...planned.events);
-              else appends.set(planned.stream, [...planned.events]);
-            }
-            relevant.push(event);
+          for (const { stream, events } of planned) {
+            const queued = appends.get(stream);
+            if (queued) queued.push(...events);
+            else appends.set(stream, [...events]);
           }
           await Promise.all([...appends].map(([stream, events]) => this.store.append(stream, events)));
           const last = batch[batch.length - 1].position;
@@ -199,6 +202,42 @@ export class ProjectionRunner {
 }
 
 const MAX_BATCH = 500;
+
+/**
+ * Hands a batch to `handle`, in log order within each partition and concurrently across them. An
+ * event without a partition waits for everything before it and holds back everything after it.
+ * Returns the planned appends in log order.
+ */
+async function handleBatch(projection: HostedProjection, events: RecordedEvent[]): Promise<PlannedAppend[]> {
+  const handle = projection.handle!.bind(projection);
+  const results: PlannedAppend[][] = new Array(events.length);
+  if (!projection.partitionOf) {
+    for (let i = 0; i < events.length; i++) results[i] = await handle(events[i]);
+    return results.flat();
+  }
+  let chains = new Map<string, Promise<void>>();
+  // Every chain settles before this returns or throws, so nothing runs on after a failed batch is discarded.
+  const settle = async () => {
+    const outcomes = await Promise.allSettled(chains.values());
+    chains = new Map();
+    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+    if (failed) throw failed.reason;
+  };
+  for (let i = 0; i < events.length; i++) {
+    const key = projection.partitionOf(events[i]);
+    if (key === undefined) {
+      await settle();
+      results[i] = await handle(events[i]);
+      continue;
+    }
+    const previous = chains.get(key) ?? Promise.resolve();
+    chains.set(key, previous.then(async () => {
+      results[i] = await handle(events[i]);
+    }));
+  }
+  await settle();
+  return results.flat();
+}
 
 /** A filter passing every event any of the given filters passes (undefined: all events). */
 function unionOf(filters: Array<EventFilter | undefined>): EventFilter | undefined {

@@ -75,6 +75,11 @@ export class ScenariosProjection implements HostedProjection {
     return [];
   }
 
+  /** One person's events are decided in order; different people's concurrently (lifecycle events wait for all). */
+  partitionOf(event: RecordedEvent): string | undefined {
+    return personKeyOfStream(event.stream) === undefined ? undefined : event.stream;
+  }
+
   flush(db: StateDb): void {
     const set = db.prepare<[string, string, string, string, number]>(
       'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)',

@@ -1,0 +1,126 @@
+/**
+ * The runner against the real SQLite log: partitioned projections handle different keys
+ * concurrently and one key in log order; events without a key are barriers; a failure in one
+ * partition discards the whole batch, which is handled again from the checkpoint.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { uuidv7 } from '../shared/ids';
+import { openStateDb, readCheckpoint, type StateDb } from '../state/state-db';
+import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
+
+function newEvent(type: string): NewEvent {
+  const now = new Date().toISOString();
+  return { id: uuidv7(), type, data: {}, metadata: { workspace: 'w', occurredAt: now, receivedAt: now, schemaVersion: 1 } };
+}
+
+/** Records when each event's handling starts and ends; handling of stream `slow` waits for `release`. */
+class RecordingProjection implements HostedProjection {
+  readonly name = 'recording';
+  readonly log: string[] = [];
+  failOnce = false;
+  private releaseSlow!: () => void;
+  private readonly slowGate = new Promise<void>((resolve) => (this.releaseSlow = resolve));
+
+  setup(): void {}
+  reset(): void {}
+
+  partitionOf(event: RecordedEvent): string | undefined {
+    return event.stream.startsWith('p-') ? event.stream : undefined;
+  }
+
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    if (event.stream.startsWith('out-')) return [];
+    this.log.push(`start ${event.stream}#${event.revision}`);
+    if (event.stream === 'p-slow' && event.revision === 0) await this.slowGate;
+    if (event.stream === 'p-fail' && this.failOnce) {
+      this.failOnce = false;
+      throw new Error('handler failed');
+    }
+    this.log.push(`end ${event.stream}#${event.revision}`);
+    return [{ stream: `out-${event.stream}`, events: [newEvent('Saw')] }];
+  }
+
+  release(): void {
+    this.releaseSlow();
+  }
+}
+
+let dir: string;
+let store: SqliteEventStore;
+let db: StateDb;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'herald-runner-'));
+  store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
+  db = openStateDb(join(dir, 'state.sqlite'));
+});
+afterEach(async () => {
+  db.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+it('handles other partitions while one waits, keeps order within a partition, and waits for all at a barrier', async () => {
+  await store.append('p-slow', [newEvent('A'), newEvent('B')]);
+  await store.append('p-fast', [newEvent('A')]);
+  await store.append('workspace', [newEvent('Barrier')]);
+  await store.append('p-fast', [newEvent('C')]);
+  const projection = new RecordingProjection();
+  const runner = new ProjectionRunner(store, db);
+  runner.start(projection);
+  try {
+    // p-fast is handled while p-slow's first event is still waiting; the barrier is not.
+    await until(() => projection.log.includes('end p-fast#0'));
+    expect(projection.log).toEqual(['start p-slow#0', 'start p-fast#0', 'end p-fast#0']);
+    projection.release();
+    await until(() => runner.checkpoint('recording') >= 5);
+    expect(projection.log).toEqual([
+      'start p-slow#0',
+      'start p-fast#0',
+      'end p-fast#0',
+      'end p-slow#0',
+      'start p-slow#1',
+      'end p-slow#1',
+      'start workspace#0',
+      'end workspace#0',
+      'start p-fast#1',
+      'end p-fast#1',
+    ]);
+    // The appends of a batch are made in log order per stream.
+    expect((await store.readStream('out-p-slow')).length).toBe(2);
+    expect((await store.readStream('out-workspace')).length).toBe(1);
+  } finally {
+    await runner.stop();
+  }
+});
+
+it('discards a batch in which one partition failed and handles it again from the checkpoint', async () => {
+  await store.append('p-ok', [newEvent('A')]);
+  await store.append('p-fail', [newEvent('A')]);
+  const projection = new RecordingProjection();
+  projection.failOnce = true;
+  const errors: unknown[] = [];
+  const runner = new ProjectionRunner(store, db, { onError: (_name, error) => errors.push(error), retryDelayMs: 10 });
+  runner.start(projection);
+  try {
+    await until(() => readCheckpoint(db, 'recording') >= 2);
+    expect(errors).toHaveLength(1);
+    expect(projection.log.filter((line) => line === 'end p-ok#0')).toHaveLength(2);
+    // Nothing of the failed batch was appended the first time, and the retry appended once per event.
+    expect((await store.readStream('out-p-ok')).length).toBe(1);
+    expect((await store.readStream('out-p-fail')).length).toBe(1);
+  } finally {
+    await runner.stop();
+  }
+});
