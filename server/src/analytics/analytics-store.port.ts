@@ -1,0 +1,44 @@
+/**
+ * Where analytics rows live: ClickHouse, embedded (chDB) or a server. Both adapters take the same
+ * SQL (built with `sql`, escaped on the client) and the same JSONEachRow rows.
+ */
+import type { Sql } from './sql';
+
+export interface AnalyticsStore {
+  readonly kind: 'chdb' | 'clickhouse';
+  /** A statement without a result (DDL, ALTER, OPTIMIZE). */
+  command(statement: Sql): Promise<void>;
+  /** Rows as JSONEachRow, in one insert; `table` is a plain name ([A-Za-z0-9_]). */
+  insert(table: string, rows: readonly object[]): Promise<void>;
+  /** Rows of a SELECT as objects. 64-bit integers arrive as strings (ClickHouse's JSON default). */
+  query<T = Record<string, unknown>>(statement: Sql): Promise<T[]>;
+  close(): Promise<void>;
+}
+
+/** ClickHouse refused or could not be reached; the message is ClickHouse's. */
+export class AnalyticsStoreError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'AnalyticsStoreError';
+  }
+}
+
+export const ANALYTICS_STORE = Symbol('AnalyticsStore');
+
+/** Settings sent with every statement to a ClickHouse server (chDB is recent enough not to need them). */
+export const SERVER_SETTINGS = {
+  // ISO-8601 and other usual forms in DateTime columns (18.16 parses only `YYYY-MM-DD hh:mm:ss` by default).
+  date_time_input_format: 'best_effort',
+} as const;
+
+/** Insert targets are names from this codebase; anything else is refused before reaching SQL. */
+export function checkTableName(table: string): string {
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new AnalyticsStoreError(`Not a table name: ${JSON.stringify(table)}`);
+  return table;
+}
+
+export function parseJsonEachRow<T>(text: string): T[] {
+  const rows: T[] = [];
+  for (const line of text.split('\n')) if (line.length > 0) rows.push(JSON.parse(line) as T);
+  return rows;
+}
