@@ -1,0 +1,158 @@
+/**
+ * The sink against the real engines: every event of the log arrives once, the funnel views count
+ * what the log says, a replay from position 0 (twice) changes no count, and failed inserts are
+ * retried without losing or skipping events.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { openStateDb, type StateDb } from '../state/state-db';
+import { analyticsEngines, warnIfNoServer } from './analytics-engines.fixture';
+import { AnalyticsQueries } from './analytics-queries';
+import { dropAnalyticsSchema, ensureAnalyticsSchema } from './analytics-schema';
+import { AnalyticsSink } from './analytics-sink';
+import { type AnalyticsStore, AnalyticsStoreError } from './analytics-store.port';
+import { funnelFromLog, generateScenarioHistory, type GeneratedAppend } from './scenario-history.fixture';
+import { sql } from './sql';
+
+warnIfNoServer('Analytics sink');
+
+describe.each(analyticsEngines)('analytics sink against $name', (engine) => {
+  let analytics: AnalyticsStore;
+  let dispose: () => Promise<void>;
+  let folder: string;
+  let log: SqliteEventStore;
+  let db: StateDb;
+  let sink: AnalyticsSink | undefined;
+
+  beforeAll(async () => {
+    ({ store: analytics, dispose } = await engine.open());
+  });
+  afterAll(async () => dispose());
+
+  beforeEach(async () => {
+    await dropAnalyticsSchema(analytics);
+    await ensureAnalyticsSchema(analytics);
+    folder = mkdtempSync(join(tmpdir(), 'herald-sink-'));
+    log = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+    db = openStateDb(join(folder, 'state.sqlite'));
+  });
+  afterEach(async () => {
+    await sink?.stop();
+    sink = undefined;
+    await log.close();
+    db.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  async function appendAll(appends: GeneratedAppend[]): Promise<number> {
+    for (const { stream, events } of appends) await log.append(stream, events);
+    return log.headPosition();
+  }
+
+  async function runSinkToHead(target: AnalyticsStore = analytics): Promise<void> {
+    sink = new AnalyticsSink(log, db, target, { maxBatch: 500, maxWaitMs: 20, retryDelayMs: 5 });
+    sink.start();
+    await sink.caughtUpTo(await log.headPosition());
+  }
+
+  const snapshot = async () => ({
+    byType: await analytics.query(sql`SELECT type, uniqExact(event_id) AS events, count() >= uniqExact(event_id) AS ok FROM events GROUP BY type ORDER BY type`),
+    funnel: await analytics.query(sql`SELECT * FROM funnel ORDER BY workspace, scenario_id, step_id, variant, day`),
+    messages: await analytics.query(sql`SELECT * FROM messages ORDER BY workspace, message_id`),
+  });
+
+  it('stores every event of the log once, and the funnel counts what the log says', async () => {
+    const appends = generateScenarioHistory({ users: 300 });
+    const head = await appendAll(appends);
+    await runSinkToHead();
+
+    const [{ events, distinct }] = await analytics.query<{ events: string; distinct: string }>(
+      sql`SELECT count() AS events, uniqExact(event_id) AS distinct FROM events FINAL`,
+    );
+    expect(Number(events)).toBe(head);
+    expect(Number(distinct)).toBe(head);
+    const logByType = new Map<string, number>();
+    for (const event of await log.readAll()) logByType.set(event.type, (logByType.get(event.type) ?? 0) + 1);
+    const stored = await analytics.query<{ type: string; events: string }>(sql`SELECT type, uniqExact(event_id) AS events FROM events GROUP BY type`);
+    expect(new Map(stored.map((row) => [row.type, Number(row.events)]))).toEqual(logByType);
+
+    const expected = funnelFromLog(appends);
+    const rows = await analytics.query<Record<string, string>>(
+      sql`SELECT step_id, variant, sum(entered) AS entered, sum(sent) AS sent, sum(delivered) AS delivered, sum(opened) AS opened,
+            sum(clicked) AS clicked, sum(converted) AS converted
+          FROM (SELECT step_id, variant, ${sql`uniqExactMerge(entered_state) AS entered, uniqExactMerge(sent_state) AS sent, uniqExactMerge(delivered_state) AS delivered,
+            uniqExactMerge(opened_state) AS opened, uniqExactMerge(clicked_state) AS clicked, uniqExactMerge(converted_state) AS converted`}
+            FROM funnel_daily WHERE scenario_id = ${'abandoned-cart'} GROUP BY step_id, variant)
+          GROUP BY step_id, variant`,
+    );
+    const actual = new Map(rows.map((row) => [`${row.step_id}|${row.variant}`, {
+      entered: Number(row.entered), sent: Number(row.sent), delivered: Number(row.delivered),
+      opened: Number(row.opened), clicked: Number(row.clicked), converted: Number(row.converted),
+    }]));
+    expect(actual).toEqual(expected);
+    expect(expected.get('|')!.entered).toBe(300);
+    expect(expected.get('reminder|discount')!.converted).toBeGreaterThan(0);
+  });
+
+  it('a replay from position 0, twice, leaves every count unchanged', async () => {
+    await appendAll(generateScenarioHistory({ users: 120, seed: 7 }));
+    await runSinkToHead();
+    const before = await snapshot();
+    for (let replay = 0; replay < 2; replay++) {
+      await sink!.stop();
+      sink!.replayFromStart();
+      await runSinkToHead();
+      expect(await snapshot()).toEqual(before);
+    }
+    // Also after ClickHouse merged the duplicates away.
+    await analytics.command(sql`OPTIMIZE TABLE events FINAL`);
+    await analytics.command(sql`OPTIMIZE TABLE funnel_daily FINAL`);
+    await analytics.command(sql`OPTIMIZE TABLE messages_agg FINAL`);
+    expect(await snapshot()).toEqual(before);
+  });
+
+  it('the funnel API query splits by variant and by enrolment day, with exact totals', async () => {
+    const appends = generateScenarioHistory({ users: 200, seed: 3 });
+    await appendAll(appends);
+    await runSinkToHead();
+    const queries = new AnalyticsQueries(analytics);
+    const query = { workspace: 'default', scenarioId: 'abandoned-cart', from: '2026-03-01', to: '2026-03-31' };
+    const byVariant = await queries.funnel({ ...query, by: 'variant' }, ['wait-1h', 'reminder', 'wait-purchase', 'sms-nudge']);
+    const expected = funnelFromLog(appends);
+    expect(byVariant.steps.map((step) => step.stepId)).toEqual(['wait-1h', 'reminder', 'wait-purchase', 'sms-nudge']);
+    const reminder = byVariant.steps[1];
+    for (const row of reminder.variants!) expect(row).toEqual({ variant: row.variant, ...expected.get(`reminder|${row.variant}`) });
+    expect(reminder.entered).toBe(reminder.variants!.reduce((sum, row) => sum + row.entered, 0));
+    expect(byVariant.scenario.entered).toBe(200);
+    expect(byVariant.scenario.converted).toBe(expected.get('|')!.converted);
+
+    const byDay = await queries.funnel({ ...query, by: 'day' });
+    expect(byDay.scenario.days!.map((day) => day.day)).toEqual(['2026-03-02', '2026-03-03', '2026-03-04']);
+    expect(byDay.scenario.days!.reduce((sum, day) => sum + day.entered, 0)).toBe(200);
+    const oneDay = await queries.funnel({ ...query, from: '2026-03-03', to: '2026-03-03' });
+    expect(oneDay.scenario.entered).toBe(byDay.scenario.days![1].entered);
+  });
+
+  it('retries failed inserts without losing or skipping an event', async () => {
+    const head = await appendAll(generateScenarioHistory({ users: 50, seed: 11 }));
+    let failures = 3;
+    const flaky: AnalyticsStore = {
+      kind: analytics.kind,
+      command: (statement) => analytics.command(statement),
+      query: (statement) => analytics.query(statement),
+      close: async () => undefined,
+      insert: async (table, rows) => {
+        if (failures-- > 0) throw new AnalyticsStoreError('Connection refused (simulated)');
+        return analytics.insert(table, rows);
+      },
+    };
+    await runSinkToHead(flaky);
+    expect(sink!.failedInserts).toBe(3);
+    const [{ events, first, last }] = await analytics.query<{ events: string; first: string; last: string }>(
+      sql`SELECT uniqExact(position) AS events, min(position) AS first, max(position) AS last FROM events`,
+    );
+    expect([Number(events), Number(first), Number(last)]).toEqual([head, 1, head]);
+  });
+});

@@ -1,0 +1,162 @@
+/**
+ * The analytics sink: its own ordered subscription over the whole log, batching every event into
+ * ClickHouse's `events` table (the materialized views derive the rest).
+ *
+ * A batch closes at `maxBatch` events or `maxWaitMs` after its first event, whichever comes first:
+ * ClickHouse wants few, large inserts (each one is a part on disk to merge later), and embedded
+ * chDB shares this process's cores. A failed insert is retried, the same rows, until it succeeds;
+ * only then do the funnel links and the checkpoint move, in one SQLite transaction. A crash between
+ * the insert and the checkpoint inserts the batch again on restart, which changes nothing: `events`
+ * is a ReplacingMergeTree on the event id and every view aggregates duplicate-proof (uniqExact, min,
+ * max). So replaying from position 0 leaves every count as it was.
+ */
+import type { EventStore, RecordedEvent, Subscription } from '../event-store/event-store.port';
+import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
+import type { AnalyticsStore } from './analytics-store.port';
+import { type EventRow, toEventRow } from './event-rows';
+import { FunnelContext } from './funnel-context';
+
+export const ANALYTICS_SINK = 'analytics-sink';
+
+export interface AnalyticsSinkOptions {
+  maxBatch?: number;
+  maxWaitMs?: number;
+  /** First pause after a failed insert; doubles up to 30 s. */
+  retryDelayMs?: number;
+  onError?: (error: unknown, attempt: number) => void;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+export class AnalyticsSink {
+  private readonly context: FunnelContext;
+  private subscription?: Subscription;
+  private loop?: Promise<void>;
+  private stopped = true;
+  private position: number;
+  private wakeRetry?: () => void;
+  /** Inserts that failed since the sink started (for /metrics). */
+  failedInserts = 0;
+
+  constructor(
+    private readonly log: EventStore,
+    private readonly db: StateDb,
+    private readonly analytics: AnalyticsStore,
+    private readonly options: AnalyticsSinkOptions = {},
+  ) {
+    this.context = new FunnelContext(db);
+    this.position = readCheckpoint(db, ANALYTICS_SINK);
+  }
+
+  /** Position of the last event in ClickHouse. */
+  checkpoint(): number {
+    return this.position;
+  }
+
+  start(): void {
+    if (!this.stopped) return;
+    this.stopped = false;
+    this.loop = this.follow();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.wakeRetry?.();
+    await this.subscription?.stop();
+    await this.loop;
+  }
+
+  /** Forgets the checkpoint and the funnel links: the next start sends the whole log again. */
+  replayFromStart(): void {
+    if (!this.stopped) throw new Error('Stop the analytics sink before replaying it');
+    this.db.transaction(() => {
+      FunnelContext.reset(this.db);
+      writeCheckpoint(this.db, ANALYTICS_SINK, 0);
+    })();
+    this.position = 0;
+  }
+
+  /** Resolves once every event up to `position` is in ClickHouse. */
+  async caughtUpTo(position: number, timeoutMs = 30_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.position < position) {
+      if (Date.now() > deadline) throw new Error(`Analytics sink is at ${this.position}, not ${position}, after ${timeoutMs} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
+  private async follow(): Promise<void> {
+    const maxBatch = this.options.maxBatch ?? 5000;
+    const maxWaitMs = this.options.maxWaitMs ?? 1000;
+    const commit = this.db.transaction((last: number) => {
+      this.context.commit(last);
+      writeCheckpoint(this.db, ANALYTICS_SINK, last);
+    });
+    while (!this.stopped) {
+      this.subscription = this.log.subscribeToAll({ afterPosition: this.position });
+      const events = this.subscription[Symbol.asyncIterator]();
+      try {
+        let pending = events.next();
+        for (;;) {
+          const first = await pending;
+          if (first.done) break;
+          const batch: RecordedEvent[] = [first.value];
+          let timer: NodeJS.Timeout | undefined;
+          const closed = new Promise<typeof TIMED_OUT>((resolve) => (timer = setTimeout(() => resolve(TIMED_OUT), maxWaitMs)));
+          pending = events.next();
+          try {
+            while (batch.length < maxBatch) {
+              const next = await Promise.race([pending, closed]);
+              if (next === TIMED_OUT || next.done) break;
+              batch.push(next.value);
+              pending = events.next();
+            }
+          } finally {
+            clearTimeout(timer);
+          }
+          const rows: EventRow[] = batch.map((event) => toEventRow(event, this.context));
+          if (!(await this.insertUntilStored(rows))) {
+            this.context.discard();
+            return;
+          }
+          const last = batch[batch.length - 1].position;
+          commit(last);
+          this.position = last;
+        }
+      } catch (error) {
+        // The log itself failed (ClickHouse errors are retried in place): resume from the checkpoint.
+        this.context.discard();
+        if (this.stopped) return;
+        this.options.onError?.(error, 0);
+        await this.subscription.stop();
+        await this.pause(this.options.retryDelayMs ?? 1000);
+      }
+    }
+  }
+
+  /** Inserts, retrying with backoff; false only when the sink was stopped first. */
+  private async insertUntilStored(rows: EventRow[]): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.stopped) return false;
+      try {
+        await this.analytics.insert('events', rows);
+        return true;
+      } catch (error) {
+        this.failedInserts++;
+        this.options.onError?.(error, attempt);
+        await this.pause(Math.min((this.options.retryDelayMs ?? 1000) * 2 ** (attempt - 1), 30_000));
+      }
+    }
+  }
+
+  private pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeRetry = done;
+    });
+  }
+}

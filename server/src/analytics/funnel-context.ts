@@ -1,0 +1,133 @@
+/**
+ * What the sink remembers to give every event its funnel context. Provider outcomes (`MessageSent`,
+ * `MessageOpened`, ...) carry only a message id, and most step events carry no variant, yet the
+ * funnel views group by scenario, step, variant and enrolment day. The log states each link once
+ * (`MessageQueued` ties a message to its enrolment and step, `VariantAssigned` a step to its
+ * variant, `EnrollmentStarted` an enrolment to its start), so the sink keeps those links in the
+ * state database, in the same transaction as its checkpoint. A replay from 0 rebuilds them exactly,
+ * in log order, so the same event always gets the same row.
+ *
+ * Changes made while a batch is built stay in memory (`pending`) until the batch is in ClickHouse
+ * and `commit` runs; `discard` forgets them when the insert is abandoned.
+ */
+import type { StateDb } from '../state/state-db';
+
+export interface EnrollmentLink {
+  scenarioId: string;
+  startedAtMs: number;
+}
+
+export interface MessageLink {
+  enrollmentId: string;
+  scenarioId: string;
+  stepId: string;
+  variant: string;
+}
+
+export class FunnelContext {
+  private readonly pending = {
+    enrollments: new Map<string, EnrollmentLink>(),
+    messages: new Map<string, MessageLink>(),
+    /** enrollment id -> step id -> variant */
+    steps: new Map<string, Map<string, string>>(),
+  };
+  private readonly statements;
+
+  constructor(private readonly db: StateDb) {
+    FunnelContext.setup(db);
+    this.statements = {
+      enrollment: db.prepare<[string], { scenario_id: string; started_at_ms: number }>(
+        'SELECT scenario_id, started_at_ms FROM analytics_enrollments WHERE enrollment_id = ?',
+      ),
+      message: db.prepare<[string], { enrollment_id: string; scenario_id: string; step_id: string; variant: string }>(
+        'SELECT enrollment_id, scenario_id, step_id, variant FROM analytics_messages WHERE message_id = ?',
+      ),
+      steps: db.prepare<[string], { step_id: string; variant: string }>(
+        'SELECT step_id, variant FROM analytics_enrollment_steps WHERE enrollment_id = ? ORDER BY first_position',
+      ),
+      saveEnrollment: db.prepare<[string, string, number]>(
+        'INSERT OR IGNORE INTO analytics_enrollments (enrollment_id, scenario_id, started_at_ms) VALUES (?, ?, ?)',
+      ),
+      saveMessage: db.prepare<[string, string, string, string, string]>(
+        'INSERT OR REPLACE INTO analytics_messages (message_id, enrollment_id, scenario_id, step_id, variant) VALUES (?, ?, ?, ?, ?)',
+      ),
+      saveStep: db.prepare<[string, string, string, number]>(
+        `INSERT INTO analytics_enrollment_steps (enrollment_id, step_id, variant, first_position) VALUES (?, ?, ?, ?)
+         ON CONFLICT (enrollment_id, step_id) DO UPDATE SET variant = excluded.variant`,
+      ),
+    };
+  }
+
+  static setup(db: StateDb): void {
+    db.exec(`
+      CREATE TABLE IF NOT EXISTS analytics_enrollments (enrollment_id TEXT PRIMARY KEY, scenario_id TEXT NOT NULL, started_at_ms INTEGER NOT NULL);
+      CREATE TABLE IF NOT EXISTS analytics_messages (message_id TEXT PRIMARY KEY, enrollment_id TEXT NOT NULL, scenario_id TEXT NOT NULL,
+        step_id TEXT NOT NULL, variant TEXT NOT NULL);
+      CREATE TABLE IF NOT EXISTS analytics_enrollment_steps (enrollment_id TEXT NOT NULL, step_id TEXT NOT NULL, variant TEXT NOT NULL,
+        first_position INTEGER NOT NULL, PRIMARY KEY (enrollment_id, step_id));`);
+  }
+
+  static reset(db: StateDb): void {
+    db.exec('DELETE FROM analytics_enrollments; DELETE FROM analytics_messages; DELETE FROM analytics_enrollment_steps;');
+  }
+
+  enrollment(enrollmentId: string): EnrollmentLink | undefined {
+    const pending = this.pending.enrollments.get(enrollmentId);
+    if (pending) return pending;
+    const row = this.statements.enrollment.get(enrollmentId);
+    return row ? { scenarioId: row.scenario_id, startedAtMs: row.started_at_ms } : undefined;
+  }
+
+  startEnrollment(enrollmentId: string, link: EnrollmentLink): void {
+    // The first start wins, as in the log (a re-delivered EnrollmentStarted changes nothing).
+    if (!this.enrollment(enrollmentId)) this.pending.enrollments.set(enrollmentId, link);
+  }
+
+  message(messageId: string): MessageLink | undefined {
+    const pending = this.pending.messages.get(messageId);
+    if (pending) return pending;
+    const row = this.statements.message.get(messageId);
+    return row ? { enrollmentId: row.enrollment_id, scenarioId: row.scenario_id, stepId: row.step_id, variant: row.variant } : undefined;
+  }
+
+  linkMessage(messageId: string, link: MessageLink): void {
+    this.pending.messages.set(messageId, link);
+  }
+
+  /** Steps the enrolment has reached so far, in the order it reached them, with their variants. */
+  steps(enrollmentId: string): Map<string, string> {
+    const steps = new Map<string, string>();
+    for (const row of this.statements.steps.all(enrollmentId)) steps.set(row.step_id, row.variant);
+    for (const [stepId, variant] of this.pending.steps.get(enrollmentId) ?? []) steps.set(stepId, variant);
+    return steps;
+  }
+
+  variantAt(enrollmentId: string, stepId: string): string | undefined {
+    return this.pending.steps.get(enrollmentId)?.get(stepId) ?? this.steps(enrollmentId).get(stepId);
+  }
+
+  /** Records that the enrolment reached the step; a variant, once known, sticks to the step. */
+  reachStep(enrollmentId: string, stepId: string, variant: string): void {
+    const known = this.variantAt(enrollmentId, stepId);
+    if (known !== undefined && (known !== '' || variant === '')) return;
+    let steps = this.pending.steps.get(enrollmentId);
+    if (!steps) this.pending.steps.set(enrollmentId, (steps = new Map()));
+    steps.set(stepId, variant);
+  }
+
+  /** Writes the pending links (call inside the transaction that moves the checkpoint). */
+  commit(position: number): void {
+    for (const [id, link] of this.pending.enrollments) this.statements.saveEnrollment.run(id, link.scenarioId, link.startedAtMs);
+    for (const [id, link] of this.pending.messages) this.statements.saveMessage.run(id, link.enrollmentId, link.scenarioId, link.stepId, link.variant);
+    for (const [enrollmentId, steps] of this.pending.steps) {
+      for (const [stepId, variant] of steps) this.statements.saveStep.run(enrollmentId, stepId, variant, position);
+    }
+    this.discard();
+  }
+
+  discard(): void {
+    this.pending.enrollments.clear();
+    this.pending.messages.clear();
+    this.pending.steps.clear();
+  }
+}
