@@ -46,6 +46,7 @@ import { seedTemplates } from './templates/seed-templates';
 import { TemplateStore } from './templates/template-store';
 import { DEFAULT_WORKSPACE } from './workspaces/workspaces.service';
 import { Optional } from '@nestjs/common';
+import { analyticsControllers, analyticsProviders } from './analytics/analytics.wiring';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -141,6 +142,7 @@ export class AppModule {
         MessagingSettingsController,
         OperationsController,
         ...channelControllers(config),
+        ...analyticsControllers(),
       ],
       providers: [
         { provide: CONFIG, useValue: config },
@@ -222,6 +224,7 @@ export class AppModule {
           inject: [ScenarioEngine, SegmentQueries, WorkspacesService, CLOCK],
         },
         ...channelProviders(config, STATE_DB),
+        ...analyticsProviders(config, STATE_DB),
         AdminGuard,
         HeraldLifecycle,
         { provide: APP_FILTER, useClass: ErrorFilter },

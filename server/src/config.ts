@@ -19,6 +19,19 @@ export interface HeraldConfig {
   /** Secret for signed links; generated once into DATA_DIR when unset (set it on every node of a cluster). */
   linkSecret?: string;
   channels: ChannelsConfig;
+  analytics: AnalyticsConfig;
+}
+
+/** The analytics sink: embedded chDB under DATA_DIR/analytics, or the ClickHouse server at CLICKHOUSE_URL. */
+export interface AnalyticsConfig {
+  /** ANALYTICS=off turns the sink and the analytics API off. */
+  enabled: boolean;
+  /** e.g. `http://default:@127.0.0.1:8123/herald`; the database is created if missing. */
+  clickhouseUrl?: string;
+  /** Events per insert at most (ANALYTICS_BATCH_SIZE). */
+  maxBatch: number;
+  /** How long a batch stays open for more events after its first (ANALYTICS_FLUSH_MS). */
+  maxWaitMs: number;
 }
 
 /** A channel is configured when its variables are set; otherwise messages go to the sandbox. */
@@ -68,5 +81,18 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
         retryBaseMs: Number(env.DISPATCH_RETRY_BASE_MS ?? 1000),
       },
     },
+    analytics: {
+      enabled: env.ANALYTICS !== 'off',
+      clickhouseUrl: env.CLICKHOUSE_URL || undefined,
+      maxBatch: positiveInteger('ANALYTICS_BATCH_SIZE', env.ANALYTICS_BATCH_SIZE, 5000),
+      maxWaitMs: positiveInteger('ANALYTICS_FLUSH_MS', env.ANALYTICS_FLUSH_MS, 1000),
+    },
   };
+}
+
+function positiveInteger(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const parsed = Number(value);
+  if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${name} must be a positive integer, got ${value}`);
+  return parsed;
 }

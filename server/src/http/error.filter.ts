@@ -57,6 +57,7 @@ function codeFor(status: number): string {
     413: 'payload_too_large',
     415: 'unsupported_media_type',
     429: 'too_many_requests',
+    503: 'unavailable',
   };
   return codes[status] ?? (status >= 500 ? 'internal_error' : 'bad_request');
 }

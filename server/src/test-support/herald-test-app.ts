@@ -36,6 +36,9 @@ export async function startTestApp(
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     DEFAULT_WRITE_KEY: TEST_WRITE_KEY,
     LOG_LEVEL: 'warn',
+    // Off unless a test asks for it (ANALYTICS: 'on'): chDB binds one data folder per process, and
+    // most suites start several apps, each in its own folder.
+    ANALYTICS: 'off',
     ...options.env,
   });
   let firstStartSecrets: TestApp['firstStartSecrets'];
