@@ -45,6 +45,7 @@ export class FunnelContext {
       steps: db.prepare<[string], { step_id: string; variant: string }>(
         'SELECT step_id, variant FROM analytics_enrollment_steps WHERE enrollment_id = ? ORDER BY first_position',
       ),
+      step: db.prepare<[string, string], { variant: string }>('SELECT variant FROM analytics_enrollment_steps WHERE enrollment_id = ? AND step_id = ?'),
       saveEnrollment: db.prepare<[string, string, number]>(
         'INSERT OR IGNORE INTO analytics_enrollments (enrollment_id, scenario_id, started_at_ms) VALUES (?, ?, ?)',
       ),
@@ -103,7 +104,7 @@ export class FunnelContext {
   }
 
   variantAt(enrollmentId: string, stepId: string): string | undefined {
-    return this.pending.steps.get(enrollmentId)?.get(stepId) ?? this.steps(enrollmentId).get(stepId);
+    return this.pending.steps.get(enrollmentId)?.get(stepId) ?? this.statements.step.get(enrollmentId, stepId)?.variant;
   }
 
   /** Records that the enrolment reached the step; a variant, once known, sticks to the step. */
