@@ -47,6 +47,7 @@ import { TemplateStore } from './templates/template-store';
 import { DEFAULT_WORKSPACE } from './workspaces/workspaces.service';
 import { Optional } from '@nestjs/common';
 import { analyticsControllers, analyticsProviders } from './analytics/analytics.wiring';
+import { experimentControllers, experimentProviders } from './experiments/experiments.wiring';
 
 export const CONFIG = Symbol('HeraldConfig');
 export const STATE_DB = Symbol('StateDb');
@@ -143,6 +144,7 @@ export class AppModule {
         OperationsController,
         ...channelControllers(config),
         ...analyticsControllers(),
+        ...experimentControllers,
       ],
       providers: [
         { provide: CONFIG, useValue: config },
@@ -225,6 +227,7 @@ export class AppModule {
         },
         ...channelProviders(config, STATE_DB),
         ...analyticsProviders(config, STATE_DB),
+        ...experimentProviders(STATE_DB),
         AdminGuard,
         HeraldLifecycle,
         { provide: APP_FILTER, useClass: ErrorFilter },

@@ -17,7 +17,21 @@ export interface Explanation {
   trigger?: RecordedEvent;
   enrollment: RecordedEvent;
   steps: Array<{ stepId: string; outcome?: string; at: string }>;
-  variant?: { key: string; bucket: number; seed: string; hashVersion: number };
+  variant?: {
+    key: string;
+    bucket: number;
+    seed: string;
+    hashVersion: number;
+    /**
+     * `hash`: the weighted split of a running experiment; `concluded-experiment`: the experiment was
+     * concluded, and `concludedBy` is the ExperimentConcluded event the assignment followed (the
+     * winner, or the holdout keeping its share).
+     */
+    source: 'hash' | 'concluded-experiment';
+    concludedBy?: string;
+    /** The conclusion itself (winner, cause, time), when the caller looked it up. */
+    conclusion?: unknown;
+  };
   decision: RecordedEvent;
   outcomes: RecordedEvent[];
   /** Every event of the chain in log order. */
@@ -38,7 +52,7 @@ export function explainMessage(history: RecordedEvent[], messageId: string): Exp
     (event) => (event.data as { enrollmentId?: string })?.enrollmentId === data.enrollmentId && event.position <= decision.position,
   );
   const variantEvent = ofEnrollment.find((event) => event.type === 'VariantAssigned' && (event.data as { stepId: string }).stepId === data.stepId);
-  const variant = variantEvent?.data as { variant: string; bucket: number; seed: string; hashVersion: number } | undefined;
+  const variant = variantEvent?.data as { variant: string; bucket: number; seed: string; hashVersion: number; concludedBy?: string } | undefined;
   const outcomes = about.filter((event) => !MESSAGE_DECISIONS.includes(event.type));
   const chainIds = new Set([trigger?.id, ...ofEnrollment.map((e) => e.id), ...about.map((e) => e.id)]);
   const status = decision.type === 'MessageQueued' ? 'queued' : decision.type === 'MessageSuppressed' ? 'suppressed' : 'deferred';
@@ -52,7 +66,14 @@ export function explainMessage(history: RecordedEvent[], messageId: string): Exp
     steps: ofEnrollment
       .filter((event) => event.type === 'StepCompleted')
       .map((event) => ({ ...(event.data as { stepId: string; outcome?: string }), at: event.metadata.occurredAt })),
-    variant: variant && { key: variant.variant, bucket: variant.bucket, seed: variant.seed, hashVersion: variant.hashVersion },
+    variant: variant && {
+      key: variant.variant,
+      bucket: variant.bucket,
+      seed: variant.seed,
+      hashVersion: variant.hashVersion,
+      source: variant.concludedBy ? 'concluded-experiment' : 'hash',
+      ...(variant.concludedBy ? { concludedBy: variant.concludedBy } : {}),
+    },
     decision,
     outcomes,
     chain: history.filter((event) => chainIds.has(event.id)),

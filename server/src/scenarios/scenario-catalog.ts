@@ -5,6 +5,7 @@
  * revision, so two concurrent publishes cannot both win.
  */
 import {
+  type ExperimentConcluded,
   parseScenarioDefinition,
   type ScenarioCatalogView,
   type ScenarioDefinition,
@@ -14,8 +15,9 @@ import { isDeepStrictEqual } from 'node:util';
 import type { EventStore, NewEvent } from '../event-store/event-store.port';
 import { ConflictError, InvalidDefinitionError, NotFoundError } from '../http/http-errors';
 import type { Clock } from '../shared/clock';
-import { uuidv7 } from '../shared/ids';
+import { uuidv5, uuidv7 } from '../shared/ids';
 import {
+  EXPERIMENT_CONCLUDED,
   SCENARIO_ARCHIVED,
   SCENARIO_PAUSED,
   SCENARIO_PUBLISHED,
@@ -30,11 +32,22 @@ export interface ScenarioEntry {
   status: ScenarioStatus;
   /** Every published version, oldest first. */
   versions: Array<{ version: number; definition: ScenarioDefinition; publishedAt: string; position: number }>;
+  /** Step id -> the experiment's conclusion, if it was concluded. */
+  conclusions: Record<string, ScenarioConclusion>;
+}
+
+export interface ScenarioConclusion {
+  winner: string;
+  /** The id of the ExperimentConcluded event. */
+  eventId: string;
+  position: number;
+  data: ExperimentConcluded;
 }
 
 export interface ScenarioCatalogSnapshot extends ScenarioCatalogView {
   entries: Map<string, ScenarioEntry>;
   revision: number;
+  conclusion(scenarioId: string, stepId: string): ScenarioConclusion | undefined;
 }
 
 export class ScenarioCatalog {
@@ -48,9 +61,16 @@ export class ScenarioCatalog {
     let revision = -1;
     for (const event of await this.store.readStream(scenariosStream(workspace))) {
       revision = event.revision;
-      if (event.type === SCENARIO_PUBLISHED) {
+      if (event.type === EXPERIMENT_CONCLUDED) {
+        const data = event.data as ExperimentConcluded;
+        const entry = entries.get(data.scenarioId);
+        // The first conclusion of a step stands (the id derived from the step makes a second one a no-op anyway).
+        if (entry && !entry.conclusions[data.stepId]) {
+          entry.conclusions[data.stepId] = { winner: data.winner, eventId: event.id, position: event.position, data };
+        }
+      } else if (event.type === SCENARIO_PUBLISHED) {
         const { definition, version } = event.data as ScenarioPublishedData;
-        const entry = entries.get(definition.id) ?? { id: definition.id, status: 'active' as ScenarioStatus, versions: [] };
+        const entry = entries.get(definition.id) ?? { id: definition.id, status: 'active' as ScenarioStatus, versions: [], conclusions: {} };
         entry.versions.push({ version, definition, publishedAt: event.metadata.occurredAt, position: event.position });
         if (entry.status === 'archived') entry.status = 'active';
         entries.set(definition.id, entry);
@@ -99,6 +119,23 @@ export class ScenarioCatalog {
     return { ...entry, status };
   }
 
+  /**
+   * Appends the conclusion of a step's experiment against the catalog's revision. Its id is derived
+   * from the experiment (workspace, scenario, step), so an experiment is concluded once however many
+   * deciders race or a reactor re-handles its cause after a crash: returns false when it was already.
+   */
+  async conclude(workspace: string, revision: number, data: ExperimentConcluded): Promise<{ eventId: string; appended: boolean }> {
+    const eventId = conclusionEventId(workspace, data.scenarioId, data.stepId);
+    const event: NewEvent = {
+      id: eventId,
+      type: EXPERIMENT_CONCLUDED,
+      data,
+      metadata: { workspace, occurredAt: data.concludedAt, receivedAt: this.clock.now().toISOString(), schemaVersion: 1 },
+    };
+    const result = await this.store.append(scenariosStream(workspace), [event], { expectedRevision: revision < 0 ? 'no_stream' : revision });
+    return { eventId, appended: result.appended > 0 };
+  }
+
   private async append(workspace: string, revision: number, type: string, data: unknown): Promise<void> {
     const now = this.clock.now().toISOString();
     const event: NewEvent = { id: uuidv7(), type, data, metadata: { workspace, occurredAt: now, receivedAt: now, schemaVersion: 1 } };
@@ -120,7 +157,13 @@ function catalogView(entries: Map<string, ScenarioEntry>, revision: number): Sce
       const entry = entries.get(id);
       return entry ? latestOf(entry) : undefined;
     },
+    conclusion: (id, stepId) => entries.get(id)?.conclusions[stepId],
   };
+}
+
+/** The id of the one ExperimentConcluded an A/B step can have. */
+export function conclusionEventId(workspace: string, scenarioId: string, stepId: string): string {
+  return uuidv5(`${EXPERIMENT_CONCLUDED}|${workspace}|${scenarioId}|${stepId}`);
 }
 
 /** Only the scenarios published before `position`: an event never triggers a scenario published after it. */
@@ -137,5 +180,10 @@ export function asOfPosition(catalog: ScenarioCatalogSnapshot, position: number)
     },
     version: catalog.version,
     latest: catalog.latest,
+    // A conclusion applies to the causes logged after it, so a replay assigns as the first run did.
+    conclusion: (id, stepId) => {
+      const conclusion = catalog.entries.get(id)?.conclusions[stepId];
+      return conclusion && conclusion.position < position ? conclusion : undefined;
+    },
   };
 }

@@ -11,6 +11,7 @@ import { SEGMENT_ENTERED, SEGMENT_EXITED, type SegmentMembershipData } from '../
 import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
 import { explainMessage } from '../scenarios/explain-message';
+import { ScenarioCatalog } from '../scenarios/scenario-catalog';
 import { type SendCheckQuery, sendCheck, UserCaps } from './user-caps';
 
 @ApiTags('users')
@@ -24,6 +25,7 @@ export class UsersController {
     private readonly identity: IdentityService,
     private readonly workspaces: WorkspacesService,
     private readonly caps: UserCaps,
+    private readonly scenarios: ScenarioCatalog,
   ) {}
 
   @Get(':userId')
@@ -73,7 +75,18 @@ export class UsersController {
     if (!message) throw new BadRequestError('message (a messageId) is required', 'message');
     const ws = workspaceFrom(this.workspaces, workspace);
     const history: UserHistory = await this.queries.execute(new GetUserHistoryQuery(ws, id));
-    return explainMessage(history.events, message);
+    const explanation = explainMessage(history.events, message);
+    const concludedBy = explanation.variant?.concludedBy;
+    if (concludedBy) {
+      // The variant followed a concluded experiment: say which conclusion, and why it was made.
+      const stepId = (explanation.decision.data as { stepId: string }).stepId;
+      const conclusion = (await this.scenarios.read(ws)).conclusion(explanation.scenario.id, stepId);
+      if (conclusion?.eventId === concludedBy) {
+        const { winner, cause, concludedAt, version } = conclusion.data;
+        explanation.variant!.conclusion = { eventId: conclusion.eventId, winner, cause, concludedAt, version, position: conclusion.position };
+      }
+    }
+    return explanation;
   }
 
   @Get(':userId/segments')

@@ -1,0 +1,184 @@
+/**
+ * The A/B tests of scenario steps, from the log: per enrolment, what it was exposed to and whether it
+ * converted (the pure fold `evolveEnrollmentExposures`), and per (workspace, scenario, step, variant,
+ * phase) the exposure and conversion counts the experiment API reads. Both tables are committed
+ * with the checkpoint, so the counts are exactly those of the log up to it and a rebuild gives the
+ * same numbers.
+ *
+ * It is also the auto-winner's host: after each exposure or conversion at a step with `autoWinner`,
+ * it asks `decideAutoWinner` on the counts including that event, and appends the conclusion to the
+ * scenarios stream (before its checkpoint moves, with an id derived from the step, so a crash and a
+ * re-run append it once).
+ */
+import {
+  type ArmChange,
+  type ArmCounts,
+  decideAutoWinner,
+  type DomainEvent,
+  EXPERIMENT_FOLD_TYPES,
+  type EnrollmentExposures,
+  enrollmentKey,
+  evolveEnrollmentExposures,
+  experimentEnrollmentOf,
+} from '@herald/projections';
+import type { EventFilter, NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
+import type { StateDb } from '../state/state-db';
+import { conclusionEventId, type ScenarioCatalog, type ScenarioCatalogSnapshot } from '../scenarios/scenario-catalog';
+import { EXPERIMENT_CONCLUDED, SCENARIO_LIFECYCLE_TYPES, scenariosStream } from '../scenarios/scenario.events';
+
+export const EXPERIMENTS_PROJECTION = 'experiments';
+
+export const EXPERIMENT_TABLES = `CREATE TABLE IF NOT EXISTS experiment_enrollments (
+  workspace TEXT NOT NULL, enrollment_id TEXT NOT NULL, record TEXT NOT NULL,
+  PRIMARY KEY (workspace, enrollment_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS experiment_arms (
+  workspace TEXT NOT NULL, scenario_id TEXT NOT NULL, step_id TEXT NOT NULL, variant TEXT NOT NULL, phase TEXT NOT NULL,
+  exposures INTEGER NOT NULL, conversions INTEGER NOT NULL,
+  PRIMARY KEY (workspace, scenario_id, step_id, variant, phase)) WITHOUT ROWID;`;
+
+export class ExperimentsProjection implements HostedProjection {
+  readonly name = EXPERIMENTS_PROJECTION;
+  readonly filter: EventFilter = { eventTypes: [...EXPERIMENT_FOLD_TYPES, ...SCENARIO_LIFECYCLE_TYPES] };
+  /** Records and count changes decided by `handle` and not committed yet. */
+  private records = new Map<string, EnrollmentExposures>();
+  private changes: ArmChange[] = [];
+  private readonly catalogs = new Map<string, Promise<ScenarioCatalogSnapshot>>();
+
+  constructor(
+    private readonly db: StateDb,
+    private readonly catalog: ScenarioCatalog,
+    /** False while rebuilding: the counts are rebuilt, nothing is concluded again. */
+    private readonly decides = true,
+  ) {}
+
+  setup(db: StateDb = this.db): void {
+    db.exec(EXPERIMENT_TABLES);
+  }
+
+  reset(db: StateDb): void {
+    db.exec('DROP TABLE IF EXISTS experiment_enrollments; DROP TABLE IF EXISTS experiment_arms;');
+  }
+
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    const workspace = event.metadata.workspace;
+    if (SCENARIO_LIFECYCLE_TYPES.includes(event.type)) {
+      this.catalogs.delete(workspace);
+      return [];
+    }
+    const enrollmentId = experimentEnrollmentOf(event as DomainEvent);
+    if (enrollmentId === undefined) return [];
+    const key = enrollmentKey(workspace, enrollmentId);
+    const { record, changes } = evolveEnrollmentExposures(this.recordOf(workspace, enrollmentId, key), event as DomainEvent);
+    if (record) this.records.set(key, record);
+    if (changes.length === 0) return [];
+    this.changes.push(...changes);
+    if (!this.decides) return [];
+
+    const appends: PlannedAppend[] = [];
+    const steps = new Set(changes.map((change) => `${change.scenarioId}\u0000${change.stepId}`));
+    for (const step of steps) {
+      const [scenarioId, stepId] = step.split('\u0000');
+      const planned = await this.autoWinner(workspace, scenarioId, stepId, event);
+      if (planned) appends.push(planned);
+    }
+    return appends;
+  }
+
+  flush(db: StateDb): void {
+    const upsertRecord = db.prepare<[string, string, string]>(
+      'INSERT OR REPLACE INTO experiment_enrollments (workspace, enrollment_id, record) VALUES (?, ?, ?)',
+    );
+    for (const record of this.records.values()) upsertRecord.run(record.workspace, record.enrollmentId, JSON.stringify(record));
+    const addCounts = db.prepare<[string, string, string, string, string, number, number]>(
+      `INSERT INTO experiment_arms (workspace, scenario_id, step_id, variant, phase, exposures, conversions) VALUES (?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (workspace, scenario_id, step_id, variant, phase)
+       DO UPDATE SET exposures = exposures + excluded.exposures, conversions = conversions + excluded.conversions`,
+    );
+    for (const c of this.changes) addCounts.run(c.workspace, c.scenarioId, c.stepId, c.variant, c.phase, c.exposures, c.conversions);
+    this.records.clear();
+    this.changes = [];
+  }
+
+  discard(): void {
+    this.records.clear();
+    this.changes = [];
+    this.catalogs.clear();
+  }
+
+  /** The counts of one step's arms, committed and pending. */
+  counts(workspace: string, scenarioId: string, stepId: string): ArmCounts[] {
+    const arms = new Map<string, ArmCounts>();
+    for (const row of committedCounts(this.db, workspace, scenarioId, stepId)) arms.set(`${row.variant}\u0000${row.phase}`, row);
+    for (const c of this.changes) {
+      if (c.workspace !== workspace || c.scenarioId !== scenarioId || c.stepId !== stepId) continue;
+      const key = `${c.variant}\u0000${c.phase}`;
+      const arm = arms.get(key) ?? { variant: c.variant, phase: c.phase, exposures: 0, conversions: 0 };
+      arms.set(key, { ...arm, exposures: arm.exposures + c.exposures, conversions: arm.conversions + c.conversions });
+    }
+    return [...arms.values()];
+  }
+
+  private recordOf(workspace: string, enrollmentId: string, key: string): EnrollmentExposures | undefined {
+    const pending = this.records.get(key);
+    if (pending) return pending;
+    const row = this.db
+      .prepare<[string, string], { record: string }>('SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?')
+      .get(workspace, enrollmentId);
+    return row ? (JSON.parse(row.record) as EnrollmentExposures) : undefined;
+  }
+
+  private async autoWinner(workspace: string, scenarioId: string, stepId: string, cause: RecordedEvent): Promise<PlannedAppend | undefined> {
+    const catalog = await this.catalogOf(workspace);
+    const latest = catalog.latest(scenarioId);
+    if (!latest || latest.status === 'archived') return undefined;
+    const step = latest.definition.steps.find((s) => s.id === stepId);
+    if (!step || !('send' in step) || !step.send.autoWinner) return undefined;
+    const concluded = decideAutoWinner({
+      definition: latest.definition,
+      version: latest.version,
+      stepId,
+      arms: this.counts(workspace, scenarioId, stepId),
+      concluded: catalog.conclusion(scenarioId, stepId) !== undefined,
+      causeEventId: cause.id,
+      // The moment of the event that tipped it: the log's time, not the wall clock, so a re-run decides alike.
+      now: Date.parse(cause.metadata.occurredAt),
+    });
+    if (!concluded) return undefined;
+    // Until the event comes back through the log, the cached catalog would not know: forget it.
+    this.catalogs.delete(workspace);
+    const event: NewEvent = {
+      id: conclusionEventId(workspace, scenarioId, stepId),
+      type: EXPERIMENT_CONCLUDED,
+      data: concluded,
+      metadata: {
+        workspace,
+        causationId: cause.id,
+        correlationId: cause.metadata.correlationId ?? cause.id,
+        occurredAt: concluded.concludedAt,
+        receivedAt: cause.metadata.receivedAt,
+        schemaVersion: 1,
+      },
+    };
+    return { stream: scenariosStream(workspace), events: [event] };
+  }
+
+  private catalogOf(workspace: string): Promise<ScenarioCatalogSnapshot> {
+    let catalog = this.catalogs.get(workspace);
+    if (!catalog) {
+      catalog = this.catalog.read(workspace);
+      this.catalogs.set(workspace, catalog);
+      catalog.catch(() => this.catalogs.delete(workspace));
+    }
+    return catalog;
+  }
+}
+
+export function committedCounts(db: StateDb, workspace: string, scenarioId: string, stepId: string): ArmCounts[] {
+  return db
+    .prepare<[string, string, string], ArmCounts>(
+      `SELECT variant, phase, exposures, conversions FROM experiment_arms
+       WHERE workspace = ? AND scenario_id = ? AND step_id = ? ORDER BY variant, phase`,
+    )
+    .all(workspace, scenarioId, stepId);
+}
