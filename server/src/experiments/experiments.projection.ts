@@ -7,8 +7,8 @@
  *
  * It is also the auto-winner's host: after each exposure or conversion at a step with `autoWinner`,
  * it asks `decideAutoWinner` on the counts including that event, and appends the conclusion to the
- * scenarios stream (before its checkpoint moves, with an id derived from the step, so a crash and a
- * re-run append it once).
+ * scenarios stream (with the batch, before its checkpoint moves, and with an id derived from the
+ * step, so a crash and a re-run append it once).
  */
 import {
   type ArmChange,
@@ -44,6 +44,11 @@ export class ExperimentsProjection implements HostedProjection {
   private records = new Map<string, EnrollmentExposures>();
   private changes: ArmChange[] = [];
   private readonly catalogs = new Map<string, Promise<ScenarioCatalogSnapshot>>();
+  /**
+   * Steps this projection concluded whose event the catalog may not show yet: the runner appends a
+   * batch's decisions after the whole batch, so later events of the batch must not conclude again.
+   */
+  private concludedHere = new Set<string>();
 
   constructor(
     private readonly db: StateDb,
@@ -104,6 +109,8 @@ export class ExperimentsProjection implements HostedProjection {
     this.records.clear();
     this.changes = [];
     this.catalogs.clear();
+    // The appends of the failed batch may not have happened; the catalog read afresh will tell.
+    this.concludedHere = new Set();
   }
 
   /** The counts of one step's arms, committed and pending. */
@@ -134,19 +141,19 @@ export class ExperimentsProjection implements HostedProjection {
     if (!latest || latest.status === 'archived') return undefined;
     const step = latest.definition.steps.find((s) => s.id === stepId);
     if (!step || !('send' in step) || !step.send.autoWinner) return undefined;
+    const here = `${workspace}\u0000${scenarioId}\u0000${stepId}`;
     const concluded = decideAutoWinner({
       definition: latest.definition,
       version: latest.version,
       stepId,
       arms: this.counts(workspace, scenarioId, stepId),
-      concluded: catalog.conclusion(scenarioId, stepId) !== undefined,
+      concluded: this.concludedHere.has(here) || catalog.conclusion(scenarioId, stepId) !== undefined,
       causeEventId: cause.id,
       // The moment of the event that tipped it: the log's time, not the wall clock, so a re-run decides alike.
       now: Date.parse(cause.metadata.occurredAt),
     });
     if (!concluded) return undefined;
-    // Until the event comes back through the log, the cached catalog would not know: forget it.
-    this.catalogs.delete(workspace);
+    this.concludedHere.add(here);
     const event: NewEvent = {
       id: conclusionEventId(workspace, scenarioId, stepId),
       type: EXPERIMENT_CONCLUDED,
