@@ -91,18 +91,19 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
     const seeded = await seedTemplates(this.templates, DEFAULT_WORKSPACE);
     if (seeded.length > 0) this.logger.log(`Seeded ${seeded.length} example templates into the ${DEFAULT_WORKSPACE} workspace`);
+    // Without a checkpoint (a new state folder beside an existing log), reactors with effects must not
+    // act on the whole history again: rebuild the timer index and start them from the head. This runs
+    // before any projection starts, as a rebuild holds the state database's transaction.
+    const webhooks = new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs });
+    if (headAtStart > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
+      const head = await this.store.headPosition();
+      await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
+      for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
+      this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
+    }
     this.runner.start(identityProjection);
     this.runner.start(this.segments);
     if (this.phoneIndex) this.runner.start(this.phoneIndex);
-    // Without a checkpoint (a new state folder beside an existing log), reactors with effects must not
-    // act on the whole history again: rebuild the timer index and start them from the head.
-    const head = await this.store.headPosition();
-    const webhooks = new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs });
-    if (headAtStart > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
-      await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
-      for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, head);
-      this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
-    }
     this.runner.start(this.scenarios);
     // Intents left without an outcome by a crash are settled before new sends start.
     await this.dispatcher.recover();

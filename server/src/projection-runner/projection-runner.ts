@@ -96,10 +96,14 @@ export class ProjectionRunner {
 
   /**
    * Rebuilds several projections in one pass over the log: each page is read and decoded once and
-   * handed to every projection, and all of them commit the page together with their checkpoints.
-   * When every projection filters, only the events one of them wants are decoded.
+   * handed to every projection, and all of them commit together with their checkpoints. When every
+   * projection filters, only the events one of them wants are decoded.
    */
-  async rebuildAll(projections: HostedProjection[], onProgress?: (position: number, head: number) => void): Promise<void> {
+  async rebuildAll(
+    projections: HostedProjection[],
+    onProgress?: (position: number, head: number) => void,
+    sizes: { pageSize?: number; commitEvery?: number } = {},
+  ): Promise<void> {
     const busy = projections.filter((projection) => this.running.has(projection.name));
     if (busy.length > 0) throw new Error(`Projection ${busy.map((p) => p.name).join(', ')} is running; stop it before rebuilding`);
     const head = await this.store.headPosition();
@@ -111,14 +115,19 @@ export class ProjectionRunner {
       }
     })();
     const filter = unionOf(projections.map((projection) => projection.filter));
-    const pageSize = 5000;
+    const pageSize = sizes.pageSize ?? 5000;
+    // Alone on the state database (the CLI, before the server starts its projections), state is
+    // committed every REBUILD_COMMIT_EVENTS events rather than every page: a person touched in every
+    // page is then serialised and written once per commit instead of once per page. Beside running
+    // projections, every page is committed on its own, and no transaction stays open across a read.
+    const commitEvery = this.running.size === 0 ? (sizes.commitEvery ?? REBUILD_COMMIT_EVENTS) : pageSize;
     let from = 1;
-    while (from <= head) {
-      const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize, filter });
-      const upTo = page.length === 0 ? head : Math.min(page[page.length - 1].position, head);
-      // One transaction per page; nothing else writes this database during a rebuild.
-      this.db.exec('BEGIN');
-      try {
+    let uncommitted = 0;
+    try {
+      while (from <= head) {
+        const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize, filter });
+        const upTo = page.length === 0 ? head : Math.min(page[page.length - 1].position, head);
+        if (!this.db.inTransaction) this.db.exec('BEGIN');
         for (const event of page) {
           if (event.position > head) break;
           for (const projection of projections) {
@@ -127,20 +136,25 @@ export class ProjectionRunner {
             projection.apply?.(this.db, event);
           }
         }
-        for (const projection of projections) {
-          projection.flush?.(this.db);
-          writeCheckpoint(this.db, projection.name, upTo);
+        uncommitted += page.length;
+        // A filtered read that found nothing has scanned to the end of the log.
+        const last = page.length === 0 || upTo >= head;
+        if (last || uncommitted >= commitEvery) {
+          for (const projection of projections) {
+            projection.flush?.(this.db);
+            writeCheckpoint(this.db, projection.name, upTo);
+          }
+          this.db.exec('COMMIT');
+          uncommitted = 0;
         }
-        this.db.exec('COMMIT');
-      } catch (error) {
-        this.db.exec('ROLLBACK');
-        for (const projection of projections) projection.discard?.();
-        throw error;
+        onProgress?.(upTo, head);
+        if (last) return;
+        from = upTo + 1;
       }
-      onProgress?.(upTo, head);
-      // A filtered read that found nothing has scanned to the end of the log.
-      if (page.length === 0) break;
-      from = upTo + 1;
+    } catch (error) {
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      for (const projection of projections) projection.discard?.();
+      throw error;
     }
   }
 
@@ -202,6 +216,7 @@ export class ProjectionRunner {
 }
 
 const MAX_BATCH = 500;
+const REBUILD_COMMIT_EVENTS = 100_000;
 
 /**
  * Hands a batch to `handle`, in log order within each partition and concurrently across them. An
