@@ -160,9 +160,11 @@ async function latency() {
     ],
     rows,
   );
-  const headline = summaries.find((s) => s.host === 'app' && s.rate === RATE);
+  // The goal is judged on the whole app; with BENCH_SCENARIOS_HOSTS=engine, on the engine alone.
+  const headline = summaries.find((s) => s.host === 'app' && s.rate === RATE) ?? summaries.find((s) => s.rate === RATE);
+  if (!headline) return summaries;
   console.log(
-    `goal: MessageQueued p99 <= ${LATENCY_GOAL_MS} ms at ${fmt(RATE)} triggers/s: ${bound(headline.queued[2], headline.queuedLower[2])} — ${goalText(
+    `goal (${headline.host}): MessageQueued p99 <= ${LATENCY_GOAL_MS} ms at ${fmt(RATE)} triggers/s: ${bound(headline.queued[2], headline.queuedLower[2])} — ${goalText(
       !headline.queuedLower[2] && headline.queued[2] <= LATENCY_GOAL_MS,
     )}`,
   );
