@@ -14,7 +14,7 @@ import { TemplatesController } from '../templates/templates.controller';
 import type { ChannelAdapter } from './channel.port';
 import { Dispatcher } from './dispatcher.projection';
 import { EmailAdapter } from './email/email.adapter';
-import { emailControllers, emailProviders } from './email/email.providers';
+import { emailControllers, emailProviders, emailReportControllers } from './email/email.providers';
 import { InAppAdapter } from './in-app/in-app.adapter';
 import { inAppControllers, inAppProviders } from './in-app/in-app.providers';
 import { LinkSigner } from './link-signer';
@@ -29,6 +29,7 @@ export function channelControllers(config: HeraldConfig): Type[] {
   return [
     TemplatesController,
     ...emailControllers(),
+    ...emailReportControllers(),
     ...subscriptionControllers(),
     ...twilioControllers(config),
     ...telegramControllers(config),

@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 
 export interface LinkPayload {
-  /** What the link does: `o` open, `c` click, `u` unsubscribe, `p` preferences, `i` in-app access. */
-  k: 'o' | 'c' | 'u' | 'p' | 'i';
+  /** What the link does: `o` open, `c` click, `u` unsubscribe, `p` preferences, `i` in-app access, `f` email report intake. */
+  k: 'o' | 'c' | 'u' | 'p' | 'i' | 'f';
   /** Workspace. */
   w: string;
   /** Person identity key. */

@@ -1,7 +1,8 @@
 /**
  * JSON bodies, as Segment's SDKs send them: `application/json`, `text/plain` from browser beacons, or
  * no useful type at all (RudderStack's node SDK posts a gzip Buffer without one), optionally gzip- or
- * deflate-compressed. Every body is read as JSON, except YAML (`application/yaml`) for definitions and forms (`application/x-www-form-urlencoded`) for provider webhooks. Decompression is bounded by the same limit as the
+ * deflate-compressed. Every body is read as JSON, except YAML (`application/yaml`) for definitions, forms (`application/x-www-form-urlencoded`) for provider webhooks
+ * and raw mail (`message/rfc822`, kept as a Buffer) for complaint and bounce reports. Decompression is bounded by the same limit as the
  * body, so a small compressed bomb cannot blow up memory.
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -34,6 +35,8 @@ export function registerJsonBodyParser(fastify: FastifyInstance): void {
           );
           return;
         }
+        // Mail reports (complaints, bounces) are raw MIME: kept as bytes for the mail parser.
+        if (isRawMail(contentType)) return done(null, decode(request, raw));
         const text = decode(request, raw).toString('utf8');
         if (isYaml(contentType)) return done(null, parseYamlBody(text));
         if (isForm(contentType) && !looksLikeJson(text)) return done(null, parseFormBody(text));
@@ -57,6 +60,11 @@ async function parseMultipartForm(raw: Buffer, contentType: string): Promise<Rec
   const fields = new URLSearchParams();
   for (const [name, value] of form) if (typeof value === 'string') fields.append(name, value);
   return parseFormBody(fields.toString());
+}
+
+/** A whole mail message, headers included. */
+function isRawMail(contentType: string | undefined): boolean {
+  return /^message\/rfc822\b/i.test(contentType ?? '');
 }
 
 /** Definitions (segments, scenarios, settings) may be sent as YAML with `Content-Type: application/yaml`. */

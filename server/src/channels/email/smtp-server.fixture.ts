@@ -17,6 +17,8 @@ export interface TestSmtpServer {
   url: string;
   port: number;
   received: ParsedMail[];
+  /** The raw source of each received message, in the same order (to embed in a report). */
+  sources: Buffer[];
   /** Resolves once `count` messages have arrived. */
   waitFor(count: number, timeoutMs?: number): Promise<ParsedMail[]>;
   close(): Promise<void>;
@@ -26,6 +28,7 @@ export async function startSmtpServer(
   options: { rejectRecipient?: (address: string) => Rejection | undefined; rejectMessage?: (mail: ParsedMail) => Rejection | undefined } = {},
 ): Promise<TestSmtpServer> {
   const received: ParsedMail[] = [];
+  const sources: Buffer[] = [];
   const waiters: Array<() => void> = [];
   const smtp = new SMTPServer({
     disabledCommands: ['STARTTLS', 'AUTH'],
@@ -37,11 +40,14 @@ export async function startSmtpServer(
       callback(rejection ? withCode(rejection) : undefined);
     },
     onData(stream, _session, callback) {
-      simpleParser(stream).then(
+      const chunks: Buffer[] = [];
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject)).then(() => simpleParser(Buffer.concat(chunks))).then(
         (mail) => {
           const rejection = options.rejectMessage?.(mail);
           if (rejection) return callback(withCode(rejection));
           received.push(mail);
+          sources.push(Buffer.concat(chunks));
           waiters.splice(0).forEach((wake) => wake());
           callback();
         },
@@ -55,6 +61,7 @@ export async function startSmtpServer(
     url: `smtp://127.0.0.1:${port}`,
     port,
     received,
+    sources,
     async waitFor(count, timeoutMs = 10_000) {
       const deadline = Date.now() + timeoutMs;
       while (received.length < count) {
