@@ -1,0 +1,259 @@
+// npm run bench:analytics — the ClickHouse side on embedded chDB, each part against a baseline in
+// the same run (see bench/README.md):
+//   1. sink throughput (log -> rows -> ClickHouse, checkpointed) against a raw chDB bulk insert of the
+//      same rows in batches of the same size; goal >= 0.7;
+//   2. the funnel API over a store of 10M generated events against a raw windowFunnel scan of the
+//      same events; goal < 500 ms;
+//   3. sink lag p99 while events are appended at 5,000/s; goal < 2 s.
+// Everything runs in this one process: libchdb binds one data folder per process, and Herald runs
+// its sink beside ingestion in one process too.
+import os from 'node:os';
+import { join } from 'node:path';
+import { abandonedCartHistories, recorded } from './lib/analytics-log.mjs';
+import { codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, ratioText, removeDir, requireDist, serverRequire } from './lib/common.mjs';
+import { goalText, percentile, waitForQuietMachine } from './lib/projections-support.mjs';
+
+const SINK_EVENTS = envInt('BENCH_SINK_EVENTS', 1_000_000);
+const FUNNEL_EVENTS = envInt('BENCH_FUNNEL_EVENTS', 10_000_000);
+const LAG_RATE = envInt('BENCH_LAG_RATE', 5000);
+const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 30);
+const ROUNDS = envInt('BENCH_ROUNDS', 3);
+const QUERY_RUNS = envInt('BENCH_QUERY_RUNS', 10);
+const BATCH = 5000;
+const ONLY = process.env.BENCH_ONLY;
+
+const { SqliteEventStore } = requireDist('event-store/sqlite/sqlite-event-store.js');
+const { openStateDb } = requireDist('state/state-db.js');
+const { ChdbAnalyticsStore } = requireDist('analytics/chdb-analytics-store.js');
+const { ensureAnalyticsSchema, dropAnalyticsSchema } = requireDist('analytics/analytics-schema.js');
+const { AnalyticsSink } = requireDist('analytics/analytics-sink.js');
+const { AnalyticsQueries } = requireDist('analytics/analytics-queries.js');
+const { FunnelContext } = requireDist('analytics/funnel-context.js');
+const { toEventRow } = requireDist('analytics/event-rows.js');
+const { trusted } = requireDist('analytics/sql.js');
+const { Session } = serverRequire('chdb');
+
+const seconds = (from) => Number(process.hrtime.bigint() - from) / 1e9;
+const EVENTS_PER_PERSON = 17; // about, see lib/analytics-log.mjs; the exact count is printed
+
+async function freshSchema(store) {
+  await dropAnalyticsSchema(store);
+  await ensureAnalyticsSchema(store);
+}
+
+/** Appends generated histories to a SQLite log, `events` events at least; returns the head. */
+async function fillLog(log, events, personOffset = 0) {
+  const people = Math.ceil(events / EVENTS_PER_PERSON);
+  let pending = [];
+  for (const { stream, events: batch } of abandonedCartHistories({ people, personOffset })) {
+    pending.push(log.append(stream, batch));
+    if (pending.length >= 256) {
+      await Promise.all(pending);
+      pending = [];
+    }
+  }
+  await Promise.all(pending);
+  return log.headPosition();
+}
+
+/** The rows the sink would write for the whole log, built once (not timed). */
+async function rowsOfLog(log, head, folder) {
+  const db = openStateDb(join(folder, `rows-${Date.now()}.sqlite`));
+  const context = new FunnelContext(db);
+  const rows = [];
+  for (let from = 1; from <= head; ) {
+    const page = await log.readAll({ fromPosition: from, maxCount: BATCH });
+    for (const event of page) rows.push(toEventRow(event, context));
+    // In one transaction, as the sink commits.
+    db.transaction(() => context.commit(page[page.length - 1].position))();
+    from = page[page.length - 1].position + 1;
+  }
+  db.close();
+  return rows;
+}
+
+async function rawInsert(session, rows) {
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < rows.length; i += BATCH) {
+    const payload = Buffer.from(rows.slice(i, i + BATCH).map((row) => JSON.stringify(row)).join('\n'));
+    await session.insert({ table: 'events', values: payload, format: 'JSONEachRow' });
+  }
+  return seconds(started);
+}
+
+async function sinkRun(log, store, head, folder, round) {
+  const db = openStateDb(join(folder, `sink-${round}-${Date.now()}.sqlite`));
+  const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000 });
+  const started = process.hrtime.bigint();
+  sink.start();
+  await sink.caughtUpTo(head, 3_600_000);
+  const elapsed = seconds(started);
+  await sink.stop();
+  db.close();
+  return elapsed;
+}
+
+async function countEvents(store) {
+  const [{ events }] = await store.query(trusted('SELECT uniqExact(event_id) AS events FROM events'));
+  return Number(events);
+}
+
+async function benchSink(store, session, folder) {
+  console.log(`\n## 1. Sink throughput: ${fmt(SINK_EVENTS)} events, ${ROUNDS} rounds, batches of ${BATCH}`);
+  const log = new SqliteEventStore({ path: join(folder, 'sink-log.sqlite') });
+  const head = await fillLog(log, SINK_EVENTS);
+  const rows = await rowsOfLog(log, head, folder);
+  const bytes = rows.reduce((sum, row) => sum + JSON.stringify(row).length, 0) / rows.length;
+  console.log(`log: ${fmt(head)} events; ${fmt(bytes)} B of JSON per row on average`);
+  const results = [];
+  for (let round = 1; round <= ROUNDS; round++) {
+    await freshSchema(store);
+    const raw = await rawInsert(session, rows);
+    if ((await countEvents(store)) !== head) throw new Error('raw insert lost rows');
+    await freshSchema(store);
+    const sink = await sinkRun(log, store, head, folder, round);
+    if ((await countEvents(store)) !== head) throw new Error('the sink lost rows');
+    results.push({ raw: head / raw, sink: head / sink });
+    console.log(`round ${round}: raw ${fmt(head / raw)} rows/s, sink ${fmt(head / sink)} events/s, ratio ${ratioText(raw / sink)}`);
+  }
+  await log.close();
+  const ratio = median(results.map((r) => r.sink / r.raw));
+  printTable(
+    ['', 'raw rows/s', 'sink events/s', 'ratio sink/raw (median per round)', 'goal >= 0.7'],
+    [['median', fmt(median(results.map((r) => r.raw))), fmt(median(results.map((r) => r.sink))), ratioText(ratio), goalText(ratio >= 0.7)]],
+  );
+  return ratio;
+}
+
+async function benchFunnel(store, folder) {
+  console.log(`\n## 2. Funnel API over ${fmt(FUNNEL_EVENTS)} generated events`);
+  await freshSchema(store);
+  // Rows straight into ClickHouse (the sink's own rows, built with its mapping), to build a big store quickly.
+  const db = openStateDb(join(folder, 'funnel-rows.sqlite'));
+  const context = new FunnelContext(db);
+  const people = Math.ceil(FUNNEL_EVENTS / EVENTS_PER_PERSON);
+  const started = process.hrtime.bigint();
+  let batch = [];
+  let total = 0;
+  for (const event of recorded(abandonedCartHistories({ people, seed: 9 }))) {
+    batch.push(toEventRow(event, context));
+    if (batch.length === 100_000) {
+      db.transaction(() => context.commit(event.position))();
+      await store.insert('events', batch);
+      total += batch.length;
+      batch = [];
+      if (total % 1_000_000 === 0) console.log(`  ${fmt(total)} events stored (${fmt(seconds(started))} s)`);
+    }
+  }
+  await store.insert('events', batch);
+  total += batch.length;
+  db.transaction(() => context.commit(total))();
+  db.close();
+  console.log(`store: ${fmt(total)} events, ${fmt(people)} enrolments, filled in ${fmt(seconds(started))} s`);
+  const [{ parts }] = await store.query(trusted(`SELECT count() AS parts FROM system.parts WHERE active AND table = 'funnel_daily' AND database = currentDatabase()`));
+  console.log(`funnel_daily: ${parts} active parts at measurement time (no OPTIMIZE)`);
+
+  const queries = new AnalyticsQueries(store);
+  const base = { workspace: 'default', scenarioId: 'abandoned-cart', from: '2026-03-01', to: '2026-03-31' };
+  const steps = ['wait-1h', 'reminder', 'wait-purchase', 'sms-nudge'];
+  const scan = trusted(`SELECT level, count() AS enrolments FROM (
+      SELECT enrollment_id, windowFunnel(259200)(occurred_at, type = 'EnrollmentStarted', type = 'VariantAssigned',
+        type = 'MessageSent' AND step_id = 'reminder', type = 'MessageOpened' AND step_id = 'reminder', type = 'GoalReached') AS level
+      FROM events WHERE workspace = 'default' AND scenario_id = 'abandoned-cart' GROUP BY enrollment_id)
+    GROUP BY level ORDER BY level`);
+  const time = async (run) => {
+    const t = process.hrtime.bigint();
+    await run();
+    return seconds(t) * 1000;
+  };
+  const rows = [];
+  const scanMs = [];
+  for (let i = 0; i < Math.max(3, Math.ceil(QUERY_RUNS / 3)); i++) scanMs.push(await time(() => store.query(scan)));
+  rows.push(['raw windowFunnel scan of events', fmt(median(scanMs)), fmt(Math.max(...scanMs)), '', '']);
+  for (const by of [undefined, 'variant', 'day']) {
+    const ms = [];
+    for (let i = 0; i < QUERY_RUNS; i++) ms.push(await time(() => queries.funnel({ ...base, by }, steps)));
+    rows.push([`funnel API query${by ? ` by=${by}` : ''}`, fmt(median(ms)), fmt(Math.max(...ms)), ratioText(median(ms) / median(scanMs)), goalText(median(ms) < 500)]);
+  }
+  const check = await queries.funnel({ ...base, by: 'variant' }, steps);
+  console.log(`check: ${fmt(check.scenario.entered)} enrolments entered, ${fmt(check.scenario.converted)} converted`);
+  printTable(['query', 'median ms', 'max ms', 'ratio to scan', 'goal < 500 ms'], rows);
+}
+
+async function benchLag(store, folder) {
+  console.log(`\n## 3. Sink lag while ${fmt(LAG_RATE)} events/s are appended for ${LAG_SECONDS} s (default sink settings: batches of ${BATCH} or 1 s)`);
+  await freshSchema(store);
+  const log = new SqliteEventStore({ path: join(folder, 'lag-log.sqlite') });
+  const db = openStateDb(join(folder, 'lag-state.sqlite'));
+  const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000 });
+  sink.start();
+  const tickMs = 100;
+  const perTick = Math.round((LAG_RATE * tickMs) / 1000);
+  const histories = abandonedCartHistories({ people: Math.ceil((LAG_RATE * LAG_SECONDS) / EVENTS_PER_PERSON) + 100, seed: 4, personOffset: 50_000_000 });
+  const ticks = [];
+  const startedAt = Date.now();
+  let appended = 0;
+  let carry = [];
+  for (let tick = 0; Date.now() - startedAt < LAG_SECONDS * 1000; tick++) {
+    // Whole people per tick, about `perTick` events.
+    const appends = [];
+    let events = carry.length;
+    if (carry.length) appends.push(...carry);
+    carry = [];
+    while (events < perTick) {
+      const next = histories.next();
+      if (next.done) break;
+      appends.push(next.value);
+      events += next.value.events.length;
+    }
+    const at = Date.now();
+    const results = await Promise.all(appends.map(({ stream, events: batch }) => log.append(stream, batch)));
+    appended += events;
+    ticks.push({ at, position: Math.max(...results.map((r) => r.position)) });
+    const wait = startedAt + (tick + 1) * tickMs - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+  const elapsed = (Date.now() - startedAt) / 1000;
+  // When did the sink's checkpoint pass each tick's last event?
+  const lags = [];
+  let index = 0;
+  const deadline = Date.now() + 60_000;
+  while (index < ticks.length && Date.now() < deadline) {
+    const checkpoint = sink.checkpoint();
+    while (index < ticks.length && ticks[index].position <= checkpoint) lags.push(Date.now() - ticks[index++].at);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  await sink.stop();
+  await log.close();
+  db.close();
+  console.log(`appended ${fmt(appended)} events in ${fmt(elapsed, 1)} s (${fmt(appended / elapsed)}/s)`);
+  printTable(
+    ['', 'p50 ms', 'p99 ms', 'max ms', 'goal p99 < 2000 ms'],
+    [['sink lag (append -> in ClickHouse)', fmt(percentile(lags, 50)), fmt(percentile(lags, 99)), fmt(Math.max(...lags)), goalText(percentile(lags, 99) < 2000)]],
+  );
+}
+
+async function main() {
+  await waitForQuietMachine();
+  console.log(`bench:analytics  ${machineLine()}`);
+  console.log(codeLine());
+  const folder = makeTempDir('analytics');
+  // The store (Herald's adapter) and a raw session on the same folder: chDB lets sessions on one folder coexist.
+  const store = new ChdbAnalyticsStore(join(folder, 'analytics'));
+  const session = new Session(join(folder, 'analytics'));
+  try {
+    if (!ONLY || ONLY === 'lag') await benchLag(store, folder);
+    if (!ONLY || ONLY === 'sink') await benchSink(store, session, folder);
+    if (!ONLY || ONLY === 'funnel') await benchFunnel(store, folder);
+  } finally {
+    session.close();
+    await store.close();
+    removeDir(folder);
+  }
+  console.log(`\nload at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
