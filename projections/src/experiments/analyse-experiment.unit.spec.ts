@@ -1,6 +1,6 @@
 import type { SendStep } from '../scenarios/scenario-definition';
 import { sequentialTest } from '../stats';
-import { analyseExperiment, experimentSetup, sequentialWinner } from './analyse-experiment';
+import { analyseExperiment, currentWinner, experimentSetup, sequentialWinner } from './analyse-experiment';
 import type { ArmCounts } from './experiment-ledger';
 
 const Z_975 = 1.959963984540054;
@@ -194,6 +194,20 @@ describe('sequentialWinner', () => {
     // 10% vs 12% over 1,000 each: z-test p = 0.15, sequential p = 0.86: no winner.
     expect(sequentialWinner(setup, counts([1000, 100], [1000, 120]), false)).toBeNull();
     expect(sequentialWinner(setup, counts([10000, 1000], [10000, 1300]), true)).toBeNull();
+  });
+
+  it('is what analyseExperiment reports as winner before a conclusion (currentWinner, the cheap path)', () => {
+    const withHoldout = experimentSetup(abStep({ autoWinner: { minExposures: 500 } }));
+    for (const arms of [
+      [arm('plain', 4500, 450), arm('discount', 4500, 600), arm('holdout', 1000, 80)],
+      [arm('plain', 4500, 600), arm('discount', 4500, 450), arm('holdout', 1000, 80)],
+      [arm('plain', 450, 45), arm('discount', 450, 90), arm('holdout', 100, 8)],
+      [arm('plain', 5500, 450), arm('discount', 3500, 600), arm('holdout', 1000, 80)],
+      [arm('plain', 1000, 100), arm('discount', 1000, 120)],
+    ]) {
+      expect(currentWinner(withHoldout, arms)).toBe(analyseExperiment(withHoldout, arms).winner);
+    }
+    expect(currentWinner(withHoldout, [arm('plain', 4500, 450), arm('discount', 4500, 600), arm('holdout', 1000, 80)])).toBe('discount');
   });
 
   it('uses the step alpha', () => {

@@ -7,7 +7,7 @@
  */
 import type { ScenarioDefinition, SendStep } from '../scenarios/scenario-definition';
 import { HOLDOUT_KEY } from '../scenarios/parse-scenario';
-import { analyseExperiment, experimentSetup, type ExperimentAnalysis } from './analyse-experiment';
+import { analyseExperiment, currentWinner, experimentSetup, type ExperimentAnalysis } from './analyse-experiment';
 import type { ArmCounts } from './experiment-ledger';
 
 export const EXPERIMENT_CONCLUDED = 'ExperimentConcluded';
@@ -77,7 +77,10 @@ export function decideAutoWinner(input: {
   if (input.concluded) return undefined;
   const send = experimentStep(input.definition, input.stepId);
   if (!send?.autoWinner || !send.variants || send.variants.length < 2) return undefined;
-  const analysis = analyseExperiment(experimentSetup(send), input.arms);
+  const setup = experimentSetup(send);
+  // The cheap rule first: this runs after every exposure and conversion.
+  if (currentWinner(setup, input.arms) === null) return undefined;
+  const analysis = analyseExperiment(setup, input.arms);
   if (analysis.winner === null) return undefined;
   return {
     scenarioId: input.definition.id,
