@@ -39,7 +39,7 @@ import { ScenariosProjection } from './scenarios/scenarios.projection';
 import { WebhooksProjection } from './scenarios/webhooks.projection';
 import { Broadcasts } from './scenarios/broadcasts';
 import { channelControllers, channelProviders } from './channels/channels.wiring';
-import { Dispatcher } from './channels/dispatcher.projection';
+import { Dispatcher, DispatchRetryTimers } from './channels/dispatcher.projection';
 import { EmailAdapter } from './channels/email/email.adapter';
 import { PhoneIndexProjection } from './channels/twilio/phone-index.projection';
 import { seedTemplates } from './templates/seed-templates';
@@ -78,6 +78,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly broadcasts: Broadcasts,
     private readonly scenarioEngine: ScenarioEngine,
     private readonly dispatcher: Dispatcher,
+    private readonly dispatchRetries: DispatchRetryTimers,
     private readonly templates: TemplateStore,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
     @Optional() private readonly phoneIndex?: PhoneIndexProjection,
@@ -111,6 +112,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     this.runner.start(webhooks);
     this.timers.start();
     this.scenarioTimers.start();
+    this.dispatchRetries.start();
     this.broadcasts.start();
     this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);
   }
@@ -118,6 +120,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
   async onApplicationShutdown(): Promise<void> {
     await this.timers.stop();
     await this.scenarioTimers.stop();
+    await this.dispatchRetries.stop();
     await this.broadcasts.stop();
     await this.runner.stop();
     await this.dispatcher.drain();

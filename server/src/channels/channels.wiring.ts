@@ -12,7 +12,7 @@ import { TemplateRenderer } from '../templates/template-renderer';
 import { TemplateStore } from '../templates/template-store';
 import { TemplatesController } from '../templates/templates.controller';
 import type { ChannelAdapter } from './channel.port';
-import { Dispatcher } from './dispatcher.projection';
+import { Dispatcher, DispatchRetryTimers } from './dispatcher.projection';
 import { EmailAdapter } from './email/email.adapter';
 import { emailControllers, emailProviders, emailReportControllers } from './email/email.providers';
 import { InAppAdapter } from './in-app/in-app.adapter';
@@ -49,6 +49,11 @@ export function channelProviders(config: HeraldConfig, stateDbToken: symbol): Pr
     ...telegramProviders(config),
     ...pushProviders(config),
     ...inAppProviders(),
+    {
+      provide: DispatchRetryTimers,
+      useFactory: (db: StateDb, store: EventStore, clock: Clock) => new DispatchRetryTimers(db, store, clock),
+      inject: [stateDbToken, EVENT_STORE, CLOCK],
+    },
     {
       provide: Dispatcher,
       useFactory: (

@@ -2,16 +2,23 @@
  * The dispatcher: turns every `MessageQueued` into a provider call, exactly once where the channel
  * allows it. For each message it re-checks the subscription, picks the address, renders, records the
  * intent (`MessageDispatching`) durably, and only then calls the provider, recording `MessageSent`,
- * `MessageFailed` or `MessageBounced`. Sends run concurrently (up to `concurrency`), so one slow
- * provider call does not hold up the log. An intent whose outcome is unknown after a crash (it is
- * still in the in-flight table at start) is recorded as `MessageOutcomeUnknown`, and sent again
+ * `MessageFailed` or `MessageBounced`. Messages of different people are handled concurrently (the
+ * runner's partitions, so their intents share group commits) and up to `concurrency` provider calls
+ * run at once, so one slow provider call does not hold up the log.
+ *
+ * A transient failure is not retried in memory: it is recorded as `MessageRetryScheduled` with the
+ * next attempt and its due time, which this projection keeps in a timer index; when the clock passes
+ * it, a `TimerFired` (id derived from the timer) brings the message back here for that attempt. So
+ * a retry survives a restart and happens once. An intent whose outcome is unknown after a crash (it
+ * is still in the in-flight table at start) is recorded as `MessageOutcomeUnknown`, and sent again
  * only if the channel is declared safe to retry (docs/delivery.md).
  */
 import { type Channel, type MessageQueued, personKeyOfStream } from '@herald/projections';
 import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import type { Clock } from '../shared/clock';
-import { derivedEventId } from '../shared/ids';
+import { type DueTimer, DueTimers } from '../shared/due-timers';
+import { derivedEventId, uuidv5 } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import { type ChannelAdapter, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
 import { CONTACT_EVENTS, contactFrom, isUnsubscribed } from './contact';
@@ -20,6 +27,13 @@ import { RenderError, type MessageRenderer } from './renderer.port';
 import { SandboxAdapter } from './sandbox.adapter';
 
 export const DISPATCH = 'dispatch';
+export const RETRY_SCHEDULED = 'MessageRetryScheduled';
+export const RETRY_TIMER_PURPOSE = 'dispatch-retry';
+
+export const DISPATCH_RETRY_TABLE = `CREATE TABLE IF NOT EXISTS dispatch_retries (
+  timer_id TEXT PRIMARY KEY, workspace TEXT NOT NULL, person TEXT NOT NULL, queued_id TEXT NOT NULL,
+  message_id TEXT NOT NULL, attempt INTEGER NOT NULL, due_at INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS dispatch_retries_due ON dispatch_retries (due_at)`;
 
 /** Provider codes that mean the person refused the channel (not merely a bad address). */
 const OPTED_OUT_CODES = new Set(['telegram_403', 'twilio_21610']);
@@ -29,25 +43,60 @@ const FINAL = new Set(['MessageSent', 'MessageFailed', 'MessageBounced', 'Messag
 
 export interface DispatcherOptions {
   concurrency?: number;
-  /** Attempts for transient failures (network, 5xx, throttling). */
+  /** Attempts for transient failures (network, 4xx/5xx that say "later", throttling). */
   maxAttempts?: number;
+  /** Delay before the second attempt; it doubles for each further one. */
   retryBaseMs?: number;
 }
 
-interface Inflight {
-  workspace: string;
-  stream: string;
-  queuedId: string;
+/** `MessageRetryScheduled`: attempt `attempt` of the message is due at `dueAt`. */
+export interface MessageRetryScheduled {
   messageId: string;
   channel: Channel;
+  provider: string;
   attempt: number;
+  dueAt: string;
+  delayMs: number;
+  detail: string;
+}
+
+/** The `TimerFired` that brings a message back for its next attempt. */
+export interface DispatchRetryFired {
+  purpose: typeof RETRY_TIMER_PURPOSE;
+  timerId: string;
+  queuedId: string;
+  messageId: string;
+  attempt: number;
+  dueAt: string;
+}
+
+type Attempt = { kind: 'send'; attempt: number } | { kind: 'unknown'; attempt: number } | { kind: 'none' };
+
+/**
+ * Which attempt to make now, from what the log says about the message since it was queued; pure.
+ * `timerAttempt` is set when a retry timer fired for that attempt.
+ */
+export function nextAttempt(about: RecordedEvent[], safeToRetry: boolean, timerAttempt?: number): Attempt {
+  if (about.some((e) => FINAL.has(e.type))) return { kind: 'none' };
+  const highest = (type: string) => Math.max(0, ...about.filter((e) => e.type === type).map((e) => Number((e.data as { attempt?: number }).attempt ?? 1)));
+  const dispatched = highest('MessageDispatching');
+  const scheduled = highest(RETRY_SCHEDULED);
+  // A retry is waiting for its timer: only that timer starts it.
+  if (scheduled > dispatched) return timerAttempt === scheduled ? { kind: 'send', attempt: scheduled } : { kind: 'none' };
+  // An intent without an outcome: the process stopped during the call.
+  if (dispatched > 0) return safeToRetry ? { kind: 'send', attempt: dispatched + 1 } : { kind: 'unknown', attempt: dispatched };
+  return timerAttempt === undefined ? { kind: 'send', attempt: 1 } : { kind: 'none' };
 }
 
 export class Dispatcher implements HostedProjection {
   readonly name = DISPATCH;
-  readonly filter = { eventTypes: ['MessageQueued'] };
+  readonly filter = { eventTypes: ['MessageQueued', RETRY_SCHEDULED, 'TimerFired'] };
   private readonly running = new Set<Promise<void>>();
+  /** Messages with a send in flight in this process. */
+  private readonly active = new Set<string>();
   private readonly statements;
+  private slotsInUse = 0;
+  private readonly slotWaiters: Array<() => void> = [];
 
   constructor(
     private readonly db: StateDb,
@@ -67,6 +116,10 @@ export class Dispatcher implements HostedProjection {
       all: db.prepare<[], { message_id: string; workspace: string; stream: string; queued_id: string; channel: Channel; attempt: number }>(
         'SELECT * FROM dispatch_inflight',
       ),
+      scheduleRetry: db.prepare<[string, string, string, string, string, number, number]>(
+        'INSERT OR REPLACE INTO dispatch_retries (timer_id, workspace, person, queued_id, message_id, attempt, due_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      retryFired: db.prepare<[string]>('DELETE FROM dispatch_retries WHERE timer_id = ?'),
     };
   }
 
@@ -74,10 +127,17 @@ export class Dispatcher implements HostedProjection {
     db.exec(`CREATE TABLE IF NOT EXISTS dispatch_inflight (
       message_id TEXT PRIMARY KEY, workspace TEXT NOT NULL, stream TEXT NOT NULL, queued_id TEXT NOT NULL,
       channel TEXT NOT NULL, attempt INTEGER NOT NULL)`);
+    db.exec(DISPATCH_RETRY_TABLE);
   }
 
   reset(db: StateDb): void {
     db.exec('DELETE FROM dispatch_inflight');
+    db.exec('DELETE FROM dispatch_retries');
+  }
+
+  /** One person's messages in log order; different people concurrently. */
+  partitionOf(event: RecordedEvent): string {
+    return event.stream;
   }
 
   adapterFor(channel: Channel): ChannelAdapter {
@@ -88,43 +148,56 @@ export class Dispatcher implements HostedProjection {
   async recover(): Promise<void> {
     for (const row of this.statements.all.all()) {
       const history = await this.store.readStream(row.stream);
-      const about = history.filter((e) => (e.data as { messageId?: string })?.messageId === row.message_id);
-      if (about.some((e) => FINAL.has(e.type))) {
-        this.statements.remove.run(row.message_id);
-        continue;
-      }
       const queued = history.find((e) => e.id === row.queued_id);
-      const adapter = this.adapterFor(row.channel);
-      if (queued && adapter.safeToRetry) {
-        await this.handle(queued);
-        continue;
-      }
-      await this.append(row.stream, row.workspace, row.queued_id, `unknown|${row.attempt}`, 'MessageOutcomeUnknown', {
-        messageId: row.message_id,
-        channel: row.channel,
-        provider: adapter.provider,
-        attempt: row.attempt,
-      });
-      this.statements.remove.run(row.message_id);
+      const started = queued ? await this.dispatch(queued, history) : false;
+      if (!started) this.statements.remove.run(row.message_id);
     }
   }
 
   async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    if (event.type === 'MessageQueued') {
+      await this.dispatch(event);
+    } else if (event.type === 'TimerFired' && (event.data as { purpose?: string }).purpose === RETRY_TIMER_PURPOSE) {
+      const fired = event.data as DispatchRetryFired;
+      const history = await this.store.readStream(event.stream);
+      const queued = history.find((e) => e.id === fired.queuedId);
+      if (queued) await this.dispatch(queued, history, fired.attempt);
+    }
+    return [];
+  }
+
+  /** Keeps the retry timer index (inside the checkpoint's transaction). */
+  apply(_db: StateDb, event: RecordedEvent): void {
+    if (event.type === RETRY_SCHEDULED) {
+      const retry = event.data as MessageRetryScheduled;
+      const queuedId = event.metadata.causationId;
+      const person = personKeyOfStream(event.stream);
+      if (!queuedId || !person) return;
+      this.statements.scheduleRetry.run(retryTimerId(queuedId, retry.attempt), event.metadata.workspace, person, queuedId, retry.messageId, retry.attempt, Date.parse(retry.dueAt));
+    } else if (event.type === 'TimerFired' && (event.data as { purpose?: string }).purpose === RETRY_TIMER_PURPOSE) {
+      this.statements.retryFired.run((event.data as DispatchRetryFired).timerId);
+    }
+  }
+
+  /** Makes the attempt the log calls for; whether a provider call was started. */
+  private async dispatch(event: RecordedEvent, known?: RecordedEvent[], timerAttempt?: number): Promise<boolean> {
     const queued = event.data as MessageQueued;
+    if (this.active.has(queued.messageId)) return false;
     const workspace = event.metadata.workspace;
-    const history = await this.store.readStream(event.stream);
-    const about = history.filter((e) => (e.data as { messageId?: string })?.messageId === queued.messageId);
-    // Anything after the queue decision that settles the message (a suppression before it was queued does not count).
-    if (about.some((e) => FINAL.has(e.type) && e.position > event.position)) return [];
-    const attempts = about.filter((e) => e.type === 'MessageDispatching').length;
+    const history = known ?? (await this.store.readStream(event.stream));
+    // Only what came after the queue decision counts (a suppression before it was queued does not).
+    const about = history.filter((e) => e.position > event.position && (e.data as { messageId?: string })?.messageId === queued.messageId);
     const adapter = this.adapterFor(queued.channel);
     const record = (key: string, type: string, data: Record<string, unknown>) =>
       this.append(event.stream, workspace, event.id, key, type, { messageId: queued.messageId, channel: queued.channel, ...data });
 
-    if (attempts > 0 && !adapter.safeToRetry) {
-      await record(`unknown|${attempts}`, 'MessageOutcomeUnknown', { provider: adapter.provider, attempt: attempts });
-      return [];
+    const next = nextAttempt(about, adapter.safeToRetry, timerAttempt);
+    if (next.kind === 'none') return false;
+    if (next.kind === 'unknown') {
+      await record(`unknown|${next.attempt}`, 'MessageOutcomeUnknown', { provider: adapter.provider, attempt: next.attempt });
+      return false;
     }
+    const attempt = next.attempt;
     const contact = contactFrom(history);
     if (!queued.transactional && isUnsubscribed(contact, queued.channel, queued.topic)) {
       await record('suppressed', 'MessageSuppressed', {
@@ -134,13 +207,13 @@ export class Dispatcher implements HostedProjection {
         reason: 'unsubscribed',
         stage: 'dispatch',
       });
-      return [];
+      return false;
     }
     const person = personKeyOfStream(event.stream) ?? event.stream;
     const to = adapter.address(contact);
     if (!to) {
       await record('failed', 'MessageFailed', { reason: 'no_address', provider: adapter.provider });
-      return [];
+      return false;
     }
     const unsubscribe = this.links.url('/u', { k: 'u', w: workspace, p: person, m: queued.messageId, ch: queued.channel });
     const preferences = this.links.url('/preferences', { k: 'p', w: workspace, p: person });
@@ -161,7 +234,7 @@ export class Dispatcher implements HostedProjection {
     } catch (error) {
       if (!(error instanceof RenderError)) throw error;
       await record('failed', 'MessageFailed', { reason: 'render_failed', detail: error.message, renderError: error.reason });
-      return [];
+      return false;
     }
     const delivery: Delivery = {
       messageId: queued.messageId,
@@ -173,16 +246,25 @@ export class Dispatcher implements HostedProjection {
       links: { unsubscribe, preferences },
       pushSubscription: queued.channel === 'push' ? contact.pushSubscriptions.find((s) => s.endpoint === to) : undefined,
     };
-    await this.waitForSlot();
-    const attempt = attempts + 1;
-    await record(`dispatching|${attempt}`, 'MessageDispatching', { provider: adapter.provider, to, attempt });
-    this.statements.add.run(queued.messageId, workspace, event.stream, event.id, queued.channel, attempt);
+    if (this.active.has(queued.messageId)) return false;
+    this.active.add(queued.messageId);
+    await this.acquireSlot();
+    try {
+      await record(`dispatching|${attempt}`, 'MessageDispatching', { provider: adapter.provider, to, attempt });
+      this.statements.add.run(queued.messageId, workspace, event.stream, event.id, queued.channel, attempt);
+    } catch (error) {
+      this.releaseSlot();
+      this.active.delete(queued.messageId);
+      throw error;
+    }
     const sending = this.send(adapter, delivery, event, attempt).finally(() => {
       this.running.delete(sending);
+      this.active.delete(queued.messageId);
+      this.releaseSlot();
       this.statements.remove.run(queued.messageId);
     });
     this.running.add(sending);
-    return [];
+    return true;
   }
 
   /** Waits for the sends in flight (tests, shutdown). */
@@ -190,46 +272,50 @@ export class Dispatcher implements HostedProjection {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
-  private async send(adapter: ChannelAdapter, delivery: Delivery, queued: RecordedEvent, firstAttempt: number): Promise<void> {
+  /** One provider call, and its outcome recorded: sent, bounced, failed, unknown, or a retry scheduled. */
+  private async send(adapter: ChannelAdapter, delivery: Delivery, queued: RecordedEvent, attempt: number): Promise<void> {
     const maxAttempts = this.options.maxAttempts ?? 4;
     const record = (key: string, type: string, data: Record<string, unknown>) =>
       this.append(queued.stream, delivery.workspace, queued.id, key, type, { messageId: delivery.messageId, channel: delivery.channel, ...data });
-    for (let attempt = firstAttempt; ; attempt++) {
-      try {
-        const result = await adapter.send(delivery);
-        await record('sent', 'MessageSent', { provider: adapter.provider, providerMessageId: result.providerMessageId, to: delivery.to, attempt });
+    try {
+      const result = await adapter.send(delivery);
+      await record('sent', 'MessageSent', { provider: adapter.provider, providerMessageId: result.providerMessageId, to: delivery.to, attempt });
+    } catch (error) {
+      if (error instanceof PermanentDeliveryError) {
+        const bounced = delivery.channel === 'email' && error.unreachable;
+        await record(bounced ? 'bounced' : 'failed', bounced ? 'MessageBounced' : 'MessageFailed', {
+          reason: 'rejected',
+          provider: adapter.provider,
+          code: error.code,
+          detail: error.message,
+          attempt,
+        });
+        if (error.unreachable) await this.unreachable(delivery, queued, adapter.provider, error.code);
         return;
-      } catch (error) {
-        if (error instanceof PermanentDeliveryError) {
-          const bounced = delivery.channel === 'email' && error.unreachable;
-          await record(bounced ? 'bounced' : 'failed', bounced ? 'MessageBounced' : 'MessageFailed', {
-            reason: 'rejected',
-            provider: adapter.provider,
-            code: error.code,
-            detail: error.message,
-            attempt,
-          });
-          if (error.unreachable) await this.unreachable(delivery, queued, adapter.provider, error.code);
-          return;
-        }
-        if (error instanceof OutcomeUnknownDeliveryError) {
-          await record(`unknown|${attempt}`, 'MessageOutcomeUnknown', { provider: adapter.provider, attempt, detail: error.message });
-          return;
-        }
-        const transient = error instanceof TransientDeliveryError;
-        if (!transient || attempt >= maxAttempts) {
-          await record('failed', 'MessageFailed', {
-            reason: transient ? 'retries_exhausted' : 'error',
-            provider: adapter.provider,
-            detail: (error as Error).message,
-            attempt,
-          });
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, (this.options.retryBaseMs ?? 1000) * 2 ** (attempt - firstAttempt)));
-        await record(`dispatching|${attempt + 1}`, 'MessageDispatching', { provider: adapter.provider, to: delivery.to, attempt: attempt + 1 });
-        this.statements.add.run(delivery.messageId, delivery.workspace, queued.stream, queued.id, delivery.channel, attempt + 1);
       }
+      if (error instanceof OutcomeUnknownDeliveryError) {
+        await record(`unknown|${attempt}`, 'MessageOutcomeUnknown', { provider: adapter.provider, attempt, detail: error.message });
+        return;
+      }
+      const transient = error instanceof TransientDeliveryError;
+      if (!transient || attempt >= maxAttempts) {
+        await record('failed', 'MessageFailed', {
+          reason: transient ? 'retries_exhausted' : 'error',
+          provider: adapter.provider,
+          detail: (error as Error).message,
+          attempt,
+        });
+        return;
+      }
+      const delayMs = (this.options.retryBaseMs ?? 1000) * 2 ** (attempt - 1);
+      const retry: Omit<MessageRetryScheduled, 'messageId' | 'channel'> = {
+        provider: adapter.provider,
+        attempt: attempt + 1,
+        dueAt: new Date(this.clock.now().getTime() + delayMs).toISOString(),
+        delayMs,
+        detail: (error as Error).message,
+      };
+      await record(`retry|${attempt + 1}`, RETRY_SCHEDULED, { ...retry });
     }
   }
 
@@ -250,9 +336,19 @@ export class Dispatcher implements HostedProjection {
     }
   }
 
-  private async waitForSlot(): Promise<void> {
-    const limit = this.options.concurrency ?? 32;
-    while (this.running.size >= limit) await Promise.race(this.running);
+  private async acquireSlot(): Promise<void> {
+    if (this.slotsInUse < (this.options.concurrency ?? 32)) {
+      this.slotsInUse += 1;
+      return;
+    }
+    // The slot is handed over by releaseSlot, so waiters never overshoot the limit.
+    await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+  }
+
+  private releaseSlot(): void {
+    const next = this.slotWaiters.shift();
+    if (next) next();
+    else this.slotsInUse -= 1;
   }
 
   private append(stream: string, workspace: string, causeId: string, key: string, type: string, data: Record<string, unknown>): Promise<unknown> {
@@ -264,5 +360,50 @@ export class Dispatcher implements HostedProjection {
       metadata: { workspace, causationId: causeId, correlationId: causeId, occurredAt: now, receivedAt: now, schemaVersion: 1 },
     };
     return this.store.append(stream, [event]);
+  }
+}
+
+function retryTimerId(queuedId: string, attempt: number): string {
+  return `${queuedId}|retry|${attempt}`;
+}
+
+/**
+ * Fires due retries: appends the `TimerFired` that brings a message back to the dispatcher for its
+ * next attempt (id derived from the timer, so it fires once). The dispatcher keeps the index.
+ */
+export class DispatchRetryTimers extends DueTimers<DueTimer & { queuedId: string; messageId: string; attempt: number }> {
+  constructor(db: StateDb, store: EventStore, clock: Clock) {
+    db.exec(DISPATCH_RETRY_TABLE);
+    const due = db.prepare<[number, number], { timer_id: string; workspace: string; person: string; queued_id: string; message_id: string; attempt: number; due_at: number }>(
+      'SELECT * FROM dispatch_retries WHERE due_at <= ? ORDER BY due_at LIMIT ?',
+    );
+    super(
+      store,
+      clock,
+      (now, limit) =>
+        due.all(now, limit).map((row) => ({
+          key: row.timer_id,
+          workspace: row.workspace,
+          person: row.person,
+          dueAt: row.due_at,
+          queuedId: row.queued_id,
+          messageId: row.message_id,
+          attempt: row.attempt,
+        })),
+      (timer, now) => {
+        const dueAt = new Date(timer.dueAt).toISOString();
+        const data: DispatchRetryFired = { purpose: RETRY_TIMER_PURPOSE, timerId: timer.key, queuedId: timer.queuedId, messageId: timer.messageId, attempt: timer.attempt, dueAt };
+        return {
+          id: uuidv5(`timer|${RETRY_TIMER_PURPOSE}|${timer.key}`),
+          type: 'TimerFired',
+          data,
+          metadata: { workspace: timer.workspace, causationId: timer.queuedId, occurredAt: dueAt, receivedAt: new Date(now).toISOString(), schemaVersion: 1 },
+        };
+      },
+    );
+  }
+
+  override start(intervalMs = 50): void {
+    super.start(intervalMs);
   }
 }
