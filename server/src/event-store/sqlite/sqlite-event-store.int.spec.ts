@@ -20,7 +20,32 @@ describe('SqliteEventStore contract', () => {
   );
 });
 
+describe('SqliteEventStore contract, committing in-process (no writer thread)', () => {
+  eventStoreContract(
+    async () => new SqliteEventStore({ path: tempFile(), writerThread: false }),
+    (store: EventStore) => store.close(),
+  );
+});
+
 describe('SqliteEventStore durability and group commit', () => {
+  it('commits on the writer thread while the event loop goes on; appends made meanwhile form the next commit', async () => {
+    const store = new SqliteEventStore({ path: tempFile() });
+    const first = Promise.all(Array.from({ length: 50 }, (_, i) => store.append(`a-${i}`, [newEvent()])));
+    // Let the first commit leave for the writer thread, then append more while it is on its way.
+    await new Promise((resolve) => setImmediate(resolve));
+    let turns = 0;
+    const ticking = setInterval(() => (turns += 1), 0);
+    const second = Promise.all(Array.from({ length: 50 }, (_, i) => store.append(`b-${i}`, [newEvent()])));
+    const [a, b] = await Promise.all([first, second]);
+    clearInterval(ticking);
+    expect(store.stats.commits).toBe(2);
+    expect(Math.max(...a.map((r) => r.position))).toBeLessThan(Math.min(...b.map((r) => r.position)));
+    expect((await store.readAll()).length).toBe(100);
+    expect(turns).toBeGreaterThan(0);
+    await store.close();
+  });
+
+
   it('keeps acknowledged appends across a reopen, and event ids stay unique', async () => {
     const path = tempFile();
     const first = new SqliteEventStore({ path });

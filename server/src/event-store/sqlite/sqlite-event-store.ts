@@ -1,8 +1,10 @@
 /**
  * The embedded event log: one SQLite file in WAL mode with synchronous=FULL, so an append is on disk
- * before its promise resolves. Appends that arrive while the event loop is busy are group-committed:
- * every waiting append goes into one transaction and one fsync, which is what lets durable ingestion
- * keep up with the HTTP layer.
+ * before its promise resolves. Appends are group-committed: every waiting append goes into one
+ * transaction and one fsync, which is what lets durable ingestion keep up with the HTTP layer. The
+ * commits run on a writer thread (sqlite-writer.worker.js), so the event loop keeps serving requests
+ * and projections while the disk syncs, and the appends arriving meanwhile form the next commit.
+ * Reads use this thread's own connection; WAL lets them run beside the writer.
  *
  * Only this process writes. Positions are SQLite rowids assigned inside the single writer's
  * transactions, so commit order is position order and a reader following positions never misses
@@ -11,7 +13,8 @@
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { bytesToUuid, uuidToBytes } from '../../shared/ids';
 import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
 import type {
@@ -30,6 +33,7 @@ import type {
 import { matches, matchesTypeAndStream } from '../event-filter';
 import { validateAppend, validateExpectedRevision } from '../validate-append';
 import { liveSubscription } from '../live-subscription';
+import { type AppendOutcome, type AppendRequest, createWriter } from './sqlite-writer';
 
 /** How many recently read events are kept for the other subscribers. */
 const RECENT_READS = 20_000;
@@ -83,6 +87,14 @@ export interface SqliteEventStoreOptions {
   maxBatchEvents?: number;
   /** How often a read-only store looks for events appended by the writing process (ms). */
   pollIntervalMs?: number;
+  /** Commit on a writer thread (the default for files; ':memory:' databases always commit in-process). */
+  writerThread?: boolean;
+}
+
+interface Committer {
+  /** Commits the batch; the callback gets each append's outcome, or the error that rolled all back. */
+  commit(batch: AppendRequest[], recordedAt: number, done: (outcomes: AppendOutcome[] | undefined, failure?: Error) => void): void;
+  close(): Promise<void>;
 }
 
 export class SqliteEventStore implements EventStore {
@@ -91,6 +103,9 @@ export class SqliteEventStore implements EventStore {
   private readonly appended = new EventEmitter();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
+  /** A commit is on its way to disk; appends arriving meanwhile wait for the next one. */
+  private committing = false;
+  private readonly committer: Committer;
   private closed = false;
   private readonly now: () => number;
   private readonly maxBatchEvents: number;
@@ -120,15 +135,6 @@ export class SqliteEventStore implements EventStore {
       streamByName: this.db.prepare<[string], { stream_id: number; revision: number }>(
         'SELECT stream_id, revision FROM streams WHERE name = ?',
       ),
-      insertStream: this.db.prepare<[string, number]>('INSERT INTO streams (name, revision) VALUES (?, ?)'),
-      updateStreamRevision: this.db.prepare<[number, number]>('UPDATE streams SET revision = ? WHERE stream_id = ?'),
-      eventById: this.db.prepare<[Buffer], { position: number; stream_id: number }>(
-        'SELECT position, stream_id FROM events WHERE event_id = ?',
-      ),
-      insertEvent: this.db.prepare(
-        `INSERT INTO events (stream_id, revision, event_id, type, data, metadata, recorded_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      ),
       readForwards: this.db.prepare<[number, number, number], EventRow>(
         `${select} WHERE e.stream_id = ? AND e.revision >= ? ORDER BY e.revision LIMIT ?`,
       ),
@@ -140,6 +146,10 @@ export class SqliteEventStore implements EventStore {
       ),
       head: this.db.prepare<[], { head: number | null }>('SELECT MAX(position) AS head FROM events'),
     };
+    this.committer =
+      options.readonly || options.path === ':memory:' || options.writerThread === false
+        ? inProcessCommitter(this.db)
+        : threadCommitter(options.path, (error) => this.writerFailed(error));
     if (options.readonly) {
       // Another process writes; notice its appends by polling the head.
       let lastHead = this.headSync();
@@ -218,99 +228,72 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     if (this.pollTimer) clearInterval(this.pollTimer);
     // Let appends already accepted finish before closing.
-    while (this.pending.length > 0 || this.flushScheduled) await new Promise((r) => setImmediate(r));
+    while (this.pending.length > 0 || this.flushScheduled || this.committing) await new Promise((r) => setImmediate(r));
     this.closed = true;
     this.appended.emit('closed');
+    await this.committer.close();
     this.db.close();
   }
 
   private flush(): void {
     this.flushScheduled = false;
+    if (this.committing || this.pending.length === 0) return;
     let batch = this.pending;
     let eventCount = 0;
     const cut = batch.findIndex((request) => (eventCount += request.events.length) > this.maxBatchEvents);
     if (cut > 0) {
       this.pending = batch.slice(cut);
       batch = batch.slice(0, cut);
-      this.flushScheduled = true;
-      setImmediate(() => this.flush());
     } else {
       this.pending = [];
     }
-    const outcomes: Array<{ result?: AppendResult; error?: unknown }> = [];
-    let lastPosition = 0;
-    try {
-      this.db.transaction(() => {
-        const recordedAt = this.now();
-        for (const request of batch) {
-          try {
-            const result = this.applyAppend(request, recordedAt);
-            if (result.appended > 0) lastPosition = result.position;
-            this.stats.events += result.appended;
-            outcomes.push({ result });
-          } catch (error) {
-            // Domain errors are raised before anything of this append is written, so the others stand.
-            if (!(error instanceof WrongExpectedRevisionError || error instanceof InvalidEventError)) throw error;
-            outcomes.push({ error });
-          }
-        }
-      })();
-    } catch (error) {
-      for (const request of batch) request.reject(error);
+    const accepted: PendingAppend[] = [];
+    const requests: AppendRequest[] = [];
+    for (const request of batch) {
+      try {
+        requests.push(serialize(request));
+        accepted.push(request);
+      } catch (error) {
+        request.reject(error);
+      }
+    }
+    if (requests.length === 0) return this.flush();
+    this.committing = true;
+    this.committer.commit(requests, this.now(), (outcomes, failure) => {
+      this.committing = false;
+      this.settle(accepted, outcomes, failure);
+      // What arrived during this commit goes to disk next.
+      this.flush();
+    });
+  }
+
+  private settle(batch: PendingAppend[], outcomes: AppendOutcome[] | undefined, failure?: Error): void {
+    if (!outcomes) {
+      for (const request of batch) request.reject(failure);
       return;
     }
     this.stats.commits += 1;
     this.stats.appends += batch.length;
+    let lastPosition = 0;
     batch.forEach((request, i) => {
       const outcome = outcomes[i];
-      if (outcome.error) request.reject(outcome.error);
-      else request.resolve(outcome.result!);
+      if (!outcome.ok) {
+        request.reject(new WrongExpectedRevisionError(outcome.conflict.stream, outcome.conflict.expected, outcome.conflict.actual));
+        return;
+      }
+      this.stats.events += outcome.appended;
+      if (outcome.appended > 0) lastPosition = Math.max(lastPosition, outcome.position);
+      request.resolve({ nextExpectedRevision: outcome.nextExpectedRevision, position: outcome.position, appended: outcome.appended });
     });
     if (lastPosition > 0) this.appended.emit('appended', lastPosition);
   }
 
-  private applyAppend(request: PendingAppend, recordedAt: number): AppendResult {
-    const { stream, events, expected } = request;
-    const existing = this.statements.streamByName.get(stream);
-    const fresh: Array<{ event: NewEvent; id: Buffer }> = [];
-    let knownPosition = 0;
-    for (const event of events) {
-      const id = uuidToBytes(event.id);
-      const stored = this.statements.eventById.get(id);
-      if (!stored) fresh.push({ event, id });
-      else knownPosition = Math.max(knownPosition, stored.position);
-    }
-    if (fresh.length === 0) {
-      // Every id is known: an idempotent replay of an earlier append.
-      return { nextExpectedRevision: existing?.revision ?? -1, position: knownPosition, appended: 0 };
-    }
-    checkExpected(stream, expected, existing?.revision);
-    let streamId: number;
-    let revision: number;
-    if (existing) {
-      streamId = existing.stream_id;
-      revision = existing.revision;
-    } else {
-      streamId = Number(this.statements.insertStream.run(stream, -1).lastInsertRowid);
-      revision = -1;
-    }
-    let position = 0;
-    for (const { event, id } of fresh) {
-      revision += 1;
-      position = Number(
-        this.statements.insertEvent.run(
-          streamId,
-          revision,
-          id,
-          event.type,
-          JSON.stringify(event.data ?? null),
-          JSON.stringify(event.metadata),
-          recordedAt,
-        ).lastInsertRowid,
-      );
-    }
-    this.statements.updateStreamRevision.run(revision, streamId);
-    return { nextExpectedRevision: revision, position, appended: fresh.length };
+  /** The writer thread died: nothing more can be made durable. */
+  private writerFailed(error: Error): void {
+    this.closed = true;
+    const failure = new EventStoreUnavailableError(`The event log writer stopped: ${error.message}`);
+    for (const request of this.pending) request.reject(failure);
+    this.pending = [];
   }
 
   private readAllSync(fromPosition: number, maxCount: number, filter?: EventFilter): RecordedEvent[] {
@@ -375,16 +358,6 @@ export class SqliteEventStore implements EventStore {
   }
 }
 
-function checkExpected(stream: string, expected: ExpectedRevision, actual: number | undefined): void {
-  const ok =
-    expected === 'any' ||
-    (expected === 'no_stream' && actual === undefined) ||
-    (expected === 'stream_exists' && actual !== undefined) ||
-    (typeof expected === 'number' && actual === expected);
-  if (!ok) throw new WrongExpectedRevisionError(stream, String(expected), actual ?? 'no_stream');
-}
-
-
 function toRecorded(row: EventRow): RecordedEvent {
   return {
     id: bytesToUuid(row.event_id),
@@ -395,5 +368,82 @@ function toRecorded(row: EventRow): RecordedEvent {
     revision: row.revision,
     position: row.position,
     recordedAt: new Date(row.recorded_at).toISOString(),
+  };
+}
+
+/** An append as the writer takes it: ids as bytes, data and metadata as JSON text. */
+function serialize(request: PendingAppend): AppendRequest {
+  return {
+    stream: request.stream,
+    expected: request.expected,
+    events: request.events.map((event) => ({
+      id: uuidToBytes(event.id),
+      type: event.type,
+      data: JSON.stringify(event.data ?? null),
+      metadata: JSON.stringify(event.metadata),
+    })),
+  };
+}
+
+function inProcessCommitter(db: Database.Database): Committer {
+  let writer: ReturnType<typeof createWriter> | undefined;
+  return {
+    commit(batch, recordedAt, done) {
+      writer ??= createWriter(db);
+      let outcomes: AppendOutcome[];
+      try {
+        outcomes = writer.commit(batch, recordedAt);
+      } catch (error) {
+        return done(undefined, error as Error);
+      }
+      done(outcomes);
+    },
+    async close() {},
+  };
+}
+
+/**
+ * Commits on a worker thread, one batch at a time. The thread holds the process open only while
+ * a commit is in flight, so an idle store does not keep a finished CLI command running.
+ */
+function threadCommitter(path: string, onFailure: (error: Error) => void): Committer {
+  const worker = new Worker(join(__dirname, 'sqlite-writer.worker.js'), { workerData: { path } });
+  worker.unref();
+  let seq = 0;
+  let inflight: { seq: number; done: (outcomes: AppendOutcome[] | undefined, failure?: Error) => void } | undefined;
+  let exited = false;
+  const fail = (error: Error) => {
+    const waiting = inflight;
+    inflight = undefined;
+    waiting?.done(undefined, error);
+    onFailure(error);
+  };
+  worker.on('message', (reply: { seq: number; outcomes?: AppendOutcome[]; failure?: { message: string; code?: string } }) => {
+    const waiting = inflight;
+    if (!waiting || waiting.seq !== reply.seq) return;
+    inflight = undefined;
+    worker.unref();
+    if (reply.outcomes) waiting.done(reply.outcomes);
+    else waiting.done(undefined, Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code }));
+  });
+  worker.on('error', fail);
+  worker.on('exit', (code) => {
+    exited = true;
+    if (inflight) fail(new Error(`writer thread exited with code ${code}`));
+  });
+  return {
+    commit(batch, recordedAt, done) {
+      if (exited) return done(undefined, new EventStoreUnavailableError('The event log writer has stopped'));
+      seq += 1;
+      inflight = { seq, done };
+      worker.ref();
+      worker.postMessage({ seq, batch, recordedAt });
+    },
+    async close() {
+      if (exited) return;
+      const ended = new Promise((resolve) => worker.once('exit', resolve));
+      worker.postMessage({ close: true });
+      await ended;
+    },
   };
 }
