@@ -2,11 +2,10 @@
 // engine with frequency caps -> MessageQueued -> dispatcher: subscription check, render, intent,
 // pooled SMTP -> MessageSent) into a local SMTP server, against raw pooled nodemailer sending
 // the same email to the same server. See bench/README.md, section "bench:send".
-import { execFileSync } from 'node:child_process';
 import os from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { BENCH_DIR, codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, ratioText, removeDir, startChild } from './lib/common.mjs';
+import { BENCH_DIR, codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, ratioText, removeDir, startChild, waitForOtherBenchmarks } from './lib/common.mjs';
 import { printProfileTop } from './lib/projections-support.mjs';
 
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
@@ -49,45 +48,6 @@ const CART = {
     { name: 'Merino socks', quantity: 2, price: '12.50' },
   ],
 };
-
-// ---- other benchmarks ---------------------------------------------------------------------------
-
-/**
- * The other benchmark scripts running, as `pid command` lines; only those that started before this
- * process count (the rule of common.mjs), so two scripts started together never wait for each other.
- */
-function otherBenchmarks() {
-  let lines;
-  try {
-    lines = execFileSync('pgrep', ['-af', 'bench/(ingest|append|rebuild|segments|scenarios)'], { encoding: 'utf8' }).split('\n');
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-  const ownAge = process.uptime();
-  return lines
-    .filter((line) => line.trim() !== '' && !line.includes('pgrep'))
-    .filter((line) => {
-      try {
-        const age = Number(execFileSync('ps', ['-o', 'etimes=', '-p', line.split(' ')[0]], { encoding: 'utf8' }).trim());
-        return Number.isFinite(age) && age > ownAge;
-      } catch {
-        return false; // it has ended meanwhile
-      }
-    });
-}
-
-async function waitForQuietMachine(maxMinutes = 20) {
-  if (process.env.BENCH_NO_WAIT === '1') return;
-  const deadline = Date.now() + maxMinutes * 60_000;
-  for (let others = otherBenchmarks(); others.length > 0; others = otherBenchmarks()) {
-    if (Date.now() > deadline) {
-      console.log(`WARNING: other benchmarks still running after ${maxMinutes} min; measuring anyway, figures may be distorted:\n  ${others.join('\n  ')}`);
-      return;
-    }
-    console.log(`waiting for other benchmarks to finish (checking every 30 s):\n  ${others.join('\n  ')}`);
-    await sleep(30_000);
-  }
-}
 
 // ---- the sink -----------------------------------------------------------------------------------
 
@@ -286,7 +246,8 @@ async function measureRaw(sink, smtpUrl, source) {
 
 console.log(`bench:send  ${machineLine()}`);
 console.log(codeLine());
-await waitForQuietMachine();
+// Any older benchmark script (bench/*.mjs, analytics included) distorts the figures on 2 cores.
+await waitForOtherBenchmarks({ maxMinutes: 20 });
 const runStarted = Date.now();
 console.log(
   `${FIXED_MESSAGES ? `${fmt(FIXED_MESSAGES)} emails per Herald measurement (${fmt(FIXED_RAW_MESSAGES)} raw)` : `emails per measurement sized to last ~${SECONDS} s at the warm-up's rate`}, ${fmt(WARMUP)} warm-up each; scenario 'blast' (trigger Go -> send cart-plain.mjml), ` +

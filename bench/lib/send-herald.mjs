@@ -77,7 +77,8 @@ process.on('message', async (message) => {
   }
   if (message.type === 'stop') {
     await app.close();
-    process.exit(0);
+    // Nothing is left open once the app is closed: leaving the IPC channel lets the process end.
+    process.disconnect();
   }
 });
 process.send({ type: 'ready', port });

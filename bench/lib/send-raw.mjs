@@ -68,5 +68,5 @@ await send(0, count, tag);
 const finished = now();
 const used = process.cpuUsage(cpu);
 transport.close();
-process.on('message', (message) => message.type === 'stop' && process.exit(0));
+process.on('message', (message) => message.type === 'stop' && process.disconnect());
 process.send({ type: 'done', started, finished, cpuMicros: used.user + used.system, failed });

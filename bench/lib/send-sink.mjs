@@ -57,8 +57,8 @@ process.on('message', (message) => {
   } else if (message.type === 'arrivals') {
     process.send({ type: 'arrivals', times, bytes, captured });
   } else if (message.type === 'stop') {
-    server.close(() => process.exit(0));
-    setTimeout(() => process.exit(0), 1000).unref();
+    // Pooled clients may keep connections open: close() ends them after closeTimeout.
+    server.close(() => process.disconnect());
   }
 });
 process.send({ type: 'ready', port: server.server.address().port });
