@@ -92,6 +92,7 @@ export async function startApp(dataDir, { clock } = {}) {
     ADMIN_TOKEN: 'bench-admin-token',
     DEFAULT_WRITE_KEY: 'bench-write-key',
     LOG_LEVEL: 'error',
+    SQLITE_WRITER_THREAD: process.env.SQLITE_WRITER_THREAD,
   });
   const app = await createHeraldApp({ config, clock });
   const store = app.get(EVENT_STORE, { strict: false });
@@ -119,7 +120,7 @@ export async function startEngineOnly(dataDir) {
   const { ScenariosProjection } = requireDist('scenarios/scenarios.projection.js');
   const { MessagingSettingsService } = requireDist('settings/messaging-settings.service.js');
   const { systemClock } = requireDist('shared/clock.js');
-  const store = new SqliteEventStore({ path: join(dataDir, 'events.sqlite') });
+  const store = new SqliteEventStore({ path: join(dataDir, 'events.sqlite'), writerThread: process.env.SQLITE_WRITER_THREAD !== '0' });
   const db = openStateDb(join(dataDir, 'state.sqlite'));
   const catalog = new ScenarioCatalog(store, systemClock);
   const engine = new ScenarioEngine(store, catalog, new MessagingSettingsService(store, systemClock));

@@ -7,6 +7,8 @@ export interface HeraldConfig {
   dataDir: string;
   /** KurrentDB/EventStoreDB connection string; the embedded SQLite log when unset. */
   eventStoreUrl?: string;
+  /** The SQLite log commits on a writer thread (SQLITE_WRITER_THREAD=0 commits on the event loop). */
+  sqliteWriterThread?: boolean;
   adminToken?: string;
   defaultWriteKey?: string;
   logLevel: string;
@@ -52,6 +54,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
     host: env.HOST ?? '0.0.0.0',
     dataDir: resolve(env.DATA_DIR ?? './data'),
     eventStoreUrl: env.EVENTSTORE_URL || undefined,
+    sqliteWriterThread: env.SQLITE_WRITER_THREAD !== '0',
     adminToken: env.ADMIN_TOKEN || undefined,
     defaultWriteKey: env.DEFAULT_WRITE_KEY || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',

@@ -5,7 +5,7 @@ import type { EventStore } from './event-store.port';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 
 /** KurrentDB when EVENTSTORE_URL is set, else the embedded SQLite log under DATA_DIR. */
-export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'dataDir'>, options: { readonly?: boolean } = {}): EventStore {
+export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'dataDir' | 'sqliteWriterThread'>, options: { readonly?: boolean } = {}): EventStore {
   if (config.eventStoreUrl) {
     // Loaded lazily: the gRPC client is only needed when a KurrentDB server is used.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -16,5 +16,5 @@ export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'd
   if (options.readonly && !existsSync(path)) {
     throw new Error(`No Herald event log at ${path}: start Herald once, or point DATA_DIR (--data-dir) at its data folder`);
   }
-  return new SqliteEventStore({ path, readonly: options.readonly });
+  return new SqliteEventStore({ path, readonly: options.readonly, writerThread: config.sqliteWriterThread });
 }
