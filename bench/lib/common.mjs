@@ -1,6 +1,6 @@
 // Shared helpers for the benchmarks: paths into the compiled server, child processes, statistics.
 import { fork, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -115,15 +115,35 @@ export const ratioText = (ratio) => (Math.floor(ratio * 100) / 100).toFixed(2);
 export function otherBenchmarkProcesses() {
   const found = spawnSync('pgrep', ['-af', 'bench/[a-z-]+\\.mjs'], { encoding: 'utf8' });
   const ownAge = process.uptime();
+  // A wrapper that started this script (`timeout 600 node bench/x.mjs`, `bash -c '...'`) is older and
+  // names it, but it is not another benchmark: without this the script would wait for itself.
+  const ancestors = ancestorPids();
   return (found.stdout ?? '')
     .split('\n')
     .filter((line) => line.trim() !== '' && !/profile-top|accept-check|pgrep/.test(line))
     .filter((line) => {
       const pid = Number(line.split(' ')[0]);
-      if (pid === process.pid) return false;
+      if (pid === process.pid || ancestors.has(pid)) return false;
       const age = Number(spawnSync('ps', ['-o', 'etimes=', '-p', String(pid)], { encoding: 'utf8' }).stdout.trim());
       return Number.isFinite(age) && age > ownAge;
     });
+}
+
+/** The pids of this process's parent, its parent, and so on (Linux /proc; empty where there is none). */
+function ancestorPids() {
+  const pids = new Set();
+  let pid = process.ppid;
+  while (pid > 1 && !pids.has(pid)) {
+    pids.add(pid);
+    try {
+      // /proc/<pid>/stat: "pid (comm) state ppid ...", and comm may contain spaces or parentheses.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      pid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    } catch {
+      break;
+    }
+  }
+  return pids;
 }
 
 /**
