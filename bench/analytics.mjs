@@ -65,7 +65,7 @@ async function rowsOfLog(log, head, folder) {
     const page = await log.readAll({ fromPosition: from, maxCount: BATCH });
     for (const event of page) rows.push(toEventRow(event, context));
     // In one transaction, as the sink commits.
-    db.transaction(() => context.commit(page[page.length - 1].position))();
+    db.transaction(() => context.commit())();
     from = page[page.length - 1].position + 1;
   }
   db.close();
@@ -138,7 +138,7 @@ async function benchFunnel(store, folder) {
   for (const event of recorded(abandonedCartHistories({ people, seed: 9 }))) {
     batch.push(toEventRow(event, context));
     if (batch.length === 100_000) {
-      db.transaction(() => context.commit(event.position))();
+      db.transaction(() => context.commit())();
       await store.insert('events', batch);
       total += batch.length;
       batch = [];
@@ -147,7 +147,7 @@ async function benchFunnel(store, folder) {
   }
   await store.insert('events', batch);
   total += batch.length;
-  db.transaction(() => context.commit(total))();
+  db.transaction(() => context.commit())();
   db.close();
   console.log(`store: ${fmt(total)} events, ${fmt(people)} enrolments, filled in ${fmt(seconds(started))} s`);
   const [{ parts }] = await store.query(trusted(`SELECT count() AS parts FROM system.parts WHERE active AND table = 'funnel_daily' AND database = currentDatabase()`));

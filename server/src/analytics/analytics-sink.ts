@@ -89,7 +89,7 @@ export class AnalyticsSink {
     const maxBatch = this.options.maxBatch ?? 5000;
     const maxWaitMs = this.options.maxWaitMs ?? 1000;
     const commit = this.db.transaction((last: number) => {
-      this.context.commit(last);
+      this.context.commit();
       writeCheckpoint(this.db, ANALYTICS_SINK, last);
     });
     while (!this.stopped) {

@@ -72,7 +72,7 @@ export function toEventRow(event: RecordedEvent, context: FunnelContext): EventR
   if (!scenarioId && enrollment) scenarioId = enrollment.scenarioId;
 
   if (enrollmentId && stepId) {
-    context.reachStep(enrollmentId, stepId, variant);
+    context.reachStep(enrollmentId, stepId, variant, event.position);
     if (!variant) variant = context.variantAt(enrollmentId, stepId) ?? '';
     if (messageId && event.type.startsWith('Message') && !context.message(messageId)) {
       context.linkMessage(messageId, { enrollmentId, scenarioId, stepId, variant });

@@ -28,8 +28,8 @@ export class FunnelContext {
   private readonly pending = {
     enrollments: new Map<string, EnrollmentLink>(),
     messages: new Map<string, MessageLink>(),
-    /** enrollment id -> step id -> variant */
-    steps: new Map<string, Map<string, string>>(),
+    /** enrollment id -> step id -> variant and the position of the event that reached it */
+    steps: new Map<string, Map<string, { variant: string; position: number }>>(),
   };
   private readonly statements;
 
@@ -99,29 +99,29 @@ export class FunnelContext {
   steps(enrollmentId: string): Map<string, string> {
     const steps = new Map<string, string>();
     for (const row of this.statements.steps.all(enrollmentId)) steps.set(row.step_id, row.variant);
-    for (const [stepId, variant] of this.pending.steps.get(enrollmentId) ?? []) steps.set(stepId, variant);
+    for (const [stepId, { variant }] of this.pending.steps.get(enrollmentId) ?? []) steps.set(stepId, variant);
     return steps;
   }
 
   variantAt(enrollmentId: string, stepId: string): string | undefined {
-    return this.pending.steps.get(enrollmentId)?.get(stepId) ?? this.statements.step.get(enrollmentId, stepId)?.variant;
+    return this.pending.steps.get(enrollmentId)?.get(stepId)?.variant ?? this.statements.step.get(enrollmentId, stepId)?.variant;
   }
 
   /** Records that the enrolment reached the step; a variant, once known, sticks to the step. */
-  reachStep(enrollmentId: string, stepId: string, variant: string): void {
+  reachStep(enrollmentId: string, stepId: string, variant: string, position: number): void {
     const known = this.variantAt(enrollmentId, stepId);
     if (known !== undefined && (known !== '' || variant === '')) return;
     let steps = this.pending.steps.get(enrollmentId);
     if (!steps) this.pending.steps.set(enrollmentId, (steps = new Map()));
-    steps.set(stepId, variant);
+    steps.set(stepId, { variant, position: steps.get(stepId)?.position ?? position });
   }
 
   /** Writes the pending links (call inside the transaction that moves the checkpoint). */
-  commit(position: number): void {
+  commit(): void {
     for (const [id, link] of this.pending.enrollments) this.statements.saveEnrollment.run(id, link.scenarioId, link.startedAtMs);
     for (const [id, link] of this.pending.messages) this.statements.saveMessage.run(id, link.enrollmentId, link.scenarioId, link.stepId, link.variant);
     for (const [enrollmentId, steps] of this.pending.steps) {
-      for (const [stepId, variant] of steps) this.statements.saveStep.run(enrollmentId, stepId, variant, position);
+      for (const [stepId, { variant, position }] of steps) this.statements.saveStep.run(enrollmentId, stepId, variant, position);
     }
     this.discard();
   }

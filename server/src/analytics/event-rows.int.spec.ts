@@ -1,0 +1,71 @@
+/** The mapping of one event to its `events` row, with the funnel context in a real (in-memory) state DB. */
+import type { RecordedEvent } from '../event-store/event-store.port';
+import { openStateDb } from '../state/state-db';
+import { toEventRow } from './event-rows';
+import { FunnelContext } from './funnel-context';
+
+let position = 0;
+function recorded(type: string, data: unknown, stream = 'user-default:ada', occurredAt = '2026-03-02T10:00:00.123Z'): RecordedEvent {
+  position += 1;
+  return {
+    id: `id-${position}`,
+    type,
+    data,
+    stream,
+    revision: position - 1,
+    position,
+    recordedAt: '2026-03-02T10:00:01.000Z',
+    metadata: { workspace: 'default', occurredAt, receivedAt: occurredAt, schemaVersion: 1, causationId: 'cause', correlationId: 'chain' },
+  };
+}
+
+describe('toEventRow', () => {
+  it('flattens the envelope and keeps data, properties and metadata whole', () => {
+    const context = new FunnelContext(openStateDb(':memory:'));
+    const row = toEventRow(recorded('Tracked', { event: 'Order Completed', userId: 'ada', properties: { total: 10, note: "it's" } }), context);
+    expect(row).toMatchObject({
+      workspace: 'default',
+      type: 'Tracked',
+      person: 'user:ada',
+      user_id: 'ada',
+      anonymous_id: '',
+      event_name: 'Order Completed',
+      occurred_at: '2026-03-02 10:00:00',
+      occurred_at_ms: Date.parse('2026-03-02T10:00:00.123Z'),
+      recorded_at: '2026-03-02 10:00:01',
+      causation_id: 'cause',
+      correlation_id: 'chain',
+      properties: JSON.stringify({ total: 10, note: "it's" }),
+      enrollment_id: '',
+      enrolled_at: '1970-01-01 00:00:00',
+      goal_steps: [],
+    });
+    expect(JSON.parse(row.data)).toEqual({ event: 'Order Completed', userId: 'ada', properties: { total: 10, note: "it's" } });
+    expect(JSON.parse(row.metadata).workspace).toBe('default');
+  });
+
+  it('clamps times DateTime cannot hold and tolerates data that is not an object', () => {
+    const context = new FunnelContext(openStateDb(':memory:'));
+    expect(toEventRow(recorded('Tracked', null, 'anon-default:x', '1901-01-01T00:00:00Z'), context)).toMatchObject({ occurred_at: '1970-01-01 00:00:00', anonymous_id: 'x', data: 'null' });
+    expect(toEventRow(recorded('Tracked', 'text', 'anon-default:x', '2200-01-01T00:00:00Z'), context).occurred_at).toBe('2106-02-07 06:28:15');
+    expect(toEventRow(recorded('Tracked', {}, 'herald-workspaces', 'not a date'), context)).toMatchObject({ occurred_at: '2026-03-02 10:00:01', person: '' });
+  });
+
+  it('gives provider outcomes the enrolment, step and variant of their message, and goals the steps reached before them', () => {
+    const db = openStateDb(':memory:');
+    const context = new FunnelContext(db);
+    const e = { enrollmentId: 'e1', scenarioId: 'cart' };
+    toEventRow(recorded('EnrollmentStarted', { ...e, person: 'user:ada' }, undefined, '2026-03-02T09:00:00Z'), context);
+    toEventRow(recorded('TimerScheduled', { ...e, stepId: 'wait' }), context);
+    toEventRow(recorded('VariantAssigned', { ...e, stepId: 'mail', variant: 'b' }), context);
+    // Committed in between: the links must survive in SQLite, not only in memory.
+    db.transaction(() => context.commit())();
+    expect(toEventRow(recorded('MessageQueued', { ...e, stepId: 'mail', messageId: 'm1', channel: 'email' }), context).variant).toBe('b');
+    const sent = toEventRow(recorded('MessageSent', { messageId: 'm1', channel: 'email' }), context);
+    expect(sent).toMatchObject({ enrollment_id: 'e1', scenario_id: 'cart', step_id: 'mail', variant: 'b', enrolled_at: '2026-03-02 09:00:00' });
+    const goal = toEventRow(recorded('GoalReached', { ...e, variants: { mail: 'b' } }), context);
+    expect(goal).toMatchObject({ goal_steps: ['', 'wait', 'mail'], goal_variants: ['', '', 'b'], step_id: '', scenario_id: 'cart' });
+    // A message nobody queued keeps its own fields only.
+    expect(toEventRow(recorded('MessageOpened', { messageId: 'unknown', channel: 'email' }), context)).toMatchObject({ enrollment_id: '', message_id: 'unknown' });
+  });
+});
