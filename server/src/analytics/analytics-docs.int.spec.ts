@@ -15,6 +15,8 @@ import { funnelFromLog, generateScenarioHistory } from './scenario-history.fixtu
 import { sql, trusted } from './sql';
 
 warnIfNoServer('docs/analytics.md examples');
+// Generous: these suites share 2 cores with other work, and ClickHouse inserts slow down most under load.
+jest.setTimeout(120_000);
 
 const docs = readFileSync(join(__dirname, '../../../docs/analytics.md'), 'utf8');
 // Each ```sql block, titled by the ### heading of its section.

@@ -95,6 +95,9 @@ export class AnalyticsSink {
     while (!this.stopped) {
       this.subscription = this.log.subscribeToAll({ afterPosition: this.position });
       const events = this.subscription[Symbol.asyncIterator]();
+      // The previous batch's insert and commit. The next batch is read and mapped while it runs (the
+      // engine works on another thread), but inserts and commits stay one at a time, in order.
+      let inFlight: Promise<boolean> = Promise.resolve(true);
       try {
         let pending = events.next();
         for (;;) {
@@ -115,16 +118,25 @@ export class AnalyticsSink {
             clearTimeout(timer);
           }
           const rows: EventRow[] = batch.map((event) => toEventRow(event, this.context));
-          if (!(await this.insertUntilStored(rows))) {
-            this.context.discard();
-            return;
-          }
           const last = batch[batch.length - 1].position;
-          commit(last);
-          this.position = last;
+          if (!(await inFlight)) break;
+          inFlight = this.insertUntilStored(rows).then((stored) => {
+            // The funnel links written here may include some from the batch mapped meanwhile; they
+            // are what the log says either way, so a re-read after a crash maps those events the same.
+            if (stored) {
+              commit(last);
+              this.position = last;
+            }
+            return stored;
+          });
+        }
+        if (!(await inFlight)) {
+          this.context.discard();
+          return;
         }
       } catch (error) {
-        // The log itself failed (ClickHouse errors are retried in place): resume from the checkpoint.
+        // The log failed, or SQLite did (ClickHouse errors are retried in place): resume from the checkpoint.
+        await inFlight.catch(() => false);
         this.context.discard();
         if (this.stopped) return;
         this.options.onError?.(error, 0);

@@ -16,6 +16,8 @@ import { ClickHouseServerAnalyticsStore } from './clickhouse-server-analytics-st
 import { identifier, sql } from './sql';
 
 warnIfNoServer('Analytics API end to end');
+// Generous: these suites share 2 cores with other work, and ClickHouse inserts slow down most under load.
+jest.setTimeout(120_000);
 
 const HOUR = 3_600_000;
 const engines: Array<{ name: string; url?: string }> = [{ name: 'chDB (embedded)' }, ...(CLICKHOUSE_URL ? [{ name: 'ClickHouse server at CLICKHOUSE_URL', url: CLICKHOUSE_URL }] : [])];

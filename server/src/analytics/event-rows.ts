@@ -83,7 +83,7 @@ export function toEventRow(event: RecordedEvent, context: FunnelContext): EventR
   let goalVariants: string[] = [];
   if (event.type === 'GoalReached' && enrollmentId) {
     // '' is the scenario as a whole; then every step reached before the goal.
-    const reached = context.steps(enrollmentId);
+    const reached = context.steps(enrollmentId, event.position);
     goalSteps = ['', ...reached.keys()];
     goalVariants = ['', ...reached.values()];
   }

@@ -42,8 +42,8 @@ export class FunnelContext {
       message: db.prepare<[string], { enrollment_id: string; scenario_id: string; step_id: string; variant: string }>(
         'SELECT enrollment_id, scenario_id, step_id, variant FROM analytics_messages WHERE message_id = ?',
       ),
-      steps: db.prepare<[string], { step_id: string; variant: string }>(
-        'SELECT step_id, variant FROM analytics_enrollment_steps WHERE enrollment_id = ? ORDER BY first_position',
+      steps: db.prepare<[string, number], { step_id: string; variant: string }>(
+        'SELECT step_id, variant FROM analytics_enrollment_steps WHERE enrollment_id = ? AND first_position < ? ORDER BY first_position',
       ),
       step: db.prepare<[string, string], { variant: string }>('SELECT variant FROM analytics_enrollment_steps WHERE enrollment_id = ? AND step_id = ?'),
       saveEnrollment: db.prepare<[string, string, number]>(
@@ -95,11 +95,15 @@ export class FunnelContext {
     this.pending.messages.set(messageId, link);
   }
 
-  /** Steps the enrolment has reached so far, in the order it reached them, with their variants. */
-  steps(enrollmentId: string): Map<string, string> {
+  /**
+   * Steps the enrolment reached before `position`, in the order it reached them, with their variants.
+   * Bounded by position, so the answer is the same whether or not later links were already saved.
+   */
+  steps(enrollmentId: string, beforePosition: number): Map<string, string> {
     const steps = new Map<string, string>();
-    for (const row of this.statements.steps.all(enrollmentId)) steps.set(row.step_id, row.variant);
-    for (const [stepId, { variant }] of this.pending.steps.get(enrollmentId) ?? []) steps.set(stepId, variant);
+    for (const row of this.statements.steps.all(enrollmentId, beforePosition)) steps.set(row.step_id, row.variant);
+    const pending = [...(this.pending.steps.get(enrollmentId) ?? [])].filter(([, step]) => step.position < beforePosition);
+    for (const [stepId, { variant }] of pending.sort((a, b) => a[1].position - b[1].position)) steps.set(stepId, variant);
     return steps;
   }
 
