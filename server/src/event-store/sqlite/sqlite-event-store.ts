@@ -339,6 +339,10 @@ export class SqliteEventStore implements EventStore {
 
   private remember(event: RecordedEvent): void {
     if (this.recent.has(event.position)) return;
+    // Only events at or after the oldest kept: a re-read of older ones (a subscriber replaying from
+    // the start) would leave every kept position below `oldestRecent`, and the eviction below would
+    // then never find one to delete.
+    if (this.recent.size > 0 && event.position < this.oldestRecent) return;
     this.recent.set(event.position, event);
     // Evict by the oldest position kept; deleting Map.keys().next() costs O(deleted) in V8.
     while (this.recent.size > RECENT_READS) {
