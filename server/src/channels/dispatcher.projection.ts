@@ -257,10 +257,16 @@ export class Dispatcher implements HostedProjection {
       this.active.delete(queued.messageId);
       throw error;
     }
-    const sending = this.send(adapter, delivery, event, attempt).finally(() => {
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.releaseSlot();
+    };
+    const sending = this.send(adapter, delivery, event, attempt, release).finally(() => {
       this.running.delete(sending);
       this.active.delete(queued.messageId);
-      this.releaseSlot();
+      release();
       this.statements.remove.run(queued.messageId);
     });
     this.running.add(sending);
@@ -273,12 +279,14 @@ export class Dispatcher implements HostedProjection {
   }
 
   /** One provider call, and its outcome recorded: sent, bounced, failed, unknown, or a retry scheduled. */
-  private async send(adapter: ChannelAdapter, delivery: Delivery, queued: RecordedEvent, attempt: number): Promise<void> {
+  private async send(adapter: ChannelAdapter, delivery: Delivery, queued: RecordedEvent, attempt: number, callDone: () => void): Promise<void> {
     const maxAttempts = this.options.maxAttempts ?? 4;
     const record = (key: string, type: string, data: Record<string, unknown>) =>
       this.append(queued.stream, delivery.workspace, queued.id, key, type, { messageId: delivery.messageId, channel: delivery.channel, ...data });
     try {
-      const result = await adapter.send(delivery);
+      // The slot bounds provider calls in flight: it is free as soon as the call returns, so the next
+      // message's call does not wait for this outcome's commit (the in-flight row stays until then).
+      const result = await adapter.send(delivery).finally(callDone);
       await record('sent', 'MessageSent', { provider: adapter.provider, providerMessageId: result.providerMessageId, to: delivery.to, attempt });
     } catch (error) {
       if (error instanceof PermanentDeliveryError) {
