@@ -18,7 +18,8 @@ const BATCH = envInt('BENCH_SEND_BATCH', 100);
 const HTTP_CONCURRENCY = envInt('BENCH_SEND_HTTP_CONCURRENCY', 4);
 /** Herald's defaults: DISPATCH_CONCURRENCY (config.ts) and the EmailAdapter's pool (email.adapter.ts). */
 const CONCURRENCY = 32;
-const POOL = 5;
+/** SMTP connections on both sides; Herald's default is 5, another size goes into its SMTP_URL (`?maxConnections=`). */
+const POOL = envInt('BENCH_SEND_POOL', 5);
 const STALL_SECONDS = envInt('BENCH_SEND_STALL', 30);
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
 const GOAL = 0.7;
@@ -138,7 +139,8 @@ async function settle(herald) {
 
 async function measureHerald(sink, smtpUrl, round) {
   const dataDir = makeTempDir(`send-${round}`);
-  const herald = startChild(join(BENCH_DIR, 'lib', 'send-herald.mjs'), [JSON.stringify({ dataDir, smtpUrl, writeKey: WRITE_KEY, adminToken: ADMIN_TOKEN })]);
+  const heraldSmtpUrl = POOL === 5 ? smtpUrl : `${smtpUrl}/?maxConnections=${POOL}`;
+  const herald = startChild(join(BENCH_DIR, 'lib', 'send-herald.mjs'), [JSON.stringify({ dataDir, smtpUrl: heraldSmtpUrl, writeKey: WRITE_KEY, adminToken: ADMIN_TOKEN })]);
   try {
     const { port } = await herald.next('ready');
     const http = client(port);
@@ -252,7 +254,7 @@ const runStarted = Date.now();
 console.log(
   `${FIXED_MESSAGES ? `${fmt(FIXED_MESSAGES)} emails per Herald measurement (${fmt(FIXED_RAW_MESSAGES)} raw)` : `emails per measurement sized to last ~${SECONDS} s at the warm-up's rate`}, ${fmt(WARMUP)} warm-up each; scenario 'blast' (trigger Go -> send cart-plain.mjml), ` +
     `cap any ${SETTINGS.caps[0].max}/${SETTINGS.caps[0].per} checked; triggers through /v1/batch (${BATCH} per request, ${HTTP_CONCURRENCY} at a time); ` +
-    `raw: nodemailer pool of ${POOL}, ${CONCURRENCY} sends in flight; ${ROUNDS} rounds\n`,
+    `SMTP pool of ${POOL} connections on both sides, ${CONCURRENCY} sends in flight; ${ROUNDS} rounds\n`,
 );
 
 const sink = startChild(join(BENCH_DIR, 'lib', 'send-sink.mjs'));
