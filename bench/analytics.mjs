@@ -72,6 +72,7 @@ async function rowsOfLog(log, head, folder) {
   return rows;
 }
 
+/** The baseline: the same rows, already built, into the same table in batches of the same size, with chDB's own insert. */
 async function rawInsert(session, rows) {
   const started = process.hrtime.bigint();
   for (let i = 0; i < rows.length; i += BATCH) {
@@ -83,10 +84,12 @@ async function rawInsert(session, rows) {
 
 async function sinkRun(log, store, head, folder, round) {
   const db = openStateDb(join(folder, `sink-${round}-${Date.now()}.sqlite`));
-  const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000 });
+  const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000, onError: (error) => console.log(`  sink error (retried): ${error.message}`) });
   const started = process.hrtime.bigint();
   sink.start();
+  const progress = setInterval(() => console.log(`  sink at ${fmt(sink.checkpoint())} of ${fmt(head)} after ${fmt(seconds(started), 1)} s`), 10_000);
   await sink.caughtUpTo(head, 3_600_000);
+  clearInterval(progress);
   const elapsed = seconds(started);
   await sink.stop();
   db.close();
@@ -185,7 +188,7 @@ async function benchLag(store, folder) {
   await freshSchema(store);
   const log = new SqliteEventStore({ path: join(folder, 'lag-log.sqlite') });
   const db = openStateDb(join(folder, 'lag-state.sqlite'));
-  const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000 });
+  const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000, onError: (error) => console.log(`  sink error (retried): ${error.message}`) });
   sink.start();
   const tickMs = 100;
   const perTick = Math.round((LAG_RATE * tickMs) / 1000);
