@@ -446,6 +446,9 @@ function threadCommitter(path: string, onFailure: (error: Error) => void): Commi
     async close() {
       if (exited) return;
       const ended = new Promise((resolve) => worker.once('exit', resolve));
+      // Held open until the thread has exited: unref'd, it let a process with nothing else pending
+      // end in the middle of `await store.close()` (code after the close never ran).
+      worker.ref();
       worker.postMessage({ close: true });
       await ended;
     },
