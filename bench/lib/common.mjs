@@ -80,7 +80,7 @@ export function startChild(script, args = [], { profileName, wholeProcess = true
   }
   const child = fork(script, args, { execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   const waiting = [];
-  const exited = new Promise((resolveExit) => child.once('exit', (code, signal) => resolveExit({ code, signal })));
+  const exited = new Promise((onExited) => child.once('exit', (code, signal) => onExited({ code, signal })));
   child.on('message', (message) => {
     const index = waiting.findIndex((w) => w.type === message.type);
     if (index >= 0) waiting.splice(index, 1)[0].resolve(message);
