@@ -26,6 +26,7 @@ import type { HostedProjection, PlannedAppend } from '../projection-runner/proje
 import type { StateDb } from '../state/state-db';
 import { conclusionEventId, type ScenarioCatalog, type ScenarioCatalogSnapshot } from '../scenarios/scenario-catalog';
 import { EXPERIMENT_CONCLUDED, SCENARIO_LIFECYCLE_TYPES, scenariosStream } from '../scenarios/scenario.events';
+import { cachedPromise } from '../shared/promise-cache';
 
 export const EXPERIMENTS_PROJECTION = 'experiments';
 
@@ -171,13 +172,7 @@ export class ExperimentsProjection implements HostedProjection {
   }
 
   private catalogOf(workspace: string): Promise<ScenarioCatalogSnapshot> {
-    let catalog = this.catalogs.get(workspace);
-    if (!catalog) {
-      catalog = this.catalog.read(workspace);
-      this.catalogs.set(workspace, catalog);
-      catalog.catch(() => this.catalogs.delete(workspace));
-    }
-    return catalog;
+    return cachedPromise(this.catalogs, workspace, () => this.catalog.read(workspace));
   }
 }
 

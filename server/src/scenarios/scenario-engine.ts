@@ -19,6 +19,7 @@ import {
 import { WrongExpectedRevisionError } from '../event-store/errors';
 import type { EventStore, NewEvent } from '../event-store/event-store.port';
 import { uuidv5 } from '../shared/ids';
+import { cachedPromise } from '../shared/promise-cache';
 import type { MessagingSettingsService } from '../settings/messaging-settings.service';
 import { branchCounterSpecs, PersonStates } from './person-states';
 import { type ScenarioCatalog, type ScenarioCatalogSnapshot } from './scenario-catalog';
@@ -46,23 +47,11 @@ export class ScenarioEngine {
   }
 
   catalogOf(workspace: string): Promise<ScenarioCatalogSnapshot> {
-    let catalog = this.catalogs.get(workspace);
-    if (!catalog) {
-      catalog = this.catalog.read(workspace);
-      this.catalogs.set(workspace, catalog);
-      catalog.catch(() => this.catalogs.delete(workspace));
-    }
-    return catalog;
+    return cachedPromise(this.catalogs, workspace, () => this.catalog.read(workspace));
   }
 
   settingsOf(workspace: string): Promise<MessagingSettings> {
-    let settings = this.settings.get(workspace);
-    if (!settings) {
-      settings = this.messagingSettings.current(workspace).then((current) => current.settings);
-      this.settings.set(workspace, settings);
-      settings.catch(() => this.settings.delete(workspace));
-    }
-    return settings;
+    return cachedPromise(this.settings, workspace, () => this.messagingSettings.current(workspace).then((current) => current.settings));
   }
 
   /** Scenarios or settings changed: read them again on next use. */
