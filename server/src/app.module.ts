@@ -29,6 +29,7 @@ import { MessagingSettingsController } from './settings/messaging-settings.contr
 import { MessagingSettingsService } from './settings/messaging-settings.service';
 import { UserCaps } from './users/user-caps';
 import { UsersController } from './users/users.controller';
+import { SuppressionsService } from './channels/suppressions/suppressions.service';
 import { releaseDataDirLock, takeDataDirLock } from './state/data-dir-lock';
 import { ScenarioCatalog } from './scenarios/scenario-catalog';
 import { ScenarioEngine } from './scenarios/scenario-engine';
@@ -200,6 +201,7 @@ export class AppModule {
           useFactory: (store: EventStore, clock: Clock) => new MessagingSettingsService(store, clock),
           inject: [EVENT_STORE, CLOCK],
         },
+        { provide: SuppressionsService, useFactory: (store: EventStore, clock: Clock) => new SuppressionsService(store, clock), inject: [EVENT_STORE, CLOCK] },
         {
           provide: UserCaps,
           useFactory: (settings: MessagingSettingsService, clock: Clock) => new UserCaps(settings, clock),

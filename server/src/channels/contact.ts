@@ -2,6 +2,7 @@
 import type { Channel } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { Contact, PushSubscriptionRecord } from './channel.port';
+import { evolveSuppressions, initialSuppressionFold, type SuppressionFold } from './suppressions/suppressions';
 
 export const CONTACT_EVENTS = {
   telegramBound: 'TelegramChatBound',
@@ -13,11 +14,14 @@ export const CONTACT_EVENTS = {
 
 export interface ContactState extends Contact {
   unsubscribed: Set<string>;
+  /** Addresses that bounced for good, per channel (suppressions/suppressions.ts). */
+  suppressions: SuppressionFold;
 }
 
 export function contactFrom(events: RecordedEvent[]): ContactState {
-  const contact: ContactState = { traits: {}, pushSubscriptions: [], unsubscribed: new Set() };
+  const contact: ContactState = { traits: {}, pushSubscriptions: [], unsubscribed: new Set(), suppressions: initialSuppressionFold() };
   for (const event of events) {
+    evolveSuppressions(contact.suppressions, event);
     const data = (event.data ?? {}) as Record<string, any>;
     switch (event.type) {
       case 'Identified':

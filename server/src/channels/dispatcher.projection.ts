@@ -1,6 +1,7 @@
 /**
  * The dispatcher: turns every `MessageQueued` into a provider call, exactly once where the channel
- * allows it. For each message it re-checks the subscription, picks the address, renders, records the
+ * allows it. For each message it re-checks the subscription, picks the address (and suppresses the
+ * message when that address bounced for good, suppressions/suppressions.ts), renders, records the
  * intent (`MessageDispatching`) durably, and only then calls the provider, recording `MessageSent`,
  * `MessageFailed` or `MessageBounced`. Messages of different people are handled concurrently (the
  * runner's partitions, so their intents share group commits) and up to `concurrency` provider calls
@@ -22,6 +23,7 @@ import { derivedEventId, uuidv5 } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import { type ChannelAdapter, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
 import { CONTACT_EVENTS, contactFrom, isUnsubscribed } from './contact';
+import { suppressionOf } from './suppressions/suppressions';
 import type { LinkSigner } from './link-signer';
 import { RenderError, type MessageRenderer } from './renderer.port';
 import { SandboxAdapter } from './sandbox.adapter';
@@ -213,6 +215,21 @@ export class Dispatcher implements HostedProjection {
     const to = adapter.address(contact);
     if (!to) {
       await record('failed', 'MessageFailed', { reason: 'no_address', provider: adapter.provider });
+      return false;
+    }
+    // A dead address is dead for service messages too, so this check has no transactional exemption.
+    const suppression = suppressionOf(contact.suppressions, queued.channel, to);
+    if (suppression) {
+      await record('suppressed', 'MessageSuppressed', {
+        enrollmentId: queued.enrollmentId,
+        scenarioId: queued.scenarioId,
+        stepId: queued.stepId,
+        reason: 'bounced_address',
+        stage: 'dispatch',
+        address: to,
+        suppressedBy: suppression.eventId,
+        bounce: { messageId: suppression.messageId, type: suppression.eventType, at: suppression.since, ...(suppression.code ? { code: suppression.code } : {}) },
+      });
       return false;
     }
     const unsubscribe = this.links.url('/u', { k: 'u', w: workspace, p: person, m: queued.messageId, ch: queued.channel });

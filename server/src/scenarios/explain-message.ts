@@ -1,8 +1,8 @@
 /**
  * Why did this message go out (or not)? Reconstructed from the person's history alone: the trigger
  * event, the enrolment, each step taken, the variant and how it was hashed, the frequency-cap and
- * quiet-hours verdicts recorded when the message was queued, deferred or suppressed, and every
- * outcome reported for it since.
+ * quiet-hours verdicts recorded when the message was queued, deferred or suppressed, the bounce that
+ * suppressed its address, and every outcome reported for it since.
  */
 import type { RecordedEvent } from '../event-store/event-store.port';
 import { NotFoundError } from '../http/http-errors';
@@ -33,6 +33,8 @@ export interface Explanation {
     conclusion?: unknown;
   };
   decision: RecordedEvent;
+  /** For a message suppressed because its address bounced for good: that bounce (or Twilio failure). */
+  suppressedBy?: RecordedEvent;
   outcomes: RecordedEvent[];
   /** Every event of the chain in log order. */
   chain: RecordedEvent[];
@@ -54,7 +56,9 @@ export function explainMessage(history: RecordedEvent[], messageId: string): Exp
   const variantEvent = ofEnrollment.find((event) => event.type === 'VariantAssigned' && (event.data as { stepId: string }).stepId === data.stepId);
   const variant = variantEvent?.data as { variant: string; bucket: number; seed: string; hashVersion: number; concludedBy?: string } | undefined;
   const outcomes = about.filter((event) => !MESSAGE_DECISIONS.includes(event.type));
-  const chainIds = new Set([trigger?.id, ...ofEnrollment.map((e) => e.id), ...about.map((e) => e.id)]);
+  const suppressedById = decision.type === 'MessageSuppressed' ? (decision.data as { suppressedBy?: string }).suppressedBy : undefined;
+  const suppressedBy = suppressedById ? history.find((event) => event.id === suppressedById) : undefined;
+  const chainIds = new Set([trigger?.id, ...ofEnrollment.map((e) => e.id), ...about.map((e) => e.id), suppressedBy?.id]);
   const status = decision.type === 'MessageQueued' ? 'queued' : decision.type === 'MessageSuppressed' ? 'suppressed' : 'deferred';
   return {
     messageId,
@@ -75,6 +79,7 @@ export function explainMessage(history: RecordedEvent[], messageId: string): Exp
       ...(variant.concludedBy ? { concludedBy: variant.concludedBy } : {}),
     },
     decision,
+    ...(suppressedBy ? { suppressedBy } : {}),
     outcomes,
     chain: history.filter((event) => chainIds.has(event.id)),
   };

@@ -1,4 +1,4 @@
-import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
+import { Controller, Delete, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { QueryBus } from '@nestjs/cqrs';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { UserHistory } from '../audit/queries/get-user-history.handler';
@@ -13,6 +13,8 @@ import { WorkspacesService } from '../workspaces/workspaces.service';
 import { explainMessage } from '../scenarios/explain-message';
 import { ScenarioCatalog } from '../scenarios/scenario-catalog';
 import { type SendCheckQuery, sendCheck, UserCaps } from './user-caps';
+import { NotSuppressedError, UnknownChannelError } from '../channels/suppressions/suppressions';
+import { SuppressionsService } from '../channels/suppressions/suppressions.service';
 
 @ApiTags('users')
 @ApiBearerAuth()
@@ -26,10 +28,11 @@ export class UsersController {
     private readonly workspaces: WorkspacesService,
     private readonly caps: UserCaps,
     private readonly scenarios: ScenarioCatalog,
+    private readonly suppressions: SuppressionsService,
   ) {}
 
   @Get(':userId')
-  @ApiOperation({ summary: 'A user: traits, groups, first/last seen, current segments, subscriptions and frequency-cap usage' })
+  @ApiOperation({ summary: 'A user: traits, groups, first/last seen, current segments, subscriptions, suppressed addresses and frequency-cap usage' })
   @ApiQuery({ name: 'workspace', required: false })
   async profile(@Param('userId') id: string, @Query('workspace') workspace?: string) {
     const ws = workspaceFrom(this.workspaces, workspace);
@@ -45,8 +48,31 @@ export class UsersController {
       lastSeen: new Date(profile.lastSeen).toISOString(),
       segments: record.members,
       subscriptions: profile.subscriptions,
+      suppressions: (await this.suppressions.list(ws, person)).map((s) => ({
+        channel: s.channel,
+        address: s.address,
+        since: s.since,
+        suppressedBy: s.eventId,
+        cause: { type: s.eventType, messageId: s.messageId, ...(s.code ? { code: s.code } : {}) },
+      })),
       frequencyCaps: await this.caps.usage(ws, record),
     };
+  }
+
+  @Delete(':userId/suppressions/:channel')
+  @ApiOperation({ summary: "Lifts the suppression of the user's bounced addresses on a channel (records AddressUnsuppressed); the next message to them is sent" })
+  @ApiQuery({ name: 'workspace', required: false })
+  async liftSuppression(@Param('userId') id: string, @Param('channel') channel: string, @Query('workspace') workspace?: string) {
+    const ws = workspaceFrom(this.workspaces, workspace);
+    const { person } = this.find(ws, id);
+    try {
+      const lifted = await this.suppressions.lift(ws, person, channel, `user ${id}`);
+      return { workspace: ws, userId: id, channel, lifted: lifted.map(({ address, suppressedBy }) => ({ address, suppressedBy })) };
+    } catch (error) {
+      if (error instanceof UnknownChannelError) throw new BadRequestError(error.message, 'channel');
+      if (error instanceof NotSuppressedError) throw new NotFoundError(error.message);
+      throw error;
+    }
   }
 
   @Get(':userId/send-check')
