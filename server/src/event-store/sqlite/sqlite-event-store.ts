@@ -210,7 +210,7 @@ export class SqliteEventStore implements EventStore {
       afterPosition: options.afterPosition ?? 0,
       readPage: async (fromPosition, maxCount) => {
         // Read unfiltered pages so the checkpoint advances past filtered-out events too.
-        const page = this.readAllSync(fromPosition, maxCount);
+        const page = this.readPage(fromPosition, maxCount, true);
         return {
           events: page.filter((event) => matches(event, options.filter)),
           lastPosition: page.at(-1)?.position,
@@ -297,7 +297,7 @@ export class SqliteEventStore implements EventStore {
   }
 
   private readAllSync(fromPosition: number, maxCount: number, filter?: EventFilter): RecordedEvent[] {
-    if (!filter) return this.readPage(fromPosition, maxCount);
+    if (!filter) return this.readPage(fromPosition, maxCount, false);
     // Filtered reads scan in pages so a selective filter still returns up to maxCount events; rows
     // are matched on their type and stream before their JSON is decoded.
     const result: RecordedEvent[] = [];
@@ -318,10 +318,12 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * Up to `maxCount` committed events from `fromPosition`. Every live subscriber (one per projection)
-   * reads the same recent events, so they are parsed once and kept for the others; the objects are
-   * shared and must not be changed by readers.
+   * reads the same recent events, so with `keep` (subscriptions) they are parsed once and kept for
+   * the others; the objects are shared and must not be changed by readers. One-off reads (`readAll`:
+   * rebuilds, backfills, exports) do not keep theirs: holding 20,000 events they will not read again
+   * made every one of them survive into the old generation, which the GC then paid for.
    */
-  private readPage(fromPosition: number, maxCount: number): RecordedEvent[] {
+  private readPage(fromPosition: number, maxCount: number, keep: boolean): RecordedEvent[] {
     const page: RecordedEvent[] = [];
     let position = fromPosition;
     for (let cached = this.recent.get(position); cached && page.length < maxCount; cached = this.recent.get(position)) {
@@ -332,7 +334,7 @@ export class SqliteEventStore implements EventStore {
     for (const row of this.statements.readAll.all(position, maxCount - page.length)) {
       const event = toRecorded(row);
       page.push(event);
-      if (maxCount <= RECENT_READS) this.remember(event);
+      if (keep && maxCount <= RECENT_READS) this.remember(event);
     }
     return page;
   }
