@@ -43,23 +43,24 @@ export class AnalyticsQueries {
   async funnel(query: FunnelQuery, stepOrder: readonly string[] = []): Promise<Funnel> {
     const where = sql`workspace = ${query.workspace} AND scenario_id = ${query.scenarioId}
       AND day >= toDate(${query.from}) AND day <= toDate(${query.to})`;
-    const totals = await this.store.query<Record<string, unknown>>(
-      sql`SELECT step_id, ${MERGED_STAGES} FROM funnel_daily WHERE ${where} GROUP BY step_id`,
+    // With a breakdown, one query: an enrolment has one variant per step and one start day, so the
+    // step's totals are the sums of its rows, exactly.
+    const rows = await this.store.query<Record<string, unknown>>(
+      query.by === 'variant'
+        ? sql`SELECT step_id, variant, ${MERGED_STAGES} FROM funnel_daily WHERE ${where} GROUP BY step_id, variant ORDER BY step_id, variant`
+        : query.by === 'day'
+          ? sql`SELECT step_id, toString(day) AS day_text, ${MERGED_STAGES} FROM funnel_daily WHERE ${where} GROUP BY step_id, day ORDER BY step_id, day`
+          : sql`SELECT step_id, ${MERGED_STAGES} FROM funnel_daily WHERE ${where} GROUP BY step_id`,
     );
-    const breakdown = query.by
-      ? await this.store.query<Record<string, unknown>>(
-          query.by === 'variant'
-            ? sql`SELECT step_id, variant, ${MERGED_STAGES} FROM funnel_daily WHERE ${where} GROUP BY step_id, variant ORDER BY step_id, variant`
-            : sql`SELECT step_id, toString(day) AS day_text, ${MERGED_STAGES} FROM funnel_daily WHERE ${where} GROUP BY step_id, day ORDER BY step_id, day`,
-        )
-      : [];
     const byStep = new Map<string, FunnelStep>();
-    for (const row of totals) byStep.set(String(row.step_id), { stepId: String(row.step_id), ...counts(row) });
-    for (const row of breakdown) {
-      const step = byStep.get(String(row.step_id));
-      if (!step) continue;
-      if (query.by === 'variant') (step.variants ??= []).push({ variant: String(row.variant), ...counts(row) });
-      else (step.days ??= []).push({ day: String(row.day_text), ...counts(row) });
+    for (const row of rows) {
+      const stepId = String(row.step_id);
+      let step = byStep.get(stepId);
+      if (!step) byStep.set(stepId, (step = { stepId, ...counts({}) }));
+      const rowCounts = counts(row);
+      for (const stage of FUNNEL_STAGES) step[stage] += rowCounts[stage];
+      if (query.by === 'variant') (step.variants ??= []).push({ variant: String(row.variant), ...rowCounts });
+      if (query.by === 'day') (step.days ??= []).push({ day: String(row.day_text), ...rowCounts });
     }
     const scenario = byStep.get('') ?? { stepId: '', ...counts({}) };
     byStep.delete('');
