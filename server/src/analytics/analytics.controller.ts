@@ -93,11 +93,10 @@ export class AnalyticsController {
     const since = new Date(Math.floor(now.getTime() / 60_000) * 60_000 - (minutes - 1) * 60_000);
     return this.read(async () => {
       const queries = this.analytics.queries();
-      const [eventsPerMinute, messages, enrollments] = [
-        await queries.eventsPerMinute(workspace, since, new Date(now.getTime() + 1000)),
-        await queries.messagesByChannelAndOutcome(workspace),
-        await queries.activeEnrollments(workspace),
-      ];
+      // One after the other: embedded chDB runs one statement at a time anyway.
+      const eventsPerMinute = await queries.eventsPerMinute(workspace, since, new Date(now.getTime() + 1000));
+      const messages = await queries.messagesByChannelAndOutcome(workspace);
+      const enrollments = await queries.activeEnrollments(workspace);
       return {
         workspace,
         from: since.toISOString(),
