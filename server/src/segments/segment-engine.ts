@@ -249,6 +249,8 @@ export class SegmentEngine {
     now: number,
     exitReason: SegmentExitedData['reason'],
   ): PlannedAppend[] {
+    // Most events change no membership: nothing to build then.
+    if (before.length === after.length && before.every((segmentId, i) => after[i] === segmentId)) return [];
     const events: NewEvent[] = [];
     const definitions = this.state.definitions(workspace);
     const metadata = {
