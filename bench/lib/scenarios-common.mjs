@@ -96,12 +96,27 @@ export async function startApp(dataDir, { clock } = {}) {
   });
   const app = await createHeraldApp({ config, clock });
   const store = app.get(EVENT_STORE, { strict: false });
+  const runner = app.get(ProjectionRunner, { strict: false });
+  const { AnalyticsService } = requireDist('analytics/analytics.service.js');
+  const analytics = app.get(AnalyticsService, { strict: false });
   return {
     kind: 'app',
     store,
     catalog: app.get(ScenarioCatalog, { strict: false }),
     engine: app.get(ScenarioEngine, { strict: false }),
-    runner: app.get(ProjectionRunner, { strict: false }),
+    runner,
+    /** Waits until every projection and the analytics sink have reached the log's head (after a start over a long log). */
+    async caughtUp(timeoutMs = 600_000) {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const head = await store.headPosition();
+        const projectionsDone = runner.names().every((name) => runner.checkpoint(name) >= head);
+        const sinkDone = (await analytics.lag()).events === 0;
+        if (projectionsDone && sinkDone) return;
+        if (Date.now() > deadline) throw new Error(`the app did not catch up with the log (head ${head}) in ${timeoutMs / 1000} s`);
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    },
     close: () => app.close(),
   };
 }
