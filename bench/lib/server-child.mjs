@@ -38,6 +38,8 @@ if (kind === 'bare') {
     ADMIN_TOKEN: 'bench-admin-token',
     DEFAULT_WRITE_KEY: writeKey,
     LOG_LEVEL: 'warn',
+    // ANALYTICS=off measures without the ClickHouse sink (to attribute its cost); on by default, as `npm start` runs.
+    ANALYTICS: process.env.ANALYTICS,
   });
   app = await createHeraldApp({ config });
   await app.listen(0, '127.0.0.1');
