@@ -53,7 +53,7 @@ async function sendSms(userId: string): Promise<Logged> {
     body: JSON.stringify({ userId, properties: { code: String(1000 + keys) } }),
   });
   expect(response.status).toBe(202);
-  const queued = ((await response.json()).decisions as Array<{ type: string; messageId: string }>).find((d) => d.type === 'MessageQueued')!;
+  const queued = (((await response.json()) as { decisions: unknown }).decisions as Array<{ type: string; messageId: string }>).find((d) => d.type === 'MessageQueued')!;
   return eventually(async () => (await events(userId)).find((e) => e.data?.messageId === queued.messageId && FINAL.includes(e.type)));
 }
 

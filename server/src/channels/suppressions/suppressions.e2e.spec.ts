@@ -68,7 +68,7 @@ async function send(scenario: 'news' | 'service-notification', userId: string): 
     body: JSON.stringify({ userId, properties: { subject: 'Your account', message: 'Something changed.' } }),
   });
   expect(response.status).toBe(202);
-  const queued = ((await response.json()).decisions as Array<{ type: string; messageId: string }>).find((d) => d.type === 'MessageQueued');
+  const queued = (((await response.json()) as { decisions: unknown }).decisions as Array<{ type: string; messageId: string }>).find((d) => d.type === 'MessageQueued');
   expect(queued).toBeDefined();
   return eventually(async () => (await events(userId)).find((e) => e.data?.messageId === queued!.messageId && FINAL.includes(e.type)));
 }
