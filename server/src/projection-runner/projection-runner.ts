@@ -190,13 +190,14 @@ export class ProjectionRunner {
           // The batch's decisions are appended together (one group commit, not one per deciding event),
           // before the state that decided them is committed; a failure discards the state and the
           // batch is handled again, and derived ids make the repeated appends no-ops.
-          const appends = new Map<string, NewEvent[]>();
+          const appends = new Map<string, Map<string, NewEvent>>();
           for (const { stream, events } of planned) {
-            const queued = appends.get(stream);
-            if (queued) queued.push(...events);
-            else appends.set(stream, [...events]);
+            let queued = appends.get(stream);
+            if (!queued) appends.set(stream, (queued = new Map()));
+            // The same derived id planned twice in a batch is one event (an append refuses duplicates).
+            for (const event of events) if (!queued.has(event.id)) queued.set(event.id, event);
           }
-          await Promise.all([...appends].map(([stream, events]) => this.store.append(stream, events)));
+          await Promise.all([...appends].map(([stream, events]) => this.store.append(stream, [...events.values()])));
           const last = batch[batch.length - 1].position;
           commit(relevant, last);
           running.checkpoint = last;
