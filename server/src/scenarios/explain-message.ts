@@ -5,7 +5,6 @@
  * suppressed its address, and every outcome reported for it since.
  */
 import type { RecordedEvent } from '../event-store/event-store.port';
-import { NotFoundError } from '../http/http-errors';
 
 const MESSAGE_DECISIONS = ['MessageQueued', 'MessageSuppressed', 'MessageDeferred'];
 
@@ -40,14 +39,22 @@ export interface Explanation {
   chain: RecordedEvent[];
 }
 
+/** The message (or its enrolment) is not in the person's history: nothing to explain. */
+export class MessageNotInHistoryError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'MessageNotInHistoryError';
+  }
+}
+
 export function explainMessage(history: RecordedEvent[], messageId: string): Explanation {
   const about = history.filter((event) => (event.data as { messageId?: string })?.messageId === messageId);
   const decisions = about.filter((event) => MESSAGE_DECISIONS.includes(event.type));
   const decision = decisions.at(-1);
-  if (!decision) throw new NotFoundError(`No message ${messageId} in this user's history`);
+  if (!decision) throw new MessageNotInHistoryError(`No message ${messageId} in this user's history`);
   const data = decision.data as { enrollmentId: string; stepId: string; reason?: string };
   const enrollment = history.find((event) => event.type === 'EnrollmentStarted' && (event.data as { enrollmentId: string }).enrollmentId === data.enrollmentId);
-  if (!enrollment) throw new NotFoundError(`The enrolment of message ${messageId} is not in this user's history`);
+  if (!enrollment) throw new MessageNotInHistoryError(`The enrolment of message ${messageId} is not in this user's history`);
   const started = enrollment.data as { scenarioId: string; version: number; trigger: { eventId: string } };
   const trigger = history.find((event) => event.id === started.trigger.eventId);
   const ofEnrollment = history.filter(

@@ -10,7 +10,7 @@ import { IdentityService } from '../identity/identity.service';
 import { SEGMENT_ENTERED, SEGMENT_EXITED, type SegmentMembershipData } from '../segments/segment.events';
 import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
-import { explainMessage } from '../scenarios/explain-message';
+import { explainMessage, MessageNotInHistoryError } from '../scenarios/explain-message';
 import { ScenarioCatalog } from '../scenarios/scenario-catalog';
 import { type SendCheckQuery, sendCheck, UserCaps } from './user-caps';
 import { NotSuppressedError, UnknownChannelError } from '../channels/suppressions/suppressions';
@@ -101,7 +101,7 @@ export class UsersController {
     if (!message) throw new BadRequestError('message (a messageId) is required', 'message');
     const ws = workspaceFrom(this.workspaces, workspace);
     const history: UserHistory = await this.queries.execute(new GetUserHistoryQuery(ws, id));
-    const explanation = explainMessage(history.events, message);
+    const explanation = explainOrNotFound(history.events, message);
     const concludedBy = explanation.variant?.concludedBy;
     if (concludedBy) {
       // The variant followed a concluded experiment: say which conclusion, and why it was made.
@@ -139,5 +139,15 @@ export class UsersController {
       if (!known || entry.since < known.since) bySegment.set(entry.segmentId, entry);
     }
     return { userId: history.userId, at: new Date(moment).toISOString(), segments: [...bySegment.values()].sort((a, b) => a.segmentId.localeCompare(b.segmentId)) };
+  }
+}
+
+/** The domain says the message is not in the history; over HTTP that is a 404. */
+function explainOrNotFound(history: UserHistory['events'], message: string) {
+  try {
+    return explainMessage(history, message);
+  } catch (error) {
+    if (error instanceof MessageNotInHistoryError) throw new NotFoundError(error.message);
+    throw error;
   }
 }
