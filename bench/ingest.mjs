@@ -89,7 +89,7 @@ async function load(server, port, { path, connections, pipelining, duration, bod
   await sleep(WARMUP * 1000);
 
   if (PROFILE) {
-    server.send({ type: 'profile-start' });
+    server.send({ type: 'profile-start', name: `ingest-${kind}-${path.slice(4)}` });
     await server.next('profile-started');
   }
   const before = await stats(server);
@@ -104,7 +104,7 @@ async function load(server, port, { path, connections, pipelining, duration, bod
   instance.stop();
   const result = await finished;
   if (PROFILE) {
-    server.send({ type: 'profile-stop', name: `ingest-${kind}-${path.slice(4)}` });
+    server.send({ type: 'profile-stop' });
     console.log(`profile: ${(await server.next('profile-stopped')).file}`);
   }
 

@@ -164,7 +164,7 @@ async function measureHerald(sink, smtpUrl, round) {
     const triggers = Array.from({ length: MESSAGES }, (_, i) => go(tag, WARMUP + i));
     sink.send({ type: 'reset' });
     if (PROFILE) {
-      herald.send({ type: 'profile-start' });
+      herald.send({ type: 'profile-start', name: `send-herald-r${round}` });
       await herald.next('profile-started');
     }
     const before = await ask(herald, 'stats');
@@ -177,7 +177,7 @@ async function measureHerald(sink, smtpUrl, round) {
     const sinkAfter = await ask(sink, 'stats');
     let profileFile;
     if (PROFILE) {
-      herald.send({ type: 'profile-stop', name: `send-herald-r${round}` });
+      herald.send({ type: 'profile-stop' });
       profileFile = (await herald.next('profile-stopped')).file;
     }
     const { times, bytes } = await ask(sink, 'arrivals');

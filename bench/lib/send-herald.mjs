@@ -6,10 +6,8 @@
 //   <- { type: 'outcomes', from } -> { type: 'outcomes', counts: { MessageSent: n, ... }, queuedAt, sentAt } for positions > from
 //   <- { type: 'profile-start' } / { type: 'profile-stop', name } (the measured window only)
 //   <- { type: 'stop' }
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
-import { join } from 'node:path';
-import { BENCH_DIR, requireDist } from './common.mjs';
+import { startProfile } from './projections-support.mjs';
+import { requireDist } from './common.mjs';
 
 const { dataDir, smtpUrl, writeKey, adminToken } = JSON.parse(process.argv[2]);
 const { createHeraldApp } = requireDist('app.js');
@@ -59,20 +57,11 @@ process.on('message', async (message) => {
     process.send({ type: 'outcomes', counts, queuedAt: at.MessageQueued.sort((a, b) => a - b), sentAt: at.MessageSent.sort((a, b) => a - b), example: failed && { type: failed.type, data: failed.data } });
   }
   if (message.type === 'profile-start') {
-    profiler = new Session();
-    profiler.connect();
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
-    await profiler.post('Profiler.start');
+    profiler = await startProfile(message.name);
     process.send({ type: 'profile-started' });
   }
   if (message.type === 'profile-stop') {
-    const { profile } = await profiler.post('Profiler.stop');
-    profiler.disconnect();
-    const dir = join(BENCH_DIR, 'profiles');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${message.name}-${Date.now()}.cpuprofile`);
-    writeFileSync(file, JSON.stringify(profile));
+    const file = await profiler.stop();
     process.send({ type: 'profile-stopped', file });
   }
   if (message.type === 'stop') {

@@ -1,10 +1,8 @@
 // The server under test, in its own process so it does not share a core with the load generator.
 // argv: JSON { kind: 'bare' | 'herald', dataDir?, writeKey? }. Sends { type: 'ready', port }; answers
 // { type: 'stats' } with the event store's group-commit counters; closes on { type: 'stop' }.
-import { writeFileSync, mkdirSync } from 'node:fs';
-import { Session } from 'node:inspector/promises';
-import { join } from 'node:path';
-import { BENCH_DIR, requireDist, serverRequire } from './common.mjs';
+import { startProfile } from './projections-support.mjs';
+import { requireDist, serverRequire } from './common.mjs';
 
 const { kind, dataDir, writeKey } = JSON.parse(process.argv[2]);
 
@@ -59,20 +57,11 @@ process.on('message', async (message) => {
   }
   // BENCH_CPU_PROF=1: the parent profiles only the measured run, not start-up and warm-up.
   if (message.type === 'profile-start') {
-    profiler = new Session();
-    profiler.connect();
-    await profiler.post('Profiler.enable');
-    await profiler.post('Profiler.setSamplingInterval', { interval: 200 });
-    await profiler.post('Profiler.start');
+    profiler = await startProfile(message.name);
     process.send({ type: 'profile-started' });
   }
   if (message.type === 'profile-stop') {
-    const { profile } = await profiler.post('Profiler.stop');
-    profiler.disconnect();
-    const dir = join(BENCH_DIR, 'profiles');
-    mkdirSync(dir, { recursive: true });
-    const file = join(dir, `${message.name}-${Date.now()}.cpuprofile`);
-    writeFileSync(file, JSON.stringify(profile));
+    const file = await profiler.stop();
     process.send({ type: 'profile-stopped', file });
   }
   if (message.type === 'stop') {
