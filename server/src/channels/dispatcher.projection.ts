@@ -19,7 +19,7 @@ import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-s
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import type { Clock } from '../shared/clock';
 import { type DueTimer, DueTimers } from '../shared/due-timers';
-import { derivedEventId, uuidv5 } from '../shared/ids';
+import { derivedEventId } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import { type ChannelAdapter, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
 import { CONTACT_EVENTS, contactFrom, isUnsubscribed } from './contact';
@@ -405,6 +405,7 @@ export class DispatchRetryTimers extends DueTimers<DueTimer & { queuedId: string
     super(
       store,
       clock,
+      RETRY_TIMER_PURPOSE,
       (now, limit) =>
         due.all(now, limit).map((row) => ({
           key: row.timer_id,
@@ -415,16 +416,10 @@ export class DispatchRetryTimers extends DueTimers<DueTimer & { queuedId: string
           messageId: row.message_id,
           attempt: row.attempt,
         })),
-      (timer, now) => {
-        const dueAt = new Date(timer.dueAt).toISOString();
-        const data: DispatchRetryFired = { purpose: RETRY_TIMER_PURPOSE, timerId: timer.key, queuedId: timer.queuedId, messageId: timer.messageId, attempt: timer.attempt, dueAt };
-        return {
-          id: uuidv5(`timer|${RETRY_TIMER_PURPOSE}|${timer.key}`),
-          type: 'TimerFired',
-          data,
-          metadata: { workspace: timer.workspace, causationId: timer.queuedId, occurredAt: dueAt, receivedAt: new Date(now).toISOString(), schemaVersion: 1 },
-        };
-      },
+      (timer) => ({
+        data: { timerId: timer.key, queuedId: timer.queuedId, messageId: timer.messageId, attempt: timer.attempt } satisfies Omit<DispatchRetryFired, 'purpose' | 'dueAt'>,
+        causationId: timer.queuedId,
+      }),
     );
   }
 

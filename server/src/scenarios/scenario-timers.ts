@@ -7,7 +7,6 @@ import type { ScenarioTimerFired } from '@herald/projections';
 import type { EventStore } from '../event-store/event-store.port';
 import type { Clock } from '../shared/clock';
 import { type DueTimer, DueTimers } from '../shared/due-timers';
-import { uuidv5 } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import { SCENARIO_TIMER_TABLE } from './scenarios.projection';
 
@@ -20,6 +19,7 @@ export class ScenarioTimers extends DueTimers<DueTimer & { enrollmentId: string 
     super(
       store,
       clock,
+      'scenario',
       (now, limit) =>
         due.all(now, limit).map((row) => ({
           key: row.timer_id,
@@ -28,16 +28,7 @@ export class ScenarioTimers extends DueTimers<DueTimer & { enrollmentId: string 
           dueAt: row.due_at,
           enrollmentId: row.enrollment_id,
         })),
-      (timer, now) => {
-        const dueAt = new Date(timer.dueAt).toISOString();
-        const data: ScenarioTimerFired = { purpose: 'scenario', timerId: timer.key, enrollmentId: timer.enrollmentId, dueAt };
-        return {
-          id: uuidv5(`timer|scenario|${timer.key}`),
-          type: 'TimerFired',
-          data,
-          metadata: { workspace: timer.workspace, occurredAt: dueAt, receivedAt: new Date(now).toISOString(), schemaVersion: 1 },
-        };
-      },
+      (timer) => ({ data: { timerId: timer.key, enrollmentId: timer.enrollmentId } satisfies Omit<ScenarioTimerFired, 'purpose' | 'dueAt'> }),
     );
   }
 

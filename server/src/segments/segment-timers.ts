@@ -6,9 +6,8 @@
 import type { EventStore } from '../event-store/event-store.port';
 import type { Clock } from '../shared/clock';
 import { DueTimers } from '../shared/due-timers';
-import { uuidv5 } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
-import { TIMER_FIRED, type TimerFiredData } from './segment.events';
+import type { TimerFiredData } from './segment.events';
 
 export class SegmentTimers extends DueTimers {
   constructor(db: StateDb, store: EventStore, clock: Clock) {
@@ -19,6 +18,7 @@ export class SegmentTimers extends DueTimers {
     super(
       store,
       clock,
+      'segments',
       (now, limit) =>
         due.all(now, limit).map((row) => ({
           key: `${row.workspace}|${row.person}|${row.next_check_at}`,
@@ -26,16 +26,7 @@ export class SegmentTimers extends DueTimers {
           person: row.person,
           dueAt: row.next_check_at,
         })),
-      (timer, now) => {
-        const dueAt = new Date(timer.dueAt).toISOString();
-        const data: TimerFiredData = { purpose: 'segments', person: timer.person, dueAt };
-        return {
-          id: uuidv5(`timer|segments|${timer.key}`),
-          type: TIMER_FIRED,
-          data,
-          metadata: { workspace: timer.workspace, occurredAt: dueAt, receivedAt: new Date(now).toISOString(), schemaVersion: 1 },
-        };
-      },
+      (timer) => ({ data: { person: timer.person } satisfies Omit<TimerFiredData, 'purpose' | 'dueAt'> }),
     );
   }
 

@@ -8,6 +8,7 @@
 import { personStream } from '@herald/projections';
 import type { EventStore, NewEvent } from '../event-store/event-store.port';
 import type { Clock } from './clock';
+import { uuidv5 } from './ids';
 
 export interface DueTimer {
   /** Unique per timer and due time; the `TimerFired` id is derived from it. */
@@ -25,10 +26,12 @@ export class DueTimers<Timer extends DueTimer = DueTimer> {
   constructor(
     private readonly store: EventStore,
     private readonly clock: Clock,
+    /** Names the timers in `TimerFired.data.purpose` and in the derived event id. */
+    private readonly purpose: string,
     /** Due rows of the index, oldest first. */
     private readonly due: (now: number, limit: number) => Timer[],
-    /** The `TimerFired` to append for a due timer. */
-    private readonly fired: (timer: Timer, now: number) => NewEvent,
+    /** What the `TimerFired` of a due timer carries besides its purpose and due time. */
+    private readonly payload: (timer: Timer) => { data: Record<string, unknown>; causationId?: string },
   ) {}
 
   start(intervalMs: number): void {
@@ -45,6 +48,24 @@ export class DueTimers<Timer extends DueTimer = DueTimer> {
   fireDue(): Promise<number> {
     this.running ??= this.fire().finally(() => (this.running = undefined));
     return this.running;
+  }
+
+  /** The `TimerFired` for a due timer: its id derived from the timer, occurring at the due time. */
+  private fired(timer: Timer, now: number): NewEvent {
+    const dueAt = new Date(timer.dueAt).toISOString();
+    const { data, causationId } = this.payload(timer);
+    return {
+      id: uuidv5(`timer|${this.purpose}|${timer.key}`),
+      type: 'TimerFired',
+      data: { purpose: this.purpose, ...data, dueAt },
+      metadata: {
+        workspace: timer.workspace,
+        ...(causationId ? { causationId } : {}),
+        occurredAt: dueAt,
+        receivedAt: new Date(now).toISOString(),
+        schemaVersion: 1,
+      },
+    };
   }
 
   private async fire(): Promise<number> {
