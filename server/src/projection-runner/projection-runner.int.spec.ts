@@ -124,3 +124,37 @@ it('discards a batch in which one partition failed and handles it again from the
     await runner.stop();
   }
 });
+
+it('preloads each batch with the events the projection wants, before handling any of them', async () => {
+  const log: string[] = [];
+  const projection: HostedProjection = {
+    name: 'preloading',
+    filter: { eventTypes: ['Wanted'] },
+    setup() {},
+    reset() {},
+    preload(events) {
+      log.push(`preload ${events.map((event) => event.position).join(',')}`);
+    },
+    async handle(event) {
+      log.push(`handle ${event.position}`);
+      return [];
+    },
+  };
+  await store.append('s', [newEvent('Wanted'), newEvent('Other'), newEvent('Wanted')]);
+  const runner = new ProjectionRunner(store, db);
+  runner.start(projection);
+  try {
+    await until(() => runner.checkpoint('preloading') >= 3);
+    // Events appended together usually form one batch; either way each is preloaded before it is
+    // handled, and the event the filter rejects is neither.
+    const batches = log.filter((line) => line.startsWith('preload'));
+    expect(batches.flatMap((line) => line.slice('preload '.length).split(','))).toEqual(['1', '3']);
+    for (const position of [1, 3]) {
+      const preloaded = log.findIndex((line) => line.startsWith('preload') && line.slice('preload '.length).split(',').includes(String(position)));
+      expect(preloaded).toBeLessThan(log.indexOf(`handle ${position}`));
+    }
+    expect(log.filter((line) => line.startsWith('handle'))).toEqual(['handle 1', 'handle 3']);
+  } finally {
+    await runner.stop();
+  }
+});

@@ -23,6 +23,12 @@ export interface HostedProjection {
   setup(db: StateDb): void;
   /** Drops the projection's state, for a rebuild. */
   reset(db: StateDb): void;
+  /**
+   * Loads, before a live batch is handled, what handling it will read, so the reads share one read
+   * transaction (an SQLite read outside a transaction takes and releases the WAL locks each time).
+   * Only a read-through cache may be filled: handling must give the same result without it.
+   */
+  preload?(events: RecordedEvent[]): void;
   /** Decides on an event, changing in-memory state, and returns what to append before committing. */
   handle?(event: RecordedEvent): Promise<PlannedAppend[]>;
   /** Applies an event directly to the database (runs inside the checkpoint transaction). */
@@ -186,6 +192,7 @@ export class ProjectionRunner {
           }
           if (batch.length === MAX_BATCH) pending = events.next();
           const relevant = projection.filter ? batch.filter((event) => matchesFilter(event, projection.filter)) : batch;
+          if (relevant.length > 0) projection.preload?.(relevant);
           const planned = projection.handle ? await handleBatch(projection, relevant) : [];
           // The batch's decisions are appended together (one group commit, not one per deciding event),
           // before the state that decided them is committed; a failure discards the state and the
