@@ -107,6 +107,17 @@ export class SegmentEngine {
     }
   }
 
+  /**
+   * Reads into the state's cache the records and links `handle` will read for these events, so a
+   * caller can do all the reads of a batch in one read transaction. Changes nothing.
+   */
+  preload(events: RecordedEvent[]): void {
+    for (const event of events) {
+      const workspace = event.metadata.workspace;
+      for (const key of personKeysOf(event)) this.state.getPerson(workspace, this.resolve(workspace, key));
+    }
+  }
+
   specs(workspace: string): CounterSpec[] {
     let specs = this.specsCache.get(workspace);
     if (!specs) {
@@ -138,6 +149,10 @@ export class SegmentEngine {
   }
 
   private resolve(workspace: string, key: string): string {
+    // A key that has a record is nobody else's: linking a key into another person deletes the
+    // key's record, and events of a linked key go to the person it resolves to. So a person seen
+    // before (most events) needs no link look-up.
+    if (this.state.getPerson(workspace, key)) return key;
     let person = key;
     for (let i = 0; i < 32; i++) {
       const next = this.state.getLink(workspace, person);
@@ -274,5 +289,24 @@ export class SegmentEngine {
       this.state.recordMembership(workspace, segmentId, person, undefined);
     }
     return events.length > 0 ? [{ stream: personStream(workspace, person), events }] : [];
+  }
+}
+
+/** The person keys `handle` resolves for an event (see its cases). */
+function personKeysOf(event: RecordedEvent): string[] {
+  switch (event.type) {
+    case 'IdentityLinked': {
+      const link = event.data as { key: string; userId: string };
+      return [link.key, `user:${link.userId}`];
+    }
+    case TIMER_FIRED: {
+      const data = event.data as TimerFiredData;
+      return data.purpose === 'segments' ? [data.person] : [];
+    }
+    default: {
+      if (event.type !== 'MessageQueued' && !PROFILE_EVENTS.has(event.type)) return [];
+      const streamPerson = personKeyOfStream(event.stream);
+      return streamPerson ? [streamPerson] : [];
+    }
   }
 }

@@ -1,4 +1,4 @@
-import type { EventStore } from '../event-store/event-store.port';
+import type { EventStore, RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection } from '../projection-runner/projection-runner';
 import type { StateDb } from '../state/state-db';
 import { SegmentEngine } from './segment-engine';
@@ -37,7 +37,12 @@ export class SegmentsProjection implements HostedProjection {
     this.engineInstance = undefined;
   }
 
-  handle(event: Parameters<SegmentEngine['handle']>[0]) {
+  preload(events: RecordedEvent[]): void {
+    // One read transaction for the whole batch's person and link reads.
+    this.db.transaction(() => this.engine.preload(events))();
+  }
+
+  handle(event: RecordedEvent) {
     return this.engine.handle(event);
   }
 
