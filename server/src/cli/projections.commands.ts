@@ -10,11 +10,12 @@ import { ScenariosProjection } from '../scenarios/scenarios.projection';
 import { MessagingSettingsService } from '../settings/messaging-settings.service';
 import { systemClock } from '../shared/clock';
 
-/** Every projection the server hosts, by name. */
+/** Every projection the server hosts, by name, as a rebuild runs them. */
 export function allProjections(db: StateDb, store: EventStore): HostedProjection[] {
   const engine = new ScenarioEngine(store, new ScenarioCatalog(store, systemClock), new MessagingSettingsService(store, systemClock));
-  // Rebuilding the scenarios projection rebuilds its timer index; decisions are already in the log.
-  return [identityProjection, new SegmentsProjection(db, store), new ScenariosProjection(engine, false)];
+  // Only for rebuilds: decisions are already in the log, so neither projection builds them again
+  // (scenarios rebuilds its timer index, segments its profiles and membership).
+  return [identityProjection, new SegmentsProjection(db, store, false), new ScenariosProjection(engine, false)];
 }
 
 /** Rebuilds the named projections (all when none are named) in one pass over the log. */

@@ -56,6 +56,8 @@ export class SegmentEngine {
     private readonly state: SegmentState,
     /** Read access to the log, for computing a new condition's counters over history. */
     private readonly store: Pick<EventStore, 'readAll'>,
+    /** False while rebuilding: membership changes are recorded, but no events are built for them. */
+    private readonly decides = true,
   ) {}
 
   /** Applies one event to the state (unflushed) and returns the decisions to append. */
@@ -265,7 +267,12 @@ export class SegmentEngine {
     exitReason: SegmentExitedData['reason'],
   ): PlannedAppend[] {
     // Most events change no membership: nothing to build then.
-    if (before.length === after.length && before.every((segmentId, i) => after[i] === segmentId)) return [];
+    if (sameMembers(before, after)) return [];
+    if (!this.decides) {
+      for (const segmentId of after) if (!before.includes(segmentId)) this.state.recordMembership(workspace, segmentId, person, now);
+      for (const segmentId of before) if (!after.includes(segmentId)) this.state.recordMembership(workspace, segmentId, person, undefined);
+      return [];
+    }
     const events: NewEvent[] = [];
     const definitions = this.state.definitions(workspace);
     const metadata = {
@@ -290,6 +297,13 @@ export class SegmentEngine {
     }
     return events.length > 0 ? [{ stream: personStream(workspace, person), events }] : [];
   }
+}
+
+/** Both sorted. */
+function sameMembers(before: string[], after: string[]): boolean {
+  if (before.length !== after.length) return false;
+  for (let i = 0; i < before.length; i++) if (before[i] !== after[i]) return false;
+  return true;
 }
 
 /** The person keys `handle` resolves for an event (see its cases). */

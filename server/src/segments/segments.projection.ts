@@ -15,6 +15,11 @@ export class SegmentsProjection implements HostedProjection {
   constructor(
     private readonly db: StateDb,
     private readonly store: Pick<EventStore, 'readAll'>,
+    /**
+     * False for a rebuild: membership is recorded as always, but the SegmentEntered / SegmentExited
+     * events (derived ids, metadata) are not built, since a rebuild throws decisions away.
+     */
+    private readonly decides = true,
   ) {}
 
   get state(): SegmentState {
@@ -23,7 +28,7 @@ export class SegmentsProjection implements HostedProjection {
   }
 
   get engine(): SegmentEngine {
-    this.engineInstance ??= new SegmentEngine(this.state, this.store);
+    this.engineInstance ??= new SegmentEngine(this.state, this.store, this.decides);
     return this.engineInstance;
   }
 
