@@ -93,11 +93,11 @@ export function evolveProfile(profile: Profile, event: DomainEvent, specs: Count
 
   switch (type) {
     case 'Tracked':
-      return seen(profile, at, typeof data.event === 'string' ? count(profile, data.event, isPlainObject(data.properties) ? data.properties : {}, at, specs, now, options) : undefined);
+      return seen(profile, at, typeof data.event === 'string' ? count(profile, data.event, data, trackProperties, at, specs, now, options) : undefined);
     case 'PageViewed':
-      return seen(profile, at, count(profile, PAGE_VIEWED_EVENT, viewProperties(data), at, specs, now, options));
+      return seen(profile, at, count(profile, PAGE_VIEWED_EVENT, data, viewProperties, at, specs, now, options));
     case 'ScreenViewed':
-      return seen(profile, at, count(profile, SCREEN_VIEWED_EVENT, viewProperties(data), at, specs, now, options));
+      return seen(profile, at, count(profile, SCREEN_VIEWED_EVENT, data, viewProperties, at, specs, now, options));
     case 'Identified': {
       const traits = isPlainObject(data.traits) ? mergeTraits(profile.traits, data.traits) : profile.traits;
       return seen(profile, at, traits === profile.traits ? undefined : { traits });
@@ -138,6 +138,11 @@ function seen(profile: Profile, at: number, changes?: Partial<Profile>): Profile
     firstSeen: Math.min(profile.firstSeen, at),
     lastSeen: Math.max(profile.lastSeen, at),
   };
+}
+
+/** A track call's properties. */
+function trackProperties(data: Record<string, unknown>): Record<string, unknown> {
+  return isPlainObject(data.properties) ? data.properties : {};
 }
 
 /** A page or screen call's properties, with its `name` and `category` when the properties lack them. */
@@ -189,11 +194,16 @@ function specsForEvent(specs: CounterSpec[], event: string): CounterSpec[] | und
   return index.get(event);
 }
 
-/** The counters after an occurrence of `event`, or undefined when no spec counts it. */
+/**
+ * The counters after an occurrence of `event`, or undefined when no spec counts it. The event's
+ * properties are taken from `data` only when a spec filters on them (most events are counted by no
+ * spec, or by one without filters).
+ */
 function count(
   profile: Profile,
   event: string,
-  properties: Record<string, unknown>,
+  data: Record<string, unknown>,
+  propertiesOf: (data: Record<string, unknown>) => Record<string, unknown>,
   at: number,
   specs: CounterSpec[],
   now: number,
@@ -203,9 +213,11 @@ function count(
   if (candidates === undefined) return undefined;
   let counters: Record<string, Counter> | undefined;
   let timeZone: string | undefined;
+  let properties: Record<string, unknown> | undefined;
   for (const spec of candidates) {
     if (spec.where !== undefined && spec.where.length > 0) {
       timeZone ??= profileTimeZone(profile, options.timezone);
+      properties ??= propertiesOf(data);
       if (!matches(spec.where, properties, at, timeZone)) continue;
     }
     counters ??= { ...profile.counters };

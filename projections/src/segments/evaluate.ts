@@ -152,7 +152,11 @@ const MAX_STEPS = 1_000;
  */
 export function nextChangeAt(condition: Condition, ctx: EvaluationContext): number | undefined {
   const compiledCondition = compile(condition);
-  const current = compiledCondition.test(ctx);
+  return nextChangeOf(compiledCondition, ctx, compiledCondition.test(ctx));
+}
+
+/** `nextChangeAt` for a condition whose answer at `ctx.now` is already known. */
+function nextChangeOf(compiledCondition: CompiledCondition, ctx: EvaluationContext, current: boolean): number | undefined {
   let at = ctx.now;
   for (let step = 0; step < MAX_STEPS; step++) {
     const next = compiledCondition.leafChange(at === ctx.now ? ctx : { ...ctx, now: at });
@@ -270,7 +274,8 @@ export function evaluateSegments(
   for (const definition of ordered) if (evaluateCondition(definition.where, ctx)) members.add(definition.id);
   let nextCheckAt: number | undefined;
   for (const definition of ordered) {
-    const moment = nextChangeAt(definition.where, ctx);
+    // Its answer now is its membership, just computed.
+    const moment = nextChangeOf(compile(definition.where), ctx, members.has(definition.id));
     if (moment !== undefined && (nextCheckAt === undefined || moment < nextCheckAt)) nextCheckAt = moment;
   }
   return nextCheckAt === undefined ? { members } : { members, nextCheckAt };
