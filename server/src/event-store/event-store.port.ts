@@ -75,6 +75,12 @@ export interface SubscribeOptions {
 export interface Subscription extends AsyncIterable<RecordedEvent> {
   /** Ends the iteration; pending `next()` calls resolve as done. */
   stop(): Promise<void>;
+  /**
+   * The events already read that the iterator would yield next, up to `maxCount`, taken at once
+   * without waiting (empty when none are ready). Call it only between `next()` calls, once the
+   * previous one has resolved. Optional: adapters that cannot tell leave it out.
+   */
+  takeReady?(maxCount: number): RecordedEvent[];
 }
 
 export interface EventStore {

@@ -36,13 +36,19 @@ export function liveSubscription(source: LiveSubscriptionSource): Subscription {
     wake?.();
   });
 
+  // The page being handed out; `takeReady` may take the rest of it while the iterator is suspended.
+  let page: LogPage = { events: [], full: false };
+  let next = 0;
+
   async function* iterate(): AsyncGenerator<RecordedEvent> {
     try {
       while (!stopped) {
         appendedSinceRead = false;
-        const page = await source.readPage(checkpoint + 1, pageSize);
-        for (const event of page.events) {
+        page = await source.readPage(checkpoint + 1, pageSize);
+        next = 0;
+        while (next < page.events.length) {
           if (stopped) return;
+          const event = page.events[next++];
           checkpoint = event.position;
           yield event;
         }
@@ -61,6 +67,13 @@ export function liveSubscription(source: LiveSubscriptionSource): Subscription {
   const iterator = iterate();
   return {
     [Symbol.asyncIterator]: () => iterator,
+    takeReady(maxCount: number): RecordedEvent[] {
+      if (stopped) return [];
+      const ready = page.events.slice(next, next + maxCount);
+      next += ready.length;
+      if (ready.length > 0) checkpoint = ready[ready.length - 1].position;
+      return ready;
+    },
     async stop() {
       stopped = true;
       wake?.();

@@ -23,6 +23,7 @@ import {
 } from '@herald/projections';
 import type { EventFilter, NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
+import { prepared } from '../state/prepared';
 import type { StateDb } from '../state/state-db';
 import { conclusionEventId, type ScenarioCatalog, type ScenarioCatalogSnapshot } from '../scenarios/scenario-catalog';
 import { EXPERIMENT_CONCLUDED, SCENARIO_LIFECYCLE_TYPES, scenariosStream } from '../scenarios/scenario.events';
@@ -92,11 +93,13 @@ export class ExperimentsProjection implements HostedProjection {
   }
 
   flush(db: StateDb): void {
-    const upsertRecord = db.prepare<[string, string, string]>(
+    const upsertRecord = prepared<[string, string, string]>(
+      db,
       'INSERT OR REPLACE INTO experiment_enrollments (workspace, enrollment_id, record) VALUES (?, ?, ?)',
     );
     for (const record of this.records.values()) upsertRecord.run(record.workspace, record.enrollmentId, JSON.stringify(record));
-    const addCounts = db.prepare<[string, string, string, string, string, number, number]>(
+    const addCounts = prepared<[string, string, string, string, string, number, number]>(
+      db,
       `INSERT INTO experiment_arms (workspace, scenario_id, step_id, variant, phase, exposures, conversions) VALUES (?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (workspace, scenario_id, step_id, variant, phase)
        DO UPDATE SET exposures = exposures + excluded.exposures, conversions = conversions + excluded.conversions`,
@@ -130,8 +133,7 @@ export class ExperimentsProjection implements HostedProjection {
   private recordOf(workspace: string, enrollmentId: string, key: string): EnrollmentExposures | undefined {
     const pending = this.records.get(key);
     if (pending) return pending;
-    const row = this.db
-      .prepare<[string, string], { record: string }>('SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?')
+    const row = prepared<[string, string], { record: string }>(this.db, 'SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?')
       .get(workspace, enrollmentId);
     return row ? (JSON.parse(row.record) as EnrollmentExposures) : undefined;
   }
@@ -177,10 +179,9 @@ export class ExperimentsProjection implements HostedProjection {
 }
 
 export function committedCounts(db: StateDb, workspace: string, scenarioId: string, stepId: string): ArmCounts[] {
-  return db
-    .prepare<[string, string, string], ArmCounts>(
-      `SELECT variant, phase, exposures, conversions FROM experiment_arms
-       WHERE workspace = ? AND scenario_id = ? AND step_id = ? ORDER BY variant, phase`,
-    )
-    .all(workspace, scenarioId, stepId);
+  return prepared<[string, string, string], ArmCounts>(
+    db,
+    `SELECT variant, phase, exposures, conversions FROM experiment_arms
+     WHERE workspace = ? AND scenario_id = ? AND step_id = ? ORDER BY variant, phase`,
+  ).all(workspace, scenarioId, stepId);
 }

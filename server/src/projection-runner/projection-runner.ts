@@ -175,8 +175,9 @@ export class ProjectionRunner {
     });
     while (!running.stopped) {
       // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
-      running.subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint });
-      const events = running.subscription[Symbol.asyncIterator]();
+      const subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint });
+      running.subscription = subscription;
+      const events = subscription[Symbol.asyncIterator]();
       try {
         let pending = events.next();
         for (;;) {
@@ -184,13 +185,18 @@ export class ProjectionRunner {
           if (first.done) break;
           const batch = [first.value];
           // Take the events that are already there (they arrive together under load), without waiting.
-          while (batch.length < MAX_BATCH) {
+          if (subscription.takeReady) {
+            batch.push(...subscription.takeReady(MAX_BATCH - 1));
             pending = events.next();
-            const ready = await Promise.race([pending, nextTurn()]);
-            if (ready === NOT_READY || ready.done) break;
-            batch.push(ready.value);
+          } else {
+            while (batch.length < MAX_BATCH) {
+              pending = events.next();
+              const ready = await Promise.race([pending, nextTurn()]);
+              if (ready === NOT_READY || ready.done) break;
+              batch.push(ready.value);
+            }
+            if (batch.length === MAX_BATCH) pending = events.next();
           }
-          if (batch.length === MAX_BATCH) pending = events.next();
           const relevant = projection.filter ? batch.filter((event) => matchesFilter(event, projection.filter)) : batch;
           if (relevant.length > 0) projection.preload?.(relevant);
           const planned = projection.handle ? await handleBatch(projection, relevant) : [];

@@ -9,6 +9,7 @@ import { type DecideCause, type DomainEvent, personKeyOfStream, userAction } fro
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import { MESSAGING_SETTINGS_UPDATED } from '../settings/messaging-settings.service';
+import { prepared } from '../state/prepared';
 import type { StateDb } from '../state/state-db';
 import { SCENARIO_LIFECYCLE_TYPES } from './scenario.events';
 import { asOfPosition } from './scenario-catalog';
@@ -81,11 +82,12 @@ export class ScenariosProjection implements HostedProjection {
   }
 
   flush(db: StateDb): void {
-    const set = db.prepare<[string, string, string, string, number]>(
+    const set = prepared<[string, string, string, string, number]>(
+      db,
       'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)',
     );
-    const clear = db.prepare<[string, string]>('DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?');
-    const clearTimer = db.prepare<[string, string, string]>('DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?');
+    const clear = prepared<[string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?');
+    const clearTimer = prepared<[string, string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?');
     for (const change of this.changes) {
       if (change.kind === 'set') set.run(change.workspace, change.enrollmentId, change.person, change.timerId, change.dueAt);
       else if (change.timerId) clearTimer.run(change.workspace, change.enrollmentId, change.timerId);
