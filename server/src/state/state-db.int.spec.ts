@@ -1,0 +1,67 @@
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStateDb } from './state-db';
+
+describe('state database', () => {
+  let dir: string;
+  beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-state-'))));
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  const size = (file: string) => statSync(file).size;
+
+  /** Commits ~8 MB of rows in 400 transactions, with autocheckpoint off as the server runs it. */
+  function fill(path: string, options: Parameters<typeof openStateDb>[1]) {
+    const db = openStateDb(path, options);
+    db.pragma('wal_autocheckpoint = 0');
+    db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+    const put = db.prepare<[number, string]>('INSERT INTO t (k, v) VALUES (?, ?)');
+    const commit = db.transaction((i: number) => {
+      for (let j = 0; j < 5; j++) put.run(i * 5 + j, 'x'.repeat(4000));
+    });
+    for (let i = 0; i < 400; i++) commit(i);
+    return db;
+  }
+
+  it('copies its WAL back into the database on a background thread, without a commit doing it', async () => {
+    const path = join(dir, 'background.sqlite');
+    const db = fill(path, { checkpointIntervalMs: 20 });
+    // No commit checkpoints (autocheckpoint is off): only the thread can move the pages into the file.
+    const deadline = Date.now() + 10_000;
+    while (size(path) < 7_000_000 && Date.now() < deadline) await pause(20);
+    expect(size(path)).toBeGreaterThan(7_000_000);
+    db.close();
+  });
+
+  it('without the thread nothing is copied back until SQLite does it itself', async () => {
+    const path = join(dir, 'never.sqlite');
+    const db = fill(path, { checkpointIntervalMs: 0 });
+    await pause(300);
+    expect(size(path)).toBeLessThan(1_000_000);
+    expect(size(`${path}-wal`)).toBeGreaterThan(7_000_000);
+    db.close();
+  });
+
+  it('truncates a WAL that grew past its limit', async () => {
+    const path = join(dir, 'truncate.sqlite');
+    const db = fill(path, { checkpointIntervalMs: 20, maxWalBytes: 1_000_000 });
+    const deadline = Date.now() + 10_000;
+    while (size(`${path}-wal`) > 0 && Date.now() < deadline) await pause(20);
+    expect(size(`${path}-wal`)).toBe(0);
+    expect((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n).toBe(2000);
+    db.close();
+  });
+
+  it('keeps what was committed across close and reopen', async () => {
+    const path = join(dir, 'reopen.sqlite');
+    const db = openStateDb(path, { checkpointIntervalMs: 10 });
+    db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY)');
+    db.prepare('INSERT INTO t (k) VALUES (1), (2), (3)').run();
+    await pause(50);
+    db.close();
+    const again = openStateDb(path);
+    expect((again.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n).toBe(3);
+    again.close();
+  });
+});
