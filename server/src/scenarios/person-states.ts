@@ -1,12 +1,19 @@
 /**
  * Loads a person's scenario state: a fold of their stream, cached in memory and brought up to date
  * by reading only the events after the cached revision. The revision is what decisions are
- * appended against.
+ * appended against, so a state that misses the newest events is never acted on: the append fails
+ * on the revision and the decision is made again on a fresh read.
+ *
+ * That is why the cache may skip the read when it already holds the event being decided on (or is
+ * one event short of it, the event itself then being folded in): at worst a newer event makes the
+ * append fail and the engine reads again. And the engine's own appended decisions are folded in
+ * as they were written, instead of being read back from the log for the person's next event.
  */
 import {
   type BranchCondition,
   type Condition,
   counterSpecsFor,
+  type DomainEvent,
   type ScenarioDefinition,
   evolvePersonState,
   initialPersonState,
@@ -14,11 +21,18 @@ import {
   type PersonStateOptions,
   personStream,
 } from '@herald/projections';
-import type { EventStore } from '../event-store/event-store.port';
+import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
 
 interface Cached {
   state: PersonState;
   revision: number;
+  signature: string;
+}
+
+export interface LoadedPersonState {
+  state: PersonState;
+  revision: number;
+  /** The options' cache signature, to hand back to `appended`. */
   signature: string;
 }
 
@@ -29,28 +43,71 @@ export class PersonStates {
 
   constructor(private readonly store: EventStore) {}
 
-  async load(workspace: string, person: string, options: PersonStateOptions): Promise<{ state: PersonState; revision: number }> {
+  /**
+   * The person's state; `known` is an event of their stream already read (the one being decided on),
+   * which spares the read when the cache is at most one event behind it.
+   */
+  async load(workspace: string, person: string, options: PersonStateOptions, known?: RecordedEvent): Promise<LoadedPersonState> {
     const key = `${workspace}|${person}`;
     const signature = JSON.stringify(options);
     let cached = this.cache.get(key);
     if (cached && cached.signature !== signature) cached = undefined;
     let state = cached?.state ?? initialPersonState(person);
     let revision = cached?.revision ?? -1;
-    const events = await this.store.readStream(personStream(workspace, person), { fromRevision: revision + 1 });
-    for (const event of events) {
-      state = evolvePersonState(state, event, options);
-      revision = event.revision;
+    const stream = personStream(workspace, person);
+    if (known && known.stream === stream && known.revision <= revision + 1) {
+      if (known.revision === revision + 1) {
+        state = evolvePersonState(state, known as DomainEvent, options);
+        revision = known.revision;
+      }
+    } else {
+      for (const event of await this.store.readStream(stream, { fromRevision: revision + 1 })) {
+        state = evolvePersonState(state, event as DomainEvent, options);
+        revision = event.revision;
+      }
     }
-    if (this.cache.size >= MAX_CACHED && !this.cache.has(key)) this.cache.delete(this.cache.keys().next().value!);
-    this.cache.delete(key);
-    this.cache.set(key, { state, revision, signature });
-    return { state, revision };
+    this.keep(key, { state, revision, signature });
+    return { state, revision, signature };
   }
 
-  forget(workspace?: string): void {
+  /**
+   * Folds events the engine has just appended on top of `from` (the state they were decided on), as
+   * they will read back from the log (JSON), and caches the result at `revision`.
+   */
+  appended(workspace: string, person: string, from: LoadedPersonState, events: NewEvent[], revision: number, options: PersonStateOptions): void {
+    const key = `${workspace}|${person}`;
+    const current = this.cache.get(key);
+    // Another decision for this person got further meanwhile: keep the newer state.
+    if (current && current.signature === from.signature && current.revision >= revision) return;
+    let state = from.state;
+    for (const event of events) state = evolvePersonState(state, asStored(event), options);
+    this.keep(key, { state, revision, signature: from.signature });
+  }
+
+  forget(workspace?: string, person?: string): void {
     if (workspace === undefined) return this.cache.clear();
+    if (person !== undefined) {
+      this.cache.delete(`${workspace}|${person}`);
+      return;
+    }
     for (const key of this.cache.keys()) if (key.startsWith(`${workspace}|`)) this.cache.delete(key);
   }
+
+  private keep(key: string, entry: Cached): void {
+    if (this.cache.size >= MAX_CACHED && !this.cache.has(key)) this.cache.delete(this.cache.keys().next().value!);
+    this.cache.delete(key);
+    this.cache.set(key, entry);
+  }
+}
+
+/** An event as a read of the log returns its data and metadata: through JSON. */
+function asStored(event: NewEvent): DomainEvent {
+  return {
+    id: event.id,
+    type: event.type,
+    data: JSON.parse(JSON.stringify(event.data ?? null)),
+    metadata: JSON.parse(JSON.stringify(event.metadata)),
+  };
 }
 
 /** Counters a person's profile must keep for the `performed` conditions in scenario branches. */

@@ -17,7 +17,7 @@ import {
   type ScenarioCatalogView,
 } from '@herald/projections';
 import { WrongExpectedRevisionError } from '../event-store/errors';
-import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { uuidv5 } from '../shared/ids';
 import { cachedPromise } from '../shared/promise-cache';
 import type { MessagingSettingsService } from '../settings/messaging-settings.service';
@@ -82,6 +82,8 @@ export class ScenarioEngine {
     now: number,
     meta: CauseMetadata,
     scenarios?: ScenarioCatalogView,
+    /** The cause as read from the person's stream, when it is an event there (spares a read). */
+    known?: RecordedEvent,
   ): Promise<Decision[]> {
     const catalog = await this.catalogOf(workspace);
     const settings = await this.settingsOf(workspace);
@@ -92,12 +94,16 @@ export class ScenarioEngine {
       timezone: settings.timezone,
     };
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const { state, revision } = await this.persons.load(workspace, person, options);
+      // The cause event spares reading the stream on the first attempt only: after a conflict, read.
+      const loaded = await this.persons.load(workspace, person, options, attempt === 0 ? known : undefined);
+      const { state, revision } = loaded;
       const decisions = decide(state, { cause, now, scenarios: view, settings, options });
       if (decisions.length === 0) return [];
       const events = decisions.map((decision) => toEvent(workspace, decision, now, meta));
       try {
-        await this.store.append(personStream(workspace, person), events, { expectedRevision: revision < 0 ? 'no_stream' : revision });
+        const result = await this.store.append(personStream(workspace, person), events, { expectedRevision: revision < 0 ? 'no_stream' : revision });
+        if (result.appended === events.length) this.persons.appended(workspace, person, loaded, events, result.nextExpectedRevision, options);
+        else this.persons.forget(workspace, person);
         return decisions;
       } catch (error) {
         if (!(error instanceof WrongExpectedRevisionError)) throw error;

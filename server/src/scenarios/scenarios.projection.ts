@@ -72,7 +72,7 @@ export class ScenariosProjection implements HostedProjection {
       id: event.id,
       receivedAt: event.metadata.receivedAt,
       correlationId: event.metadata.correlationId,
-    }, asOfPosition(catalog, event.position));
+    }, asOfPosition(catalog, event.position), event);
     return [];
   }
 
