@@ -27,6 +27,11 @@ interface Cached {
   state: PersonState;
   revision: number;
   signature: string;
+  /**
+   * The engine's own appended decisions, not folded into `state` yet (`revision` counts them): many
+   * people are decided on once and never again, and folding costs as much as the decision.
+   */
+  unfolded?: NewEvent[];
 }
 
 export interface LoadedPersonState {
@@ -52,6 +57,7 @@ export class PersonStates {
     const signature = JSON.stringify(options);
     let cached = this.cache.get(key);
     if (cached && cached.signature !== signature) cached = undefined;
+    if (cached?.unfolded) cached = { state: foldIn(cached.state, cached.unfolded, options), revision: cached.revision, signature };
     let state = cached?.state ?? initialPersonState(person);
     let revision = cached?.revision ?? -1;
     const stream = personStream(workspace, person);
@@ -71,17 +77,15 @@ export class PersonStates {
   }
 
   /**
-   * Folds events the engine has just appended on top of `from` (the state they were decided on), as
-   * they will read back from the log (JSON), and caches the result at `revision`.
+   * Caches `from` (the state the engine decided on) with the events it has just appended, at
+   * `revision`; they are folded in when the person's state is next needed.
    */
-  appended(workspace: string, person: string, from: LoadedPersonState, events: NewEvent[], revision: number, options: PersonStateOptions): void {
+  appended(workspace: string, person: string, from: LoadedPersonState, events: NewEvent[], revision: number): void {
     const key = `${workspace}|${person}`;
     const current = this.cache.get(key);
     // Another decision for this person got further meanwhile: keep the newer state.
     if (current && current.signature === from.signature && current.revision >= revision) return;
-    let state = from.state;
-    for (const event of events) state = evolvePersonState(state, asStored(event), options);
-    this.keep(key, { state, revision, signature: from.signature });
+    this.keep(key, { state: from.state, revision, signature: from.signature, unfolded: events });
   }
 
   forget(workspace?: string, person?: string): void {
@@ -98,6 +102,12 @@ export class PersonStates {
     this.cache.delete(key);
     this.cache.set(key, entry);
   }
+}
+
+/** Folds appended events in as a read of the log would return them. */
+function foldIn(state: PersonState, events: NewEvent[], options: PersonStateOptions): PersonState {
+  for (const event of events) state = evolvePersonState(state, asStored(event), options);
+  return state;
 }
 
 /** An event as a read of the log returns its data and metadata: through JSON. */

@@ -102,7 +102,7 @@ export class ScenarioEngine {
       const events = decisions.map((decision) => toEvent(workspace, decision, now, meta));
       try {
         const result = await this.store.append(personStream(workspace, person), events, { expectedRevision: revision < 0 ? 'no_stream' : revision });
-        if (result.appended === events.length) this.persons.appended(workspace, person, loaded, events, result.nextExpectedRevision, options);
+        if (result.appended === events.length) this.persons.appended(workspace, person, loaded, events, result.nextExpectedRevision);
         else this.persons.forget(workspace, person);
         return decisions;
       } catch (error) {
