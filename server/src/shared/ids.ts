@@ -3,7 +3,7 @@
  * instead of being written at random places: measured about 2x cheaper than random v4 ids).
  * Reactions get UUIDv5 derived from their cause, so a replay produces the same id and appends nothing.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -20,6 +20,20 @@ export function bytesToUuid(bytes: Uint8Array): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
+/** Random bytes drawn 4 KB at a time: one call into the system's generator per 256 ids, not per id. */
+const randomPool = Buffer.alloc(4096);
+let randomOffset = randomPool.length;
+
+function randomBytes16(): Buffer {
+  if (randomOffset === randomPool.length) {
+    randomFillSync(randomPool);
+    randomOffset = 0;
+  }
+  const bytes = Buffer.from(randomPool.subarray(randomOffset, randomOffset + 16));
+  randomOffset += 16;
+  return bytes;
+}
+
 let lastMillis = 0;
 let sequence = 0;
 
@@ -33,7 +47,7 @@ export function uuidv7(nowMillis: number = Date.now()): string {
     lastMillis = nowMillis;
     sequence = 0;
   }
-  const bytes = randomBytes(16);
+  const bytes = randomBytes16();
   bytes.writeUIntBE(nowMillis, 0, 6);
   bytes[6] = 0x70 | (sequence >> 8);
   bytes[7] = sequence & 0xff;
@@ -44,9 +58,12 @@ export function uuidv7(nowMillis: number = Date.now()): string {
 /** Herald's namespace for derived ids (a fixed random UUID). */
 export const HERALD_NAMESPACE = '5f1c7d1e-8a52-4c59-9f0e-3d2b8f0b6a41';
 
+const HERALD_NAMESPACE_BYTES = uuidToBytes(HERALD_NAMESPACE);
+
 /** UUIDv5 (RFC 9562, SHA-1) of `name` in `namespace`: the same inputs always give the same id. */
 export function uuidv5(name: string, namespace: string = HERALD_NAMESPACE): string {
-  const hash = createHash('sha1').update(uuidToBytes(namespace)).update(name, 'utf8').digest();
+  const namespaceBytes = namespace === HERALD_NAMESPACE ? HERALD_NAMESPACE_BYTES : uuidToBytes(namespace);
+  const hash = createHash('sha1').update(namespaceBytes).update(name, 'utf8').digest();
   const bytes = hash.subarray(0, 16);
   bytes[6] = (bytes[6] & 0x0f) | 0x50;
   bytes[8] = (bytes[8] & 0x3f) | 0x80;

@@ -1,0 +1,27 @@
+import { HERALD_NAMESPACE, bytesToUuid, isUuid, uuidToBytes, uuidv5, uuidv7 } from './ids';
+
+describe('ids', () => {
+  it('uuidv5 matches RFC 9562 (DNS namespace, www.example.com) and is the same with the default namespace spelled out', () => {
+    expect(uuidv5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
+    expect(uuidv5('cause|handler')).toBe(uuidv5('cause|handler', HERALD_NAMESPACE));
+    expect(uuidv5('cause|handler')).not.toBe(uuidv5('cause|other'));
+  });
+
+  it('uuidv7 ids are version 7, RFC variant, unique, and sort in the order they were made', () => {
+    const ids = Array.from({ length: 10_000 }, () => uuidv7());
+    for (const id of ids.slice(0, 300)) {
+      expect(isUuid(id)).toBe(true);
+      expect(id[14]).toBe('7');
+      expect('89ab').toContain(id[19]);
+    }
+    expect(new Set(ids).size).toBe(ids.length);
+    expect([...ids].sort()).toEqual(ids);
+  });
+
+  it('uuidv7 carries the given time in its first 48 bits', () => {
+    const at = Date.parse('2030-01-02T03:04:05.678Z');
+    const bytes = uuidToBytes(uuidv7(at));
+    expect(bytes.readUIntBE(0, 6)).toBeGreaterThanOrEqual(at);
+    expect(bytesToUuid(bytes)).toMatch(/^[0-9a-f-]{36}$/);
+  });
+});
