@@ -92,7 +92,7 @@ export class SegmentEngine {
         const person = this.resolve(workspace, data.person);
         const record = this.state.getPerson(workspace, person);
         if (!record) return [];
-        return this.decide(event, workspace, person, record, Date.parse(data.dueAt));
+        return this.decide(event, workspace, person, record, record.profile, Date.parse(data.dueAt));
       }
       default: {
         if (!PROFILE_EVENTS.has(event.type)) return [];
@@ -104,7 +104,7 @@ export class SegmentEngine {
         const profile = evolveProfile(existing?.profile ?? newProfile(person, now), event as DomainEvent, this.specs(workspace), now, {
           timezone: this.state.workspaceSettings(workspace).timezone,
         });
-        return this.decide(event, workspace, person, { ...(existing ?? { members: [] }), profile }, now);
+        return this.decide(event, workspace, person, existing, profile, now);
       }
     }
   }
@@ -197,7 +197,7 @@ export class SegmentEngine {
     const profile = target ? mergeProfiles(target.profile, source.profile, specs) : { ...source.profile, userId: into };
     const appends = this.membershipChanges(event, workspace, from, source.members, [], now, 'merged_into_user');
     this.state.deletePerson(workspace, from);
-    const decided = this.decide(event, workspace, into, { ...(target ?? { members: [] }), profile }, now);
+    const decided = this.decide(event, workspace, into, target, profile, now);
     return [...appends, ...decided];
   }
 
@@ -235,25 +235,30 @@ export class SegmentEngine {
   private decideAll(event: RecordedEvent, workspace: string, now: number, exitReason?: SegmentExitedData['reason']): PlannedAppend[] {
     const appends: PlannedAppend[] = [];
     for (const [person, record] of [...this.state.personsOf(workspace)]) {
-      appends.push(...this.decide(event, workspace, person, record, now, exitReason));
+      appends.push(...this.decide(event, workspace, person, record, record.profile, now, exitReason));
     }
     return appends;
   }
 
+  /** Decides `person`'s membership with `profile` (their record's, or its new version) and stores both. */
   private decide(
     cause: RecordedEvent,
     workspace: string,
     person: string,
-    record: PersonRecord,
+    record: PersonRecord | undefined,
+    profile: Profile,
     now: number,
     exitReason: SegmentExitedData['reason'] = 'conditions',
   ): PlannedAppend[] {
-    const { members, nextCheckAt } = evaluateSegments(this.definitionList(workspace), record.profile, now, {
+    const { members, nextCheckAt } = evaluateSegments(this.definitionList(workspace), profile, now, {
       timezone: this.state.workspaceSettings(workspace).timezone,
     });
-    const next = [...members].sort();
-    const appends = this.membershipChanges(cause, workspace, person, record.members, next, now, exitReason);
-    this.state.putPerson(workspace, person, { ...record, members: next, nextCheckAt });
+    const before = record?.members ?? [];
+    const sorted = [...members].sort();
+    // Unchanged membership keeps its array (most events), so the record holds no new copy.
+    const next = sameMembers(before, sorted) ? before : sorted;
+    const appends = next === before ? [] : this.membershipChanges(cause, workspace, person, before, next, now, exitReason);
+    this.state.putPerson(workspace, person, { ...record, profile, members: next, nextCheckAt });
     return appends;
   }
 

@@ -52,12 +52,15 @@ export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_li
 type MemberChange = { workspace: string; segmentId: string; person: string; since?: number };
 
 export class SegmentState {
-  private readonly persons = new Map<string, PersonRecord | null>();
-  private readonly dirtyPersons = new Set<string>();
+  // Caches are keyed by workspace, then by person or link key: no key string is built per look-up.
+  private readonly persons = new Map<string, Map<string, PersonRecord | null>>();
+  private personCount = 0;
+  private readonly dirtyPersons = new Map<string, Set<string>>();
   private readonly memberChanges: MemberChange[] = [];
   /** Identity links seen so far; null remembers that a key has none (most people never link). */
-  private readonly links = new Map<string, string | null>();
-  private readonly dirtyLinks = new Set<string>();
+  private readonly links = new Map<string, Map<string, string | null>>();
+  private linkCount = 0;
+  private readonly dirtyLinks = new Map<string, Set<string>>();
   private definitionsByWorkspace = new Map<string, Map<string, StoredDefinition>>();
   private readonly dirtyDefinitions = new Set<string>();
   private workspaceSettingsByWorkspace = new Map<string, WorkspaceSettings>();
@@ -105,38 +108,43 @@ export class SegmentState {
   // Persons
 
   getPerson(workspace: string, person: string): PersonRecord | undefined {
-    const key = cacheKey(workspace, person);
-    if (this.persons.has(key)) return this.persons.get(key) ?? undefined;
+    const cache = inner(this.persons, workspace);
+    const cached = cache.get(person);
+    if (cached !== undefined) return cached ?? undefined;
     const row = this.statements.getPerson.get(workspace, person);
     const record = row ? (JSON.parse(row.record) as PersonRecord) : undefined;
-    this.persons.set(key, record ?? null);
+    cache.set(person, record ?? null);
+    this.personCount += 1;
     return record;
   }
 
   putPerson(workspace: string, person: string, record: PersonRecord): void {
-    const key = cacheKey(workspace, person);
-    this.persons.set(key, record);
-    this.dirtyPersons.add(key);
+    this.setPerson(workspace, person, record);
   }
 
   deletePerson(workspace: string, person: string): void {
-    const key = cacheKey(workspace, person);
-    this.persons.set(key, null);
-    this.dirtyPersons.add(key);
+    this.setPerson(workspace, person, null);
+  }
+
+  private setPerson(workspace: string, person: string, record: PersonRecord | null): void {
+    const cache = inner(this.persons, workspace);
+    if (!cache.has(person)) this.personCount += 1;
+    cache.set(person, record);
+    innerSet(this.dirtyPersons, workspace).add(person);
   }
 
   /** Every person of a workspace, with unflushed changes applied. */
   *personsOf(workspace: string): Generator<[string, PersonRecord]> {
     const seen = new Set<string>();
+    const cache = this.persons.get(workspace);
     for (const row of this.statements.personsOf.all(workspace)) {
-      const key = cacheKey(workspace, row.person);
-      seen.add(key);
-      const cached = this.persons.get(key);
+      seen.add(row.person);
+      const cached = cache?.get(row.person);
       if (cached === null) continue;
       yield [row.person, cached ?? (JSON.parse(row.record) as PersonRecord)];
     }
-    for (const [key, record] of this.persons) {
-      if (record && !seen.has(key) && key.startsWith(`${workspace}\u0000`)) yield [key.slice(workspace.length + 1), record];
+    for (const [person, record] of cache ?? []) {
+      if (record && !seen.has(person)) yield [person, record];
     }
   }
 
@@ -147,17 +155,20 @@ export class SegmentState {
   // Identity links as the segments projection has seen them, in log order.
 
   getLink(workspace: string, key: string): string | undefined {
-    const id = cacheKey(workspace, key);
-    const cached = this.links.get(id);
+    const cache = inner(this.links, workspace);
+    const cached = cache.get(key);
     if (cached !== undefined) return cached ?? undefined;
     const person = this.statements.getLink.get(workspace, key)?.person;
-    this.links.set(id, person ?? null);
+    cache.set(key, person ?? null);
+    this.linkCount += 1;
     return person;
   }
 
   putLink(workspace: string, key: string, person: string): void {
-    this.links.set(cacheKey(workspace, key), person);
-    this.dirtyLinks.add(cacheKey(workspace, key));
+    const cache = inner(this.links, workspace);
+    if (!cache.has(key)) this.linkCount += 1;
+    cache.set(key, person);
+    innerSet(this.dirtyLinks, workspace).add(key);
   }
 
   // Definitions (small: kept in memory, written through on flush)
@@ -206,19 +217,21 @@ export class SegmentState {
 
   /** Writes every change since the last flush. Call inside a transaction. */
   flush(): void {
-    for (const key of this.dirtyPersons) {
-      const [workspace, person] = splitKey(key);
-      const record = this.persons.get(key);
-      if (record) this.statements.putPerson.run(workspace, person, JSON.stringify(record), record.nextCheckAt ?? null);
-      else this.statements.deletePerson.run(workspace, person);
+    for (const [workspace, persons] of this.dirtyPersons) {
+      const cache = inner(this.persons, workspace);
+      for (const person of persons) {
+        const record = cache.get(person);
+        if (record) this.statements.putPerson.run(workspace, person, JSON.stringify(record), record.nextCheckAt ?? null);
+        else this.statements.deletePerson.run(workspace, person);
+      }
     }
     for (const change of this.memberChanges) {
       if (change.since !== undefined) this.statements.addMember.run(change.workspace, change.segmentId, change.person, change.since);
       else this.statements.removeMember.run(change.workspace, change.segmentId, change.person);
     }
-    for (const key of this.dirtyLinks) {
-      const [workspace, linkKey] = splitKey(key);
-      this.statements.putLink.run(workspace, linkKey, this.links.get(key)!);
+    for (const [workspace, keys] of this.dirtyLinks) {
+      const cache = inner(this.links, workspace);
+      for (const key of keys) this.statements.putLink.run(workspace, key, cache.get(key)!);
     }
     for (const key of this.dirtyDefinitions) {
       const [workspace, segmentId] = splitKey(key);
@@ -236,14 +249,21 @@ export class SegmentState {
     this.dirtyDefinitions.clear();
     this.dirtyWorkspaceSettings.clear();
     // Bound memory: the cache is only a read-through copy once flushed.
-    if (this.persons.size > 50_000) this.persons.clear();
-    if (this.links.size > 50_000) this.links.clear();
+    if (this.personCount > 50_000) {
+      this.persons.clear();
+      this.personCount = 0;
+    }
+    if (this.linkCount > 50_000) {
+      this.links.clear();
+      this.linkCount = 0;
+    }
   }
 
   /** Forgets unflushed changes (their appends failed); the next reads come from SQLite again. */
   discard(): void {
-    for (const key of this.dirtyPersons) this.persons.delete(key);
-    for (const key of this.dirtyLinks) this.links.delete(key);
+    for (const [workspace, persons] of this.dirtyPersons) for (const person of persons) forget(this.persons, workspace, person);
+    for (const [workspace, keys] of this.dirtyLinks) for (const key of keys) forget(this.links, workspace, key);
+    // Counts only bound the caches; after a discard they may overcount, which clears them sooner.
     this.dirtyPersons.clear();
     this.dirtyLinks.clear();
     this.memberChanges.length = 0;
@@ -272,6 +292,24 @@ function cacheKey(workspace: string, id: string): string {
 function splitKey(key: string): [string, string] {
   const cut = key.indexOf('\u0000');
   return [key.slice(0, cut), key.slice(cut + 1)];
+}
+
+/** The map of one workspace, created when missing. */
+function inner<V>(outer: Map<string, Map<string, V>>, workspace: string): Map<string, V> {
+  let found = outer.get(workspace);
+  if (found === undefined) outer.set(workspace, (found = new Map()));
+  return found;
+}
+
+/** The set of one workspace, created when missing. */
+function innerSet(outer: Map<string, Set<string>>, workspace: string): Set<string> {
+  let found = outer.get(workspace);
+  if (found === undefined) outer.set(workspace, (found = new Set()));
+  return found;
+}
+
+function forget<V>(outer: Map<string, Map<string, V>>, workspace: string, key: string): void {
+  outer.get(workspace)?.delete(key);
 }
 
 /** Drops the projection's tables (for a rebuild). */
