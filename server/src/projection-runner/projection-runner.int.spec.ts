@@ -158,3 +158,27 @@ it('preloads each batch with the events the projection wants, before handling an
     await runner.stop();
   }
 });
+
+it('a rebuild commits once at the end, or after each page while a projection holds much in memory', async () => {
+  for (let i = 0; i < 10; i++) await store.append('s', [newEvent('E')]);
+  const flushes = (holdsMuch: boolean) => {
+    let count = 0;
+    const projection: HostedProjection = {
+      name: `counting-${holdsMuch}`,
+      setup() {},
+      reset() {},
+      flush() {
+        count += 1;
+      },
+      holdsMuch: () => holdsMuch,
+    };
+    return { projection, count: () => count };
+  };
+  const light = flushes(false);
+  const heavy = flushes(true);
+  await new ProjectionRunner(store, db).rebuildAll([light.projection], undefined, { pageSize: 3 });
+  await new ProjectionRunner(store, db).rebuildAll([heavy.projection], undefined, { pageSize: 3 });
+  expect(light.count()).toBe(1);
+  expect(heavy.count()).toBe(4);
+  expect(readCheckpoint(db, 'counting-true')).toBe(10);
+});

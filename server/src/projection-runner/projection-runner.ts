@@ -38,6 +38,11 @@ export interface HostedProjection {
   /** Forgets in-memory changes that were not committed (their appends failed). */
   discard?(): void;
   /**
+   * True when the in-memory state waiting for `flush` has grown large: a rebuild, which otherwise
+   * commits every REBUILD_COMMIT_EVENTS events, then commits at the end of the page.
+   */
+  holdsMuch?(): boolean;
+  /**
    * Events with different keys may be handled concurrently (their appends then share a group
    * commit); events with the same key, and events without one, keep log order. Without this
    * method every event is handled in turn.
@@ -123,9 +128,10 @@ export class ProjectionRunner {
     const filter = unionOf(projections.map((projection) => projection.filter));
     const pageSize = sizes.pageSize ?? 5000;
     // Alone on the state database (the CLI, before the server starts its projections), state is
-    // committed every REBUILD_COMMIT_EVENTS events rather than every page: a person touched in every
-    // page is then serialised and written once per commit instead of once per page. Beside running
-    // projections, every page is committed on its own, and no transaction stays open across a read.
+    // committed every REBUILD_COMMIT_EVENTS events, or sooner when a projection holds much in memory,
+    // rather than every page: a person touched in every page is then serialised and written once per
+    // commit instead of once per page. Beside running projections, every page is committed on its
+    // own, and no transaction stays open across a read.
     const commitEvery = this.running.size === 0 ? (sizes.commitEvery ?? REBUILD_COMMIT_EVENTS) : pageSize;
     let from = 1;
     let uncommitted = 0;
@@ -145,7 +151,7 @@ export class ProjectionRunner {
         uncommitted += page.length;
         // A filtered read that found nothing has scanned to the end of the log.
         const last = page.length === 0 || upTo >= head;
-        if (last || uncommitted >= commitEvery) {
+        if (last || uncommitted >= commitEvery || projections.some((projection) => projection.holdsMuch?.())) {
           for (const projection of projections) {
             projection.flush?.(this.db);
             writeCheckpoint(this.db, projection.name, upTo);
@@ -230,7 +236,7 @@ export class ProjectionRunner {
 }
 
 const MAX_BATCH = 500;
-const REBUILD_COMMIT_EVENTS = 100_000;
+const REBUILD_COMMIT_EVENTS = 1_000_000;
 
 /**
  * Hands a batch to `handle`, in log order within each partition and concurrently across them. An

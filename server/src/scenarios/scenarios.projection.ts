@@ -96,6 +96,11 @@ export class ScenariosProjection implements HostedProjection {
     this.changes = [];
   }
 
+  /** Bounds a rebuild's memory: commit once this many timer changes wait. */
+  holdsMuch(): boolean {
+    return this.changes.length > 100_000;
+  }
+
   discard(): void {
     this.changes = [];
     this.engine.persons.forget();

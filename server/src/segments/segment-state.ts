@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS segment_definitions (
 
 export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_workspace_settings'];
 
+/** Persons (and links) kept in memory; beyond this the caches are dropped at the next flush. */
+const CACHE_LIMIT = 50_000;
+
 type MemberChange = { workspace: string; segmentId: string; person: string; since?: number };
 
 export class SegmentState {
@@ -249,14 +252,19 @@ export class SegmentState {
     this.dirtyDefinitions.clear();
     this.dirtyWorkspaceSettings.clear();
     // Bound memory: the cache is only a read-through copy once flushed.
-    if (this.personCount > 50_000) {
+    if (this.personCount > CACHE_LIMIT) {
       this.persons.clear();
       this.personCount = 0;
     }
-    if (this.linkCount > 50_000) {
+    if (this.linkCount > CACHE_LIMIT) {
       this.links.clear();
       this.linkCount = 0;
     }
+  }
+
+  /** The caches have outgrown their bound (they are cut back at the next flush). */
+  holdsMuch(): boolean {
+    return this.personCount > CACHE_LIMIT || this.linkCount > CACHE_LIMIT;
   }
 
   /** Forgets unflushed changes (their appends failed); the next reads come from SQLite again. */

@@ -55,6 +55,10 @@ export class SegmentsProjection implements HostedProjection {
     this.state.flush();
   }
 
+  holdsMuch(): boolean {
+    return this.state.holdsMuch();
+  }
+
   discard(): void {
     this.state.discard();
     this.engine.reset();
