@@ -34,3 +34,45 @@ it('reads from the start again after the newest 20,000+ events were kept', async
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+it('keeps read events until every live subscriber has read them, then drops them', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
+  const store = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+  try {
+    const start = await store.headPosition();
+    const total = 600;
+    const subscriptions = [0, 1, 2].map(() => store.subscribeToAll({ afterPosition: start }));
+    const received: number[][] = [[], [], []];
+    let slowMayRead = false;
+    const consumers = subscriptions.map(async (subscription, i) => {
+      for await (const event of subscription) {
+        // The third subscriber stops after 100 events until it is let go.
+        while (i === 2 && received[2].length >= 100 && !slowMayRead) await new Promise((resolve) => setTimeout(resolve, 5));
+        received[i].push(event.position);
+        if (received[i].length === total) break;
+      }
+    });
+    for (let batch = 0; batch < total / 50; batch++) {
+      await store.append(`user-default:r${batch % 5}`, Array.from({ length: 50 }, (_, n) => newEvent('Kept', { batch, n })));
+    }
+    const settled = async (condition: () => boolean) => {
+      for (let i = 0; i < 2000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(condition()).toBe(true);
+    };
+    await settled(() => received[0].length === total && received[1].length === total && received[2].length >= 100);
+    // What the paused subscriber has not read yet stays kept for it.
+    expect(store.keptEvents).toBeGreaterThan(total - 200);
+    slowMayRead = true;
+    await Promise.all(consumers);
+    const expected = received[0];
+    expect(received[1]).toEqual(expected);
+    expect(received[2]).toEqual(expected);
+    expect(expected).toEqual([...expected].sort((a, b) => a - b));
+    // Read by everyone: nothing is kept any more.
+    expect(store.keptEvents).toBe(0);
+    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+  } finally {
+    await store.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
