@@ -350,9 +350,9 @@ export class SqliteEventStore implements EventStore {
 
   /**
    * Drops the kept events every live subscriber has read. They are usually all within a batch of
-   * each other, so an event is dropped soon after it was read and dies young; kept for up to
-   * RECENT_READS events regardless, every one of them outlived two scavenges and was promoted to the
-   * old generation, and the GC's copying of them was a fifth of the server's CPU under load.
+   * each other, so an event is dropped soon after it was read and can die young; kept for the last
+   * RECENT_READS events regardless, every one of them outlived several scavenges and was promoted
+   * to the old generation.
    */
   private forgetEventsReadByAll(): void {
     let slowest = Number.POSITIVE_INFINITY;
