@@ -1,7 +1,9 @@
 /**
  * The sink against the real engines: every event of the log arrives once, the funnel views count
  * what the log says, a replay from position 0 (twice) changes no count, and failed inserts are
- * retried without losing or skipping events.
+ * retried without losing or skipping events. Each case runs twice: with the sink's reading, mapping
+ * and serialising on its worker thread (the default on a SQLite log file), and on the event loop
+ * (the path for KurrentDB and ':memory:' logs, forced here with `thread: false`).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +22,12 @@ warnIfNoServer('Analytics sink');
 // Generous: these suites share 2 cores with other work, and ClickHouse inserts slow down most under load.
 jest.setTimeout(120_000);
 
-describe.each(analyticsEngines)('analytics sink against $name', (engine) => {
+const cases = analyticsEngines.flatMap((engine) => [
+  { name: `${engine.name}, on a worker thread`, engine, thread: true },
+  { name: `${engine.name}, on the event loop`, engine, thread: false },
+]);
+
+describe.each(cases)('analytics sink against $name', ({ engine, thread }) => {
   let analytics: AnalyticsStore;
   let dispose: () => Promise<void>;
   let folder: string;
@@ -54,7 +61,8 @@ describe.each(analyticsEngines)('analytics sink against $name', (engine) => {
   }
 
   async function runSinkToHead(target: AnalyticsStore = analytics): Promise<void> {
-    sink = new AnalyticsSink(log, db, target, { maxBatch: 500, maxWaitMs: 20, retryDelayMs: 5 });
+    sink = new AnalyticsSink(log, db, target, { maxBatch: 500, maxWaitMs: 20, retryDelayMs: 5, thread });
+    expect(sink.runsOn).toBe(thread ? 'worker thread' : 'event loop');
     sink.start();
     await sink.caughtUpTo(await log.headPosition());
   }
@@ -145,9 +153,10 @@ describe.each(analyticsEngines)('analytics sink against $name', (engine) => {
       command: (statement) => analytics.command(statement),
       query: (statement) => analytics.query(statement),
       close: async () => undefined,
-      insert: async (table, rows) => {
+      insert: async (table, rows) => analytics.insert(table, rows),
+      insertPayload: async (table, payload) => {
         if (failures-- > 0) throw new AnalyticsStoreError('Connection refused (simulated)');
-        return analytics.insert(table, rows);
+        return analytics.insertPayload(table, payload);
       },
     };
     await runSinkToHead(flaky);
@@ -200,18 +209,19 @@ describe.each(analyticsEngines)('analytics sink against $name', (engine) => {
       command: (statement) => analytics.command(statement),
       query: (statement) => analytics.query(statement),
       close: async () => undefined,
-      insert: async (table, rows) => {
+      insert: async (table, rows) => analytics.insert(table, rows),
+      insertPayload: async (table, payload) => {
         if (++inserts > 2) throw new AnalyticsStoreError('Connection refused (simulated)');
-        return analytics.insert(table, rows);
+        return analytics.insertPayload(table, payload);
       },
     };
-    const interrupted = new AnalyticsSink(log, db, failing, { maxBatch: 40, maxWaitMs: 20, retryDelayMs: 5 });
+    const interrupted = new AnalyticsSink(log, db, failing, { maxBatch: 40, maxWaitMs: 20, retryDelayMs: 5, thread });
     interrupted.start();
     while (interrupted.failedInserts === 0) await new Promise((resolve) => setTimeout(resolve, 5));
     await interrupted.stop();
     expect(interrupted.checkpoint()).toBeLessThan(await log.headPosition());
 
-    sink = new AnalyticsSink(log, db, analytics, { maxBatch: 40, maxWaitMs: 20, retryDelayMs: 5 });
+    sink = new AnalyticsSink(log, db, analytics, { maxBatch: 40, maxWaitMs: 20, retryDelayMs: 5, thread });
     sink.start();
     await sink.caughtUpTo(await log.headPosition());
     await analytics.command(sql`OPTIMIZE TABLE events FINAL`);

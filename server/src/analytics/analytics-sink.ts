@@ -2,6 +2,12 @@
  * The analytics sink: its own ordered subscription over the whole log, batching every event into
  * ClickHouse's `events` table (the materialized views derive the rest).
  *
+ * On the embedded SQLite log (a file), reading the log, mapping the events to rows and serialising
+ * them run on a worker thread (`SinkWorker`, analytics-sink-thread.ts), off the event loop that
+ * serves ingestion and the API; this thread only inserts the finished payloads and tells the worker
+ * when to commit. Other logs (KurrentDB, ':memory:') and ':memory:' state databases are followed
+ * here, in-process, through `subscribeToAll`.
+ *
  * A batch closes at `maxBatch` events or `maxWaitMs` after its first event, whichever comes first:
  * ClickHouse wants few, large inserts (each one is a part on disk to merge later), and embedded
  * chDB shares this process's cores. A failed insert is retried, the same rows, until it succeeds;
@@ -13,8 +19,9 @@
 import type { EventStore, RecordedEvent, Subscription } from '../event-store/event-store.port';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
 import type { AnalyticsStore } from './analytics-store.port';
-import { type EventRow, toEventRow } from './event-rows';
+import { eventRowLine } from './event-rows';
 import { FunnelContext } from './funnel-context';
+import { SinkWorker } from './sink-worker';
 
 export const ANALYTICS_SINK = 'analytics-sink';
 
@@ -24,6 +31,13 @@ export interface AnalyticsSinkOptions {
   /** First pause after a failed insert; doubles up to 30 s. */
   retryDelayMs?: number;
   onError?: (error: unknown, attempt: number) => void;
+  /**
+   * Run on a worker thread when the log is a local file and the state database too (the default);
+   * false keeps the sink on this thread.
+   */
+  thread?: boolean;
+  /** Worker thread: how often it looks for appends nobody announced (ms). */
+  pollMs?: number;
 }
 
 const TIMED_OUT = Symbol('timed out');
@@ -35,8 +49,11 @@ export class AnalyticsSink {
   private stopped = true;
   private position: number;
   private wakeRetry?: () => void;
+  private worker?: SinkWorker;
   /** Inserts that failed since the sink started (for /metrics). */
   failedInserts = 0;
+  /** Where the sink reads, maps and serialises: a worker thread, or this thread. */
+  readonly runsOn: 'worker thread' | 'event loop';
 
   constructor(
     private readonly log: EventStore,
@@ -46,6 +63,7 @@ export class AnalyticsSink {
   ) {
     this.context = new FunnelContext(db);
     this.position = readCheckpoint(db, ANALYTICS_SINK);
+    this.runsOn = options.thread !== false && log.localLogFile?.() && !db.memory ? 'worker thread' : 'event loop';
   }
 
   /** Position of the last event in ClickHouse. */
@@ -56,14 +74,21 @@ export class AnalyticsSink {
   start(): void {
     if (!this.stopped) return;
     this.stopped = false;
-    this.loop = this.follow();
+    this.loop = this.runsOn === 'worker thread' ? this.followOnThread() : this.follow();
   }
 
+  /** Waits for the insert under way (and its commit), then ends the subscription or the worker thread. */
   async stop(): Promise<void> {
     this.stopped = true;
     this.wakeRetry?.();
     await this.subscription?.stop();
+    this.worker?.interrupt();
     await this.loop;
+  }
+
+  /** Whether a worker thread of this sink is alive (false on the event-loop path and once stopped). */
+  threadRunning(): boolean {
+    return this.worker?.running ?? false;
   }
 
   /** Forgets the checkpoint and the funnel links: the next start sends the whole log again. */
@@ -117,10 +142,10 @@ export class AnalyticsSink {
           } finally {
             clearTimeout(timer);
           }
-          const rows: EventRow[] = batch.map((event) => toEventRow(event, this.context));
+          const payload = Buffer.from(batch.map((event) => eventRowLine(event, this.context)).join('\n'));
           const last = batch[batch.length - 1].position;
           if (!(await inFlight)) break;
-          inFlight = this.insertUntilStored(rows).then((stored) => {
+          inFlight = this.insertUntilStored(payload).then((stored) => {
             // The funnel links written here may include some from the batch mapped meanwhile; they
             // are what the log says either way, so a re-read after a crash maps those events the same.
             if (stored) {
@@ -146,12 +171,53 @@ export class AnalyticsSink {
     }
   }
 
+  /**
+   * The worker thread reads, maps and serialises; this thread inserts each payload and then has the
+   * thread commit it. A failure of the thread (the log or SQLite) ends it; a new one resumes from the
+   * checkpoint, like the in-process loop's resubscription.
+   */
+  private async followOnThread(): Promise<void> {
+    const file = this.log.localLogFile!()!;
+    while (!this.stopped) {
+      const worker = new SinkWorker(
+        {
+          logPath: file.path,
+          statePath: this.db.name,
+          checkpointName: ANALYTICS_SINK,
+          maxBatch: this.options.maxBatch ?? 5000,
+          maxWaitMs: this.options.maxWaitMs ?? 1000,
+          pollMs: this.options.pollMs ?? 250,
+          busyTimeoutMs: 30_000,
+        },
+        file,
+      );
+      this.worker = worker;
+      try {
+        for (;;) {
+          const batch = await worker.nextBatch();
+          if (!batch) break;
+          if (!(await this.insertUntilStored(batch.payload))) break;
+          this.position = await worker.commit(batch.seq);
+        }
+      } catch (error) {
+        if (this.stopped) break;
+        this.options.onError?.(error, 0);
+        await worker.stop();
+        await this.pause(this.options.retryDelayMs ?? 1000);
+        continue;
+      }
+      await worker.stop();
+      break;
+    }
+    await this.worker?.stop();
+  }
+
   /** Inserts, retrying with backoff; false only when the sink was stopped first. */
-  private async insertUntilStored(rows: EventRow[]): Promise<boolean> {
+  private async insertUntilStored(payload: Uint8Array): Promise<boolean> {
     for (let attempt = 1; ; attempt++) {
       if (this.stopped) return false;
       try {
-        await this.analytics.insert('events', rows);
+        await this.analytics.insertPayload('events', payload);
         return true;
       } catch (error) {
         this.failedInserts++;

@@ -10,6 +10,11 @@ export interface AnalyticsStore {
   command(statement: Sql): Promise<void>;
   /** Rows as JSONEachRow, in one insert; `table` is a plain name ([A-Za-z0-9_]). */
   insert(table: string, rows: readonly object[]): Promise<void>;
+  /**
+   * Rows already serialised as JSONEachRow (UTF-8, one object per line), in one insert; the bytes are
+   * handed to the engine as they are. The caller must not change them until the promise settles.
+   */
+  insertPayload(table: string, payload: Uint8Array): Promise<void>;
   /** Rows of a SELECT as objects. 64-bit integers arrive as strings (ClickHouse's JSON default). */
   query<T = Record<string, unknown>>(statement: Sql): Promise<T[]>;
   close(): Promise<void>;

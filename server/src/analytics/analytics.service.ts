@@ -128,10 +128,14 @@ export class AnalyticsService implements OnApplicationBootstrap, BeforeApplicati
           maxBatch: this.config.maxBatch,
           maxWaitMs: this.config.maxWaitMs,
           onError: (error, insertAttempt) =>
-            this.logger.warn(`ClickHouse insert failed (attempt ${insertAttempt}), retrying the same batch: ${(error as Error).message}`),
+            insertAttempt === 0
+              ? this.logger.warn(`Analytics sink: reading the log failed, resuming from the checkpoint: ${(error as Error).message}`)
+              : this.logger.warn(`ClickHouse insert failed (attempt ${insertAttempt}), retrying the same batch: ${(error as Error).message}`),
         });
         this.sink.start();
-        this.logger.log(`Analytics: ${store.kind === 'chdb' ? 'embedded chDB' : 'ClickHouse server'}; sink from position ${this.sink.checkpoint()}`);
+        this.logger.log(
+          `Analytics: ${store.kind === 'chdb' ? 'embedded chDB' : 'ClickHouse server'}; sink from position ${this.sink.checkpoint()}, on ${this.sink.runsOn === 'worker thread' ? 'a worker thread' : 'the event loop'}`,
+        );
         return;
       } catch (error) {
         this.lastError = (error as Error).message;

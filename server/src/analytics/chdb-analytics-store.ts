@@ -37,8 +37,12 @@ export class ChdbAnalyticsStore implements AnalyticsStore {
 
   async insert(table: string, rows: readonly object[]): Promise<void> {
     if (rows.length === 0) return;
-    const payload = Buffer.from(rows.map((row) => JSON.stringify(row)).join('\n'));
+    await this.insertPayload(table, Buffer.from(rows.map((row) => JSON.stringify(row)).join('\n')));
+  }
+
+  async insertPayload(table: string, payload: Uint8Array): Promise<void> {
     checkTableName(table);
+    if (payload.length === 0) return;
     try {
       await this.session.insert({ table, values: payload, format: 'JSONEachRow' });
     } catch (error) {

@@ -1,5 +1,7 @@
 /** A ClickHouse server (18.16 or later) through `@clickhouse/client`, selected by `CLICKHOUSE_URL`. */
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
+import { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { type AnalyticsStore, AnalyticsStoreError, checkTableName, SERVER_SETTINGS } from './analytics-store.port';
 import { identifier, sql, type Sql } from './sql';
 
@@ -45,6 +47,20 @@ export class ClickHouseServerAnalyticsStore implements AnalyticsStore {
     if (rows.length === 0) return;
     checkTableName(table);
     await this.wrap(() => this.client.insert({ table, values: rows as object[], format: 'JSONEachRow' }));
+  }
+
+  async insertPayload(table: string, payload: Uint8Array): Promise<void> {
+    checkTableName(table);
+    if (payload.length === 0) return;
+    // The bytes go to the server as they are (the client's `insert` takes only objects for JSON formats).
+    await this.wrap(async () => {
+      const { stream } = await this.client.exec({
+        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        values: Readable.from([payload], { objectMode: false }),
+      });
+      stream.resume();
+      await finished(stream);
+    });
   }
 
   async query<T = Record<string, unknown>>(statement: Sql): Promise<T[]> {

@@ -1,8 +1,16 @@
-/** The mapping of one event to its `events` row, with the funnel context in a real (in-memory) state DB. */
+/** The mapping of one event to its `events` row, with the funnel context in a real (in-memory) state DB, and its raw twin. */
+import Database from 'better-sqlite3';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { RecordedEvent } from '../event-store/event-store.port';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { SqliteRawReader } from '../event-store/sqlite/sqlite-raw-reader';
+import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { toEventRow } from './event-rows';
+import { rawEventRowLine, toEventRow } from './event-rows';
 import { FunnelContext } from './funnel-context';
+import { generateScenarioHistory } from './scenario-history.fixture';
 
 let position = 0;
 function recorded(type: string, data: unknown, stream = 'user-default:ada', occurredAt = '2026-03-02T10:00:00.123Z'): RecordedEvent {
@@ -67,5 +75,34 @@ describe('toEventRow', () => {
     expect(goal).toMatchObject({ goal_steps: ['', 'wait', 'mail'], goal_variants: ['', '', 'b'], step_id: '', scenario_id: 'cart' });
     // A message nobody queued keeps its own fields only.
     expect(toEventRow(recorded('MessageOpened', { messageId: 'unknown', channel: 'email' }), context)).toMatchObject({ enrollment_id: '', message_id: 'unknown' });
+  });
+});
+
+describe('rawEventRowLine', () => {
+  it('writes the same row from the stored JSON text as toEventRow does from the decoded event', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'herald-rows-'));
+    const log = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+    try {
+      for (const { stream, events } of generateScenarioHistory({ users: 40, seed: 5 })) await log.append(stream, events);
+      // Odd data too: not an object, escapes, a time DateTime cannot hold.
+      const odd = (type: string, data: unknown, occurredAt = '2026-03-02T10:00:00Z') => ({
+        id: uuidv7(),
+        type,
+        data,
+        metadata: { workspace: 'de"fault', occurredAt, receivedAt: occurredAt, schemaVersion: 1 },
+      });
+      await log.append('anon-default:x', [odd('Tracked', null), odd('Tracked', 'text \\ "q"\n'), odd('Tracked', { event: 'é\u2028', properties: [1, { a: null }] }, '2200-01-01T00:00:00Z')]);
+      const decoded = new FunnelContext(openStateDb(':memory:'));
+      const raw = new FunnelContext(openStateDb(':memory:'));
+      const reader = new SqliteRawReader(new Database(join(folder, 'events.sqlite'), { readonly: true }));
+      const expected = (await log.readAll()).map((event) => toEventRow(event, decoded));
+      const lines = reader.readPage(1, 100_000).map((event) => rawEventRowLine(event, raw));
+      expect(lines.map((line) => JSON.parse(line))).toEqual(expected);
+      expect(expected.length).toBe(await log.headPosition());
+      expect(expected.some((row) => row.goal_steps.length > 0 && row.variant === '' && row.enrollment_id !== '')).toBe(true);
+    } finally {
+      await log.close();
+      rmSync(folder, { recursive: true, force: true });
+    }
   });
 });

@@ -2,9 +2,15 @@
  * One `events` row per event of the log: the envelope flattened into columns, the ids the funnel
  * needs (filled from the funnel context where the event itself does not carry them), and the
  * event's data kept whole as JSON text.
+ *
+ * The sink writes rows as JSONEachRow lines. From the SQLite log it reads data and metadata as the
+ * JSON text the log stores and copies that text into the `data` and `metadata` columns as it is;
+ * it decodes them only for the columns picked out of them. Only adapters that hand over decoded
+ * events (KurrentDB, ':memory:' logs) have them serialised again.
  */
 import { personKeyOfStream } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
+import type { RawRecordedEvent } from '../event-store/sqlite/sqlite-raw-reader';
 import type { FunnelContext } from './funnel-context';
 import { toDateTimeText } from './sql';
 
@@ -47,12 +53,55 @@ export function clampedMs(iso: unknown, fallback = 0): number {
   return Math.min(Math.max(ms, 0), MAX_DATETIME_MS);
 }
 
+/** The columns taken from the event's envelope, data and metadata; `data` and `metadata` are added by the caller. */
+type EventColumns = Omit<EventRow, 'data' | 'metadata'>;
+
+/** What the mapping reads: the envelope, and data and metadata decoded. */
+interface MappedEvent {
+  id: string;
+  type: string;
+  stream: string;
+  revision: number;
+  position: number;
+  recordedMs: number;
+  data: unknown;
+  metadata: Partial<Record<string, unknown>> | undefined;
+}
+
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 /** Maps an event to its row, reading and updating the funnel context (call in log order). */
 export function toEventRow(event: RecordedEvent, context: FunnelContext): EventRow {
+  const columns = eventColumns({ ...event, recordedMs: clampedMs(event.recordedAt), metadata: event.metadata as MappedEvent['metadata'] }, context);
+  return { ...columns, data: JSON.stringify(event.data ?? null), metadata: JSON.stringify(event.metadata ?? {}) };
+}
+
+/** The event's row as one JSONEachRow line (no newline), from a decoded event; see `toEventRow`. */
+export function eventRowLine(event: RecordedEvent, context: FunnelContext): string {
+  return JSON.stringify(toEventRow(event, context));
+}
+
+/**
+ * The same line from an event as the SQLite log stores it: data and metadata are decoded for the
+ * columns taken from them, and their stored text goes into the `data` and `metadata` columns as is
+ * (it is what `JSON.stringify` made of them on append, so the row is the same as `eventRowLine`'s).
+ */
+export function rawEventRowLine(event: RawRecordedEvent, context: FunnelContext): string {
+  const columns = eventColumns(
+    {
+      ...event,
+      recordedMs: Math.min(Math.max(event.recordedAtMs, 0), MAX_DATETIME_MS),
+      data: JSON.parse(event.data),
+      metadata: JSON.parse(event.metadata) as MappedEvent['metadata'],
+    },
+    context,
+  );
+  return rowLine(columns, event.data, event.metadata);
+}
+
+function eventColumns(event: MappedEvent, context: FunnelContext): EventColumns {
   const data = (typeof event.data === 'object' && event.data !== null ? event.data : {}) as Record<string, unknown>;
-  const recordedMs = clampedMs(event.recordedAt);
+  const recordedMs = event.recordedMs;
   const occurredMs = clampedMs(event.metadata?.occurredAt, recordedMs);
   const person = personKeyOfStream(event.stream) ?? '';
 
@@ -115,7 +164,21 @@ export function toEventRow(event: RecordedEvent, context: FunnelContext): EventR
     goal_steps: goalSteps,
     goal_variants: goalVariants,
     properties: properties === undefined ? '' : JSON.stringify(properties),
-    data: JSON.stringify(event.data ?? null),
-    metadata: JSON.stringify(event.metadata ?? {}),
   };
+}
+
+const json = JSON.stringify;
+
+/** One JSONEachRow line; `data` and `metadata` are JSON text, written as string values. */
+function rowLine(c: EventColumns, data: string, metadata: string): string {
+  return (
+    `{"workspace":${json(c.workspace)},"event_id":${json(c.event_id)},"type":${json(c.type)},"stream":${json(c.stream)},` +
+    `"revision":${c.revision},"position":${c.position},"person":${json(c.person)},"user_id":${json(c.user_id)},` +
+    `"anonymous_id":${json(c.anonymous_id)},"occurred_at":"${c.occurred_at}","occurred_at_ms":${c.occurred_at_ms},` +
+    `"recorded_at":"${c.recorded_at}","causation_id":${json(c.causation_id)},"correlation_id":${json(c.correlation_id)},` +
+    `"event_name":${json(c.event_name)},"enrollment_id":${json(c.enrollment_id)},"enrolled_at":"${c.enrolled_at}",` +
+    `"scenario_id":${json(c.scenario_id)},"step_id":${json(c.step_id)},"variant":${json(c.variant)},` +
+    `"message_id":${json(c.message_id)},"channel":${json(c.channel)},"goal_steps":${json(c.goal_steps)},` +
+    `"goal_variants":${json(c.goal_variants)},"properties":${json(c.properties)},"data":${json(data)},"metadata":${json(metadata)}}`
+  );
 }

@@ -100,6 +100,19 @@ export interface EventStore {
   headPosition(): Promise<number>;
   subscribeToAll(options?: SubscribeOptions): Subscription;
   close(): Promise<void>;
+  /**
+   * Optional: the log as a local file that another thread may open and read by itself (the embedded
+   * SQLite log), or undefined when it is not one. Adapters without it (KurrentDB, ':memory:' logs)
+   * are read through `subscribeToAll` only.
+   */
+  localLogFile?(): LocalLogFile | undefined;
+}
+
+/** A log file a worker thread can follow with its own read-only connection. */
+export interface LocalLogFile {
+  readonly path: string;
+  /** Calls `listener` after each durable append (with the new head); returns the function that unregisters it. */
+  onAppended(listener: (head: number) => void): () => void;
 }
 
 export const EVENT_STORE = Symbol('EventStore');

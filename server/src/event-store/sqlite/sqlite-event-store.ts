@@ -23,6 +23,7 @@ import type {
   EventFilter,
   EventStore,
   ExpectedRevision,
+  LocalLogFile,
   NewEvent,
   ReadAllOptions,
   ReadStreamOptions,
@@ -108,6 +109,7 @@ export class SqliteEventStore implements EventStore {
   private readonly committer: Committer;
   private closed = false;
   private readonly now: () => number;
+  private readonly path: string;
   private readonly maxBatchEvents: number;
   private readonly pollTimer?: NodeJS.Timeout;
   private readonly statements;
@@ -123,6 +125,7 @@ export class SqliteEventStore implements EventStore {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path, { readonly: options.readonly ?? false });
     this.now = options.now ?? Date.now;
+    this.path = options.path;
     this.maxBatchEvents = options.maxBatchEvents ?? 10_000;
     this.appended.setMaxListeners(0);
     if (!options.readonly) {
@@ -231,6 +234,17 @@ export class SqliteEventStore implements EventStore {
         };
       },
     });
+  }
+
+  localLogFile(): LocalLogFile | undefined {
+    if (this.path === ':memory:') return undefined;
+    return {
+      path: this.path,
+      onAppended: (listener) => {
+        this.appended.on('appended', listener);
+        return () => this.appended.off('appended', listener);
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,143 @@
+/**
+ * The sink's worker thread (on a SQLite log file): it is woken by appends, the checkpoint and the
+ * funnel links move only after ClickHouse took the batch, a stop waits for the insert under way and
+ * ends the thread, and logs a thread cannot open are followed on the event loop instead.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { openStateDb, readCheckpoint, type StateDb } from '../state/state-db';
+import { analyticsEngines } from './analytics-engines.fixture';
+import { dropAnalyticsSchema, ensureAnalyticsSchema } from './analytics-schema';
+import { ANALYTICS_SINK, AnalyticsSink } from './analytics-sink';
+import type { AnalyticsStore } from './analytics-store.port';
+import { generateScenarioHistory } from './scenario-history.fixture';
+import { sql } from './sql';
+
+jest.setTimeout(120_000);
+
+describe.each(analyticsEngines)('analytics sink thread against $name', (engine) => {
+  let analytics: AnalyticsStore;
+  let dispose: () => Promise<void>;
+  let folder: string;
+  let log: SqliteEventStore;
+  let db: StateDb;
+  let sink: AnalyticsSink | undefined;
+
+  beforeAll(async () => {
+    ({ store: analytics, dispose } = await engine.open());
+  });
+  afterAll(async () => dispose());
+
+  beforeEach(async () => {
+    await dropAnalyticsSchema(analytics);
+    await ensureAnalyticsSchema(analytics);
+    folder = mkdtempSync(join(tmpdir(), 'herald-sink-thread-'));
+    log = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+    db = openStateDb(join(folder, 'state.sqlite'));
+  });
+  afterEach(async () => {
+    await sink?.stop();
+    sink = undefined;
+    await log.close();
+    db.close();
+    rmSync(folder, { recursive: true, force: true });
+  });
+
+  async function appendUsers(users: number, seed: number): Promise<number> {
+    for (const { stream, events } of generateScenarioHistory({ users, seed })) await log.append(stream, events);
+    return log.headPosition();
+  }
+
+  const stored = async () =>
+    Number((await analytics.query<{ events: string }>(sql`SELECT uniqExact(event_id) AS events FROM events`))[0].events);
+
+  /** A store whose inserts wait until released. */
+  function gatedStore() {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let inserts = 0;
+    const store: AnalyticsStore = {
+      kind: analytics.kind,
+      command: (statement) => analytics.command(statement),
+      query: (statement) => analytics.query(statement),
+      insert: (table, rows) => analytics.insert(table, rows),
+      close: async () => undefined,
+      insertPayload: async (table, payload) => {
+        inserts++;
+        await gate;
+        return analytics.insertPayload(table, payload);
+      },
+    };
+    return { store, release, inserts: () => inserts };
+  }
+
+  it('starts on an empty log and is woken by appends (not by its poll)', async () => {
+    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 20, pollMs: 3_600_000 });
+    expect(sink.runsOn).toBe('worker thread');
+    sink.start();
+    for (let round = 1; round <= 3; round++) {
+      const head = await appendUsers(20, round);
+      await sink.caughtUpTo(head);
+      expect(await stored()).toBe(head);
+    }
+    expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(await log.headPosition());
+  });
+
+  it('moves the checkpoint and saves the funnel links only after the insert succeeded', async () => {
+    const head = await appendUsers(30, 1);
+    const { store, release, inserts } = gatedStore();
+    sink = new AnalyticsSink(log, db, store, { maxBatch: 100_000, maxWaitMs: 20 });
+    sink.start();
+    while (inserts() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // The batch is built and handed over; nothing of it may be committed yet.
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(sink.checkpoint()).toBe(0);
+    expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(0);
+    expect(db.prepare('SELECT count(*) AS n FROM analytics_enrollments').get()).toEqual({ n: 0 });
+    release();
+    await sink.caughtUpTo(head);
+    expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(head);
+    expect(db.prepare('SELECT count(*) AS n FROM analytics_enrollments').get()).toEqual({ n: 30 });
+    expect(await stored()).toBe(head);
+  });
+
+  it('a stop waits for the insert under way, commits it, and ends the thread', async () => {
+    const head = await appendUsers(30, 2);
+    const { store, release, inserts } = gatedStore();
+    sink = new AnalyticsSink(log, db, store, { maxBatch: 100_000, maxWaitMs: 20 });
+    sink.start();
+    while (inserts() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(sink.threadRunning()).toBe(true);
+    const stopping = sink.stop();
+    release();
+    await stopping;
+    expect(sink.threadRunning()).toBe(false);
+    expect(sink.checkpoint()).toBe(head);
+    expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(head);
+    expect(await stored()).toBe(head);
+    // And it starts again where it stopped.
+    const more = await appendUsers(10, 3);
+    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 20 });
+    sink.start();
+    await sink.caughtUpTo(more);
+    expect(await stored()).toBe(more);
+  });
+
+  it('follows a log the thread cannot open (in memory) on the event loop', async () => {
+    const memory = new SqliteEventStore({ path: ':memory:' });
+    try {
+      for (const { stream, events } of generateScenarioHistory({ users: 10, seed: 4 })) await memory.append(stream, events);
+      sink = new AnalyticsSink(memory, db, analytics, { maxWaitMs: 20 });
+      expect(sink.runsOn).toBe('event loop');
+      sink.start();
+      await sink.caughtUpTo(await memory.headPosition());
+      expect(sink.threadRunning()).toBe(false);
+      expect(await stored()).toBe(await memory.headPosition());
+      await sink.stop();
+    } finally {
+      await memory.close();
+    }
+  });
+});

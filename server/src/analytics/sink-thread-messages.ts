@@ -1,0 +1,29 @@
+/** What the main thread and the analytics sink's worker thread say to each other. */
+
+export interface SinkThreadData {
+  /** The SQLite log, opened read-only. */
+  logPath: string;
+  /** The state database holding the sink's checkpoint and funnel links. */
+  statePath: string;
+  checkpointName: string;
+  maxBatch: number;
+  maxWaitMs: number;
+  /** How often the thread looks at the log's head when no append was announced. */
+  pollMs: number;
+  busyTimeoutMs: number;
+}
+
+export type ToSinkThread =
+  /** Something was appended to the log. */
+  | { type: 'appended' }
+  /** The batch is in ClickHouse: commit its funnel links and the checkpoint. */
+  | { type: 'stored'; seq: number }
+  | { type: 'stop' };
+
+export type FromSinkThread =
+  | { type: 'started'; checkpoint: number }
+  /** JSONEachRow rows of the events after the checkpoint up to `last`, as UTF-8 bytes. */
+  | { type: 'batch'; seq: number; payload: ArrayBuffer; events: number; last: number }
+  | { type: 'committed'; seq: number; position: number }
+  /** Reading the log or the state database failed; the thread ends. */
+  | { type: 'failed'; message: string };

@@ -1,0 +1,138 @@
+/** The main thread's handle on the analytics sink's worker thread (analytics-sink-thread.ts). */
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import type { LocalLogFile } from '../event-store/event-store.port';
+import type { FromSinkThread, SinkThreadData, ToSinkThread } from './sink-thread-messages';
+
+export interface SinkBatch {
+  seq: number;
+  /** JSONEachRow rows, UTF-8. */
+  payload: Uint8Array;
+  events: number;
+  /** Position of the batch's last event. */
+  last: number;
+}
+
+export class SinkThreadError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SinkThreadError';
+  }
+}
+
+type Waiter<T> = { resolve: (value: T) => void; reject: (error: Error) => void };
+
+export class SinkWorker {
+  private readonly worker: Worker;
+  private readonly unsubscribe: () => void;
+  private ready?: SinkBatch;
+  private batchWaiter?: Waiter<SinkBatch | undefined>;
+  private commitWaiter?: Waiter<number> & { seq: number };
+  private failure?: Error;
+  private interrupted = false;
+  private ended = false;
+  private readonly exited: Promise<void>;
+
+  constructor(data: SinkThreadData, log: LocalLogFile) {
+    this.worker = new Worker(join(__dirname, 'analytics-sink.worker.js'), { workerData: data });
+    // Never what keeps a process alive: the owner stops the sink (stop() holds it open meanwhile).
+    this.worker.unref();
+    this.worker.on('message', (message: FromSinkThread) => this.receive(message));
+    this.worker.on('error', (error) => this.fail(new SinkThreadError(`The analytics sink thread failed: ${error.message}`)));
+    this.exited = new Promise((resolve) =>
+      this.worker.once('exit', (code) => {
+        this.ended = true;
+        this.unsubscribe();
+        this.fail(new SinkThreadError(`The analytics sink thread ended (exit code ${code})`));
+        resolve();
+      }),
+    );
+    this.unsubscribe = log.onAppended(() => this.send({ type: 'appended' }));
+  }
+
+  /** Whether the thread is still alive. */
+  get running(): boolean {
+    return !this.ended;
+  }
+
+  /** The next batch; undefined once the thread was told to stop. */
+  nextBatch(): Promise<SinkBatch | undefined> {
+    if (this.interrupted) return Promise.resolve(undefined);
+    if (this.ready) {
+      const batch = this.ready;
+      this.ready = undefined;
+      return Promise.resolve(batch);
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => (this.batchWaiter = { resolve, reject }));
+  }
+
+  /** Tells the thread the batch is stored; resolves with the checkpoint once it has committed it. */
+  commit(seq: number): Promise<number> {
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.commitWaiter = { seq, resolve, reject };
+      this.send({ type: 'stored', seq });
+    });
+  }
+
+  /** From now on `nextBatch` answers undefined (a commit under way still completes). */
+  interrupt(): void {
+    this.interrupted = true;
+    const waiter = this.batchWaiter;
+    this.batchWaiter = undefined;
+    waiter?.resolve(undefined);
+  }
+
+  /** Ends the thread, dropping what it read after the last commit; resolves once it has exited. */
+  async stop(): Promise<void> {
+    this.interrupt();
+    if (this.ended) return;
+    // Held open until the thread has exited, so code after `await stop()` runs.
+    this.worker.ref();
+    this.send({ type: 'stop' });
+    await this.exited;
+  }
+
+  private send(message: ToSinkThread): void {
+    if (!this.ended) this.worker.postMessage(message);
+  }
+
+  private receive(message: FromSinkThread): void {
+    switch (message.type) {
+      case 'started':
+        return;
+      case 'batch': {
+        const batch = { seq: message.seq, payload: new Uint8Array(message.payload), events: message.events, last: message.last };
+        const waiter = this.batchWaiter;
+        this.batchWaiter = undefined;
+        if (waiter) waiter.resolve(batch);
+        else this.ready = batch;
+        return;
+      }
+      case 'committed': {
+        const waiter = this.commitWaiter;
+        if (waiter?.seq !== message.seq) return;
+        this.commitWaiter = undefined;
+        waiter.resolve(message.position);
+        return;
+      }
+      case 'failed':
+        return this.fail(new SinkThreadError(message.message));
+      default: {
+        const unknown: never = message;
+        throw new Error(`Unknown message from the sink thread: ${JSON.stringify(unknown)}`);
+      }
+    }
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    const batchWaiter = this.batchWaiter;
+    const commitWaiter = this.commitWaiter;
+    this.batchWaiter = undefined;
+    this.commitWaiter = undefined;
+    batchWaiter?.reject(this.failure);
+    commitWaiter?.reject(this.failure);
+  }
+}
