@@ -244,6 +244,8 @@ export function dependencyOrder(definitions: SegmentDefinition[]): SegmentDefini
 export interface EvaluateOptions {
   /** The workspace time zone, used when the user has no valid `timezone` trait. */
   timezone?: string;
+  /** False: membership only, without `nextCheckAt` (for a caller that needs it later, if at all). */
+  nextCheck?: boolean;
 }
 
 export interface SegmentEvaluation {
@@ -272,6 +274,7 @@ export function evaluateSegments(
   };
   const ordered = dependencyOrder(definitions);
   for (const definition of ordered) if (evaluateCondition(definition.where, ctx)) members.add(definition.id);
+  if (options.nextCheck === false) return { members };
   let nextCheckAt: number | undefined;
   for (const definition of ordered) {
     // Its answer now is its membership, just computed.

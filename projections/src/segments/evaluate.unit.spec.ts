@@ -57,6 +57,8 @@ function simulate(definitions: SegmentDefinition[], events: DomainEvent[], until
   const changes: Change[] = [];
   const check = (at: number, cause: string) => {
     const result = evaluateSegments(definitions, profile, at, { timezone });
+    // Membership alone (what a rebuild asks per event) is the same membership, without a next check.
+    expect(evaluateSegments(definitions, profile, at, { timezone, nextCheck: false })).toEqual({ members: result.members });
     const { entered, exited } = diffMembership(members, result.members);
     if (entered.length > 0 || exited.length > 0) changes.push({ at, entered, exited, cause });
     members = result.members;

@@ -48,9 +48,21 @@ export interface PlannedAppend {
   events: NewEvent[];
 }
 
+/** What a person's next check is computed from, when a rebuild computes it at the commit. */
+interface PendingCheck {
+  now: number;
+  definitions: SegmentDefinition[];
+  timezone: string | undefined;
+}
+
 export class SegmentEngine {
   private readonly specsCache = new Map<string, CounterSpec[]>();
   private readonly definitionsCache = new Map<string, SegmentDefinition[]>();
+  /**
+   * Rebuild only: workspace -> person -> their last decision's inputs. The next check time only
+   * matters as stored, so it is computed once per commit (`settleNextChecks`) instead of per event.
+   */
+  private pendingChecks = new Map<string, Map<string, PendingCheck>>();
 
   constructor(
     private readonly state: SegmentState,
@@ -139,10 +151,29 @@ export class SegmentEngine {
     return definitions;
   }
 
+  /**
+   * Gives every person decided since the last commit, in a rebuild, the next check time of their
+   * last decision, exactly as a live decision would have stored it. Call before `state.flush()`.
+   */
+  settleNextChecks(): void {
+    for (const [workspace, persons] of this.pendingChecks) {
+      for (const [person, check] of persons) {
+        const record = this.state.getPerson(workspace, person);
+        // Every change of a profile goes through `decide` (which records a pending check), so the
+        // profile is the one that was decided; caps may have changed since, which segments ignore.
+        if (!record) continue;
+        const { nextCheckAt } = evaluateSegments(check.definitions, record.profile, check.now, { timezone: check.timezone });
+        this.state.putPerson(workspace, person, { ...record, nextCheckAt });
+      }
+    }
+    this.pendingChecks = new Map();
+  }
+
   /** Drops cached derived data (after `state.discard()`). */
   reset(): void {
     this.specsCache.clear();
     this.definitionsCache.clear();
+    this.pendingChecks = new Map();
   }
 
   private definitionsChanged(workspace: string): void {
@@ -250,13 +281,18 @@ export class SegmentEngine {
     now: number,
     exitReason: SegmentExitedData['reason'] = 'conditions',
   ): PlannedAppend[] {
-    const { members, nextCheckAt } = evaluateSegments(this.definitionList(workspace), profile, now, {
-      timezone: this.state.workspaceSettings(workspace).timezone,
-    });
+    const definitions = this.definitionList(workspace);
+    const timezone = this.state.workspaceSettings(workspace).timezone;
+    // A rebuild computes the next check at its commit (settleNextChecks), from these same inputs.
+    const { members, nextCheckAt } = evaluateSegments(definitions, profile, now, { timezone, nextCheck: this.decides });
+    if (!this.decides) {
+      let pending = this.pendingChecks.get(workspace);
+      if (!pending) this.pendingChecks.set(workspace, (pending = new Map()));
+      pending.set(person, { now, definitions, timezone });
+    }
     const before = record?.members ?? [];
-    const sorted = [...members].sort();
-    // Unchanged membership keeps its array (most events), so the record holds no new copy.
-    const next = sameMembers(before, sorted) ? before : sorted;
+    // Unchanged membership (most events) keeps its array: nothing to sort or copy.
+    const next = isSameSet(before, members) ? before : [...members].sort();
     const appends = next === before ? [] : this.membershipChanges(cause, workspace, person, before, next, now, exitReason);
     this.state.putPerson(workspace, person, { ...record, profile, members: next, nextCheckAt });
     return appends;
@@ -302,6 +338,13 @@ export class SegmentEngine {
     }
     return events.length > 0 ? [{ stream: personStream(workspace, person), events }] : [];
   }
+}
+
+/** `members` holds exactly the ids of `list` (which has no duplicates). */
+function isSameSet(list: string[], members: ReadonlySet<string>): boolean {
+  if (list.length !== members.size) return false;
+  for (const id of list) if (!members.has(id)) return false;
+  return true;
 }
 
 /** Both sorted. */

@@ -49,6 +49,8 @@ CREATE TABLE IF NOT EXISTS segment_definitions (
 
 export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_workspace_settings'];
 
+const NO_SETTINGS: WorkspaceSettings = Object.freeze({ capWindowMs: 0 });
+
 /** Persons (and links) kept in memory; beyond this the caches are dropped at the next flush. */
 const CACHE_LIMIT = 50_000;
 
@@ -198,7 +200,7 @@ export class SegmentState {
   // What the projection needs of the workspace's messaging settings, as of its position in the log.
 
   workspaceSettings(workspace: string): WorkspaceSettings {
-    return this.workspaceSettingsByWorkspace.get(workspace) ?? { capWindowMs: 0 };
+    return this.workspaceSettingsByWorkspace.get(workspace) ?? NO_SETTINGS;
   }
 
   putWorkspaceSettings(workspace: string, settings: WorkspaceSettings): void {

@@ -52,6 +52,7 @@ export class SegmentsProjection implements HostedProjection {
   }
 
   flush(): void {
+    this.engine.settleNextChecks();
     this.state.flush();
   }
 
