@@ -1,4 +1,5 @@
 import type { ParsedMail } from 'mailparser';
+import type { Worker } from 'node:worker_threads';
 import { OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError, type Delivery } from '../channel.port';
 import { LinkSigner } from '../link-signer';
 import { EmailAdapter, looksLikeEmail, messageIdHeader } from './email.adapter';
@@ -174,6 +175,67 @@ describe('EmailAdapter against a real SMTP server', () => {
       await fragile.close();
       await dropping.close();
     }
+  });
+});
+
+/** The adapter's SMTP thread, to end it the way a crash inside nodemailer would. */
+function smtpWorkerOf(adapter: EmailAdapter): Worker {
+  const worker = (adapter as unknown as { smtp: { running?: { worker: Worker } } }).smtp.running?.worker;
+  if (!worker) throw new Error('the SMTP thread is not running');
+  return worker;
+}
+
+describe('EmailAdapter: its SMTP thread', () => {
+  let smtp: TestSmtpServer;
+  beforeEach(async () => {
+    smtp = await startSmtpServer();
+  });
+  afterEach(async () => {
+    await smtp.close();
+  });
+
+  it('reports an unknown outcome when the thread stops during a send', async () => {
+    const silent = await startDroppingSmtpServer({ silent: true });
+    const stalled = new EmailAdapter({ smtpUrl: silent.url, from: FROM }, links);
+    try {
+      const sending = stalled.send(delivery('ada@example.com')).catch((e: unknown) => e);
+      // The server has the whole message and will never answer: the send is in flight.
+      while (silent.messages() < 1) await new Promise((resolve) => setTimeout(resolve, 20));
+      await smtpWorkerOf(stalled).terminate();
+      const error = await sending;
+      expect(error).toBeInstanceOf(OutcomeUnknownDeliveryError);
+      expect(error).not.toBeInstanceOf(TransientDeliveryError);
+      expect(silent.messages()).toBe(1);
+    } finally {
+      await stalled.close();
+      await silent.close();
+    }
+  });
+
+  it('starts a new thread for the next send after the thread stopped', async () => {
+    const adapter = new EmailAdapter({ smtpUrl: smtp.url, from: FROM }, links);
+    try {
+      await adapter.send(delivery('ada@example.com', { messageId: 'm-1' }));
+      await smtpWorkerOf(adapter).terminate();
+      await adapter.send(delivery('bea@example.com', { messageId: 'm-2' }));
+      await smtp.waitFor(2);
+      expect(smtp.received.map((mail) => mail.messageId)).toEqual(['<m-1@herald.example.com>', '<m-2@herald.example.com>']);
+    } finally {
+      await adapter.close();
+    }
+  });
+
+  it('close lets the sends already made finish and ends the thread; a send after close is transient and sends nothing', async () => {
+    const adapter = new EmailAdapter({ smtpUrl: smtp.url, from: FROM }, links);
+    const sending = adapter.send(delivery('ada@example.com', { messageId: 'm-1' }));
+    const worker = smtpWorkerOf(adapter);
+    let exited = false;
+    worker.once('exit', () => (exited = true));
+    await adapter.close();
+    expect(await sending).toEqual({ providerMessageId: '<m-1@herald.example.com>' });
+    expect(exited).toBe(true);
+    expect(await adapter.send(delivery('bea@example.com', { messageId: 'm-2' })).catch((e: unknown) => e)).toBeInstanceOf(TransientDeliveryError);
+    expect(smtp.received.map((mail) => mail.messageId)).toEqual(['<m-1@herald.example.com>']);
   });
 });
 

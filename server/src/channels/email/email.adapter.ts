@@ -1,9 +1,11 @@
 /**
- * Email over SMTP: nodemailer with a pooled transport to `SMTP_URL`. The adapter only talks to the
- * SMTP server; recording intents and outcomes is the dispatcher's job. What it adds to the rendered
- * message: open and click tracking (signed links through this Herald), the RFC 2369/8058
- * unsubscribe headers, a Message-ID derived from the message id (the provider id in `MessageSent`),
- * and the message id in `X-Herald-Message-Id`, so a bounce or reply can be traced back.
+ * Email over SMTP: nodemailer with a pooled transport to `SMTP_URL`, on a thread of its own
+ * (smtp-sender.worker.js) so that building and writing the MIME message runs beside the event loop.
+ * The adapter only talks to the SMTP server; recording intents and outcomes is the dispatcher's job.
+ * What it adds to the rendered message: open and click tracking (signed links through this
+ * Herald), the RFC 2369/8058 unsubscribe headers, a Message-ID derived from the message id (the
+ * provider id in `MessageSent`), and the message id in `X-Herald-Message-Id`, so a bounce or reply
+ * can be traced back.
  *
  * SMTP has no idempotency key: a message that may have reached the server is never sent again
  * (`safeToRetry = false`), and nodemailer's own requeue after a dropped connection is turned off.
@@ -12,8 +14,6 @@
  */
 import type { Channel } from '@herald/projections';
 import { createHash } from 'node:crypto';
-import { Transform } from 'node:stream';
-import nodemailer from 'nodemailer';
 import {
   type ChannelAdapter,
   type Contact,
@@ -24,6 +24,7 @@ import {
   TransientDeliveryError,
 } from '../channel.port';
 import type { LinkSigner } from '../link-signer';
+import { SmtpThread, SmtpThreadClosedError, SmtpThreadStoppedError } from './smtp-thread';
 import { trackHtml } from './tracked-html';
 
 export interface EmailAdapterOptions {
@@ -52,47 +53,17 @@ export class EmailAdapter implements ChannelAdapter {
   readonly channel: Channel = 'email';
   readonly provider = 'smtp';
   readonly safeToRetry = false;
-  private readonly transport;
+  /** nodemailer's pooled transport, on its own thread (smtp-sender.worker.js). */
+  private readonly smtp: SmtpThread;
   private readonly host: string;
-  /** Message-IDs of sends in flight, and whether their whole message has been written. */
-  private readonly written = new Map<string, boolean>();
 
   constructor(
     private readonly options: EmailAdapterOptions,
     private readonly links: LinkSigner,
   ) {
     this.host = hostOf(links.baseUrl);
-    this.transport = nodemailer.createTransport({
-      url: options.smtpUrl,
-      pool: true,
-      maxConnections: options.maxConnections ?? 5,
-      // The pool would otherwise send a message again on a new connection when the first one closed
-      // mid-send, possibly after the server accepted it.
-      maxRequeues: 0,
-    });
-    this.transport.use('stream', (mail, done) => {
-      const id = String(mail.data.messageId ?? '');
-      if (this.written.has(id)) {
-        // The message is handed on whole, once it is complete: one socket write instead of one per
-        // small chunk of the MIME encoder (measured about 1 ms of CPU per email in bench:send), and
-        // "written" is exactly when the last byte was handed to the connection.
-        const chunks: Buffer[] = [];
-        mail.message.transform(
-          () =>
-            new Transform({
-              transform: (chunk: Buffer, _encoding, next) => {
-                chunks.push(chunk);
-                next();
-              },
-              flush: (next) => {
-                next(null, Buffer.concat(chunks));
-                this.written.set(id, true);
-              },
-            }),
-        );
-      }
-      done();
-    });
+    // URL parameters (`?maxConnections=10`) override this, as nodemailer reads them last.
+    this.smtp = new SmtpThread({ smtpUrl: options.smtpUrl, maxConnections: options.maxConnections ?? 5 });
   }
 
   address(contact: Contact): string | undefined {
@@ -111,9 +82,9 @@ export class EmailAdapter implements ChannelAdapter {
     // nodemailer's list.unsubscribePost writes a broken header: set it ourselves (RFC 8058).
     if (delivery.links.unsubscribe) headers['List-Unsubscribe-Post'] = 'List-Unsubscribe=One-Click';
 
-    this.written.set(messageId, false);
+    let outcome;
     try {
-      await this.transport.sendMail({
+      outcome = await this.smtp.send({
         from: this.options.from,
         to: delivery.to,
         subject: delivery.content.subject ?? '',
@@ -123,15 +94,16 @@ export class EmailAdapter implements ChannelAdapter {
         headers,
       });
     } catch (error) {
-      throw classifySmtpError(error as SmtpError, this.written.get(messageId) === true);
-    } finally {
-      this.written.delete(messageId);
+      if (error instanceof SmtpThreadStoppedError) throw new OutcomeUnknownDeliveryError(error.message);
+      if (error instanceof SmtpThreadClosedError) throw new TransientDeliveryError(error.message);
+      throw error;
     }
+    if (outcome.failure) throw classifySmtpError(Object.assign(new Error(outcome.failure.message), outcome.failure), outcome.written);
     return { providerMessageId: messageId };
   }
 
   async close(): Promise<void> {
-    this.transport.close();
+    await this.smtp.close();
   }
 
   private tracked(delivery: Delivery, html: string): string {

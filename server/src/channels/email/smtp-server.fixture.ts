@@ -84,8 +84,9 @@ function withCode(rejection: Rejection): Error {
 /**
  * Speaks just enough SMTP to take a message, then closes the connection instead of answering the
  * final dot: the client cannot know whether the message was accepted. Counts the messages it took.
+ * With `silent`, it keeps the connection open and never answers the final dot.
  */
-export async function startDroppingSmtpServer(): Promise<{ url: string; messages: () => number; close(): Promise<void> }> {
+export async function startDroppingSmtpServer(options: { silent?: boolean } = {}): Promise<{ url: string; messages: () => number; close(): Promise<void> }> {
   let messages = 0;
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -101,7 +102,8 @@ export async function startDroppingSmtpServer(): Promise<{ url: string; messages
           const end = buffer.indexOf('\r\n.\r\n');
           if (end === -1) return;
           messages++;
-          socket.destroy();
+          if (options.silent) buffer = '';
+          else socket.destroy();
           return;
         }
         const newline = buffer.indexOf('\r\n');
