@@ -18,35 +18,42 @@ export interface ContactState extends Contact {
   suppressions: SuppressionFold;
 }
 
-export function contactFrom(events: RecordedEvent[]): ContactState {
-  const contact: ContactState = { traits: {}, pushSubscriptions: [], unsubscribed: new Set(), suppressions: initialSuppressionFold() };
-  for (const event of events) {
-    evolveSuppressions(contact.suppressions, event);
-    const data = (event.data ?? {}) as Record<string, any>;
-    switch (event.type) {
-      case 'Identified':
-        for (const [key, value] of Object.entries((data.traits ?? {}) as Record<string, unknown>)) {
-          if (value === null) delete contact.traits[key];
-          else contact.traits[key] = value;
-        }
-        break;
-      case CONTACT_EVENTS.telegramBound:
-        contact.telegramChatId = data.chatId;
-        break;
-      case CONTACT_EVENTS.pushSubscribed:
-        contact.pushSubscriptions = [...contact.pushSubscriptions.filter((s) => s.endpoint !== data.subscription.endpoint), data.subscription as PushSubscriptionRecord];
-        break;
-      case CONTACT_EVENTS.pushRemoved:
-        contact.pushSubscriptions = contact.pushSubscriptions.filter((s) => s.endpoint !== data.endpoint);
-        break;
-      case CONTACT_EVENTS.unsubscribed:
-        contact.unsubscribed.add(subscriptionKey(data.channel, data.topic));
-        break;
-      case CONTACT_EVENTS.subscribed:
-        contact.unsubscribed.delete(subscriptionKey(data.channel, data.topic));
-        break;
-    }
+export function initialContact(): ContactState {
+  return { traits: {}, pushSubscriptions: [], unsubscribed: new Set(), suppressions: initialSuppressionFold() };
+}
+
+/** Folds one more event of the person's stream into `contact` (in place, like `evolveSuppressions`). */
+export function evolveContact(contact: ContactState, event: RecordedEvent): void {
+  evolveSuppressions(contact.suppressions, event);
+  const data = (event.data ?? {}) as Record<string, any>;
+  switch (event.type) {
+    case 'Identified':
+      for (const [key, value] of Object.entries((data.traits ?? {}) as Record<string, unknown>)) {
+        if (value === null) delete contact.traits[key];
+        else contact.traits[key] = value;
+      }
+      break;
+    case CONTACT_EVENTS.telegramBound:
+      contact.telegramChatId = data.chatId;
+      break;
+    case CONTACT_EVENTS.pushSubscribed:
+      contact.pushSubscriptions = [...contact.pushSubscriptions.filter((s) => s.endpoint !== data.subscription.endpoint), data.subscription as PushSubscriptionRecord];
+      break;
+    case CONTACT_EVENTS.pushRemoved:
+      contact.pushSubscriptions = contact.pushSubscriptions.filter((s) => s.endpoint !== data.endpoint);
+      break;
+    case CONTACT_EVENTS.unsubscribed:
+      contact.unsubscribed.add(subscriptionKey(data.channel, data.topic));
+      break;
+    case CONTACT_EVENTS.subscribed:
+      contact.unsubscribed.delete(subscriptionKey(data.channel, data.topic));
+      break;
   }
+}
+
+export function contactFrom(events: RecordedEvent[]): ContactState {
+  const contact = initialContact();
+  for (const event of events) evolveContact(contact, event);
   return contact;
 }
 

@@ -22,7 +22,7 @@ import { type DueTimer, DueTimers } from '../shared/due-timers';
 import { derivedEventId } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import { type ChannelAdapter, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
-import { CONTACT_EVENTS, contactFrom, isUnsubscribed } from './contact';
+import { CONTACT_EVENTS, type ContactState, evolveContact, initialContact, isUnsubscribed } from './contact';
 import { suppressionOf } from './suppressions/suppressions';
 import type { LinkSigner } from './link-signer';
 import { RenderError, type MessageRenderer } from './renderer.port';
@@ -39,6 +39,12 @@ CREATE INDEX IF NOT EXISTS dispatch_retries_due ON dispatch_retries (due_at)`;
 
 /** Provider codes that mean the person refused the channel (not merely a bad address). */
 const OPTED_OUT_CODES = new Set(['telegram_403', 'twilio_21610']);
+
+/**
+ * People whose stream the dispatcher keeps folded: those of the last 10,000 to 20,000 dispatches
+ * (two generations); anyone else's stream is read whole again.
+ */
+const PEOPLE_PER_GENERATION = 10_000;
 
 /** Outcomes after which a message is settled. */
 const FINAL = new Set(['MessageSent', 'MessageFailed', 'MessageBounced', 'MessageOutcomeUnknown', 'MessageSuppressed']);
@@ -72,6 +78,17 @@ export interface DispatchRetryFired {
   dueAt: string;
 }
 
+/**
+ * A person's stream as far as the dispatcher has read it: their contact state, folded, and the events
+ * about each message. Streams only grow, so the next read starts after `revision`.
+ */
+interface PersonView {
+  revision: number;
+  contact: ContactState;
+  /** The events carrying each message id, in stream order. */
+  messages: Map<string, RecordedEvent[]>;
+}
+
 type Attempt = { kind: 'send'; attempt: number } | { kind: 'unknown'; attempt: number } | { kind: 'none' };
 
 /**
@@ -99,6 +116,9 @@ export class Dispatcher implements HostedProjection {
   private readonly statements;
   private slotsInUse = 0;
   private readonly slotWaiters: Array<() => void> = [];
+  /** Folded streams by name: the current generation, and the one before (dropped when the current fills up). */
+  private people = new Map<string, PersonView>();
+  private peopleBefore = new Map<string, PersonView>();
 
   constructor(
     private readonly db: StateDb,
@@ -149,9 +169,8 @@ export class Dispatcher implements HostedProjection {
   /** Settles intents left by a crash: unknown outcome, or a new attempt where that is safe. */
   async recover(): Promise<void> {
     for (const row of this.statements.all.all()) {
-      const history = await this.store.readStream(row.stream);
-      const queued = history.find((e) => e.id === row.queued_id);
-      const started = queued ? await this.dispatch(queued, history) : false;
+      const queued = await this.findQueued(row.stream, row.queued_id);
+      const started = queued ? await this.dispatch(queued) : false;
       if (!started) this.statements.remove.run(row.message_id);
     }
   }
@@ -161,9 +180,8 @@ export class Dispatcher implements HostedProjection {
       await this.dispatch(event);
     } else if (event.type === 'TimerFired' && (event.data as { purpose?: string }).purpose === RETRY_TIMER_PURPOSE) {
       const fired = event.data as DispatchRetryFired;
-      const history = await this.store.readStream(event.stream);
-      const queued = history.find((e) => e.id === fired.queuedId);
-      if (queued) await this.dispatch(queued, history, fired.attempt);
+      const queued = await this.findQueued(event.stream, fired.queuedId);
+      if (queued) await this.dispatch(queued, fired.attempt);
     }
     return [];
   }
@@ -182,13 +200,15 @@ export class Dispatcher implements HostedProjection {
   }
 
   /** Makes the attempt the log calls for; whether a provider call was started. */
-  private async dispatch(event: RecordedEvent, known?: RecordedEvent[], timerAttempt?: number): Promise<boolean> {
+  private async dispatch(event: RecordedEvent, timerAttempt?: number): Promise<boolean> {
     const queued = event.data as MessageQueued;
     if (this.active.has(queued.messageId)) return false;
     const workspace = event.metadata.workspace;
-    const history = known ?? (await this.store.readStream(event.stream));
+    // The stream as it is now, not as it was when the message was queued: an unsubscribe recorded
+    // since then still stops the message.
+    const { contact, messages } = await this.personView(event.stream);
     // Only what came after the queue decision counts (a suppression before it was queued does not).
-    const about = history.filter((e) => e.position > event.position && (e.data as { messageId?: string })?.messageId === queued.messageId);
+    const about = (messages.get(queued.messageId) ?? []).filter((e) => e.position > event.position);
     const adapter = this.adapterFor(queued.channel);
     const record = (key: string, type: string, data: Record<string, unknown>) =>
       this.append(event.stream, workspace, event.id, key, type, { messageId: queued.messageId, channel: queued.channel, ...data });
@@ -200,7 +220,6 @@ export class Dispatcher implements HostedProjection {
       return false;
     }
     const attempt = next.attempt;
-    const contact = contactFrom(history);
     if (!queued.transactional && isUnsubscribed(contact, queued.channel, queued.topic)) {
       await record('suppressed', 'MessageSuppressed', {
         enrollmentId: queued.enrollmentId,
@@ -288,6 +307,41 @@ export class Dispatcher implements HostedProjection {
     });
     this.running.add(sending);
     return true;
+  }
+
+  /**
+   * The person's stream folded up to its last event. A person kept from an earlier message costs a
+   * read of the events appended since (usually the message's own few), not of the whole stream.
+   */
+  private async personView(stream: string): Promise<PersonView> {
+    const kept = this.people.get(stream) ?? this.peopleBefore.get(stream);
+    const fresh = await this.store.readStream(stream, kept ? { fromRevision: kept.revision + 1 } : {});
+    // Another read of the same stream may have folded some of these in the meantime (recover, a retry).
+    const view = this.people.get(stream) ?? this.peopleBefore.get(stream) ?? kept ?? { revision: -1, contact: initialContact(), messages: new Map() };
+    for (const event of fresh) {
+      if (event.revision <= view.revision) continue;
+      evolveContact(view.contact, event);
+      const messageId = (event.data as { messageId?: unknown } | undefined)?.messageId;
+      if (typeof messageId === 'string') {
+        const events = view.messages.get(messageId);
+        if (events) events.push(event);
+        else view.messages.set(messageId, [event]);
+      }
+      view.revision = event.revision;
+    }
+    if (!this.people.has(stream)) {
+      if (this.people.size >= PEOPLE_PER_GENERATION) {
+        this.peopleBefore = this.people;
+        this.people = new Map();
+      }
+      this.people.set(stream, view);
+      this.peopleBefore.delete(stream);
+    }
+    return view;
+  }
+
+  private async findQueued(stream: string, queuedId: string): Promise<RecordedEvent | undefined> {
+    return (await this.store.readStream(stream)).find((e) => e.id === queuedId);
   }
 
   /** Waits for the sends in flight (tests, shutdown). */

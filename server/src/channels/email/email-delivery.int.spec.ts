@@ -90,8 +90,8 @@ async function identify(user: string, traits: Record<string, unknown>) {
   await store.append(stream(user), [{ id: uuidv7(), type: 'Identified', data: { traits }, metadata: meta() }]);
 }
 
-/** Queues a message the way the scenario engine does, and lets the dispatcher handle it. */
-async function queueAndDispatch(user: string, messageId: string): Promise<void> {
+/** Queues a message the way the scenario engine does, and lets the dispatcher handle it; `meanwhile` runs in between. */
+async function queueAndDispatch(user: string, messageId: string, meanwhile?: () => Promise<unknown>): Promise<void> {
   const id = uuidv7();
   await store.append(stream(user), [
     {
@@ -111,6 +111,7 @@ async function queueAndDispatch(user: string, messageId: string): Promise<void> 
       metadata: meta(),
     },
   ]);
+  await meanwhile?.();
   const queued = (await store.readStream(stream(user))).find((e) => e.id === id) as RecordedEvent;
   await dispatcher.handle(queued);
   await dispatcher.drain();
@@ -200,6 +201,20 @@ describe('email delivery, tracking and unsubscribe', () => {
     ]);
     await queueAndDispatch('ada', 'enr-1/reminder/2');
     await smtp.waitFor(2);
+  });
+
+  it('a person it sent to before: an unsubscribe or a new address recorded after the next message was queued still counts', async () => {
+    await identify('eve', { email: 'eve@example.com' });
+    await queueAndDispatch('eve', 'enr-2/reminder/0');
+    await queueAndDispatch('eve', 'enr-2/reminder/1', () => identify('eve', { email: 'eve@new.example.com' }));
+    await queueAndDispatch('eve', 'enr-2/reminder/2', () =>
+      store.append(stream('eve'), [{ id: uuidv7(), type: 'Unsubscribed', data: { channel: 'email', source: 'one-click' }, metadata: meta() }]),
+    );
+    await smtp.waitFor(2);
+    expect(smtp.received.map((mail) => (Array.isArray(mail.to) ? mail.to[0] : mail.to)?.text)).toEqual(['eve@example.com', 'eve@new.example.com']);
+    expect((await events('eve', 'MessageSuppressed')).map((e) => e.data)).toEqual([
+      expect.objectContaining({ messageId: 'enr-2/reminder/2', reason: 'unsubscribed', stage: 'dispatch' }),
+    ]);
   });
 
   it('records a 550 for the recipient as MessageBounced', async () => {
