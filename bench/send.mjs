@@ -137,6 +137,21 @@ async function settle(herald) {
   }
 }
 
+/**
+ * The outcomes recorded after `from`, once every intent has one: the sink counts a message when its
+ * data ends, before it answers, so the last MessageSent may still be on its way when all have arrived.
+ */
+async function settledOutcomes(herald, from) {
+  const started = now();
+  for (;;) {
+    const outcomes = await ask(herald, 'outcomes', { from });
+    const { MessageQueued, MessageDispatching, ...final } = outcomes.counts;
+    const settled = Object.values(final).reduce((a, b) => a + b, 0);
+    if (settled >= MessageQueued || now() - started > STALL_SECONDS * 1000) return outcomes;
+    await sleep(100);
+  }
+}
+
 async function measureHerald(sink, smtpUrl, round) {
   const dataDir = makeTempDir(`send-${round}`);
   const heraldSmtpUrl = POOL === 5 ? smtpUrl : `${smtpUrl}/?maxConnections=${POOL}`;
@@ -182,7 +197,7 @@ async function measureHerald(sink, smtpUrl, round) {
     }
     const { times, bytes } = await ask(sink, 'arrivals');
     await settle(herald);
-    const { counts, example, queuedAt, sentAt } = await ask(herald, 'outcomes', { from: before.head });
+    const { counts, example, queuedAt, sentAt } = await settledOutcomes(herald, before.head);
     if (counts.MessageSent !== MESSAGES || counts.MessageQueued !== MESSAGES) {
       throw new Error(`Herald round ${round}: expected ${MESSAGES} queued and sent, got ${JSON.stringify(counts)}${example ? `, e.g. ${JSON.stringify(example)}` : ''}`);
     }
