@@ -78,15 +78,23 @@ export interface DispatchRetryFired {
   dueAt: string;
 }
 
+/** What the dispatcher keeps of an event about a message: enough to tell which attempt comes next. */
+export interface MessageStep {
+  type: string;
+  position: number;
+  /** The attempt it is about (`data.attempt`; 1 when absent). */
+  attempt: number;
+}
+
 /**
- * A person's stream as far as the dispatcher has read it: their contact state, folded, and the events
- * about each message. Streams only grow, so the next read starts after `revision`.
+ * A person's stream as far as the dispatcher has read it: their contact state, folded, and the steps
+ * of each message. Streams only grow, so the next read starts after `revision`.
  */
 interface PersonView {
   revision: number;
   contact: ContactState;
-  /** The events carrying each message id, in stream order. */
-  messages: Map<string, RecordedEvent[]>;
+  /** The steps of each message, in stream order. */
+  messages: Map<string, MessageStep[]>;
 }
 
 type Attempt = { kind: 'send'; attempt: number } | { kind: 'unknown'; attempt: number } | { kind: 'none' };
@@ -95,9 +103,9 @@ type Attempt = { kind: 'send'; attempt: number } | { kind: 'unknown'; attempt: n
  * Which attempt to make now, from what the log says about the message since it was queued; pure.
  * `timerAttempt` is set when a retry timer fired for that attempt.
  */
-export function nextAttempt(about: RecordedEvent[], safeToRetry: boolean, timerAttempt?: number): Attempt {
+export function nextAttempt(about: MessageStep[], safeToRetry: boolean, timerAttempt?: number): Attempt {
   if (about.some((e) => FINAL.has(e.type))) return { kind: 'none' };
-  const highest = (type: string) => Math.max(0, ...about.filter((e) => e.type === type).map((e) => Number((e.data as { attempt?: number }).attempt ?? 1)));
+  const highest = (type: string) => Math.max(0, ...about.filter((e) => e.type === type).map((e) => e.attempt));
   const dispatched = highest('MessageDispatching');
   const scheduled = highest(RETRY_SCHEDULED);
   // A retry is waiting for its timer: only that timer starts it.
@@ -321,11 +329,13 @@ export class Dispatcher implements HostedProjection {
     for (const event of fresh) {
       if (event.revision <= view.revision) continue;
       evolveContact(view.contact, event);
-      const messageId = (event.data as { messageId?: unknown } | undefined)?.messageId;
-      if (typeof messageId === 'string') {
-        const events = view.messages.get(messageId);
-        if (events) events.push(event);
-        else view.messages.set(messageId, [event]);
+      const data = event.data as { messageId?: unknown; attempt?: unknown } | undefined;
+      if (typeof data?.messageId === 'string') {
+        // Only the step, not the event: a kept person must not keep their messages' content alive.
+        const step: MessageStep = { type: event.type, position: event.position, attempt: Number(data.attempt ?? 1) };
+        const steps = view.messages.get(data.messageId);
+        if (steps) steps.push(step);
+        else view.messages.set(data.messageId, [step]);
       }
       view.revision = event.revision;
     }

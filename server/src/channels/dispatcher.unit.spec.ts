@@ -1,8 +1,7 @@
-import type { RecordedEvent } from '../event-store/event-store.port';
-import { nextAttempt } from './dispatcher.projection';
+import { type MessageStep, nextAttempt } from './dispatcher.projection';
 
-const event = (type: string, attempt?: number): RecordedEvent =>
-  ({ type, data: { messageId: 'm', ...(attempt ? { attempt } : {}) } }) as unknown as RecordedEvent;
+let position = 0;
+const event = (type: string, attempt?: number): MessageStep => ({ type, position: ++position, attempt: attempt ?? 1 });
 
 describe('nextAttempt', () => {
   it('a new message: attempt 1; a stray timer for it: nothing', () => {
