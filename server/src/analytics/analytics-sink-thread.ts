@@ -104,32 +104,30 @@ async function run(): Promise<void> {
   });
   // Point lookups of the funnel context inside one read transaction per page: an autocommit read on
   // a WAL database takes two locking syscalls each.
+  let payload = new PayloadWriter(options.maxBatch);
   const mapPage = db.transaction((from: number, max: number) => {
     const events = reader.readPage(from, max);
-    return { lines: events.map((event) => rawEventRowLine(event, context)), last: events.at(-1)?.position };
+    for (const event of events) payload.add(rawEventRowLine(event, context));
+    return { count: events.length, last: events.at(-1)?.position };
   });
   post({ type: 'started', checkpoint });
 
   let read = checkpoint;
   let seq = 0;
   while (!stopping) {
-    const lines: string[] = [];
     let firstAt = 0;
-    while (!stopping && lines.length < options.maxBatch) {
+    while (!stopping && payload.rows < options.maxBatch) {
       appended = false;
-      const want = Math.min(PAGE, options.maxBatch - lines.length);
+      const want = Math.min(PAGE, options.maxBatch - payload.rows);
+      if (payload.rows === 0) firstAt = Date.now();
       const page = mapPage(read + 1, want);
-      if (page.last !== undefined) {
-        if (lines.length === 0) firstAt = Date.now();
-        for (const line of page.lines) lines.push(line);
-        read = page.last;
-      }
-      if (page.lines.length === want) {
+      if (page.last !== undefined) read = page.last;
+      if (page.count === want) {
         await yieldToMessages();
         continue;
       }
       // At the head: a batch stays open up to maxWaitMs after its first event.
-      if (lines.length > 0) {
+      if (payload.rows > 0) {
         const left = firstAt + options.maxWaitMs - Date.now();
         if (left <= 0) break;
         await sleep(Math.min(left, options.pollMs));
@@ -137,14 +135,52 @@ async function run(): Promise<void> {
         await sleep(options.pollMs);
       }
     }
-    if (stopping || lines.length === 0) break;
-    const payload = new TextEncoder().encode(lines.join('\n'));
+    if (stopping || payload.rows === 0) break;
+    const bytes = payload.bytes();
+    const events = payload.rows;
+    payload = new PayloadWriter(options.maxBatch);
     while (unacknowledged && !stopping) await new Promise<void>((resolve) => (acknowledged = resolve));
     acknowledged = undefined;
     if (stopping) break;
     seq += 1;
     unacknowledged = { seq, last: read };
-    post({ type: 'batch', seq, payload: payload.buffer as ArrayBuffer, events: lines.length, last: read }, [payload.buffer as ArrayBuffer]);
+    post({ type: 'batch', seq, payload: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.byteLength, events, last: read }, [
+      bytes.buffer as ArrayBuffer,
+    ]);
+  }
+}
+
+/**
+ * A batch's JSONEachRow bytes, each line written as UTF-8 straight into one buffer of its own (not
+ * pooled: it is transferred to the main thread), without joining the lines into one string first.
+ */
+const encoder = new TextEncoder();
+
+class PayloadWriter {
+  private buffer: Buffer;
+  private length = 0;
+  rows = 0;
+
+  constructor(expectedRows: number) {
+    this.buffer = Buffer.allocUnsafeSlow(Math.max(expectedRows, 1) * 1200);
+  }
+
+  add(line: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit, plus the newline.
+    const most = this.length + line.length * 3 + 1;
+    if (most > this.buffer.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(most, this.buffer.length * 2));
+      this.buffer.copy(grown, 0, 0, this.length);
+      this.buffer = grown;
+    }
+    if (this.rows > 0) this.buffer[this.length++] = 0x0a;
+    // encodeInto flattens the line once; Buffer#write on a concatenated string measured about 3x slower.
+    this.length += encoder.encodeInto(line, this.buffer.subarray(this.length)).written;
+    this.rows += 1;
+  }
+
+  bytes(): Uint8Array {
+    return new Uint8Array(this.buffer.buffer, this.buffer.byteOffset, this.length);
   }
 }
 

@@ -8,9 +8,10 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { SqliteRawReader } from '../event-store/sqlite/sqlite-raw-reader';
 import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { rawEventRowLine, toEventRow } from './event-rows';
+import { dateTimeText, rawEventRowLine, toEventRow } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import { generateScenarioHistory } from './scenario-history.fixture';
+import { toDateTimeText } from './sql';
 
 let position = 0;
 function recorded(type: string, data: unknown, stream = 'user-default:ada', occurredAt = '2026-03-02T10:00:00.123Z'): RecordedEvent {
@@ -104,5 +105,14 @@ describe('rawEventRowLine', () => {
       await log.close();
       rmSync(folder, { recursive: true, force: true });
     }
+  });
+});
+
+describe('dateTimeText', () => {
+  it('formats as toDateTimeText does, across days, bounds and in any order', () => {
+    const times = [0, 999, 1000, 86_399_999, 86_400_000, 4_294_967_295_000, Date.parse('2026-03-02T23:59:59.999Z'), Date.parse('2024-02-29T12:34:56.789Z')];
+    let seed = 7;
+    for (let i = 0; i < 2000; i++) times.push((seed = (seed * 48271) % 2147483647) * 2000);
+    for (const ms of times) expect(dateTimeText(ms)).toBe(toDateTimeText(new Date(ms)));
   });
 });

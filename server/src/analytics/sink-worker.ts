@@ -103,7 +103,7 @@ export class SinkWorker {
       case 'started':
         return;
       case 'batch': {
-        const batch = { seq: message.seq, payload: new Uint8Array(message.payload), events: message.events, last: message.last };
+        const batch = { seq: message.seq, payload: new Uint8Array(message.payload, message.offset, message.length), events: message.events, last: message.last };
         const waiter = this.batchWaiter;
         this.batchWaiter = undefined;
         if (waiter) waiter.resolve(batch);
