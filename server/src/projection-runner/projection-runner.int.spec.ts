@@ -182,3 +182,33 @@ it('a rebuild commits once at the end, or after each page while a projection hol
   expect(heavy.count()).toBe(4);
   expect(readCheckpoint(db, 'counting-true')).toBe(10);
 });
+
+it('a rebuild that reads before it writes keeps going while the checkpointer truncates the WAL', async () => {
+  // A checkpointer that truncates the WAL every 2 ms takes the write lock each time; a deferred
+  // transaction that has already read then failed with SQLITE_BUSY instead of waiting for it.
+  const busyDb = openStateDb(join(dir, 'busy.sqlite'), { checkpointIntervalMs: 2, maxWalBytes: 16 * 1024 });
+  busyDb.exec('CREATE TABLE IF NOT EXISTS rows (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+  const read = busyDb.prepare<[number], { v: string }>('SELECT v FROM rows WHERE k = ?');
+  const write = busyDb.prepare<[number, string]>('INSERT OR REPLACE INTO rows (k, v) VALUES (?, ?)');
+  for (let i = 0; i < 60; i++) await store.append(`s-${i}`, [newEvent('E')]);
+  const projection: HostedProjection = {
+    name: 'read-then-write',
+    setup() {},
+    reset() {},
+    async handle(event) {
+      read.get(event.position);
+      // Time for the checkpointer to come in between the read and the commit's writes.
+      await new Promise((resolve) => setTimeout(resolve, 2));
+      return [];
+    },
+    flush() {
+      for (let i = 0; i < 40; i++) write.run(i, 'x'.repeat(1000));
+    },
+  };
+  try {
+    await new ProjectionRunner(store, busyDb).rebuildAll([projection], undefined, { pageSize: 2, commitEvery: 2 });
+    expect(readCheckpoint(busyDb, 'read-then-write')).toBe(60);
+  } finally {
+    busyDb.close();
+  }
+});

@@ -139,7 +139,10 @@ export class ProjectionRunner {
       while (from <= head) {
         const page = await this.store.readAll({ fromPosition: from, maxCount: pageSize, filter });
         const upTo = page.length === 0 ? head : Math.min(page[page.length - 1].position, head);
-        if (!this.db.inTransaction) this.db.exec('BEGIN');
+        // IMMEDIATE: the transaction reads (projections' caches) before it writes, and a deferred one
+        // that has read cannot wait for the write lock; it fails with SQLITE_BUSY at once when the
+        // state database's checkpointer holds that lock for a TRUNCATE (1M-user rebuilds, bench:segments).
+        if (!this.db.inTransaction) this.db.exec('BEGIN IMMEDIATE');
         for (const event of page) {
           if (event.position > head) break;
           for (const projection of projections) {
