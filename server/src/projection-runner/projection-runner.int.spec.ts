@@ -4,6 +4,7 @@
  * partition discards the whole batch, which is handled again from the checkpoint.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import { Worker } from 'node:worker_threads';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
@@ -209,6 +210,53 @@ it('a rebuild that reads before it writes keeps going while the checkpointer tru
     await new ProjectionRunner(store, busyDb).rebuildAll([projection], undefined, { pageSize: 2, commitEvery: 2 });
     expect(readCheckpoint(busyDb, 'read-then-write')).toBe(60);
   } finally {
+    busyDb.close();
+  }
+});
+
+it('a live batch that reads before it writes is committed while another thread keeps writing the same file', async () => {
+  const path = join(dir, 'live-busy.sqlite');
+  const busyDb = openStateDb(path, { checkpointIntervalMs: 0 });
+  busyDb.exec('CREATE TABLE IF NOT EXISTS rows (k INTEGER PRIMARY KEY, v TEXT NOT NULL)');
+  // Another writer on the same file, as the analytics sink thread is, committing all the time.
+  const other = new Worker(
+    `const Database = require('better-sqlite3');
+     const { parentPort, workerData } = require('node:worker_threads');
+     const db = new Database(workerData.path, { timeout: 5000 });
+     const put = db.prepare("INSERT OR REPLACE INTO rows (k, v) VALUES (?, 'other')");
+     let stop = false, n = 0;
+     parentPort.on('message', () => (stop = true));
+     const tick = () => { if (stop) { db.close(); parentPort.close(); return; } put.run(100000 + (n++ % 100)); setImmediate(tick); };
+     tick();`,
+    { eval: true, workerData: { path } },
+  );
+  const read = busyDb.prepare<[number], { v: string }>('SELECT v FROM rows WHERE k = ?');
+  const write = busyDb.prepare<[number, string]>('INSERT OR REPLACE INTO rows (k, v) VALUES (?, ?)');
+  const errors: unknown[] = [];
+  const projection: HostedProjection = {
+    name: 'live-read-then-write',
+    setup() {},
+    reset() {},
+    apply(_db, event) {
+      // Reads first, lingers (the other thread commits meanwhile), then writes.
+      read.get(event.position);
+      const until = Date.now() + 2;
+      while (Date.now() < until);
+      write.run(event.position, 'mine');
+    },
+  };
+  const runner = new ProjectionRunner(store, busyDb, { onError: (_name, error) => errors.push(error), retryDelayMs: 1 });
+  try {
+    runner.start(projection);
+    let head = 0;
+    for (let i = 0; i < 30; i++) head = (await store.append(`s-live-${i}`, [newEvent('E')])).position;
+    for (let i = 0; i < 2000 && runner.checkpoint('live-read-then-write') < head; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(runner.checkpoint('live-read-then-write')).toBe(head);
+    expect(errors).toEqual([]);
+  } finally {
+    await runner.stop();
+    other.postMessage('stop');
+    await new Promise((resolve) => other.once('exit', resolve));
     busyDb.close();
   }
 });

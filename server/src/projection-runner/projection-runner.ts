@@ -221,7 +221,10 @@ export class ProjectionRunner {
           }
           await Promise.all([...appends].map(([stream, events]) => this.store.append(stream, [...events.values()])));
           const last = batch[batch.length - 1].position;
-          commit(relevant, last);
+          // IMMEDIATE, as in a rebuild: a deferred transaction whose first statement reads cannot wait
+          // for the write lock another connection holds (the checkpointer truncating the WAL, the
+          // analytics sink thread committing); it would fail with SQLITE_BUSY and replay the batch.
+          commit.immediate(relevant, last);
           running.checkpoint = last;
           for (const event of batch) this.hooks.onCommitted?.(projection.name, event);
         }
