@@ -68,9 +68,8 @@ interface MappedEvent {
   metadata: Partial<Record<string, unknown>> | undefined;
 }
 
-/** The date part of the last day formatted: most rows of a batch fall on a few days. */
-let lastDay = Number.NaN;
-let lastDayText = '';
+/** Days already formatted: a batch's rows fall on a few days (when they occurred, were recorded, enrolled). */
+const dayTexts = new Map<number, string>();
 const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 
 /**
@@ -79,12 +78,14 @@ const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
  */
 export function dateTimeText(ms: number): string {
   const day = Math.floor(ms / 86_400_000);
-  if (day !== lastDay) {
-    lastDay = day;
-    lastDayText = toDateTimeText(new Date(day * 86_400_000)).slice(0, 10);
+  let dayText = dayTexts.get(day);
+  if (dayText === undefined) {
+    if (dayTexts.size >= 10_000) dayTexts.clear();
+    dayText = toDateTimeText(new Date(day * 86_400_000)).slice(0, 10);
+    dayTexts.set(day, dayText);
   }
   const second = Math.floor((ms - day * 86_400_000) / 1000);
-  return `${lastDayText} ${two(Math.floor(second / 3600))}:${two(Math.floor(second / 60) % 60)}:${two(second % 60)}`;
+  return `${dayText} ${two(Math.floor(second / 3600))}:${two(Math.floor(second / 60) % 60)}:${two(second % 60)}`;
 }
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
