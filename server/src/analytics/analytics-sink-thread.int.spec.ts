@@ -1,7 +1,8 @@
 /**
  * The sink's worker thread (on a SQLite log file): it is woken by appends, the checkpoint and the
  * funnel links move only after ClickHouse took the batch, a stop waits for the insert under way and
- * ends the thread, and logs a thread cannot open are followed on the event loop instead.
+ * ends the thread, a thread that fails is replaced from the checkpoint, and logs a thread cannot
+ * open are followed on the event loop instead.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -123,6 +124,27 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     sink.start();
     await sink.caughtUpTo(more);
     expect(await stored()).toBe(more);
+  });
+
+  it('a thread whose commit fails is replaced and resumes from the checkpoint; the batch sent twice changes no count', async () => {
+    const head = await appendUsers(30, 5);
+    const errors: number[] = [];
+    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 20, retryDelayMs: 5, busyTimeoutMs: 20, onError: (_error, attempt) => errors.push(attempt) });
+    // Another writer holds state.sqlite longer than the thread waits: its commit after the insert fails.
+    const locker = openStateDb(join(folder, 'state.sqlite'));
+    locker.exec('BEGIN IMMEDIATE');
+    sink.start();
+    while (errors.length < 2) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(errors.every((attempt) => attempt === 0)).toBe(true);
+    expect(sink.checkpoint()).toBe(0);
+    expect(await stored()).toBe(head);
+    locker.exec('COMMIT');
+    locker.close();
+    await sink.caughtUpTo(head);
+    expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(head);
+    await analytics.command(sql`OPTIMIZE TABLE events FINAL`);
+    const [{ rows }] = await analytics.query<{ rows: string }>(sql`SELECT count() AS rows FROM events`);
+    expect(Number(rows)).toBe(head);
   });
 
   it('follows a log the thread cannot open (in memory) on the event loop', async () => {

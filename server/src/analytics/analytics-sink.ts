@@ -38,6 +38,8 @@ export interface AnalyticsSinkOptions {
   thread?: boolean;
   /** Worker thread: how often it looks for appends nobody announced (ms). */
   pollMs?: number;
+  /** Worker thread: how long it waits for the other writers of the state database before failing (ms). */
+  busyTimeoutMs?: number;
 }
 
 const TIMED_OUT = Symbol('timed out');
@@ -187,7 +189,7 @@ export class AnalyticsSink {
           maxBatch: this.options.maxBatch ?? 5000,
           maxWaitMs: this.options.maxWaitMs ?? 1000,
           pollMs: this.options.pollMs ?? 250,
-          busyTimeoutMs: 30_000,
+          busyTimeoutMs: this.options.busyTimeoutMs ?? 30_000,
         },
         file,
       );
