@@ -93,7 +93,9 @@ async function run(): Promise<void> {
   log.pragma('cache_size = -65536');
   const reader = new SqliteRawReader(log);
   state = openStateDb(options.statePath);
-  // The main thread writes the same database (projections); wait for its transactions, never fail on them.
+  // The main thread writes the same database (projections): wait for its transactions (up to
+  // busyTimeoutMs) instead of failing at once; a commit that still fails ends this thread and the
+  // sink starts a new one from the checkpoint.
   state.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const db = state;
   const context = new FunnelContext(db);
