@@ -4,7 +4,12 @@
  * waits for it (see `state-db.ts`). PASSIVE copies what no reader still needs and never blocks the
  * writer; when commits keep coming it may never copy the last frames, and SQLite only starts the
  * WAL over once every frame is copied, so a WAL that grew past `maxWalBytes` gets a TRUNCATE
- * checkpoint, which waits for a gap between commits (the writer waits for it, briefly).
+ * checkpoint. That one blocks the writer while it runs; as PASSIVE passes have copied all but the
+ * last `intervalMs` of frames, it is short, and it gives up after 100 ms without a gap.
+ *
+ * Closing: the owner sets `control[0]` and waits (Atomics) until this thread sets `control[1]`,
+ * having closed its connection, so nothing of the database is opened or written after the owner's
+ * `close()` returns (a caller may delete the folder next).
  */
 'use strict';
 const { statSync } = require('node:fs');
@@ -13,11 +18,24 @@ const Database = require('better-sqlite3');
 
 if (!parentPort) throw new Error('state-checkpointer.worker.js runs as a worker thread');
 const port = parentPort;
-const { path, intervalMs, maxWalBytes } = workerData;
-const db = new Database(path, { timeout: 1000 });
-db.pragma('synchronous = NORMAL');
-// This connection only checkpoints when told to.
-db.pragma('wal_autocheckpoint = 0');
+/** @type {{ path: string, intervalMs: number, maxWalBytes: number, control: Int32Array }} */
+const { path, intervalMs, maxWalBytes, control } = workerData;
+
+/** @type {import('better-sqlite3').Database | undefined} */
+let db;
+/** @type {NodeJS.Timeout | undefined} */
+let timer;
+
+function finish() {
+  if (timer) clearInterval(timer);
+  try {
+    db?.close();
+  } finally {
+    Atomics.store(control, 1, 1);
+    Atomics.notify(control, 1);
+    port.close();
+  }
+}
 
 function walBytes() {
   try {
@@ -27,17 +45,27 @@ function walBytes() {
   }
 }
 
-const timer = setInterval(() => {
+if (Atomics.load(control, 0) === 1) {
+  finish();
+} else {
   try {
-    db.pragma(walBytes() > maxWalBytes ? 'wal_checkpoint(TRUNCATE)' : 'wal_checkpoint(PASSIVE)');
+    // The owner created the file; if it is gone, there is nothing to checkpoint.
+    db = new Database(path, { fileMustExist: true, timeout: 100 });
+    db.pragma('synchronous = NORMAL');
+    // This connection only checkpoints when told to.
+    db.pragma('wal_autocheckpoint = 0');
   } catch {
-    // SQLITE_BUSY (the writer held on longer than the timeout): try again next time.
+    finish();
   }
-}, intervalMs);
-
-port.on('message', (message) => {
-  if (!message.close) return;
-  clearInterval(timer);
-  db.close();
-  port.close();
-});
+  if (db?.open) {
+    timer = setInterval(() => {
+      if (Atomics.load(control, 0) === 1) return finish();
+      try {
+        db?.pragma(walBytes() > maxWalBytes ? 'wal_checkpoint(TRUNCATE)' : 'wal_checkpoint(PASSIVE)');
+      } catch {
+        // SQLITE_BUSY (no gap between commits within the timeout): try again next time.
+      }
+    }, intervalMs);
+    port.on('message', () => finish());
+  }
+}

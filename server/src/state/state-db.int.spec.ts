@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStateDb } from './state-db';
@@ -54,6 +54,17 @@ describe('state database', () => {
     expect(size(`${path}-wal`)).toBeLessThanOrEqual(1_000_000);
     expect((db.prepare('SELECT COUNT(*) AS n FROM t').get() as { n: number }).n).toBe(2000);
     db.close();
+  });
+
+  it('touches no file after close(), so the folder can be deleted at once', () => {
+    for (let i = 0; i < 20; i++) {
+      const folder = join(dir, `gone-${i}`);
+      const db = openStateDb(join(folder, 'state.sqlite'), { checkpointIntervalMs: 1 });
+      db.exec('CREATE TABLE t (k INTEGER PRIMARY KEY)');
+      db.close();
+      rmSync(folder, { recursive: true });
+      expect(existsSync(folder)).toBe(false);
+    }
   });
 
   it('keeps what was committed across close and reopen', async () => {

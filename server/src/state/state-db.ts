@@ -41,19 +41,27 @@ export function openStateDb(path: string, options: StateDbOptions = {}): StateDb
   return db;
 }
 
-/** Moves WAL checkpoints to a worker thread; closing the database stops the thread. */
+/**
+ * Moves WAL checkpoints to a worker thread. Closing the database stops the thread first and waits
+ * (up to 2 s) until it has closed its connection, so nothing touches the files after `close()`.
+ */
 function checkpointInBackground(db: StateDb, path: string, intervalMs: number, maxWalBytes: number): void {
-  const worker = new Worker(join(__dirname, 'state-checkpointer.worker.js'), { workerData: { path, intervalMs, maxWalBytes } });
+  // [0]: close requested; [1]: the thread has closed its connection.
+  const control = new Int32Array(new SharedArrayBuffer(8));
+  const worker = new Worker(join(__dirname, 'state-checkpointer.worker.js'), { workerData: { path, intervalMs, maxWalBytes, control } });
   // The thread never keeps a finished process (a CLI command, a test) alive.
   worker.unref();
   worker.on('error', () => {
+    Atomics.store(control, 1, 1);
     // Without the thread, SQLite checkpoints on commit again (slower, never unsafe).
     if (db.open) db.pragma('wal_autocheckpoint = 1000');
   });
   db.pragma('wal_autocheckpoint = 0');
   const close = db.close.bind(db);
   db.close = () => {
-    worker.postMessage({ close: true });
+    Atomics.store(control, 0, 1);
+    worker.postMessage('close');
+    Atomics.wait(control, 1, 0, 2000);
     return close();
   };
 }
