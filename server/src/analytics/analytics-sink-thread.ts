@@ -92,7 +92,9 @@ async function run(): Promise<void> {
   log = new Database(options.logPath, { readonly: true, fileMustExist: true });
   log.pragma('cache_size = -65536');
   const reader = new SqliteRawReader(log);
-  state = openStateDb(options.statePath);
+  // The main thread's connection has the checkpointer thread; this one needs no second one (its own
+  // commits may checkpoint, on this thread, which is what SQLite does by default).
+  state = openStateDb(options.statePath, { checkpointIntervalMs: 0 });
   // The main thread writes the same database (projections): wait for its transactions (up to
   // busyTimeoutMs) instead of failing at once; a commit that still fails ends this thread and the
   // sink starts a new one from the checkpoint.
