@@ -34,6 +34,7 @@ import type {
 import { matches, matchesTypeAndStream } from '../event-filter';
 import { validateAppend, validateExpectedRevision } from '../validate-append';
 import { liveSubscription } from '../live-subscription';
+import type { EventRow } from './sqlite-raw-reader';
 import { type AppendOutcome, type AppendRequest, createWriter } from './sqlite-writer';
 
 /** At most this many recently read events are kept for the other subscribers. */
@@ -67,16 +68,6 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
-interface EventRow {
-  position: number;
-  name: string;
-  revision: number;
-  event_id: Buffer;
-  type: string;
-  data: string;
-  metadata: string;
-  recorded_at: number;
-}
 
 export interface SqliteEventStoreOptions {
   /** A file path, or ':memory:' for tests that need no durability. */

@@ -21,7 +21,8 @@ export interface RawRecordedEvent {
   metadata: string;
 }
 
-interface Row {
+/** A row of the log's events joined to its stream, as both the store and this reader select it. */
+export interface EventRow {
   position: number;
   name: string;
   revision: number;
@@ -37,7 +38,7 @@ export class SqliteRawReader {
   private readonly head;
 
   constructor(db: Database.Database) {
-    this.page = db.prepare<[number, number], Row>(
+    this.page = db.prepare<[number, number], EventRow>(
       `SELECT e.position, s.name, e.revision, e.event_id, e.type, e.data, e.metadata, e.recorded_at
        FROM events e JOIN streams s ON s.stream_id = e.stream_id WHERE e.position >= ? ORDER BY e.position LIMIT ?`,
     );
