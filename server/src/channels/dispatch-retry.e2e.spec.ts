@@ -44,7 +44,7 @@ const types = async (userId: string, messageId: string) => (await about(userId, 
 const until = (userId: string, messageId: string, type: string, count = 1) =>
   eventually(async () => (await about(userId, messageId)).filter((e) => e.type === type).length >= count, 15_000);
 
-async function queue(userId: string, messageId: string) {
+async function queue(userId: string, messageId: string, { withVariables = true } = {}) {
   const now = clock.now().toISOString();
   await herald.app.get<EventStore>(EVENT_STORE).append(userStream('default', userId), [
     {
@@ -58,7 +58,7 @@ async function queue(userId: string, messageId: string) {
         channel: 'email',
         template: 'cart-plain',
         transactional: false,
-        variables: { user: {}, event: { cart_id: 'c42' }, trigger: { cart_id: 'c42' } },
+        ...(withVariables ? { variables: { user: {}, event: { cart_id: 'c42' }, trigger: { cart_id: 'c42' } } } : {}),
         checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
       },
       metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
@@ -67,6 +67,16 @@ async function queue(userId: string, messageId: string) {
 }
 
 describe('durable retries of transient failures', () => {
+  it('a MessageQueued without variables gets an outcome and does not hold back the messages after it', async () => {
+    herald = await start();
+    await post(`${herald.url}/v1/identify`, { userId: 'ada', traits: { email: 'ada@example.com', first_name: 'Ada' } });
+    await queue('ada', 'enr-retry/reminder/0', { withVariables: false });
+    await queue('ada', 'enr-retry/reminder/1');
+    await until('ada', 'enr-retry/reminder/1', 'MessageSent');
+    const first = await types('ada', 'enr-retry/reminder/0');
+    expect(first.some((type) => /^Message(Sent|Failed)/.test(type))).toBe(true);
+  });
+
   it('a 451 schedules the next attempt; after a restart it is made once, at its time, and accepted', async () => {
     answers = [{ code: 451, message: '4.7.1 Greylisted, try again later' }];
     herald = await start();

@@ -269,9 +269,11 @@ export class Dispatcher implements HostedProjection {
         template: queued.template,
         subject: queued.subject,
         variables: {
-          user: { ...queued.variables.user, ...contact.traits },
-          event: queued.variables.event,
-          trigger: queued.variables.trigger ?? queued.variables.event,
+          // A MessageQueued without variables (written by hand or by an older version) renders with
+          // what the contact has, rather than stopping the dispatcher on that event for ever.
+          user: { ...queued.variables?.user, ...contact.traits },
+          event: queued.variables?.event,
+          trigger: queued.variables?.trigger ?? queued.variables?.event,
           message: { id: queued.messageId, unsubscribe_url: unsubscribe, preferences_url: preferences },
         },
       });
