@@ -4,14 +4,12 @@
  * derived from the link and the revision they were decided at, so a retried request is a no-op too.
  */
 import { type Channel, personStream } from '@herald/projections';
-import { WrongExpectedRevisionError } from '../../event-store/errors';
-import type { EventStore, NewEvent } from '../../event-store/event-store.port';
+import type { EventStore } from '../../event-store/event-store.port';
 import type { Clock } from '../../shared/clock';
 import { derivedEventId } from '../../shared/ids';
 import { contactFrom, type ContactState } from '../contact';
+import { decideOnContact } from '../contact-decisions';
 import { decidePreferences, decideUnsubscribe, type SubscriptionChange } from './subscriptions';
-
-const ATTEMPTS = 5;
 
 export class SubscriptionsService {
   constructor(
@@ -36,27 +34,15 @@ export class SubscriptionsService {
     return this.decideAndAppend(workspace, person, token, (contact) => decidePreferences(contact, shown, subscribed));
   }
 
-  private async decideAndAppend(workspace: string, person: string, token: string, decide: (contact: ContactState) => SubscriptionChange[]) {
-    const stream = personStream(workspace, person);
-    for (let attempt = 1; ; attempt++) {
-      const history = await this.store.readStream(stream);
-      const changes = decide(contactFrom(history));
-      if (changes.length === 0) return [];
-      const revision = history.length === 0 ? -1 : history[history.length - 1].revision;
+  private decideAndAppend(workspace: string, person: string, token: string, decide: (contact: ContactState) => SubscriptionChange[]) {
+    return decideOnContact(this.store, personStream(workspace, person), decide, (changes, firstRevision) => {
       const now = this.clock.now().toISOString();
-      const events: NewEvent[] = changes.map((change, index) => ({
-        id: derivedEventId(token, 'subscriptions', `${change.type}|${change.data.channel}|${change.data.topic ?? ''}`, revision + 1 + index),
+      return changes.map((change, index) => ({
+        id: derivedEventId(token, 'subscriptions', `${change.type}|${change.data.channel}|${change.data.topic ?? ''}`, firstRevision + index),
         type: change.type,
         data: change.data,
         metadata: { workspace, occurredAt: now, receivedAt: now, schemaVersion: 1 },
       }));
-      try {
-        await this.store.append(stream, events, { expectedRevision: revision === -1 ? 'no_stream' : revision });
-        return changes;
-      } catch (error) {
-        // Someone else wrote to the stream meanwhile (an event, the same click twice): decide again on what is there now.
-        if (!(error instanceof WrongExpectedRevisionError) || attempt >= ATTEMPTS) throw error;
-      }
-    }
+    });
   }
 }
