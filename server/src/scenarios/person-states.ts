@@ -43,6 +43,15 @@ export interface LoadedPersonState {
 
 const MAX_CACHED = 100_000;
 
+/** A cached state is reused only under equal options; the engine passes the same object until they change. */
+const signatures = new WeakMap<PersonStateOptions, string>();
+
+function signatureOf(options: PersonStateOptions): string {
+  let signature = signatures.get(options);
+  if (signature === undefined) signatures.set(options, (signature = JSON.stringify(options)));
+  return signature;
+}
+
 export class PersonStates {
   private readonly cache = new Map<string, Cached>();
 
@@ -54,7 +63,7 @@ export class PersonStates {
    */
   async load(workspace: string, person: string, options: PersonStateOptions, known?: RecordedEvent): Promise<LoadedPersonState> {
     const key = `${workspace}|${person}`;
-    const signature = JSON.stringify(options);
+    const signature = signatureOf(options);
     let cached = this.cache.get(key);
     if (cached && cached.signature !== signature) cached = undefined;
     if (cached?.unfolded) cached = { state: foldIn(cached.state, cached.unfolded, options), revision: cached.revision, signature };

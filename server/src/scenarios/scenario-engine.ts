@@ -88,11 +88,7 @@ export class ScenarioEngine {
     const catalog = await this.catalogOf(workspace);
     const settings = await this.settingsOf(workspace);
     const view = scenarios ?? catalog;
-    const options: PersonStateOptions = {
-      specs: branchCounterSpecs([...catalog.entries.values()].flatMap((entry) => entry.versions.map((v) => v.definition))),
-      capWindowMs: Math.max(maxCapWindowMs(settings), 86_400_000),
-      timezone: settings.timezone,
-    };
+    const options = personStateOptions(catalog, settings);
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // The cause event spares reading the stream on the first attempt only: after a conflict, read.
       const loaded = await this.persons.load(workspace, person, options, attempt === 0 ? known : undefined);
@@ -112,6 +108,24 @@ export class ScenarioEngine {
     }
     throw new Error(`Could not record decisions for ${person} after ${MAX_ATTEMPTS} attempts (too much contention)`);
   }
+}
+
+/** Options per (catalog, settings) pair, both cached snapshots: built once, not per decision. */
+const optionsCache = new WeakMap<ScenarioCatalogSnapshot, WeakMap<MessagingSettings, PersonStateOptions>>();
+
+function personStateOptions(catalog: ScenarioCatalogSnapshot, settings: MessagingSettings): PersonStateOptions {
+  let bySettings = optionsCache.get(catalog);
+  if (!bySettings) optionsCache.set(catalog, (bySettings = new WeakMap()));
+  let options = bySettings.get(settings);
+  if (!options) {
+    options = {
+      specs: branchCounterSpecs([...catalog.entries.values()].flatMap((entry) => entry.versions.map((v) => v.definition))),
+      capWindowMs: Math.max(maxCapWindowMs(settings), 86_400_000),
+      timezone: settings.timezone,
+    };
+    bySettings.set(settings, options);
+  }
+  return options;
 }
 
 export function decisionEventId(causeId: string, key: string): string {
