@@ -13,6 +13,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { prepared } from './prepared';
 
 export type StateDb = Database.Database;
 
@@ -67,19 +68,13 @@ function checkpointInBackground(db: StateDb, path: string, intervalMs: number, m
 }
 
 export function readCheckpoint(db: StateDb, name: string): number {
-  const row = db.prepare<[string], { position: number }>('SELECT position FROM checkpoints WHERE name = ?').get(name);
+  const row = prepared<[string], { position: number }>(db, 'SELECT position FROM checkpoints WHERE name = ?').get(name);
   return row?.position ?? 0;
 }
 
-const checkpointWriters = new WeakMap<StateDb, Database.Statement<[string, number]>>();
-
 export function writeCheckpoint(db: StateDb, name: string, position: number): void {
-  let writer = checkpointWriters.get(db);
-  if (!writer) {
-    writer = db.prepare<[string, number]>(
-      'INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position',
-    );
-    checkpointWriters.set(db, writer);
-  }
-  writer.run(name, position);
+  prepared<[string, number]>(db, 'INSERT INTO checkpoints (name, position) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET position = excluded.position').run(
+    name,
+    position,
+  );
 }
