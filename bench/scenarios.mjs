@@ -69,7 +69,7 @@ function runChild(script, args) {
   return new Promise((resolve, reject) => {
     // Fastify warns (FSTWRN004) that Herald replaces an error handler; it would repeat on every start.
     const child = fork(join(BENCH_DIR, 'lib', script), [JSON.stringify(args)], {
-      execArgv: ['--disable-warning=FSTWRN004', '--expose-gc'],
+      execArgv: ['--disable-warning=FSTWRN004', '--expose-gc', '--max-semi-space-size=64'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;

@@ -11,6 +11,7 @@ import { hashSecret, newSecret, sameHash } from '../shared/secrets';
 import { evolveWorkspaces, initialWorkspacesState, type WorkspaceEvent, type WorkspacesState } from './workspace.events';
 
 export const DEFAULT_WORKSPACE = 'default';
+const MAX_ACCEPTED_WRITE_KEYS = 1000;
 
 export interface FirstStartSecrets {
   writeKey?: string;
@@ -20,6 +21,8 @@ export interface FirstStartSecrets {
 export class WorkspacesService {
   private state: WorkspacesState = initialWorkspacesState();
   private adminTokenHash?: string;
+  /** Write keys already accepted: ingestion checks one per request, and hashing it each time showed in profiles. */
+  private readonly acceptedWriteKeys = new Map<string, string>();
 
   constructor(
     private readonly store: EventStore,
@@ -59,7 +62,12 @@ export class WorkspacesService {
   }
 
   workspaceForWriteKey(writeKey: string): string | undefined {
-    return this.state.workspaceByKeyHash.get(hashSecret(writeKey));
+    const known = this.acceptedWriteKeys.get(writeKey);
+    if (known !== undefined) return known;
+    const workspace = this.state.workspaceByKeyHash.get(hashSecret(writeKey));
+    // Only keys that were accepted, and few of them, so bad keys cannot grow it.
+    if (workspace !== undefined && this.acceptedWriteKeys.size < MAX_ACCEPTED_WRITE_KEYS) this.acceptedWriteKeys.set(writeKey, workspace);
+    return workspace;
   }
 
   exists(workspace: string): boolean {
@@ -76,6 +84,7 @@ export class WorkspacesService {
 
   private async load(): Promise<void> {
     this.state = initialWorkspacesState();
+    this.acceptedWriteKeys.clear();
     for (const stream of [WORKSPACES_STREAM, ADMIN_STREAM]) {
       for (const event of await this.store.readStream(stream)) {
         this.state = evolveWorkspaces(this.state, event as unknown as WorkspaceEvent);
@@ -93,5 +102,6 @@ export class WorkspacesService {
     };
     await this.store.append(stream, [event]);
     this.state = evolveWorkspaces(this.state, { type, data } as WorkspaceEvent);
+    this.acceptedWriteKeys.clear();
   }
 }
