@@ -4,7 +4,7 @@
 // waiting enrolments. See bench/README.md.
 import { execFileSync, fork } from 'node:child_process';
 import { join } from 'node:path';
-import { BENCH_DIR, envInt, fmt, machineLine, makeTempDir, median, printTable, removeDir } from './lib/common.mjs';
+import { BENCH_DIR, envInt, fmt, machineLine, makeTempDir, median, printTable, removeDir, waitForOtherBenchmarks } from './lib/common.mjs';
 import { percentile, printProfileTop } from './lib/projections-support.mjs';
 import { measureDurableCommit } from './lib/scenarios-common.mjs';
 
@@ -43,18 +43,11 @@ function otherBenchmarks() {
   }
 }
 
-async function waitForQuietMachine(maxMinutes = 20) {
-  if (process.env.BENCH_NO_WAIT === '1') return;
-  const deadline = Date.now() + maxMinutes * 60_000;
-  for (let others = otherBenchmarks(); others.length > 0; others = otherBenchmarks()) {
-    if (Date.now() > deadline) {
-      console.log(`WARNING: other benchmarks still running after ${maxMinutes} min; measuring anyway, figures may be distorted:\n  ${others.join('\n  ')}`);
-      return;
-    }
-    console.log(`waiting for other benchmarks to finish (checking every 30 s):\n  ${others.join('\n  ')}`);
-    await sleep(30_000);
-  }
-}
+/**
+ * Waits while an OLDER benchmark runs (common.mjs): the others wait for older scripts only, so waiting
+ * for any of them, as this did, made a newer one and this script wait for each other until the deadline.
+ */
+const waitForQuietMachine = () => waitForOtherBenchmarks({ maxMinutes: 20 });
 
 /** Measurements during which another benchmark was running (checked at their start). */
 const disturbed = [];
