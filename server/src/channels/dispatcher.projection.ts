@@ -117,7 +117,8 @@ export function nextAttempt(about: MessageStep[], safeToRetry: boolean, timerAtt
 
 export class Dispatcher implements HostedProjection {
   readonly name = DISPATCH;
-  readonly filter = { eventTypes: ['MessageQueued', RETRY_SCHEDULED, 'TimerFired'] };
+  // No filter: besides the messages and retry timers it acts on, the dispatcher folds every event of
+  // the people it follows (`preload`), so it need not read their streams back.
   private readonly running = new Set<Promise<void>>();
   /** Messages with a send in flight in this process. */
   private readonly active = new Set<string>();
@@ -163,6 +164,27 @@ export class Dispatcher implements HostedProjection {
   reset(db: StateDb): void {
     db.exec('DELETE FROM dispatch_inflight');
     db.exec('DELETE FROM dispatch_retries');
+  }
+
+  /**
+   * Folds the batch into the people already kept, and starts a view of each person whose stream
+   * begins in this batch, so a person the dispatcher has followed since their first event is never
+   * read whole (most people are messaged soon after they appear). A view is the stream without gaps
+   * up to its revision: an event that does not continue one is left out, and `personView` reads
+   * what a view lacks. It runs before the batch is handled, so a view may be ahead of the message
+   * being handled; that is what `personView` would read anyway (the stream as it is now).
+   */
+  preload(events: RecordedEvent[]): void {
+    for (const event of events) {
+      const view = this.people.get(event.stream) ?? this.peopleBefore.get(event.stream);
+      if (view) {
+        if (event.revision === view.revision + 1) foldInto(view, event);
+      } else if (event.revision === 0 && personKeyOfStream(event.stream) !== undefined) {
+        const started: PersonView = { revision: -1, contact: initialContact(), messages: new Map() };
+        foldInto(started, event);
+        this.keep(event.stream, started);
+      }
+    }
   }
 
   /** One person's messages in log order; different people concurrently. */
@@ -328,28 +350,19 @@ export class Dispatcher implements HostedProjection {
     const fresh = await this.store.readStream(stream, kept ? { fromRevision: kept.revision + 1 } : {});
     // Another read of the same stream may have folded some of these in the meantime (recover, a retry).
     const view = this.people.get(stream) ?? this.peopleBefore.get(stream) ?? kept ?? { revision: -1, contact: initialContact(), messages: new Map() };
-    for (const event of fresh) {
-      if (event.revision <= view.revision) continue;
-      evolveContact(view.contact, event);
-      const data = event.data as { messageId?: unknown; attempt?: unknown } | undefined;
-      if (typeof data?.messageId === 'string') {
-        // Only the step, not the event: a kept person must not keep their messages' content alive.
-        const step: MessageStep = { type: event.type, position: event.position, attempt: Number(data.attempt ?? 1) };
-        const steps = view.messages.get(data.messageId);
-        if (steps) steps.push(step);
-        else view.messages.set(data.messageId, [step]);
-      }
-      view.revision = event.revision;
-    }
-    if (!this.people.has(stream)) {
-      if (this.people.size >= PEOPLE_PER_GENERATION) {
-        this.peopleBefore = this.people;
-        this.people = new Map();
-      }
-      this.people.set(stream, view);
-      this.peopleBefore.delete(stream);
-    }
+    for (const event of fresh) if (event.revision > view.revision) foldInto(view, event);
+    if (!this.people.has(stream)) this.keep(stream, view);
     return view;
+  }
+
+  /** Keeps a view in the current generation; the one before is dropped when it fills up. */
+  private keep(stream: string, view: PersonView): void {
+    if (this.people.size >= PEOPLE_PER_GENERATION) {
+      this.peopleBefore = this.people;
+      this.people = new Map();
+    }
+    this.people.set(stream, view);
+    this.peopleBefore.delete(stream);
   }
 
   private async findQueued(stream: string, queuedId: string): Promise<RecordedEvent | undefined> {
@@ -452,6 +465,20 @@ export class Dispatcher implements HostedProjection {
     };
     return this.store.append(stream, [event]);
   }
+}
+
+/** Folds the next event of the person's stream into their view. */
+function foldInto(view: PersonView, event: RecordedEvent): void {
+  evolveContact(view.contact, event);
+  const data = event.data as { messageId?: unknown; attempt?: unknown } | undefined;
+  if (typeof data?.messageId === 'string') {
+    // Only the step, not the event: a kept person must not keep their messages' content alive.
+    const step: MessageStep = { type: event.type, position: event.position, attempt: Number(data.attempt ?? 1) };
+    const steps = view.messages.get(data.messageId);
+    if (steps) steps.push(step);
+    else view.messages.set(data.messageId, [step]);
+  }
+  view.revision = event.revision;
 }
 
 function retryTimerId(queuedId: string, attempt: number): string {

@@ -11,7 +11,7 @@ import { Test } from '@nestjs/testing';
 import { rmSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { EVENT_STORE, type EventStore, type RecordedEvent } from '../../event-store/event-store.port';
+import { EVENT_STORE, type EventStore } from '../../event-store/event-store.port';
 import { SqliteEventStore } from '../../event-store/sqlite/sqlite-event-store';
 import { registerJsonBodyParser } from '../../http/body-parsers';
 import { CLOCK, systemClock } from '../../shared/clock';
@@ -93,7 +93,7 @@ async function identify(user: string, traits: Record<string, unknown>) {
 /** Queues a message the way the scenario engine does, and lets the dispatcher handle it; `meanwhile` runs in between. */
 async function queueAndDispatch(user: string, messageId: string, meanwhile?: () => Promise<unknown>): Promise<void> {
   const id = uuidv7();
-  await store.append(stream(user), [
+  const { nextExpectedRevision: revision } = await store.append(stream(user), [
     {
       id,
       type: 'MessageQueued',
@@ -112,7 +112,8 @@ async function queueAndDispatch(user: string, messageId: string, meanwhile?: () 
     },
   ]);
   await meanwhile?.();
-  const queued = (await store.readStream(stream(user))).find((e) => e.id === id) as RecordedEvent;
+  const [queued] = await store.readStream(stream(user), { fromRevision: revision, maxCount: 1 });
+  expect(queued.id).toBe(id);
   await dispatcher.handle(queued);
   await dispatcher.drain();
 }
@@ -214,6 +215,36 @@ describe('email delivery, tracking and unsubscribe', () => {
     expect(smtp.received.map((mail) => (Array.isArray(mail.to) ? mail.to[0] : mail.to)?.text)).toEqual(['eve@example.com', 'eve@new.example.com']);
     expect((await events('eve', 'MessageSuppressed')).map((e) => e.data)).toEqual([
       expect.objectContaining({ messageId: 'enr-2/reminder/2', reason: 'unsubscribed', stage: 'dispatch' }),
+    ]);
+  });
+
+  it('a person followed from their first event is folded from the batches, not read whole; what the batches missed is read and counts', async () => {
+    const reads = jest.spyOn(store, 'readStream');
+    /** The batch the runner would hand the dispatcher: the stream's events from `fromRevision`. */
+    const preload = async (user: string, fromRevision: number) => dispatcher.preload(await store.readStream(stream(user), { fromRevision }));
+    const revision = async (user: string) => (await store.readStream(stream(user), { direction: 'backwards', maxCount: 1 }))[0].revision;
+    // Fay's stream starts in a batch the dispatcher sees.
+    await identify('fay', { email: 'fay@example.com' });
+    await preload('fay', 0);
+    await queueAndDispatch('fay', 'enr-3/reminder/0', async () => preload('fay', await revision('fay')));
+    // An unsubscribe recorded after the batch was folded still stops the next message.
+    await queueAndDispatch('fay', 'enr-3/reminder/1', async () => {
+      await preload('fay', await revision('fay'));
+      await store.append(stream('fay'), [{ id: uuidv7(), type: 'Unsubscribed', data: { channel: 'email', source: 'one-click' }, metadata: meta() }]);
+    });
+    // Hal's new address is in no batch the dispatcher saw: the batch after it does not continue his view, and it is read.
+    await identify('hal', { email: 'hal@example.com' });
+    await preload('hal', 0);
+    await identify('hal', { email: 'hal@new.example.com' });
+    await queueAndDispatch('hal', 'enr-4/reminder/0', async () => preload('hal', await revision('hal')));
+    await smtp.waitFor(2);
+
+    const wholeReads = reads.mock.calls.filter(([, options]) => !options?.fromRevision && options?.direction !== 'backwards');
+    // Only the test's own two batches from revision 0: the dispatcher read no stream whole.
+    expect(wholeReads.length).toBe(2);
+    expect(smtp.received.map((mail) => (Array.isArray(mail.to) ? mail.to[0] : mail.to)?.text)).toEqual(['fay@example.com', 'hal@new.example.com']);
+    expect((await events('fay', 'MessageSuppressed')).map((e) => e.data)).toEqual([
+      expect.objectContaining({ messageId: 'enr-3/reminder/1', reason: 'unsubscribed', stage: 'dispatch' }),
     ]);
   });
 
