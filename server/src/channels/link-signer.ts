@@ -4,30 +4,17 @@
  * act for another person or message. The secret is `LINK_SECRET` if set, else generated once and
  * kept in the data folder (all nodes of a cluster must share it: set the variable there).
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { type LinkPayload, linkMac, signLinkToken } from './link-token';
 
-export interface LinkPayload {
-  /** What the link does: `o` open, `c` click, `u` unsubscribe, `p` preferences, `i` in-app access, `f` email report intake. */
-  k: 'o' | 'c' | 'u' | 'p' | 'i' | 'f';
-  /** Workspace. */
-  w: string;
-  /** Person identity key. */
-  p: string;
-  /** Message id (absent for preferences and in-app tokens). */
-  m?: string;
-  /** Channel the message went out on. */
-  ch?: string;
-  /** Click target. */
-  u?: string;
-  /** Expiry, epoch seconds (in-app tokens). */
-  e?: number;
-}
+export type { LinkPayload };
 
 export class LinkSigner {
   constructor(
-    private readonly secret: Buffer,
+    /** The signing key; the SMTP thread gets it to sign tracking links (email/tracked-html.js). */
+    readonly secret: Buffer,
     /** Public base URL of this Herald, e.g. https://herald.example.com (PUBLIC_URL). */
     readonly baseUrl: string,
   ) {}
@@ -43,8 +30,7 @@ export class LinkSigner {
   }
 
   sign(payload: LinkPayload): string {
-    const body = Buffer.from(JSON.stringify(payload), 'utf8').toString('base64url');
-    return `${body}.${this.mac(body)}`;
+    return signLinkToken(this.secret, payload);
   }
 
   /** The payload of a valid token, or undefined for a forged, altered or expired one. */
@@ -73,6 +59,6 @@ export class LinkSigner {
   }
 
   private mac(body: string): string {
-    return createHmac('sha256', this.secret).update(body).digest('base64url').slice(0, 32);
+    return linkMac(this.secret, body);
   }
 }

@@ -25,7 +25,7 @@ import {
 } from '../channel.port';
 import type { LinkSigner } from '../link-signer';
 import { SmtpThread, SmtpThreadClosedError, SmtpThreadStoppedError } from './smtp-thread';
-import { trackHtml } from './tracked-html';
+import type { MessageTracking } from './tracked-html';
 
 export interface EmailAdapterOptions {
   /** `smtp://user:pass@host:587`, `smtps://...:465`; URL parameters are nodemailer options. */
@@ -63,7 +63,11 @@ export class EmailAdapter implements ChannelAdapter {
   ) {
     this.host = hostOf(links.baseUrl);
     // URL parameters (`?maxConnections=10`) override this, as nodemailer reads them last.
-    this.smtp = new SmtpThread({ smtpUrl: options.smtpUrl, maxConnections: options.maxConnections ?? 5 });
+    this.smtp = new SmtpThread({
+      smtpUrl: options.smtpUrl,
+      maxConnections: options.maxConnections ?? 5,
+      tracking: { baseUrl: links.baseUrl, secret: links.secret },
+    });
   }
 
   address(contact: Contact): string | undefined {
@@ -89,10 +93,10 @@ export class EmailAdapter implements ChannelAdapter {
         to: delivery.to,
         subject: delivery.content.subject ?? '',
         text: delivery.content.text,
-        html: delivery.content.html === undefined ? undefined : this.tracked(delivery, delivery.content.html),
+        html: delivery.content.html,
         messageId,
         headers,
-      });
+      }, delivery.content.html === undefined ? undefined : tracking(delivery));
     } catch (error) {
       if (error instanceof SmtpThreadStoppedError) throw new OutcomeUnknownDeliveryError(error.message);
       if (error instanceof SmtpThreadClosedError) throw new TransientDeliveryError(error.message);
@@ -105,17 +109,14 @@ export class EmailAdapter implements ChannelAdapter {
   async close(): Promise<void> {
     await this.smtp.close();
   }
+}
 
-  private tracked(delivery: Delivery, html: string): string {
-    const base = this.links.baseUrl.replace(/\/$/, '');
-    const own = [delivery.links.unsubscribe, delivery.links.preferences].filter((link): link is string => !!link);
-    const about = { w: delivery.workspace, p: delivery.person, m: delivery.messageId, ch: delivery.channel };
-    return trackHtml(html, {
-      click: (target) => this.links.url('/t/c', { k: 'c', ...about, u: target }),
-      pixel: `${this.links.url('/t/o', { k: 'o', ...about })}.gif`,
-      untracked: (target) => own.includes(target) || target.startsWith(`${base}/u/`) || target.startsWith(`${base}/preferences/`),
-    });
-  }
+/** What the SMTP thread needs to sign the message's clicks and open (tracked-html.js `trackEmailHtml`). */
+function tracking(delivery: Delivery): MessageTracking {
+  return {
+    about: { w: delivery.workspace, p: delivery.person, m: delivery.messageId, ch: delivery.channel },
+    own: [delivery.links.unsubscribe, delivery.links.preferences].filter((link): link is string => !!link),
+  };
 }
 
 /**

@@ -2,8 +2,9 @@
 /**
  * The email adapter's SMTP thread: owns the pooled nodemailer transport and sends the messages the
  * adapter posts, so building the MIME message, dot-escaping and the socket work run beside the
- * event loop that ingests, decides and records. The adapter keeps every decision (headers, tracked
- * HTML, error classification); this thread only says how each send ended: accepted, or the SMTP
+ * event loop that ingests, decides and records. It also signs the HTML's click and open tracking
+ * (tracked-html.js) with the key it was started with. The adapter keeps every decision (headers,
+ * what to track, error classification); this thread only says how each send ended: accepted, or the SMTP
  * error and whether the whole message had been handed to the connection before it (which decides
  * a transient error against an unknown outcome, email.adapter.ts `classifySmtpError`).
  */
@@ -11,6 +12,7 @@
 const { parentPort, workerData } = require('node:worker_threads');
 const { Transform } = require('node:stream');
 const nodemailer = require('nodemailer');
+const { trackEmailHtml } = require('./tracked-html');
 
 if (!parentPort) throw new Error('smtp-sender.worker.js runs as a worker thread');
 const port = parentPort;
@@ -70,10 +72,12 @@ port.on('message', async (message) => {
     closeWhenIdle();
     return;
   }
-  const { seq, mail } = message;
+  const { seq, mail, track } = message;
   inflight += 1;
   written.set(mail.messageId, false);
   try {
+    // Signing each link here spares the event loop that work.
+    if (track && mail.html !== undefined) mail.html = trackEmailHtml(mail.html, workerData.tracking, track);
     await transport.sendMail(mail);
     port.postMessage({ seq });
   } catch (caught) {

@@ -5,6 +5,7 @@
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import type { MessageTracking, TrackingKey } from './tracked-html';
 
 /** What nodemailer gets for one message. */
 export interface SmtpMail {
@@ -65,16 +66,18 @@ export class SmtpThread {
   private seq = 0;
   private closed = false;
 
-  constructor(private readonly options: { smtpUrl: string; maxConnections: number }) {}
+  /** `tracking`: the key the thread signs tracking links with, when messages ask for tracking. */
+  constructor(private readonly options: { smtpUrl: string; maxConnections: number; tracking?: TrackingKey }) {}
 
-  send(mail: SmtpMail): Promise<SmtpOutcome> {
+  /** Sends `mail`; with `track`, its HTML gets signed click and open tracking on the thread first. */
+  send(mail: SmtpMail, track?: MessageTracking): Promise<SmtpOutcome> {
     if (this.closed) return Promise.reject(new SmtpThreadClosedError());
     const running = this.running ?? (this.running = this.start());
     const seq = ++this.seq;
     return new Promise<SmtpOutcome>((resolve, reject) => {
       running.pending.set(seq, { resolve, reject });
       if (running.pending.size === 1) running.worker.ref();
-      running.worker.postMessage({ seq, mail });
+      running.worker.postMessage({ seq, mail, track });
     });
   }
 
