@@ -97,6 +97,9 @@ interface PersonView {
   messages: Map<string, MessageStep[]>;
 }
 
+/** A `dispatch_inflight` row: message id, workspace, stream, queued event id, channel, attempt. */
+type InflightRow = [string, string, string, string, Channel, number];
+
 type Attempt = { kind: 'send'; attempt: number } | { kind: 'unknown'; attempt: number } | { kind: 'none' };
 
 /**
@@ -123,6 +126,14 @@ export class Dispatcher implements HostedProjection {
   /** Messages with a send in flight in this process. */
   private readonly active = new Set<string>();
   private readonly statements;
+  /**
+   * Changes to the in-flight table not written yet, by message: its row, or null once settled. They
+   * are written with the checkpoint of the batch that made them (`flush`): one transaction per batch
+   * instead of two per message, and a row exists whenever the checkpoint is past its message.
+   */
+  private inflight = new Map<string, InflightRow | null>();
+  /** What the last `flush` wrote, given back by `discard` when that transaction may not have committed. */
+  private inflightFlushed = new Map<string, InflightRow | null>();
   private slotsInUse = 0;
   private readonly slotWaiters: Array<() => void> = [];
   /** Folded streams by name: the current generation, and the one before (dropped when the current fills up). */
@@ -185,6 +196,22 @@ export class Dispatcher implements HostedProjection {
         this.keep(event.stream, started);
       }
     }
+  }
+
+  /** Writes the in-flight changes since the last batch (inside the checkpoint's transaction). */
+  flush(): void {
+    for (const [messageId, row] of this.inflight) {
+      if (row) this.statements.add.run(...row);
+      else this.statements.remove.run(messageId);
+    }
+    this.inflightFlushed = this.inflight;
+    this.inflight = new Map();
+  }
+
+  /** The batch failed: the changes its transaction would have written are written with the next one (later changes win). */
+  discard(): void {
+    for (const [messageId, row] of this.inflightFlushed) if (!this.inflight.has(messageId)) this.inflight.set(messageId, row);
+    this.inflightFlushed = new Map();
   }
 
   /** One person's messages in log order; different people concurrently. */
@@ -319,7 +346,7 @@ export class Dispatcher implements HostedProjection {
     await this.acquireSlot();
     try {
       await record(`dispatching|${attempt}`, 'MessageDispatching', { provider: adapter.provider, to, attempt });
-      this.statements.add.run(queued.messageId, workspace, event.stream, event.id, queued.channel, attempt);
+      this.inflight.set(queued.messageId, [queued.messageId, workspace, event.stream, event.id, queued.channel, attempt]);
     } catch (error) {
       this.releaseSlot();
       this.active.delete(queued.messageId);
@@ -335,7 +362,7 @@ export class Dispatcher implements HostedProjection {
       this.running.delete(sending);
       this.active.delete(queued.messageId);
       release();
-      this.statements.remove.run(queued.messageId);
+      this.inflight.set(queued.messageId, null);
     });
     this.running.add(sending);
     return true;

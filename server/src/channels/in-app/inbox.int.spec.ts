@@ -214,7 +214,10 @@ describe('through the dispatcher', () => {
     try {
       const received = listen(source);
       await until(() => received.snapshots.length === 1);
-      await new Dispatcher(db, store, { in_app: dying }, renderer, signer, clock).handle(await queue('ada', 'plan/e1/note/0'));
+      const dead = new Dispatcher(db, store, { in_app: dying }, renderer, signer, clock);
+      await dead.handle(await queue('ada', 'plan/e1/note/0'));
+      // The runner commits the batch with the dispatcher's state (the in-flight row) before the "crash".
+      db.transaction(() => dead.flush())();
       await until(() => received.messages.length === 1);
       const restarted = new Dispatcher(db, store, { in_app: adapter }, renderer, signer, clock);
       await restarted.recover();
@@ -226,6 +229,39 @@ describe('through the dispatcher', () => {
       expect((await api('GET', '/v1/inbox', tokenFor('user:ada'))).body.unread).toBe(1);
     } finally {
       source.close();
+      db.close();
+    }
+  });
+
+  it('writes the in-flight row with the batch that started the send; a batch that did not commit leaves it to the next one', async () => {
+    const db = openStateDb(':memory:');
+    let answer: () => void = () => undefined;
+    const held = { channel: adapter.channel, provider: adapter.provider, safeToRetry: adapter.safeToRetry, address: () => 'inbox', send: async (d: Delivery) => {
+      await new Promise<void>((resolve) => (answer = resolve));
+      return adapter.send(d);
+    } };
+    const rows = () => db.prepare('SELECT message_id, attempt FROM dispatch_inflight').all();
+    try {
+      const dispatcher = new Dispatcher(db, store, { in_app: held }, renderer, signer, clock);
+      await dispatcher.handle(await queue('ada', 'plan/e1/note/0'));
+      expect(rows()).toEqual([]);
+      // The runner's commit fails after the dispatcher's state was written: rolled back, and discarded.
+      expect(() => db.transaction(() => {
+        dispatcher.flush();
+        throw new Error('SQLITE_BUSY');
+      })()).toThrow('SQLITE_BUSY');
+      dispatcher.discard();
+      expect(rows()).toEqual([]);
+      // The batch handled again starts nothing new (the send is in flight); its commit writes the row.
+      await dispatcher.handle((await store.readStream(userStream('default', 'ada')))[0]);
+      db.transaction(() => dispatcher.flush())();
+      expect(rows()).toEqual([{ message_id: 'plan/e1/note/0', attempt: 1 }]);
+      answer();
+      await dispatcher.drain();
+      db.transaction(() => dispatcher.flush())();
+      expect(rows()).toEqual([]);
+      expect((await store.readStream(userStream('default', 'ada'))).map((e) => e.type)).toEqual(['MessageQueued', 'MessageDispatching', 'InAppMessageDelivered', 'MessageSent']);
+    } finally {
       db.close();
     }
   });
