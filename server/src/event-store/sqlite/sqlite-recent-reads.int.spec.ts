@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newEvent } from '../event-store.contract';
+import type { RecordedEvent } from '../event-store.port';
 import { SqliteEventStore } from './sqlite-event-store';
 
 it('reads from the start again after the newest 20,000+ events were kept', async () => {
@@ -71,6 +72,51 @@ it('keeps read events until every live subscriber has read them, then drops them
     // Read by everyone: nothing is kept any more.
     expect(store.keptEvents).toBe(0);
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+  } finally {
+    await store.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+it('hands live subscribers the events it has just appended, exactly as a read of the log gives them', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
+  const store = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+  try {
+    await store.append('user-default:seed', [newEvent('Seeded')]);
+    const start = await store.headPosition();
+    const subscription = store.subscribeToAll({ afterPosition: start });
+    const received: RecordedEvent[] = [];
+    const consumer = (async () => {
+      for await (const event of subscription) received.push(event);
+    })();
+    // The subscriber is at the head, so the next commit is kept as it is written, before anyone reads it.
+    await store.append('user-default:a', [newEvent('Kept', { n: 1, nested: { list: [1, 'two', null] } }), newEvent('Kept', { n: 2 })]);
+    expect(store.keptEvents).toBe(2);
+
+    // Appends sharing commits, some of them written only in part (ids already stored) or refused
+    // (wrong expected revision): whatever is kept must be what the log holds.
+    const known = newEvent('Known', { n: 'known' });
+    await store.append('user-default:b', [known]);
+    const appends = [];
+    for (let i = 0; i < 60; i++) {
+      const stream = `user-default:${['a', 'b', 'c'][i % 3]}`;
+      if (i % 10 === 5) appends.push(store.append('user-default:b', [known, newEvent('AfterKnown', { i })]));
+      else if (i % 10 === 7) appends.push(store.append(stream, [newEvent('Refused', { i })], { expectedRevision: 1000 }).catch(() => undefined));
+      else appends.push(store.append(stream, [newEvent('Concurrent', { i, text: 'é\u2028"q"' }), newEvent('Concurrent', { i, second: true })]));
+    }
+    await Promise.all(appends);
+    const head = await store.headPosition();
+    while (received.at(-1)?.position !== head) await new Promise((resolve) => setTimeout(resolve, 5));
+
+    const fresh = new SqliteEventStore({ path: join(folder, 'events.sqlite'), readonly: true });
+    try {
+      const logged = await fresh.readAll({ fromPosition: start + 1 });
+      expect(received).toEqual(logged);
+    } finally {
+      await fresh.close();
+    }
+    await subscription.stop();
+    await consumer;
   } finally {
     await store.close();
     rmSync(folder, { recursive: true, force: true });
