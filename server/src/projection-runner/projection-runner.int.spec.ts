@@ -260,3 +260,64 @@ it('a live batch that reads before it writes is committed while another thread k
     busyDb.close();
   }
 });
+
+/** Counts the `Wanted` events it applies, in its own table, committed with its checkpoint. */
+class CountingWanted implements HostedProjection {
+  readonly name = 'counting-wanted';
+  readonly filter = { eventTypes: ['Wanted'] };
+  setup(db: StateDb): void {
+    db.exec('CREATE TABLE IF NOT EXISTS wanted_count (id INTEGER PRIMARY KEY CHECK (id = 1), n INTEGER NOT NULL)');
+    db.exec('INSERT OR IGNORE INTO wanted_count (id, n) VALUES (1, 0)');
+  }
+  reset(db: StateDb): void {
+    db.exec('DROP TABLE IF EXISTS wanted_count');
+  }
+  apply(db: StateDb): void {
+    db.prepare('UPDATE wanted_count SET n = n + 1').run();
+  }
+}
+
+it('puts off the checkpoint over events the projection ignores; after a crash it skips them again and applies each wanted event once', async () => {
+  const wantedCount = () => (db.prepare('SELECT n FROM wanted_count').get() as { n: number }).n;
+  await store.append('s', [newEvent('Wanted')]);
+  // An hour: every write below is one the runner could not put off.
+  const hooks = { idleCheckpointMs: 3_600_000 };
+  let runner = new ProjectionRunner(store, db, hooks);
+  runner.start(new CountingWanted());
+  await until(() => runner.checkpoint('counting-wanted') === 1);
+  expect(readCheckpoint(db, 'counting-wanted')).toBe(1);
+  // Irrelevant events move the checkpoint in memory only.
+  for (let i = 0; i < 20; i++) await store.append('s', [newEvent('Other')]);
+  await until(() => runner.checkpoint('counting-wanted') === 21);
+  expect(readCheckpoint(db, 'counting-wanted')).toBe(1);
+  // A wanted event commits its state and the checkpoint past everything before it.
+  await store.append('s', [newEvent('Wanted')]);
+  await until(() => runner.checkpoint('counting-wanted') === 22);
+  expect(readCheckpoint(db, 'counting-wanted')).toBe(22);
+  expect(wantedCount()).toBe(2);
+  for (let i = 0; i < 5; i++) await store.append('s', [newEvent('Other')]);
+  await until(() => runner.checkpoint('counting-wanted') === 27);
+
+  // A crash (the runner is dropped without stop): the next one resumes at the written checkpoint,
+  // reads the ignored events again and applies only the wanted events that follow.
+  // Its loop is stopped the way stop() does it, without the write stop() makes at the end.
+  for (const running of runner['running'].values()) {
+    running.stopped = true;
+    await running.subscription?.stop();
+    await running.loop;
+  }
+  expect(readCheckpoint(db, 'counting-wanted')).toBe(22);
+  runner = new ProjectionRunner(store, db, hooks);
+  await store.append('s', [newEvent('Wanted')]);
+  runner.start(new CountingWanted());
+  await until(() => runner.checkpoint('counting-wanted') === 28);
+  expect(wantedCount()).toBe(3);
+  expect(readCheckpoint(db, 'counting-wanted')).toBe(28);
+
+  // A clean stop writes the checkpoint past the ignored events.
+  await store.append('s', [newEvent('Other')]);
+  await until(() => runner.checkpoint('counting-wanted') === 29);
+  await runner.stop();
+  expect(readCheckpoint(db, 'counting-wanted')).toBe(29);
+  expect(wantedCount()).toBe(3);
+});

@@ -54,7 +54,11 @@ interface Running {
   projection: HostedProjection;
   subscription?: Subscription;
   loop: Promise<void>;
+  /** Position of the last event handled and committed, or skipped as irrelevant. */
   checkpoint: number;
+  /** The checkpoint as last written to the state database, and when (ms). */
+  persisted: number;
+  persistedAt: number;
   stopped: boolean;
 }
 
@@ -64,6 +68,8 @@ export interface ProjectionRunnerHooks {
   onCommitted?: (name: string, event: RecordedEvent) => void;
   /** Delay before a failed projection resumes from its checkpoint. */
   retryDelayMs?: number;
+  /** How long a checkpoint may stay unwritten over events the projection ignores (default 1 s). */
+  idleCheckpointMs?: number;
 }
 
 export class ProjectionRunner {
@@ -81,7 +87,8 @@ export class ProjectionRunner {
 
   start(projection: HostedProjection): void {
     projection.setup(this.db);
-    const running: Running = { projection, checkpoint: readCheckpoint(this.db, projection.name), loop: Promise.resolve(), stopped: false };
+    const checkpoint = readCheckpoint(this.db, projection.name);
+    const running: Running = { projection, checkpoint, persisted: checkpoint, persistedAt: Date.now(), loop: Promise.resolve(), stopped: false };
     running.loop = this.follow(running);
     this.running.set(projection.name, running);
   }
@@ -96,6 +103,8 @@ export class ProjectionRunner {
       running.stopped = true;
       await running.subscription?.stop();
       await running.loop;
+      // Events skipped since the last write were irrelevant to the projection: record having passed them.
+      if (running.checkpoint > running.persisted && this.db.open) writeCheckpoint(this.db, running.projection.name, running.checkpoint);
     }
     this.running.clear();
   }
@@ -224,7 +233,16 @@ export class ProjectionRunner {
           // IMMEDIATE, as in a rebuild: a deferred transaction whose first statement reads cannot wait
           // for the write lock another connection holds (the checkpointer truncating the WAL, the
           // analytics sink thread committing); it would fail with SQLITE_BUSY and replay the batch.
-          commit.immediate(relevant, last);
+          // A batch with nothing this projection cares about changes no state: its checkpoint is written
+          // with a later batch, or a second later (idleCheckpointMs), instead of costing a transaction per batch.
+          // After a crash the projection reads those events again and skips them again. The first
+          // write is never put off: a checkpoint still at 0 beside a log means "new state folder" at start.
+          const now = Date.now();
+          if (relevant.length > 0 || running.persisted === 0 || now - running.persistedAt >= (this.hooks.idleCheckpointMs ?? IDLE_CHECKPOINT_MS)) {
+            commit.immediate(relevant, last);
+            running.persisted = last;
+            running.persistedAt = now;
+          }
           running.checkpoint = last;
           for (const event of batch) this.hooks.onCommitted?.(projection.name, event);
         }
@@ -234,7 +252,7 @@ export class ProjectionRunner {
         this.hooks.onError?.(projection.name, error);
         await running.subscription.stop();
         // Resume from the last committed position after a pause.
-        running.checkpoint = readCheckpoint(this.db, projection.name);
+        running.checkpoint = running.persisted = readCheckpoint(this.db, projection.name);
         await new Promise((resolve) => setTimeout(resolve, this.hooks.retryDelayMs ?? 1000));
       }
     }
@@ -242,6 +260,8 @@ export class ProjectionRunner {
 }
 
 const MAX_BATCH = 500;
+/** How long a projection's checkpoint may stay behind over events it does not care about. */
+const IDLE_CHECKPOINT_MS = 1000;
 const REBUILD_COMMIT_EVENTS = 1_000_000;
 
 /**
