@@ -60,7 +60,10 @@ export function decide(state: PersonState, input: DecideInput): Decision[] {
   return run.decisions;
 }
 
-/** A user action as scenarios see it: its name and properties. */
+/**
+ * A user action as scenarios see it: its name and properties. The server's scenarios projection
+ * reads these event types only (SCENARIOS_PROJECTION_TYPES): a new kind must be added there too.
+ */
 export function userAction(event: DomainEvent): { name: string; properties: Record<string, unknown> } | undefined {
   const data = (event.data ?? {}) as Record<string, unknown>;
   const properties = (data.properties && typeof data.properties === 'object' ? data.properties : {}) as Record<string, unknown>;

@@ -26,8 +26,28 @@ type TimerChange =
   | { kind: 'set'; workspace: string; enrollmentId: string; person: string; timerId: string; dueAt: number }
   | { kind: 'clear'; workspace: string; enrollmentId: string; timerId?: string };
 
+/**
+ * What `handle` acts on: lifecycle and settings changes, user actions (`userAction`), segment changes,
+ * fired timers, and the events that move the timer index. The rest (what the engine itself appends
+ * besides those, sends and their outcomes: most of the log) only moves its checkpoint.
+ */
+export const SCENARIOS_PROJECTION_TYPES = [
+  ...SCENARIO_LIFECYCLE_TYPES,
+  MESSAGING_SETTINGS_UPDATED,
+  'Tracked',
+  'PageViewed',
+  'ScreenViewed',
+  'SegmentEntered',
+  'SegmentExited',
+  'TimerFired',
+  'TimerScheduled',
+  'StepCompleted',
+  'EnrollmentExited',
+];
+
 export class ScenariosProjection implements HostedProjection {
   readonly name = SCENARIOS_PROJECTION;
+  readonly filter = { eventTypes: SCENARIOS_PROJECTION_TYPES };
   private changes: TimerChange[] = [];
 
   constructor(
