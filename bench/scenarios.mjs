@@ -93,6 +93,7 @@ async function latency() {
         console.log(
           `  round ${round} ${host} @ ${rate}/s: queued ${bound(result.queued.p[2], result.queued.lowerBound[2])} p99, ` +
             `${fmt(result.queuedRate)} messages/s, ${result.queued.censored} of ${result.triggers} not queued within ${GRACE} s of the end; ` +
+            `event loop delay p99 ${ms(result.loopDelay.p99)}, max ${ms(result.loopDelay.max)}; ` +
             `dispatch outcomes: ${Object.entries(result.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
         );
         if (result.profileFile) printProfileTop(result.profileFile, 25);

@@ -1,6 +1,6 @@
 // bench:scenarios part 1, in its own process: trigger event -> MessageQueued latency at a steady
 // rate. argv: JSON { host: 'app' | 'engine', rate, duration, warmup, profile }. Sends { type: 'result', ... }.
-import { performance } from 'node:perf_hooks';
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { makeTempDir, removeDir } from './common.mjs';
 import { percentile, startProfile } from './projections-support.mjs';
 import { SEND_NOW, WORKSPACE, projections, startApp, startEngineOnly, trackedEvent, uuidv7, watchLog } from './scenarios-common.mjs';
@@ -45,6 +45,8 @@ try {
   let statsStart;
   let eluStart;
   let cpuStart;
+  // How long the event loop was held at a time (a trigger waits behind such stretches).
+  const loopDelay = monitorEventLoopDelay({ resolution: 5 });
   const sendOne = () => {
     const n = scheduled++;
     const id = uuidv7();
@@ -68,6 +70,7 @@ try {
         statsStart = { ...herald.store.stats };
         eluStart = performance.eventLoopUtilization();
         cpuStart = process.cpuUsage();
+        loopDelay.enable();
         if (profile) profiler = await startProfile(`scenarios-latency-${host}-${rate}`);
       }
       if (t >= end) return resolve();
@@ -81,6 +84,7 @@ try {
   const stats = { ...herald.store.stats };
   const elu = performance.eventLoopUtilization(eluStart);
   const cpu = process.cpuUsage(cpuStart);
+  loopDelay.disable();
   // No drain: when the engine cannot keep up, the backlog would take minutes. What is not queued after
   // a grace period is censored: its latency is at least (stop - ack).
   await sleep(grace * 1000);
@@ -110,6 +114,7 @@ try {
     commitsPerMessage: (stats.commits - statsStart.commits) / (queuedInWindow || 1),
     eventsPerMessage: (stats.events - statsStart.events) / (queuedInWindow || 1),
     eventLoopUtilization: elu.utilization,
+    loopDelay: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
     outcomes,
     cpuShare: (cpu.user + cpu.system) / 1000 / (duration * 1000),
     profileFile,
