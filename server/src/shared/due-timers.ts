@@ -10,6 +10,11 @@ import type { EventStore, NewEvent } from '../event-store/event-store.port';
 import type { Clock } from './clock';
 import { uuidv5 } from './ids';
 
+/** Timers fired per round. */
+const FIRE_BATCH = 1000;
+/** Due rows read per round at most, in flight or not (a projection that is down leaves them all due). */
+const MAX_DUE_READ = 20_000;
+
 export interface DueTimer {
   /** Unique per timer and due time; the `TimerFired` id is derived from it. */
   key: string;
@@ -72,7 +77,9 @@ export class DueTimers<Timer extends DueTimer = DueTimer> {
     let fired = 0;
     const now = this.clock.now().getTime();
     for (;;) {
-      const rows = this.due(now, 1000).filter((row) => !this.inFlight.has(row.key));
+      // Past the rows still in flight (fired, not yet moved by the projection): with a limit of 1,000
+      // alone, 1,000 fired timers the projection had not reached yet stopped every later one firing.
+      const rows = this.due(now, Math.min(FIRE_BATCH + this.inFlight.size, MAX_DUE_READ)).filter((row) => !this.inFlight.has(row.key));
       if (rows.length === 0) return fired;
       await Promise.all(
         rows.map(async (row) => {
