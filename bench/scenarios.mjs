@@ -2,9 +2,9 @@
 // 1k triggers/s, against the trigger's own append -> visible latency; (2) timer firing lag with 100k
 // enrolments waiting, against an in-memory setTimeout due at the same moments; (3) memory per 100k
 // waiting enrolments. See bench/README.md.
-import { execFileSync, fork } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { join } from 'node:path';
-import { BENCH_DIR, envInt, fmt, machineLine, makeTempDir, median, printTable, removeDir, waitForOtherBenchmarks } from './lib/common.mjs';
+import { BENCH_DIR, envInt, fmt, machineLine, makeTempDir, median, printTable, otherBenchmarkProcesses, removeDir, waitForOtherBenchmarks } from './lib/common.mjs';
 import { percentile, printProfileTop } from './lib/projections-support.mjs';
 import { measureDurableCommit } from './lib/scenarios-common.mjs';
 
@@ -32,17 +32,6 @@ const goalText = (met) => (met ? 'met' : 'NOT MET');
 /** A percentile that fell among values still pending when the run stopped is only a lower bound. */
 const bound = (value, lower) => `${lower ? '≥ ' : ''}${ms(value)}`;
 
-/** Other benchmarks on this machine (two on 2 cores distort each other), as `pid command` lines. */
-function otherBenchmarks() {
-  try {
-    return execFileSync('pgrep', ['-af', 'bench/(ingest|append|rebuild|segments|send)\\.mjs'], { encoding: 'utf8' })
-      .split('\n')
-      .filter((line) => line.trim() !== '' && !line.includes('pgrep'));
-  } catch {
-    return []; // pgrep exits 1 when nothing matches
-  }
-}
-
 /**
  * Waits while an OLDER benchmark runs (common.mjs): the others wait for older scripts only, so waiting
  * for any of them, as this did, made a newer one and this script wait for each other until the deadline.
@@ -54,7 +43,8 @@ const disturbed = [];
 
 /** Runs a helper in a fresh Node process (with --expose-gc) and resolves with its result message. */
 function runChild(script, args) {
-  const others = otherBenchmarks();
+  // Older ones only: a newer benchmark waits for this script before it measures anything.
+  const others = otherBenchmarkProcesses();
   if (others.length > 0) {
     disturbed.push(script);
     console.log(`  NOTE: another benchmark is running alongside this measurement:\n    ${others.join('\n    ')}`);
