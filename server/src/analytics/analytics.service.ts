@@ -14,6 +14,7 @@ import { ensureAnalyticsSchema } from './analytics-schema';
 import { ANALYTICS_SINK, AnalyticsSink } from './analytics-sink';
 import type { AnalyticsStore } from './analytics-store.port';
 import { createAnalyticsStore } from './create-analytics-store';
+import { openSinkState } from './sink-state';
 
 export class AnalyticsUnavailableError extends Error {
   constructor(message: string) {
@@ -26,6 +27,8 @@ export class AnalyticsService implements OnApplicationBootstrap, BeforeApplicati
   private readonly logger = new Logger('analytics');
   private store?: AnalyticsStore;
   private sink?: AnalyticsSink;
+  /** The sink's checkpoint and funnel links: a file of its own (sink-state.ts), opened on first use. */
+  private sinkStateDb?: StateDb;
   private starting?: Promise<void>;
   private stopped = false;
   private lastError?: string;
@@ -80,6 +83,12 @@ export class AnalyticsService implements OnApplicationBootstrap, BeforeApplicati
     await this.starting;
     await this.sink?.stop();
     await this.store?.close();
+    this.sinkStateDb?.close();
+  }
+
+  private sinkState(): StateDb {
+    this.sinkStateDb ??= openSinkState(this.db);
+    return this.sinkStateDb;
   }
 
   /** The queries, once ClickHouse is open; AnalyticsUnavailableError before that or when turned off. */
@@ -97,7 +106,7 @@ export class AnalyticsService implements OnApplicationBootstrap, BeforeApplicati
   async lag(): Promise<{ events: number; seconds: number }> {
     if (!this.config.enabled) return { events: 0, seconds: 0 };
     try {
-      const checkpoint = this.sink?.checkpoint() ?? readCheckpoint(this.db, ANALYTICS_SINK);
+      const checkpoint = this.sink?.checkpoint() ?? readCheckpoint(this.sinkState(), ANALYTICS_SINK);
       const head = await this.log.headPosition();
       if (head <= checkpoint) return { events: 0, seconds: 0 };
       const [oldest] = await this.log.readAll({ fromPosition: checkpoint + 1, maxCount: 1 });
@@ -124,7 +133,7 @@ export class AnalyticsService implements OnApplicationBootstrap, BeforeApplicati
           return;
         }
         this.store = store;
-        this.sink = new AnalyticsSink(this.log, this.db, store, {
+        this.sink = new AnalyticsSink(this.log, this.sinkState(), store, {
           maxBatch: this.config.maxBatch,
           maxWaitMs: this.config.maxWaitMs,
           onError: (error, insertAttempt) =>

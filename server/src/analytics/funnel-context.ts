@@ -24,6 +24,9 @@ export interface MessageLink {
   variant: string;
 }
 
+/** Where the links are kept (in the sink's state database, see sink-state.ts). */
+export const FUNNEL_CONTEXT_TABLES = ['analytics_enrollments', 'analytics_messages', 'analytics_enrollment_steps'];
+
 export class FunnelContext {
   private readonly pending = {
     enrollments: new Map<string, EnrollmentLink>(),
@@ -69,7 +72,7 @@ export class FunnelContext {
   }
 
   static reset(db: StateDb): void {
-    db.exec('DELETE FROM analytics_enrollments; DELETE FROM analytics_messages; DELETE FROM analytics_enrollment_steps;');
+    for (const table of FUNNEL_CONTEXT_TABLES) db.exec(`DELETE FROM ${table}`);
   }
 
   enrollment(enrollmentId: string): EnrollmentLink | undefined {
