@@ -213,6 +213,7 @@ async function measureHerald(sink, smtpUrl, round) {
       bytesPerMessage: bytes / times.length,
       cpu: (after.cpuMicros - before.cpuMicros) / 1e6 / seconds,
       cpuPerMessage: (after.cpuMicros - before.cpuMicros) / MESSAGES,
+      mainCpuPerMessage: after.mainCpuMicros === undefined ? undefined : (after.mainCpuMicros - before.mainCpuMicros) / MESSAGES,
       sinkCpu: (sinkAfter.cpuMicros - sinkBefore.cpuMicros) / 1e6 / seconds,
       eventsPerMessage: (after.events - before.events) / MESSAGES,
       commitsPerMessage: (after.commits - before.commits) / MESSAGES,
@@ -288,7 +289,8 @@ try {
         results.herald.push(r);
         console.log(
           `round ${round}  herald  ${fmt(r.steady).padStart(6)} emails/s steady (10-90%), ${fmt(r.whole).padStart(6)} first trigger -> last email (${fmt(r.messages)} in ${r.seconds.toFixed(1)} s; triggers ingested in ${r.ingestSeconds.toFixed(1)} s)  ` +
-            `${fmt(r.bytesPerMessage)} B/email  cpu herald ${pct(r.cpu)} sink ${pct(r.sinkCpu)}  ${fmt(r.cpuPerMessage)} µs CPU/email  ` +
+            `${fmt(r.bytesPerMessage)} B/email  cpu herald ${pct(r.cpu)} sink ${pct(r.sinkCpu)}  ${fmt(r.cpuPerMessage)} µs CPU/email` +
+            `${r.mainCpuPerMessage === undefined ? '' : ` (main thread ${fmt(r.mainCpuPerMessage)})`}  ` +
             `${r.eventsPerMessage.toFixed(1)} events, ${r.commitsPerMessage.toFixed(2)} commits/email; ` +
             `engine queued ${fmt(r.queuedSteady)}/s (last at ${r.queuedSeconds.toFixed(1)} s), MessageSent ${fmt(r.sentSteady)}/s`,
         );
@@ -322,6 +324,9 @@ printTable(
     ['emails/s, start -> last email', fmt(med('raw', 'whole')), fmt(med('herald', 'whole')), ratioText(med('herald', 'whole') / med('raw', 'whole')), ratioText(paired('whole')), ''],
     ['Herald only: MessageQueued/s (engine), steady', '', fmt(med('herald', 'queuedSteady')), '', '', ''],
     ['CPU µs per email (sender process)', fmt(med('raw', 'cpuPerMessage')), fmt(med('herald', 'cpuPerMessage')), ratioText(med('raw', 'cpuPerMessage') / med('herald', 'cpuPerMessage')), '', ''],
+    ...(results.herald.every((r) => r.mainCpuPerMessage !== undefined)
+      ? [['Herald only: CPU µs per email, main thread', '', fmt(med('herald', 'mainCpuPerMessage')), '', '', '']]
+      : []),
     ['bytes per email at the SMTP server', fmt(med('raw', 'bytesPerMessage')), fmt(med('herald', 'bytesPerMessage')), '', '', ''],
   ],
 );
