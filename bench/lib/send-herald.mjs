@@ -2,13 +2,16 @@
 // sink, listening on 127.0.0.1. The parent drives it over HTTP as a client would (settings, scenario,
 // identify and track through /v1/batch). argv: JSON { dataDir, smtpUrl, writeKey, adminToken }. IPC:
 //   -> { type: 'ready', port }
-//   <- { type: 'stats' }          -> { type: 'stats', head, lag, cpuMicros, mainCpuMicros, events, commits }
+//   <- { type: 'stats' }          -> { type: 'stats', head, lag, cpuMicros, threads: { main, v8, app, later, chdb } (µs), events, commits }
 //   <- { type: 'outcomes', from } -> { type: 'outcomes', counts: { MessageSent: n, ... }, queuedAt, sentAt } for positions > from
 //   <- { type: 'profile-start' } / { type: 'profile-stop', name } (the measured window only)
 //   <- { type: 'stop' }
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { startProfile } from './projections-support.mjs';
 import { requireDist } from './common.mjs';
+
+// The process's threads before Herald starts: the main thread and V8's platform threads (GC, JIT).
+const threadsAtStart = new Set(threadIds());
 
 const { dataDir, smtpUrl, writeKey, adminToken } = JSON.parse(process.argv[2]);
 const { createHeraldApp } = requireDist('app.js');
@@ -31,26 +34,54 @@ const config = configFromEnv({
 const app = await createHeraldApp({ config });
 await app.listen(0, '127.0.0.1');
 const port = app.getHttpServer().address().port;
+// Started with the app: the log's writer, the analytics sink, the state checkpointer, libuv's pool.
+const threadsAtReady = new Set(threadIds());
 const store = app.get(EVENT_STORE, { strict: false });
 const runner = app.get(ProjectionRunner, { strict: false });
 
 const OUTCOMES = ['MessageQueued', 'MessageDispatching', 'MessageSent', 'MessageFailed', 'MessageBounced', 'MessageOutcomeUnknown', 'MessageSuppressed'];
 let profiler;
 
-/**
- * CPU time of the main thread (the event loop) alone, in µs: Linux's per-thread counters (utime +
- * stime, in clock ticks of 10 ms); undefined elsewhere. The process total also counts the SMTP,
- * log writer and analytics threads and V8's helper threads.
- */
-function mainThreadCpuMicros() {
+function threadIds() {
   try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8');
+    return readdirSync('/proc/self/task').map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** A thread's CPU time in µs from Linux's per-thread counters (utime + stime, clock ticks of 10 ms). */
+function threadCpuMicros(tid) {
+  try {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
     // Fields after the command name, which is in parentheses and may contain spaces.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return (Number(fields[11]) + Number(fields[12])) * 10_000;
   } catch {
-    return undefined;
+    return 0;
   }
+}
+
+/**
+ * CPU µs by group of threads (Linux only; empty elsewhere): the main thread (the event loop), V8's
+ * platform threads (GC and JIT helpers of every isolate), the threads started with the app (log
+ * writer, analytics sink, checkpointer, libuv) and later ones (the SMTP thread, started by the first
+ * send, and chDB's pools), told apart by when they appeared and by name.
+ */
+function threadCpu() {
+  const groups = {};
+  for (const tid of threadIds()) {
+    let comm = '';
+    try {
+      comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+    } catch {
+      continue;
+    }
+    const group =
+      tid === process.pid ? 'main' : comm !== 'node' ? 'chdb' : threadsAtStart.has(tid) ? 'v8' : threadsAtReady.has(tid) ? 'app' : 'later';
+    groups[group] = (groups[group] ?? 0) + threadCpuMicros(tid);
+  }
+  return groups;
 }
 
 process.on('message', async (message) => {
@@ -59,7 +90,7 @@ process.on('message', async (message) => {
     // How far the slowest projection (engine, dispatcher, identity, ...) is behind the log.
     const lag = Math.max(0, ...runner.names().map((name) => head - runner.checkpoint(name)));
     const cpu = process.cpuUsage();
-    process.send({ type: 'stats', head, lag, cpuMicros: cpu.user + cpu.system, mainCpuMicros: mainThreadCpuMicros(), events: store.stats?.events, commits: store.stats?.commits });
+    process.send({ type: 'stats', head, lag, cpuMicros: cpu.user + cpu.system, threads: threadCpu(), events: store.stats?.events, commits: store.stats?.commits });
   }
   if (message.type === 'outcomes') {
     const counts = Object.fromEntries(OUTCOMES.map((type) => [type, 0]));
