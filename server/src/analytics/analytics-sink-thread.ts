@@ -92,12 +92,11 @@ async function run(): Promise<void> {
   log = new Database(options.logPath, { readonly: true, fileMustExist: true });
   log.pragma('cache_size = -65536');
   const reader = new SqliteRawReader(log);
-  // The main thread's connection has the checkpointer thread; this one needs no second one (its own
-  // commits may checkpoint, on this thread, which is what SQLite does by default).
+  // The sink's own state file (sink-state.ts); its commits checkpoint its WAL, on this thread.
   state = openStateDb(options.statePath, { checkpointIntervalMs: 0 });
-  // The main thread writes the same database (projections): wait for its transactions (up to
-  // busyTimeoutMs) instead of failing at once; a commit that still fails ends this thread and the
-  // sink starts a new one from the checkpoint.
+  // The main thread opens the file too (it moves old state over at start and reads the checkpoint):
+  // wait for its transactions (up to busyTimeoutMs) instead of failing at once; a commit that still
+  // fails ends this thread and the sink starts a new one from the checkpoint.
   state.pragma(`busy_timeout = ${options.busyTimeoutMs}`);
   const db = state;
   const context = new FunnelContext(db);
