@@ -27,8 +27,8 @@ const GOAL = 0.7;
 const THREAD_GROUPS = [
   ['main', 'main thread'],
   ['v8', 'V8 helpers (GC, JIT)'],
-  ['app', 'app threads (log writer, analytics sink, checkpointer, libuv)'],
-  ['later', 'later threads (the SMTP thread)'],
+  ['app', 'threads started with the app (log writer, checkpointer)'],
+  ['later', 'threads started later (SMTP thread, analytics sink thread)'],
   ['chdb', "chDB's pools"],
 ];
 const WRITE_KEY = 'bench-write-key';

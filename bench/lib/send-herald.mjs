@@ -34,7 +34,8 @@ const config = configFromEnv({
 const app = await createHeraldApp({ config });
 await app.listen(0, '127.0.0.1');
 const port = app.getHttpServer().address().port;
-// Started with the app: the log's writer, the analytics sink, the state checkpointer, libuv's pool.
+// Started with the app: the log's writer, the state checkpointer. The analytics sink's thread starts
+// a little later, like the SMTP thread (first send).
 const threadsAtReady = new Set(threadIds());
 const store = app.get(EVENT_STORE, { strict: false });
 const runner = app.get(ProjectionRunner, { strict: false });
@@ -65,8 +66,8 @@ function threadCpuMicros(tid) {
 /**
  * CPU µs by group of threads (Linux only; empty elsewhere): the main thread (the event loop), V8's
  * platform threads (GC and JIT helpers of every isolate), the threads started with the app (log
- * writer, analytics sink, checkpointer, libuv) and later ones (the SMTP thread, started by the first
- * send, and chDB's pools), told apart by when they appeared and by name.
+ * writer, checkpointer), later ones (the SMTP thread, started by the first send, and the analytics
+ * sink's) and chDB's pools (named by ClickHouse), told apart by when they appeared and by name.
  */
 function threadCpu() {
   const groups = {};
