@@ -60,10 +60,10 @@ export function decide(state: PersonState, input: DecideInput): Decision[] {
   return run.decisions;
 }
 
-/**
- * A user action as scenarios see it: its name and properties. The server's scenarios projection
- * reads these event types only (SCENARIOS_PROJECTION_TYPES): a new kind must be added there too.
- */
+/** The log event types that are user actions to scenarios (see `userAction`). */
+export const USER_ACTION_TYPES = ['Tracked', 'PageViewed', 'ScreenViewed'] as const;
+
+/** A user action as scenarios see it: its name and properties; undefined for other events. */
 export function userAction(event: DomainEvent): { name: string; properties: Record<string, unknown> } | undefined {
   const data = (event.data ?? {}) as Record<string, unknown>;
   const properties = (data.properties && typeof data.properties === 'object' ? data.properties : {}) as Record<string, unknown>;

@@ -1,7 +1,7 @@
 import type { DomainEvent } from '../events';
 import { NO_SETTINGS, type MessagingSettings } from '../messaging';
 import { gbHash } from '../stats';
-import { decide } from './decide';
+import { decide, USER_ACTION_TYPES, userAction } from './decide';
 import { initialPersonState } from './person-state';
 import type { ScenarioDefinition } from './scenario-definition';
 import { ScenarioSimulator, staticCatalog } from './simulator';
@@ -277,4 +277,21 @@ describe('versions', () => {
   it('moves it to the new version when that version says migrate', () => {
     expect(runWithPublishDuringWait(v2(true))).toEqual(['drip-v2']);
   });
+});
+
+describe('userAction', () => {
+  // The server's scenarios projection reads only USER_ACTION_TYPES among the tracking calls: every
+  // type userAction acts on must be in it.
+  const event = (type: string): DomainEvent => ({
+    id: `e-${type}`,
+    type,
+    data: { event: 'Signed Up', name: 'Home', properties: {} },
+    metadata: { workspace: 'default', occurredAt: '2026-03-02T10:00:00.000Z', receivedAt: '2026-03-02T10:00:00.000Z', schemaVersion: 1 },
+  });
+  it.each(['Tracked', 'Identified', 'PageViewed', 'ScreenViewed', 'Grouped', 'Aliased', 'SegmentEntered', 'TimerFired'])(
+    'is a user action exactly when its type is in USER_ACTION_TYPES (%s)',
+    (type) => {
+      expect(userAction(event(type)) !== undefined).toBe((USER_ACTION_TYPES as readonly string[]).includes(type));
+    },
+  );
 });

@@ -74,6 +74,16 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     return { store, release, inserts: () => inserts };
   }
 
+  /** Starts a sink on a gated store and waits until its first insert is under way. */
+  async function startGatedSink(): Promise<{ started: AnalyticsSink; release: () => void }> {
+    const { store, release, inserts } = gatedStore();
+    const started = new AnalyticsSink(log, db, store, { maxBatch: 100_000, maxWaitMs: 20 });
+    sink = started;
+    started.start();
+    while (inserts() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    return { started, release };
+  }
+
   it('starts on an empty log and is woken by appends (not by its poll)', async () => {
     sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 20, pollMs: 3_600_000 });
     expect(sink.runsOn).toBe('worker thread');
@@ -88,17 +98,14 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
 
   it('moves the checkpoint and saves the funnel links only after the insert succeeded', async () => {
     const head = await appendUsers(30, 1);
-    const { store, release, inserts } = gatedStore();
-    sink = new AnalyticsSink(log, db, store, { maxBatch: 100_000, maxWaitMs: 20 });
-    sink.start();
-    while (inserts() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const { started, release } = await startGatedSink();
     // The batch is built and handed over; nothing of it may be committed yet.
     await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(sink.checkpoint()).toBe(0);
+    expect(started.checkpoint()).toBe(0);
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(0);
     expect(db.prepare('SELECT count(*) AS n FROM analytics_enrollments').get()).toEqual({ n: 0 });
     release();
-    await sink.caughtUpTo(head);
+    await started.caughtUpTo(head);
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(head);
     expect(db.prepare('SELECT count(*) AS n FROM analytics_enrollments').get()).toEqual({ n: 30 });
     expect(await stored()).toBe(head);
@@ -106,16 +113,13 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
 
   it('a stop waits for the insert under way, commits it, and ends the thread', async () => {
     const head = await appendUsers(30, 2);
-    const { store, release, inserts } = gatedStore();
-    sink = new AnalyticsSink(log, db, store, { maxBatch: 100_000, maxWaitMs: 20 });
-    sink.start();
-    while (inserts() === 0) await new Promise((resolve) => setTimeout(resolve, 5));
-    expect(sink.threadRunning()).toBe(true);
-    const stopping = sink.stop();
+    const { started, release } = await startGatedSink();
+    expect(started.threadRunning()).toBe(true);
+    const stopping = started.stop();
     release();
     await stopping;
-    expect(sink.threadRunning()).toBe(false);
-    expect(sink.checkpoint()).toBe(head);
+    expect(started.threadRunning()).toBe(false);
+    expect(started.checkpoint()).toBe(head);
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(head);
     expect(await stored()).toBe(head);
     // And it starts again where it stopped.

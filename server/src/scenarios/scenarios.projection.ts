@@ -5,7 +5,7 @@
  * maintained from the `TimerScheduled` / `StepCompleted` / `EnrollmentExited` / `TimerFired` events
  * it reads back, so it is rebuilt from the log like any projection.
  */
-import { type DecideCause, type DomainEvent, personKeyOfStream, userAction } from '@herald/projections';
+import { type DecideCause, type DomainEvent, personKeyOfStream, USER_ACTION_TYPES, userAction } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import { MESSAGING_SETTINGS_UPDATED } from '../settings/messaging-settings.service';
@@ -34,9 +34,7 @@ type TimerChange =
 export const SCENARIOS_PROJECTION_TYPES = [
   ...SCENARIO_LIFECYCLE_TYPES,
   MESSAGING_SETTINGS_UPDATED,
-  'Tracked',
-  'PageViewed',
-  'ScreenViewed',
+  ...USER_ACTION_TYPES,
   'SegmentEntered',
   'SegmentExited',
   'TimerFired',

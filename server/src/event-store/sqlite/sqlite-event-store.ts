@@ -361,7 +361,8 @@ export class SqliteEventStore implements EventStore {
   /**
    * Keeps the events of a commit for the live subscribers, decoded from the JSON text just written,
    * so that the first of them to read does not fetch and decode the rows again (about 8% of the
-   * server's time under `/v1/track` load). Only appends written whole: an append that found some of
+   * server's time under `/v1/track` load). Decoded, not the appender's own objects: those may hold
+   * what JSON does not keep (undefined fields, Dates), and a subscriber must see what a replay sees. Only appends written whole: an append that found some of
    * its ids already stored wrote the others at positions not known here, and is read from the log.
    * Nothing is kept when no subscriber is live (it would stay until evicted), nor while one is still
    * behind the events before this commit: it reads those from the log, and they can only be kept for
