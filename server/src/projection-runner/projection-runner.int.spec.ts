@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
-import { uuidv7 } from '../shared/ids';
+import { uuidv5, uuidv7 } from '../shared/ids';
 import { openStateDb, readCheckpoint, type StateDb } from '../state/state-db';
 import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
 
@@ -320,4 +320,171 @@ it('puts off the checkpoint over events the projection ignores; after a crash it
   await runner.stop();
   expect(readCheckpoint(db, 'counting-wanted')).toBe(29);
   expect(wantedCount()).toBe(3);
+});
+
+/**
+ * A pipelined reactor as the scenario engine is one: it appends its decisions itself (derived ids)
+ * while handling, and its state (applied events per stream) is written by `apply`. Handling of
+ * `p-slow#0` waits for its gate, which a test opens or fails.
+ */
+class PipelinedReactor implements HostedProjection {
+  readonly name = 'pipelined';
+  readonly pipelined = true;
+  readonly log: string[] = [];
+  private gate?: { promise: Promise<void>; open: () => void; fail: (error: Error) => void };
+
+  constructor(
+    private readonly out: SqliteEventStore,
+    slow = true,
+  ) {
+    if (slow) {
+      let open!: () => void;
+      let fail!: (error: Error) => void;
+      const promise = new Promise<void>((resolve, reject) => ((open = resolve), (fail = reject)));
+      this.gate = { promise, open, fail };
+    }
+  }
+
+  setup(db: StateDb): void {
+    db.exec('CREATE TABLE IF NOT EXISTS pipelined_applied (stream TEXT NOT NULL, revision INTEGER NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (stream, revision))');
+  }
+  reset(db: StateDb): void {
+    db.exec('DROP TABLE IF EXISTS pipelined_applied');
+  }
+
+  partitionOf(event: RecordedEvent): string | undefined {
+    return event.stream.startsWith('p-') ? event.stream : undefined;
+  }
+
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    if (event.stream.startsWith('out-')) return [];
+    this.log.push(`start ${event.stream}#${event.revision}`);
+    if (event.stream === 'p-slow' && event.revision === 0 && this.gate) await this.gate.promise;
+    const now = new Date().toISOString();
+    await this.out.append(`out-${event.stream}`, [
+      { id: uuidv5(`out|${event.id}`), type: 'Saw', data: { of: event.id }, metadata: { workspace: 'w', occurredAt: now, receivedAt: now, schemaVersion: 1 } },
+    ]);
+    this.log.push(`end ${event.stream}#${event.revision}`);
+    return [];
+  }
+
+  apply(db: StateDb, event: RecordedEvent): void {
+    if (event.stream.startsWith('out-')) return;
+    db.prepare('INSERT INTO pipelined_applied (stream, revision, n) VALUES (?, ?, 1) ON CONFLICT DO UPDATE SET n = n + 1').run(event.stream, event.revision);
+  }
+
+  open(): void {
+    this.gate!.open();
+  }
+  /** Fails the waiting handler; when the event is handled again, it does not wait. */
+  fail(): void {
+    this.gate!.fail(new Error('handler failed'));
+    this.gate = undefined;
+  }
+}
+
+/** Applied counts per `stream#revision`, from the reactor's table. */
+function appliedCounts(): Record<string, number> {
+  const rows = db.prepare('SELECT stream, revision, n FROM pipelined_applied ORDER BY stream, revision').all() as Array<{ stream: string; revision: number; n: number }>;
+  return Object.fromEntries(rows.map((row) => [`${row.stream}#${row.revision}`, row.n]));
+}
+
+/** Waits until the runner has committed everything in the log, its own appends included. */
+async function caughtUp(read: () => number): Promise<number> {
+  for (;;) {
+    const head = await store.headPosition();
+    await until(() => read() >= head);
+    if ((await store.headPosition()) === head) return head;
+  }
+}
+
+/** Starts the slow event's batch, then appends a later one behind it while the slow one waits. */
+async function slowBatchThenMore(reactor: PipelinedReactor): Promise<void> {
+  await store.append('p-slow', [newEvent('A')]);
+  await until(() => reactor.log.includes('start p-slow#0'));
+  await store.append('p-fast', [newEvent('A')]);
+  await store.append('p-slow', [newEvent('B')]);
+  await store.append('workspace', [newEvent('Barrier')]);
+  await store.append('p-other', [newEvent('A')]);
+  await until(() => reactor.log.includes('end p-fast#0'));
+}
+
+it('a pipelined projection handles later batches while an earlier one waits, keeps partitions and barriers in order across batches, and commits in log order', async () => {
+  const reactor = new PipelinedReactor(store);
+  const runner = new ProjectionRunner(store, db);
+  runner.start(reactor);
+  try {
+    await slowBatchThenMore(reactor);
+    // p-fast's decision is durable although the batch before it is still being handled...
+    expect((await store.readStream('out-p-fast')).length).toBe(1);
+    // ...but neither batch is committed: the checkpoint does not pass the slow event.
+    expect(readCheckpoint(db, 'pipelined')).toBe(0);
+    expect(runner.checkpoint('pipelined')).toBe(0);
+    // The slow partition's next event, the barrier and what follows it wait.
+    expect(reactor.log).toEqual(['start p-slow#0', 'start p-fast#0', 'end p-fast#0']);
+
+    reactor.open();
+    const head = await caughtUp(() => runner.checkpoint('pipelined'));
+    const at = (line: string) => reactor.log.indexOf(line);
+    expect(at('end p-slow#0')).toBeLessThan(at('start p-slow#1'));
+    expect(at('end p-slow#1')).toBeLessThan(at('start workspace#0'));
+    expect(at('end workspace#0')).toBeLessThan(at('start p-other#0'));
+    expect(reactor.log.filter((line) => line.startsWith('start'))).toHaveLength(5);
+    expect(readCheckpoint(db, 'pipelined')).toBe(head);
+    expect(appliedCounts()).toEqual({ 'p-fast#0': 1, 'p-other#0': 1, 'p-slow#0': 1, 'p-slow#1': 1, 'workspace#0': 1 });
+  } finally {
+    await runner.stop();
+  }
+});
+
+it('a pipelined projection that crashes after a later batch appended, before an earlier batch committed, resumes at the earlier batch and appends nothing twice', async () => {
+  const first = new PipelinedReactor(store);
+  const crashed = new ProjectionRunner(store, db);
+  crashed.start(first);
+  await slowBatchThenMore(first);
+  expect((await store.readStream('out-p-fast')).length).toBe(1);
+  // The process dies here: nothing of the first runner commits after this point.
+  for (const running of crashed['running'].values()) {
+    running.stopped = true;
+    await running.subscription?.stop();
+    first.fail();
+    await running.loop;
+  }
+  expect(readCheckpoint(db, 'pipelined')).toBe(0);
+  expect(first.log).toEqual(['start p-slow#0', 'start p-fast#0', 'end p-fast#0']);
+
+  const second = new PipelinedReactor(store, false);
+  const runner = new ProjectionRunner(store, db);
+  runner.start(second);
+  try {
+    await caughtUp(() => runner.checkpoint('pipelined'));
+    // Every event handled again, each decision appended once, each event applied once.
+    expect(second.log.filter((line) => line.startsWith('end'))).toHaveLength(5);
+    for (const stream of ['p-slow', 'p-fast', 'workspace', 'p-other']) {
+      expect((await store.readStream(`out-${stream}`)).length).toBe(stream === 'p-slow' ? 2 : 1);
+    }
+    expect(appliedCounts()).toEqual({ 'p-fast#0': 1, 'p-other#0': 1, 'p-slow#0': 1, 'p-slow#1': 1, 'workspace#0': 1 });
+  } finally {
+    await runner.stop();
+  }
+});
+
+it('a pipelined projection whose earlier batch fails discards the later batches it handled, and handles them all again once', async () => {
+  const reactor = new PipelinedReactor(store);
+  const errors: unknown[] = [];
+  const runner = new ProjectionRunner(store, db, { onError: (_name, error) => errors.push(error), retryDelayMs: 10 });
+  runner.start(reactor);
+  try {
+    await slowBatchThenMore(reactor);
+    reactor.fail();
+    await caughtUp(() => readCheckpoint(db, 'pipelined'));
+    expect(errors).toHaveLength(1);
+    // p-fast was handled in the failed pipeline and again after it; its decision stands once.
+    expect(reactor.log.filter((line) => line === 'end p-fast#0')).toHaveLength(2);
+    expect((await store.readStream('out-p-fast')).length).toBe(1);
+    expect((await store.readStream('out-p-slow')).length).toBe(2);
+    expect(appliedCounts()).toEqual({ 'p-fast#0': 1, 'p-other#0': 1, 'p-slow#0': 1, 'p-slow#1': 1, 'workspace#0': 1 });
+  } finally {
+    await runner.stop();
+  }
 });

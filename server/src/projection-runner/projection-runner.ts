@@ -8,6 +8,7 @@
  */
 import { matches as matchesFilter } from '../event-store/event-filter';
 import type { EventFilter, EventStore, NewEvent, RecordedEvent, Subscription } from '../event-store/event-store.port';
+import type Database from 'better-sqlite3';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
 
 export interface PlannedAppend {
@@ -48,6 +49,15 @@ export interface HostedProjection {
    * method every event is handled in turn.
    */
   partitionOf?(event: RecordedEvent): string | undefined;
+  /**
+   * Whether the next batch may be handled while the previous ones' appends are still being made
+   * durable (up to PIPELINE_DEPTH batches in flight): the batches are still committed in log order,
+   * each after its own appends, and an event still waits for the previous event of its partition.
+   * Only for a projection whose state for a batch is written by `apply` from the batch's events:
+   * `flush` would write what later batches' `handle` calls changed, and `preload` may run for a
+   * batch while earlier ones are being handled.
+   */
+  readonly pipelined?: boolean;
 }
 
 interface Running {
@@ -191,15 +201,25 @@ export class ProjectionRunner {
       if (relevant.length > 0) projection.flush?.(this.db);
       writeCheckpoint(this.db, projection.name, last);
     });
+    const depth = projection.pipelined ? PIPELINE_DEPTH : 1;
     while (!running.stopped) {
       // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
       const subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint });
       running.subscription = subscription;
       const events = subscription[Symbol.asyncIterator]();
+      // Batches handled and not committed yet, oldest first. Each settles only once its handling has.
+      const inFlight: Array<Promise<void>> = [];
+      const partitions = new Partitions(projection);
+      let appended: Promise<void> = Promise.resolve();
+      let committed: Promise<void> = Promise.resolve();
+      // Rejects with the first batch that fails, also while the loop waits for events.
+      let fail!: (error: unknown) => void;
+      const failed = new Promise<never>((_, reject) => (fail = reject));
+      failed.catch(() => undefined);
       try {
         let pending = events.next();
         for (;;) {
-          const first = await pending;
+          const first = await Promise.race([pending, failed]);
           if (first.done) break;
           const batch = [first.value];
           // Take the events that are already there (they arrive together under load), without waiting.
@@ -217,36 +237,35 @@ export class ProjectionRunner {
           }
           const relevant = projection.filter ? batch.filter((event) => matchesFilter(event, projection.filter)) : batch;
           if (relevant.length > 0) projection.preload?.(relevant);
-          const planned = projection.handle ? await handleBatch(projection, relevant) : [];
+          const handled = projection.handle ? partitions.handleBatch(relevant) : Promise.resolve([]);
           // The batch's decisions are appended together (one group commit, not one per deciding event),
-          // before the state that decided them is committed; a failure discards the state and the
-          // batch is handled again, and derived ids make the repeated appends no-ops.
-          const appends = new Map<string, Map<string, NewEvent>>();
-          for (const { stream, events } of planned) {
-            let queued = appends.get(stream);
-            if (!queued) appends.set(stream, (queued = new Map()));
-            // The same derived id planned twice in a batch is one event (an append refuses duplicates).
-            for (const event of events) if (!queued.has(event.id)) queued.set(event.id, event);
-          }
-          await Promise.all([...appends].map(([stream, events]) => this.store.append(stream, [...events.values()])));
-          const last = batch[batch.length - 1].position;
-          // IMMEDIATE, as in a rebuild: a deferred transaction whose first statement reads cannot wait
-          // for the write lock another connection holds (the checkpointer truncating the WAL, the
-          // analytics sink thread committing); it would fail with SQLITE_BUSY and replay the batch.
-          // A batch with nothing this projection cares about changes no state: its checkpoint is written
-          // with a later batch, or a second later (idleCheckpointMs), instead of costing a transaction per batch.
-          // After a crash the projection reads those events again and skips them again. The first
-          // write is never put off: a checkpoint still at 0 beside a log means "new state folder" at start.
-          const now = Date.now();
-          if (relevant.length > 0 || running.persisted === 0 || now - running.persistedAt >= (this.hooks.idleCheckpointMs ?? IDLE_CHECKPOINT_MS)) {
-            commit.immediate(relevant, last);
-            running.persisted = last;
-            running.persistedAt = now;
-          }
-          running.checkpoint = last;
-          for (const event of batch) this.hooks.onCommitted?.(projection.name, event);
+          // after the previous batch's, before the state that decided them is committed; a failure
+          // discards the state and the batch is handled again, and derived ids make the repeated
+          // appends no-ops.
+          const previousAppended = appended;
+          appended = handled.then(async (planned) => {
+            await previousAppended;
+            await appendPlanned(this.store, planned);
+          });
+          // Committed in log order, each after its own appends: a checkpoint never passes an event
+          // whose decisions are not durable, nor one of an earlier batch still in flight.
+          const previousCommitted = committed;
+          const thisAppended = appended;
+          committed = (async () => {
+            await thisAppended;
+            await previousCommitted;
+            this.commitBatch(running, commit, batch, relevant);
+          })();
+          committed.catch(fail);
+          inFlight.push(committed);
+          // A pipelined projection reads and decides the next batch while this one's appends are made
+          // durable; the others (and a pipeline that is full) wait for it here.
+          while (inFlight.length >= depth) await inFlight.shift();
         }
+        while (inFlight.length > 0) await inFlight.shift();
       } catch (error) {
+        // Nothing may still run once the state is discarded: let every batch in flight settle first.
+        await Promise.allSettled(inFlight);
         projection.discard?.();
         if (running.stopped) return;
         this.hooks.onError?.(projection.name, error);
@@ -257,47 +276,106 @@ export class ProjectionRunner {
       }
     }
   }
+
+  private commitBatch(
+    running: Running,
+    commit: Database.Transaction<(relevant: RecordedEvent[], last: number) => void>,
+    batch: RecordedEvent[],
+    relevant: RecordedEvent[],
+  ): void {
+    const { projection } = running;
+    const last = batch[batch.length - 1].position;
+    // IMMEDIATE, as in a rebuild: a deferred transaction whose first statement reads cannot wait
+    // for the write lock another connection holds (the checkpointer truncating the WAL, the
+    // analytics sink thread committing); it would fail with SQLITE_BUSY and replay the batch.
+    // A batch with nothing this projection cares about changes no state: its checkpoint is written
+    // with a later batch, or a second later (idleCheckpointMs), instead of costing a transaction per batch.
+    // After a crash the projection reads those events again and skips them again. The first
+    // write is never put off: a checkpoint still at 0 beside a log means "new state folder" at start.
+    const now = Date.now();
+    if (relevant.length > 0 || running.persisted === 0 || now - running.persistedAt >= (this.hooks.idleCheckpointMs ?? IDLE_CHECKPOINT_MS)) {
+      commit.immediate(relevant, last);
+      running.persisted = last;
+      running.persistedAt = now;
+    }
+    running.checkpoint = last;
+    for (const event of batch) this.hooks.onCommitted?.(projection.name, event);
+  }
+}
+
+/** Appends a batch's planned decisions, one append per stream, together. */
+async function appendPlanned(store: EventStore, planned: PlannedAppend[]): Promise<void> {
+  const appends = new Map<string, Map<string, NewEvent>>();
+  for (const { stream, events } of planned) {
+    let queued = appends.get(stream);
+    if (!queued) appends.set(stream, (queued = new Map()));
+    // The same derived id planned twice in a batch is one event (an append refuses duplicates).
+    for (const event of events) if (!queued.has(event.id)) queued.set(event.id, event);
+  }
+  await Promise.all([...appends].map(([stream, events]) => store.append(stream, [...events.values()])));
 }
 
 const MAX_BATCH = 500;
+/** Batches a pipelined projection may have handled and not yet committed. */
+const PIPELINE_DEPTH = 4;
 /** How long a projection's checkpoint may stay behind over events it does not care about. */
 const IDLE_CHECKPOINT_MS = 1000;
 const REBUILD_COMMIT_EVENTS = 1_000_000;
 
 /**
- * Hands a batch to `handle`, in log order within each partition and concurrently across them. An
- * event without a partition waits for everything before it and holds back everything after it.
- * Returns the planned appends in log order.
+ * Hands batches to `handle`, in log order within each partition and concurrently across them, also
+ * across the batches of a pipeline: an event waits for the previous event of its partition, in its
+ * batch or an earlier one. An event without a partition waits for everything before it and holds
+ * back everything after it. An event whose predecessor failed fails with it, unhandled.
  */
-async function handleBatch(projection: HostedProjection, events: RecordedEvent[]): Promise<PlannedAppend[]> {
-  const handle = projection.handle!.bind(projection);
-  const results: PlannedAppend[][] = new Array(events.length);
-  if (!projection.partitionOf) {
-    for (let i = 0; i < events.length; i++) results[i] = await handle(events[i]);
-    return results.flat();
-  }
-  let chains = new Map<string, Promise<void>>();
-  // Every chain settles before this returns or throws, so nothing runs on after a failed batch is discarded.
-  const settle = async () => {
-    const outcomes = await Promise.allSettled(chains.values());
-    chains = new Map();
+class Partitions {
+  private chains = new Map<string, Promise<unknown>>();
+  private barrier: Promise<unknown> = Promise.resolve();
+
+  constructor(private readonly projection: HostedProjection) {}
+
+  /** The batch's planned appends in log order, once every event of it is handled. */
+  async handleBatch(events: RecordedEvent[]): Promise<PlannedAppend[]> {
+    const handle = this.projection.handle!.bind(this.projection);
+    const results: PlannedAppend[][] = new Array(events.length);
+    if (!this.projection.partitionOf) {
+      // Every event in turn, after the batches before.
+      await this.after(undefined, async () => {
+        for (let i = 0; i < events.length; i++) results[i] = await handle(events[i]);
+      });
+      return results.flat();
+    }
+    const handled = events.map((event, i) => this.after(this.projection.partitionOf!(event), async () => {
+      results[i] = await handle(event);
+    }));
+    // Every event of the batch settles before this returns or throws, so nothing of it runs on after a failed batch is discarded.
+    const outcomes = await Promise.allSettled(handled);
     const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
     if (failed) throw failed.reason;
-  };
-  for (let i = 0; i < events.length; i++) {
-    const key = projection.partitionOf(events[i]);
-    if (key === undefined) {
-      await settle();
-      results[i] = await handle(events[i]);
-      continue;
-    }
-    const previous = chains.get(key) ?? Promise.resolve();
-    chains.set(key, previous.then(async () => {
-      results[i] = await handle(events[i]);
-    }));
+    return results.flat();
   }
-  await settle();
-  return results.flat();
+
+  private after(key: string | undefined, task: () => Promise<void>): Promise<void> {
+    if (key === undefined) {
+      const before = [this.barrier, ...this.chains.values()];
+      this.chains = new Map();
+      const run = Promise.allSettled(before).then((outcomes) => {
+        const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
+        if (failed) throw failed.reason;
+        return task();
+      });
+      this.barrier = run;
+      return run;
+    }
+    const run = (this.chains.get(key) ?? this.barrier).then(task);
+    this.chains.set(key, run);
+    // Forget a settled chain, unless a later event of the partition has joined it.
+    const forget = () => {
+      if (this.chains.get(key) === run) this.chains.delete(key);
+    };
+    run.then(forget, forget);
+    return run;
+  }
 }
 
 /** A filter passing every event any of the given filters passes (undefined: all events). */

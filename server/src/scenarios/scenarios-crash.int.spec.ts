@@ -101,3 +101,84 @@ it('appends every decision once although the reactor crashes after appends and r
   db.close();
   await store.close();
 });
+
+it('appends every decision once when triggers arrive together, so batches are decided while earlier ones are still being appended, under crashes and restarts', async () => {
+  let seed = 11;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
+  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
+  const db = openStateDb(join(dir, 'state.sqlite'));
+  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
+  const flaky = crashingStore(store, () => random() < 0.1);
+  const catalog = new ScenarioCatalog(store, clock);
+  await catalog.publish('default', {
+    id: 'nudge',
+    name: 'Nudge',
+    trigger: { event: 'Cart Updated' },
+    entry: { reenter: 'always', concurrent: true },
+    steps: [
+      { id: 'wait', wait: '1h' },
+      { id: 'mail', send: { channel: 'email', template: 'cart-plain' } },
+      { id: 'later', wait: '2h' },
+      { id: 'text', send: { channel: 'sms', template: 'cart-sms' } },
+    ],
+  });
+  let runner: ProjectionRunner;
+  const start = () => {
+    const engine = new ScenarioEngine(flaky, new ScenarioCatalog(flaky, clock), new MessagingSettingsService(flaky, clock));
+    runner = new ProjectionRunner(flaky, db, { retryDelayMs: 1 });
+    runner.start(new ScenariosProjection(engine));
+  };
+  const caughtUp = async () => {
+    for (let i = 0; i < 4000; i++) {
+      if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error('the reactor did not catch up');
+  };
+  start();
+  const timers = new ScenarioTimers(db, store, clock);
+  const triggers = 300;
+  const users = 40;
+  // Waves of triggers appended without waiting for the reactor, several per person in a wave: a
+  // person's later trigger lands in a later batch while the earlier one's decisions are appended.
+  for (let wave = 0; wave < 6; wave++) {
+    const appends: Promise<unknown>[] = [];
+    for (let i = wave * 50; i < (wave + 1) * 50; i++) {
+      const now = clock.now().toISOString();
+      const event: NewEvent = {
+        id: uuidv7(),
+        type: 'Tracked',
+        data: { event: 'Cart Updated', properties: { n: i } },
+        metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
+      };
+      appends.push(store.append(userStream('default', `u${i % users}`), [event]));
+      if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
+    }
+    await Promise.all(appends);
+    // Restart mid-flight every other wave: the reactor is stopped with batches still in its pipeline.
+    if (wave % 2 === 1) {
+      await runner!.stop();
+      start();
+    }
+  }
+  await caughtUp();
+  for (let step = 0; step < 4; step++) {
+    clock.advance(HOUR);
+    await timers.fireDue();
+    await caughtUp();
+  }
+  await runner!.stop();
+
+  const all = await store.readAll();
+  const count = (type: string) => all.filter((e) => e.type === type).length;
+  expect(count('EnrollmentStarted')).toBe(triggers);
+  expect(count('MessageQueued')).toBe(2 * triggers);
+  expect(count('TimerFired')).toBe(2 * triggers);
+  expect(count('EnrollmentExited')).toBe(triggers);
+  const messageIds = all.filter((e) => e.type === 'MessageQueued').map((e) => (e.data as { messageId: string }).messageId);
+  expect(new Set(messageIds).size).toBe(messageIds.length);
+  // The timer index holds no enrolment that has finished.
+  expect((db.prepare('SELECT count(*) AS n FROM scenario_timers').get() as { n: number }).n).toBe(0);
+  db.close();
+  await store.close();
+});

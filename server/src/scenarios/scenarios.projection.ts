@@ -22,10 +22,6 @@ export const SCENARIO_TIMER_TABLE = `CREATE TABLE IF NOT EXISTS scenario_timers 
   PRIMARY KEY (workspace, enrollment_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scenario_timers_due ON scenario_timers (due_at);`;
 
-type TimerChange =
-  | { kind: 'set'; workspace: string; enrollmentId: string; person: string; timerId: string; dueAt: number }
-  | { kind: 'clear'; workspace: string; enrollmentId: string; timerId?: string };
-
 /**
  * What `handle` acts on: lifecycle and settings changes, user actions (`userAction`), segment changes,
  * fired timers, and the events that move the timer index. The rest (what the engine itself appends
@@ -46,7 +42,12 @@ export const SCENARIOS_PROJECTION_TYPES = [
 export class ScenariosProjection implements HostedProjection {
   readonly name = SCENARIOS_PROJECTION;
   readonly filter = { eventTypes: SCENARIOS_PROJECTION_TYPES };
-  private changes: TimerChange[] = [];
+  /**
+   * Decides the next batch while the previous one's decisions are being made durable: a trigger
+   * that arrives meanwhile no longer waits for the whole batch before it. Its state (the timer
+   * index) is written by `apply` from each batch's own events, as pipelining needs.
+   */
+  readonly pipelined = true;
 
   constructor(
     private readonly engine: ScenarioEngine,
@@ -74,7 +75,6 @@ export class ScenariosProjection implements HostedProjection {
     }
     const person = personKeyOfStream(event.stream);
     if (!person) return [];
-    this.trackTimers(workspace, person, event);
     if (!this.decides || !(await this.concerns(workspace, event))) return [];
     // Decide at the moment the cause happened for Herald: a timer's due time, a segment change's
     // decision time (itself a timer's due time when time passing caused it), else when the event arrived.
@@ -99,28 +99,37 @@ export class ScenariosProjection implements HostedProjection {
     return personKeyOfStream(event.stream) === undefined ? undefined : event.stream;
   }
 
-  flush(db: StateDb): void {
-    const set = prepared<[string, string, string, string, number]>(
-      db,
-      'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)',
-    );
-    const clear = prepared<[string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?');
-    const clearTimer = prepared<[string, string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?');
-    for (const change of this.changes) {
-      if (change.kind === 'set') set.run(change.workspace, change.enrollmentId, change.person, change.timerId, change.dueAt);
-      else if (change.timerId) clearTimer.run(change.workspace, change.enrollmentId, change.timerId);
-      else clear.run(change.workspace, change.enrollmentId);
+  /** Moves the due-timer index, in the transaction that commits the event's batch. */
+  apply(db: StateDb, event: RecordedEvent): void {
+    const person = personKeyOfStream(event.stream);
+    if (!person) return;
+    const workspace = event.metadata.workspace;
+    const data = event.data as { enrollmentId?: string; timerId?: string; dueAt?: string; purpose?: string };
+    switch (event.type) {
+      case 'TimerScheduled':
+        prepared<[string, string, string, string, number]>(
+          db,
+          'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)',
+        ).run(workspace, data.enrollmentId!, person, data.timerId!, Date.parse(data.dueAt!));
+        return;
+      case 'TimerFired':
+        if (data.purpose !== 'scenario') return;
+        if (data.timerId) {
+          prepared<[string, string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?').run(
+            workspace,
+            data.enrollmentId!,
+            data.timerId,
+          );
+        } else clearEnrollment(db, workspace, data.enrollmentId!);
+        return;
+      case 'StepCompleted':
+      case 'EnrollmentExited':
+        clearEnrollment(db, workspace, data.enrollmentId!);
+        return;
     }
-    this.changes = [];
-  }
-
-  /** Bounds a rebuild's memory: commit once this many timer changes wait. */
-  holdsMuch(): boolean {
-    return this.changes.length > 100_000;
   }
 
   discard(): void {
-    this.changes = [];
     this.engine.persons.forget();
   }
 
@@ -133,20 +142,8 @@ export class ScenariosProjection implements HostedProjection {
     const action = userAction(event as DomainEvent);
     return action !== undefined && this.engine.mayReact(workspace, 'action', action.name);
   }
+}
 
-  private trackTimers(workspace: string, person: string, event: RecordedEvent): void {
-    const data = event.data as { enrollmentId?: string; timerId?: string; dueAt?: string; purpose?: string };
-    switch (event.type) {
-      case 'TimerScheduled':
-        this.changes.push({ kind: 'set', workspace, enrollmentId: data.enrollmentId!, person, timerId: data.timerId!, dueAt: Date.parse(data.dueAt!) });
-        return;
-      case 'TimerFired':
-        if (data.purpose === 'scenario') this.changes.push({ kind: 'clear', workspace, enrollmentId: data.enrollmentId!, timerId: data.timerId });
-        return;
-      case 'StepCompleted':
-      case 'EnrollmentExited':
-        this.changes.push({ kind: 'clear', workspace, enrollmentId: data.enrollmentId! });
-        return;
-    }
-  }
+function clearEnrollment(db: StateDb, workspace: string, enrollmentId: string): void {
+  prepared<[string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?').run(workspace, enrollmentId);
 }
