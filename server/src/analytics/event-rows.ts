@@ -68,8 +68,9 @@ interface MappedEvent {
   metadata: Partial<Record<string, unknown>> | undefined;
 }
 
-/** Days already formatted: a batch's rows fall on a few days (when they occurred, were recorded, enrolled). */
+/** Days and seconds already formatted: a batch's rows fall on a few days and often on the same seconds (when they were recorded, enrolled). */
 const dayTexts = new Map<number, string>();
+const secondTexts = new Map<number, string>();
 const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
 
 /**
@@ -77,22 +78,56 @@ const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
  * without a Date and an ISO string each time, which the sink's profile showed.
  */
 export function dateTimeText(ms: number): string {
-  const day = Math.floor(ms / 86_400_000);
+  const second = Math.floor(ms / 1000);
+  let text = secondTexts.get(second);
+  if (text === undefined) {
+    if (secondTexts.size >= 10_000) secondTexts.clear();
+    text = formatDateTime(second);
+    secondTexts.set(second, text);
+  }
+  return text;
+}
+
+function formatDateTime(second: number): string {
+  const day = Math.floor(second / 86_400);
   let dayText = dayTexts.get(day);
   if (dayText === undefined) {
     if (dayTexts.size >= 10_000) dayTexts.clear();
     dayText = toDateTimeText(new Date(day * 86_400_000)).slice(0, 10);
     dayTexts.set(day, dayText);
   }
-  const second = Math.floor((ms - day * 86_400_000) / 1000);
-  return `${dayText} ${two(Math.floor(second / 3600))}:${two(Math.floor(second / 60) % 60)}:${two(second % 60)}`;
+  const time = second - day * 86_400;
+  return `${dayText} ${two(Math.floor(time / 3600))}:${two(Math.floor(time / 60) % 60)}:${two(time % 60)}`;
+}
+
+/** The person of the last stream asked about: a person's events often come one after another. */
+let lastStream = '';
+let lastPerson = '';
+function personOfStream(stream: string): string {
+  if (stream !== lastStream) {
+    lastPerson = personKeyOfStream(stream) ?? '';
+    lastStream = stream;
+  }
+  return lastPerson;
 }
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
 /** Maps an event to its row, reading and updating the funnel context (call in log order). */
 export function toEventRow(event: RecordedEvent, context: FunnelContext): EventRow {
-  const columns = eventColumns({ ...event, recordedMs: clampedMs(event.recordedAt), metadata: event.metadata as MappedEvent['metadata'] }, context);
+  const columns = eventColumns(
+    {
+      id: event.id,
+      type: event.type,
+      stream: event.stream,
+      revision: event.revision,
+      position: event.position,
+      recordedMs: clampedMs(event.recordedAt),
+      data: event.data,
+      metadata: event.metadata as MappedEvent['metadata'],
+    },
+    context,
+  );
   return { ...columns, data: JSON.stringify(event.data ?? null), metadata: JSON.stringify(event.metadata ?? {}) };
 }
 
@@ -109,7 +144,11 @@ export function eventRowLine(event: RecordedEvent, context: FunnelContext): stri
 export function rawEventRowLine(event: RawRecordedEvent, context: FunnelContext): string {
   const columns = eventColumns(
     {
-      ...event,
+      id: event.id,
+      type: event.type,
+      stream: event.stream,
+      revision: event.revision,
+      position: event.position,
       recordedMs: Math.min(Math.max(event.recordedAtMs, 0), MAX_DATETIME_MS),
       data: JSON.parse(event.data),
       metadata: JSON.parse(event.metadata) as MappedEvent['metadata'],
@@ -123,7 +162,7 @@ function eventColumns(event: MappedEvent, context: FunnelContext): EventColumns 
   const data = (typeof event.data === 'object' && event.data !== null ? event.data : {}) as Record<string, unknown>;
   const recordedMs = event.recordedMs;
   const occurredMs = clampedMs(event.metadata?.occurredAt, recordedMs);
-  const person = personKeyOfStream(event.stream) ?? '';
+  const person = personOfStream(event.stream);
 
   let enrollmentId = text(data.enrollmentId);
   let scenarioId = text(data.scenarioId);

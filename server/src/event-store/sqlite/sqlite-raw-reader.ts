@@ -33,33 +33,50 @@ export interface EventRow {
   recorded_at: number;
 }
 
+/** A row of `SqliteRawReader`'s page query, as an array (better-sqlite3's raw mode: no object per row). */
+type PageRow = [position: number, streamId: number, revision: number, eventId: Buffer, type: string, data: string, metadata: string, recordedAt: number];
+
 export class SqliteRawReader {
   private readonly page;
+  private readonly streamName;
   private readonly head;
+  /** Stream names by id (a name never changes): the page query then needs no join. */
+  private readonly names = new Map<number, string>();
 
   constructor(db: Database.Database) {
-    this.page = db.prepare<[number, number], EventRow>(
-      `SELECT e.position, s.name, e.revision, e.event_id, e.type, e.data, e.metadata, e.recorded_at
-       FROM events e JOIN streams s ON s.stream_id = e.stream_id WHERE e.position >= ? ORDER BY e.position LIMIT ?`,
-    );
+    this.page = db
+      .prepare<[number, number], PageRow>(
+        `SELECT position, stream_id, revision, event_id, type, data, metadata, recorded_at
+         FROM events WHERE position >= ? ORDER BY position LIMIT ?`,
+      )
+      .raw(true);
+    this.streamName = db.prepare<[number], { name: string }>('SELECT name FROM streams WHERE stream_id = ?');
     this.head = db.prepare<[], { head: number | null }>('SELECT MAX(position) AS head FROM events');
   }
 
   /** Up to `maxCount` events from `fromPosition` (inclusive), in log order. */
   readPage(fromPosition: number, maxCount: number): RawRecordedEvent[] {
-    return this.page.all(fromPosition, maxCount).map((row) => ({
-      id: bytesToUuid(row.event_id),
-      type: row.type,
-      stream: row.name,
-      revision: row.revision,
-      position: row.position,
-      recordedAtMs: row.recorded_at,
-      data: row.data,
-      metadata: row.metadata,
-    }));
+    const rows = this.page.all(fromPosition, maxCount) as unknown as PageRow[];
+    const events = new Array<RawRecordedEvent>(rows.length);
+    for (let i = 0; i < rows.length; i++) {
+      const [position, streamId, revision, eventId, type, data, metadata, recordedAt] = rows[i];
+      events[i] = { id: bytesToUuid(eventId), type, stream: this.nameOf(streamId), revision, position, recordedAtMs: recordedAt, data, metadata };
+    }
+    return events;
   }
 
   headPosition(): number {
     return this.head.get()?.head ?? 0;
+  }
+
+  private nameOf(streamId: number): string {
+    let name = this.names.get(streamId);
+    if (name === undefined) {
+      name = this.streamName.get(streamId)?.name;
+      if (name === undefined) throw new Error(`The log has an event of stream ${streamId}, which it does not name`);
+      if (this.names.size >= 100_000) this.names.clear();
+      this.names.set(streamId, name);
+    }
+    return name;
   }
 }
