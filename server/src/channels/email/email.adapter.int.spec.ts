@@ -129,6 +129,22 @@ describe('EmailAdapter against a real SMTP server', () => {
     expect(new Set(smtp.received.map((m) => m.messageId))).toEqual(new Set(results.map((r) => r.providerMessageId)));
   });
 
+
+  it('gives each of the sends made together its own outcome (they travel to and from the thread in groups)', async () => {
+    const to = ['a@example.com', 'nobody@example.com', 'b@example.com', 'busy@example.com', 'c@example.com', 'spam@example.com'];
+    // All made in one turn of the event loop, so they reach the thread together; their answers come back together too.
+    const outcomes = await Promise.all(to.map((address, i) => adapter.send(delivery(address, { messageId: `m-${i}` })).catch((e: unknown) => e)));
+    expect(outcomes[0]).toEqual({ providerMessageId: '<m-0@herald.example.com>' });
+    expect(outcomes[1]).toBeInstanceOf(PermanentDeliveryError);
+    expect((outcomes[1] as PermanentDeliveryError).unreachable).toBe(true);
+    expect(outcomes[2]).toEqual({ providerMessageId: '<m-2@herald.example.com>' });
+    expect(outcomes[3]).toBeInstanceOf(TransientDeliveryError);
+    expect(outcomes[4]).toEqual({ providerMessageId: '<m-4@herald.example.com>' });
+    expect(outcomes[5]).toBeInstanceOf(PermanentDeliveryError);
+    expect((outcomes[5] as PermanentDeliveryError).unreachable).toBe(false);
+    await smtp.waitFor(3);
+    expect(smtp.received.map((m) => m.messageId).sort()).toEqual(['<m-0@herald.example.com>', '<m-2@herald.example.com>', '<m-4@herald.example.com>']);
+  });
   it('turns a 550 for the recipient into a bounce (permanent, unreachable)', async () => {
     const error = await adapter.send(delivery('nobody@example.com')).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(PermanentDeliveryError);

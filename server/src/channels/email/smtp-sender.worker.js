@@ -55,34 +55,57 @@ transport.use('stream', (mail, done) => {
 
 let inflight = 0;
 let closing = false;
+/**
+ * Answers of the sends that ended in this turn of the event loop, posted together at its end (see
+ * smtp-thread.ts: each post wakes the main thread).
+ * @type {Array<{ seq: number; written?: boolean; failure?: object }>}
+ */
+let answers = [];
 
 /**
  * Once closing and nothing is in flight (the sends already posted finish first), the pool and the
  * port close; the thread ends when the pool's sockets have.
  */
 function closeWhenIdle() {
-  if (!closing || inflight > 0) return;
+  if (!closing || inflight > 0 || answers.length > 0) return;
   transport.close();
   port.close();
 }
 
-port.on('message', async (message) => {
+/** @param {{ seq: number; written?: boolean; failure?: object }} answer */
+function answer(answer) {
+  answers.push(answer);
+  if (answers.length === 1) {
+    setImmediate(() => {
+      const ready = answers;
+      answers = [];
+      port.postMessage(ready);
+      closeWhenIdle();
+    });
+  }
+}
+
+port.on('message', (message) => {
   if (message.close) {
     closing = true;
     closeWhenIdle();
     return;
   }
-  const { seq, mail, track } = message;
+  for (const send of message.sends) void sendOne(send);
+});
+
+/** @param {{ seq: number; mail: any; track?: import('./tracked-html').MessageTracking }} send */
+async function sendOne({ seq, mail, track }) {
   inflight += 1;
   written.set(mail.messageId, false);
   try {
     // Signing each link here spares the event loop that work.
     if (track && mail.html !== undefined) mail.html = trackEmailHtml(mail.html, workerData.tracking, track);
     await transport.sendMail(mail);
-    port.postMessage({ seq });
+    answer({ seq });
   } catch (caught) {
     const error = /** @type {Error & { code?: string; originalCode?: string; responseCode?: number; response?: string; command?: string }} */ (caught);
-    port.postMessage({
+    answer({
       seq,
       written: written.get(mail.messageId) === true,
       failure: {
@@ -97,6 +120,5 @@ port.on('message', async (message) => {
   } finally {
     written.delete(mail.messageId);
     inflight -= 1;
-    closeWhenIdle();
   }
-});
+}

@@ -2,6 +2,11 @@
  * The main thread's side of the SMTP thread (smtp-sender.worker.js): posts each message and hands
  * back how its send ended. The thread starts with the first send and holds the process open only
  * while sends are in flight, so an idle adapter does not keep a finished CLI command running.
+ *
+ * The sends of one turn of the event loop go to the thread in one message, and the thread answers
+ * the sends that ended in one of its turns in one message: a post wakes the other thread, and
+ * waking it for every email cost more CPU than the message itself (≈ 60 µs here, ≈ 150 µs for the
+ * answer, in bench:send's profiles).
  */
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -42,10 +47,10 @@ export class SmtpThreadStoppedError extends Error {
   }
 }
 
-/** `close()` was called: nothing was handed to the thread. */
+/** `close()` was called, or the thread ended before the send was handed to it: nothing was sent. */
 export class SmtpThreadClosedError extends Error {
-  constructor() {
-    super('The email sender is closed');
+  constructor(message = 'The email sender is closed') {
+    super(message);
     this.name = 'SmtpThreadClosedError';
   }
 }
@@ -59,6 +64,22 @@ interface Running {
   worker: Worker;
   pending: Map<number, Pending>;
   exited: Promise<void>;
+  /** Sends not posted yet: they go together at the end of this turn of the event loop. */
+  outbox: OutgoingSend[];
+}
+
+/** One send as the thread gets it. */
+interface OutgoingSend {
+  seq: number;
+  mail: SmtpMail;
+  track?: MessageTracking;
+}
+
+/** How one send ended, as the thread answers it (in a list, several at a time). */
+interface SendReply {
+  seq: number;
+  failure?: SmtpFailure;
+  written?: boolean;
 }
 
 export class SmtpThread {
@@ -77,8 +98,17 @@ export class SmtpThread {
     return new Promise<SmtpOutcome>((resolve, reject) => {
       running.pending.set(seq, { resolve, reject });
       if (running.pending.size === 1) running.worker.ref();
-      running.worker.postMessage({ seq, mail, track });
+      running.outbox.push({ seq, mail, track });
+      if (running.outbox.length === 1) setImmediate(() => this.post(running));
     });
+  }
+
+  /** Posts the sends waiting in the outbox, in one message. */
+  private post(running: Running): void {
+    if (running.outbox.length === 0) return;
+    const sends = running.outbox;
+    running.outbox = [];
+    running.worker.postMessage({ sends });
   }
 
   /** Lets the sends in flight finish, closes the pool's connections and waits for the thread to end. */
@@ -88,6 +118,8 @@ export class SmtpThread {
     if (!running) return;
     // Held open until the thread has ended (an unref'd worker would let the process exit mid-close).
     running.worker.ref();
+    // The sends already accepted go first; the thread closes once they have ended.
+    this.post(running);
     running.worker.postMessage({ close: true });
     await running.exited;
   }
@@ -99,6 +131,7 @@ export class SmtpThread {
     const running: Running = {
       worker,
       pending,
+      outbox: [],
       exited: new Promise<void>((resolve) => {
         let failure: Error | undefined;
         worker.on('error', (error) => {
@@ -108,18 +141,25 @@ export class SmtpThread {
           // A later send starts a new thread; the sends this one had taken may or may not have reached the server.
           if (this.running === running) this.running = undefined;
           const reason = failure ? failure.message : `exit code ${code}`;
+          // Sends still in the outbox never reached the thread: nothing was sent.
+          for (const { seq } of running.outbox.splice(0)) {
+            pending.get(seq)?.reject(new SmtpThreadClosedError(`The email sender thread stopped before the send was handed to it (${reason})`));
+            pending.delete(seq);
+          }
           for (const waiting of pending.values()) waiting.reject(new SmtpThreadStoppedError(`The email sender thread stopped during the send (${reason})`));
           pending.clear();
           resolve();
         });
       }),
     };
-    worker.on('message', (reply: { seq: number; failure?: SmtpFailure; written?: boolean }) => {
-      const waiting = pending.get(reply.seq);
-      if (!waiting) return;
-      pending.delete(reply.seq);
+    worker.on('message', (replies: SendReply[]) => {
+      for (const reply of replies) {
+        const waiting = pending.get(reply.seq);
+        if (!waiting) continue;
+        pending.delete(reply.seq);
+        waiting.resolve({ failure: reply.failure, written: reply.written === true });
+      }
       if (pending.size === 0 && !this.closed) worker.unref();
-      waiting.resolve({ failure: reply.failure, written: reply.written === true });
     });
     return running;
   }
