@@ -14,6 +14,8 @@
 import { type Context, Expression, Liquid, LiquidError, type Template as LiquidTemplate, Tokenizer, type TopLevelToken, TypeGuards } from 'liquidjs';
 import mjml2html from 'mjml';
 import { htmlToMarkedText } from './html-to-text';
+// Writes the commonest outputs without liquidjs's generators (see there); the results are the same.
+import './liquid-fast-output';
 import type { Problem, TemplateContent } from './template';
 
 const LIQUID_OPTIONS = {
