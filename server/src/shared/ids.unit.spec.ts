@@ -24,4 +24,16 @@ describe('ids', () => {
     expect(bytes.readUIntBE(0, 6)).toBeGreaterThanOrEqual(at);
     expect(bytesToUuid(bytes)).toMatch(/^[0-9a-f-]{36}$/);
   });
+
+  it('bytesToUuid and uuidToBytes are inverse, on every byte value, from a Buffer or a plain Uint8Array', () => {
+    for (let start = 0; start < 256; start += 16) {
+      const bytes = Uint8Array.from({ length: 16 }, (_, i) => (start + i * 17) & 0xff);
+      const uuid = bytesToUuid(bytes);
+      expect(uuid).toBe(Buffer.from(bytes).toString('hex').replace(/^(.{8})(.{4})(.{4})(.{4})(.{12})$/, '$1-$2-$3-$4-$5'));
+      expect(isUuid(uuid)).toBe(true);
+      expect([...uuidToBytes(uuid)]).toEqual([...bytes]);
+      expect(bytesToUuid(Buffer.from(bytes))).toBe(uuid);
+    }
+    expect(bytesToUuid(uuidToBytes('6BA7B810-9DAD-11D1-80B4-00C04FD430C8'))).toBe('6ba7b810-9dad-11d1-80b4-00c04fd430c8');
+  });
 });
