@@ -279,7 +279,7 @@ console.log(codeLine());
 await waitForOtherBenchmarks({ maxMinutes: 20 });
 const runStarted = Date.now();
 console.log(
-  `${FIXED_MESSAGES ? `${fmt(FIXED_MESSAGES)} emails per Herald measurement (${fmt(FIXED_RAW_MESSAGES)} raw)` : `emails per measurement sized to last ~${SECONDS} s at the warm-up's rate`}, ${fmt(WARMUP)} warm-up each; scenario 'blast' (trigger Go -> send cart-plain.mjml), ` +
+  `${FIXED_MESSAGES ? `${fmt(FIXED_MESSAGES)} emails per Herald measurement (${fmt(FIXED_RAW_MESSAGES)} raw)` : `emails per measurement sized to last ~${SECONDS} s at the warm-up's steady rate`}, ${fmt(WARMUP)} warm-up each; scenario 'blast' (trigger Go -> send cart-plain.mjml), ` +
     `cap any ${SETTINGS.caps[0].max}/${SETTINGS.caps[0].per} checked; triggers through /v1/batch (${BATCH} per request, ${HTTP_CONCURRENCY} at a time); ` +
     `SMTP pool of ${POOL} connections on both sides, ${CONCURRENCY} sends in flight; ${ROUNDS} rounds\n`,
 );
