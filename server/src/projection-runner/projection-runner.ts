@@ -212,14 +212,14 @@ export class ProjectionRunner {
       const partitions = new Partitions(projection);
       let appended: Promise<void> = Promise.resolve();
       let committed: Promise<void> = Promise.resolve();
-      // Rejects with the first batch that fails, also while the loop waits for events.
-      let fail!: (error: unknown) => void;
-      const failed = new Promise<never>((_, reject) => (fail = reject));
-      failed.catch(() => undefined);
+      // A batch that fails ends the subscription, so a loop waiting for events wakes (as done) and
+      // meets the failure when it drains the batches in flight. (Not a race against a "failed"
+      // promise: every race would leave a reaction on it, a leak as long as nothing fails.)
+      const fail = () => void subscription.stop();
       try {
         let pending = events.next();
         for (;;) {
-          const first = await Promise.race([pending, failed]);
+          const first = await pending;
           if (first.done) break;
           const batch = [first.value];
           // Take the events that are already there (they arrive together under load), without waiting.
