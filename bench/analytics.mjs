@@ -35,6 +35,10 @@ const { trusted } = requireDist('analytics/sql.js');
 const { Session } = serverRequire('chdb');
 
 const seconds = (from) => Number(process.hrtime.bigint() - from) / 1e9;
+const processCpuSeconds = () => {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
+};
 const EVENTS_PER_PERSON = 15.7; // on average, see lib/analytics-log.mjs; the exact count is printed
 
 async function freshSchema(store) {
@@ -115,13 +119,21 @@ async function benchSink(store, session, folder) {
   const results = [];
   for (let round = 1; round <= ROUNDS; round++) {
     await freshSchema(store);
+    let cpu = processCpuSeconds();
     const raw = await rawInsert(session, rows);
+    const rawCpu = processCpuSeconds() - cpu;
     if ((await countEvents(store)) !== head) throw new Error('raw insert lost rows');
     await freshSchema(store);
+    cpu = processCpuSeconds();
     const sink = await sinkRun(log, store, head, folder, round);
+    const sinkCpu = processCpuSeconds() - cpu;
     if ((await countEvents(store)) !== head) throw new Error('the sink lost rows');
     results.push({ raw: head / raw, sink: head / sink });
-    console.log(`round ${round}: raw ${fmt(head / raw)} rows/s, sink ${fmt(head / sink)} events/s, ratio ${ratioText(raw / sink)}`);
+    // CPU of the whole process (chDB's threads, the sink's thread): a cross-check that load on the machine disturbs less.
+    console.log(
+      `round ${round}: raw ${fmt(head / raw)} rows/s, sink ${fmt(head / sink)} events/s, ratio ${ratioText(raw / sink)}; ` +
+        `CPU µs per event raw ${fmt((rawCpu * 1e6) / head, 1)} (${fmt((100 * rawCpu) / raw)}% CPU), sink ${fmt((sinkCpu * 1e6) / head, 1)} (${fmt((100 * sinkCpu) / sink)}% CPU)`,
+    );
   }
   await log.close();
   const ratio = median(results.map((r) => r.sink / r.raw));
