@@ -111,6 +111,34 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     expect(await stored()).toBe(head);
   });
 
+  it('inserts the next batch while the thread commits the one before, and the checkpoint never passes a batch not yet stored', async () => {
+    const head = await appendUsers(40, 6);
+    // Events are numbered 1..head in this fresh log, so the rows stored so far are the highest position stored.
+    let storedRows = 0;
+    const checkpointsSeen: Array<{ checkpoint: number; storedBefore: number }> = [];
+    const store: AnalyticsStore = {
+      kind: analytics.kind,
+      command: (statement) => analytics.command(statement),
+      query: (statement) => analytics.query(statement),
+      insert: (table, rows) => analytics.insert(table, rows),
+      close: async () => undefined,
+      insertPayload: async (table, payload) => {
+        checkpointsSeen.push({ checkpoint: readCheckpoint(db, ANALYTICS_SINK), storedBefore: storedRows });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        await analytics.insertPayload(table, payload);
+        storedRows += Buffer.from(payload).toString('utf8').split('\n').length;
+      },
+    };
+    sink = new AnalyticsSink(log, db, store, { maxBatch: 50, maxWaitMs: 20 });
+    sink.start();
+    await sink.caughtUpTo(head);
+    expect(checkpointsSeen.length).toBeGreaterThan(5);
+    for (const seen of checkpointsSeen) expect(seen.checkpoint).toBeLessThanOrEqual(seen.storedBefore);
+    expect(storedRows).toBe(head);
+    expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(head);
+    expect(await stored()).toBe(head);
+  });
+
   it('a stop waits for the insert under way, commits it, and ends the thread', async () => {
     const head = await appendUsers(30, 2);
     const { started, release } = await startGatedSink();

@@ -7,7 +7,8 @@
  * queries use that session) and answers `stored`; only then does this thread commit the batch's
  * funnel links and the checkpoint, in one transaction.
  *
- * At most one batch waits for its `stored` at a time; the next one is read and mapped meanwhile.
+ * Up to two batches may wait for their `stored` at a time, so the main thread can insert the next
+ * batch while this thread commits the one before; the next one is read and mapped meanwhile.
  */
 import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
@@ -28,8 +29,9 @@ const post = (message: FromSinkThread, transfer?: ArrayBuffer[]) => port.postMes
 let stopping = false;
 let wake: (() => void) | undefined;
 let appended = false;
-/** The batch handed over and not yet stored, and who waits for its commit. */
-let unacknowledged: { seq: number; last: number } | undefined;
+/** Batches handed over and not yet stored, oldest first, and who waits for one of them to be. */
+const unacknowledged: Array<{ seq: number; last: number }> = [];
+const MAX_UNACKNOWLEDGED = 2;
 let acknowledged: (() => void) | undefined;
 
 let log: Database.Database | undefined;
@@ -56,11 +58,12 @@ port.on('message', (message: ToSinkThread) => {
 });
 
 function stored(seq: number): void {
-  const batch = unacknowledged;
+  // Stored in the order they were handed over: the checkpoint only moves forward.
+  const batch = unacknowledged[0];
   if (!batch || batch.seq !== seq) return;
   try {
     commit!(batch.last);
-    unacknowledged = undefined;
+    unacknowledged.shift();
     post({ type: 'committed', seq, position: batch.last });
   } catch (error) {
     post({ type: 'failed', message: `Cannot commit the analytics checkpoint: ${(error as Error).message}` });
@@ -142,11 +145,11 @@ async function run(): Promise<void> {
     const bytes = payload.bytes();
     const events = payload.rows;
     payload = new PayloadWriter(options.maxBatch);
-    while (unacknowledged && !stopping) await new Promise<void>((resolve) => (acknowledged = resolve));
+    while (unacknowledged.length >= MAX_UNACKNOWLEDGED && !stopping) await new Promise<void>((resolve) => (acknowledged = resolve));
     acknowledged = undefined;
     if (stopping) break;
     seq += 1;
-    unacknowledged = { seq, last: read };
+    unacknowledged.push({ seq, last: read });
     post({ type: 'batch', seq, payload: bytes.buffer as ArrayBuffer, offset: bytes.byteOffset, length: bytes.byteLength, events, last: read }, [
       bytes.buffer as ArrayBuffer,
     ]);

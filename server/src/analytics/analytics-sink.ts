@@ -175,7 +175,7 @@ export class AnalyticsSink {
 
   /**
    * The worker thread reads, maps and serialises; this thread inserts each payload and then has the
-   * thread commit it. A failure of the thread (the log or SQLite) ends it; a new one resumes from the
+   * thread commit it (inserting the next one meanwhile). A failure of the thread (the log or SQLite) ends it; a new one resumes from the
    * checkpoint, like the in-process loop's resubscription.
    */
   private async followOnThread(): Promise<void> {
@@ -194,13 +194,22 @@ export class AnalyticsSink {
         file,
       );
       this.worker = worker;
+      // The thread commits a stored batch while this thread inserts the next one.
+      let committed: Promise<void> = Promise.resolve();
       try {
         for (;;) {
           const batch = await worker.nextBatch();
           if (!batch) break;
           if (!(await this.insertUntilStored(batch.payload))) break;
-          this.position = await worker.commit(batch.seq);
+          const previous = committed;
+          committed = worker.commit(batch.seq).then(async (position) => {
+            await previous;
+            this.position = position;
+          });
+          // A failed commit ends the thread, which fails the next `nextBatch` too; it is awaited below.
+          committed.catch(() => undefined);
         }
+        await committed;
       } catch (error) {
         if (this.stopped) break;
         this.options.onError?.(error, 0);

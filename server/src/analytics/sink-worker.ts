@@ -25,9 +25,10 @@ type Waiter<T> = { resolve: (value: T) => void; reject: (error: Error) => void }
 export class SinkWorker {
   private readonly worker: Worker;
   private readonly unsubscribe: () => void;
-  private ready?: SinkBatch;
+  /** Batches handed over and not asked for yet, oldest first. */
+  private readonly ready: SinkBatch[] = [];
   private batchWaiter?: Waiter<SinkBatch | undefined>;
-  private commitWaiter?: Waiter<number> & { seq: number };
+  private readonly commitWaiters = new Map<number, Waiter<number>>();
   private failure?: Error;
   private interrupted = false;
   private ended = false;
@@ -58,20 +59,20 @@ export class SinkWorker {
   /** The next batch; undefined once the thread was told to stop. */
   nextBatch(): Promise<SinkBatch | undefined> {
     if (this.interrupted) return Promise.resolve(undefined);
-    if (this.ready) {
-      const batch = this.ready;
-      this.ready = undefined;
-      return Promise.resolve(batch);
-    }
+    const batch = this.ready.shift();
+    if (batch) return Promise.resolve(batch);
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => (this.batchWaiter = { resolve, reject }));
   }
 
-  /** Tells the thread the batch is stored; resolves with the checkpoint once it has committed it. */
+  /**
+   * Tells the thread the batch is stored; resolves with the checkpoint once it has committed it.
+   * Batches must be reported in the order they were handed over; the next one may be inserted meanwhile.
+   */
   commit(seq: number): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
-      this.commitWaiter = { seq, resolve, reject };
+      this.commitWaiters.set(seq, { resolve, reject });
       this.send({ type: 'stored', seq });
     });
   }
@@ -107,14 +108,13 @@ export class SinkWorker {
         const waiter = this.batchWaiter;
         this.batchWaiter = undefined;
         if (waiter) waiter.resolve(batch);
-        else this.ready = batch;
+        else this.ready.push(batch);
         return;
       }
       case 'committed': {
-        const waiter = this.commitWaiter;
-        if (waiter?.seq !== message.seq) return;
-        this.commitWaiter = undefined;
-        waiter.resolve(message.position);
+        const waiter = this.commitWaiters.get(message.seq);
+        this.commitWaiters.delete(message.seq);
+        waiter?.resolve(message.position);
         return;
       }
       case 'failed':
@@ -129,10 +129,10 @@ export class SinkWorker {
   private fail(error: Error): void {
     this.failure ??= error;
     const batchWaiter = this.batchWaiter;
-    const commitWaiter = this.commitWaiter;
+    const commitWaiters = [...this.commitWaiters.values()];
     this.batchWaiter = undefined;
-    this.commitWaiter = undefined;
+    this.commitWaiters.clear();
     batchWaiter?.reject(this.failure);
-    commitWaiter?.reject(this.failure);
+    for (const waiter of commitWaiters) waiter.reject(this.failure);
   }
 }
