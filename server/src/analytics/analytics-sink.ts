@@ -175,8 +175,8 @@ export class AnalyticsSink {
 
   /**
    * The worker thread reads, maps and serialises; this thread inserts each payload and then has the
-   * thread commit it (inserting the next one meanwhile). A failure of the thread (the log or SQLite) ends it; a new one resumes from the
-   * checkpoint, like the in-process loop's resubscription.
+   * thread commit it, inserting the next one meanwhile. A failure of the thread (the log or SQLite)
+   * ends it; a new one resumes from the checkpoint, like the in-process loop's resubscription.
    */
   private async followOnThread(): Promise<void> {
     const file = this.log.localLogFile!()!;

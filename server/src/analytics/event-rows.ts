@@ -68,7 +68,10 @@ interface MappedEvent {
   metadata: Partial<Record<string, unknown>> | undefined;
 }
 
-/** Days and seconds already formatted: a batch's rows fall on a few days and often on the same seconds (when they were recorded, enrolled). */
+/**
+ * Days and seconds already formatted: a batch's rows fall on a few days, and many share a second
+ * (when they were recorded, when their enrolment started).
+ */
 const dayTexts = new Map<number, string>();
 const secondTexts = new Map<number, string>();
 const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
