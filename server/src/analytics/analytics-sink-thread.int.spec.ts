@@ -54,23 +54,26 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
   const stored = async () =>
     Number((await analytics.query<{ events: string }>(sql`SELECT uniqExact(event_id) AS events FROM events`))[0].events);
 
+  /** The engine's store with its own `insertPayload`. */
+  const storeInserting = (insertPayload: AnalyticsStore['insertPayload']): AnalyticsStore => ({
+    kind: analytics.kind,
+    command: (statement) => analytics.command(statement),
+    query: (statement) => analytics.query(statement),
+    insert: (table, rows) => analytics.insert(table, rows),
+    close: async () => undefined,
+    insertPayload,
+  });
+
   /** A store whose inserts wait until released. */
   function gatedStore() {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let inserts = 0;
-    const store: AnalyticsStore = {
-      kind: analytics.kind,
-      command: (statement) => analytics.command(statement),
-      query: (statement) => analytics.query(statement),
-      insert: (table, rows) => analytics.insert(table, rows),
-      close: async () => undefined,
-      insertPayload: async (table, payload) => {
-        inserts++;
-        await gate;
-        return analytics.insertPayload(table, payload);
-      },
-    };
+    const store = storeInserting(async (table, payload) => {
+      inserts++;
+      await gate;
+      return analytics.insertPayload(table, payload);
+    });
     return { store, release, inserts: () => inserts };
   }
 
@@ -116,19 +119,12 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     // Events are numbered 1..head in this fresh log, so the rows stored so far are the highest position stored.
     let storedRows = 0;
     const checkpointsSeen: Array<{ checkpoint: number; storedBefore: number }> = [];
-    const store: AnalyticsStore = {
-      kind: analytics.kind,
-      command: (statement) => analytics.command(statement),
-      query: (statement) => analytics.query(statement),
-      insert: (table, rows) => analytics.insert(table, rows),
-      close: async () => undefined,
-      insertPayload: async (table, payload) => {
-        checkpointsSeen.push({ checkpoint: readCheckpoint(db, ANALYTICS_SINK), storedBefore: storedRows });
-        await new Promise((resolve) => setTimeout(resolve, 5));
-        await analytics.insertPayload(table, payload);
-        storedRows += Buffer.from(payload).toString('utf8').split('\n').length;
-      },
-    };
+    const store = storeInserting(async (table, payload) => {
+      checkpointsSeen.push({ checkpoint: readCheckpoint(db, ANALYTICS_SINK), storedBefore: storedRows });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await analytics.insertPayload(table, payload);
+      storedRows += Buffer.from(payload).toString('utf8').split('\n').length;
+    });
     sink = new AnalyticsSink(log, db, store, { maxBatch: 50, maxWaitMs: 20 });
     sink.start();
     await sink.caughtUpTo(head);

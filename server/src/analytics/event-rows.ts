@@ -116,21 +116,25 @@ function personOfStream(stream: string): string {
 
 const text = (value: unknown): string => (typeof value === 'string' ? value : '');
 
+/** What the mapping reads, built field by field: one object shape for every event (a spread gave many). */
+type Envelope = Pick<RecordedEvent, 'id' | 'type' | 'stream' | 'revision' | 'position'>;
+
+function mappedEvent(envelope: Envelope, recordedMs: number, data: unknown, metadata: unknown): MappedEvent {
+  return {
+    id: envelope.id,
+    type: envelope.type,
+    stream: envelope.stream,
+    revision: envelope.revision,
+    position: envelope.position,
+    recordedMs,
+    data,
+    metadata: metadata as MappedEvent['metadata'],
+  };
+}
+
 /** Maps an event to its row, reading and updating the funnel context (call in log order). */
 export function toEventRow(event: RecordedEvent, context: FunnelContext): EventRow {
-  const columns = eventColumns(
-    {
-      id: event.id,
-      type: event.type,
-      stream: event.stream,
-      revision: event.revision,
-      position: event.position,
-      recordedMs: clampedMs(event.recordedAt),
-      data: event.data,
-      metadata: event.metadata as MappedEvent['metadata'],
-    },
-    context,
-  );
+  const columns = eventColumns(mappedEvent(event, clampedMs(event.recordedAt), event.data, event.metadata), context);
   return { ...columns, data: JSON.stringify(event.data ?? null), metadata: JSON.stringify(event.metadata ?? {}) };
 }
 
@@ -146,16 +150,7 @@ export function eventRowLine(event: RecordedEvent, context: FunnelContext): stri
  */
 export function rawEventRowLine(event: RawRecordedEvent, context: FunnelContext): string {
   const columns = eventColumns(
-    {
-      id: event.id,
-      type: event.type,
-      stream: event.stream,
-      revision: event.revision,
-      position: event.position,
-      recordedMs: Math.min(Math.max(event.recordedAtMs, 0), MAX_DATETIME_MS),
-      data: JSON.parse(event.data),
-      metadata: JSON.parse(event.metadata) as MappedEvent['metadata'],
-    },
+    mappedEvent(event, Math.min(Math.max(event.recordedAtMs, 0), MAX_DATETIME_MS), JSON.parse(event.data), JSON.parse(event.metadata)),
     context,
   );
   return rowLine(columns, event.data, event.metadata);

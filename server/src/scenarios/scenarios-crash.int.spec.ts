@@ -28,15 +28,17 @@ let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-scenario-crash-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-it('appends every decision once although the reactor crashes after appends and restarts', async () => {
-  let seed = 7;
+/**
+ * A scenario reactor over a log whose appends crash at random (after writing), restartable, with
+ * the two-sends-two-waits scenario both tests drive.
+ */
+async function crashTestBed(seed: number, crashRate: number) {
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
   const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
   const db = openStateDb(join(dir, 'state.sqlite'));
   const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
-  const flaky = crashingStore(store, () => random() < 0.2);
-  const catalog = new ScenarioCatalog(store, clock);
-  await catalog.publish('default', {
+  const flaky = crashingStore(store, () => random() < crashRate);
+  await new ScenarioCatalog(store, clock).publish('default', {
     id: 'nudge',
     name: 'Nudge',
     trigger: { event: 'Cart Updated' },
@@ -54,30 +56,58 @@ it('appends every decision once although the reactor crashes after appends and r
     runner = new ProjectionRunner(flaky, db, { retryDelayMs: 1 });
     runner.start(new ScenariosProjection(engine));
   };
-  const caughtUp = async () => {
-    for (let i = 0; i < 4000; i++) {
-      if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    throw new Error('the reactor did not catch up');
-  };
   start();
-  const timers = new ScenarioTimers(db, store, clock);
+  return {
+    store,
+    db,
+    clock,
+    timers: new ScenarioTimers(db, store, clock),
+    caughtUp: async () => {
+      for (let i = 0; i < 4000; i++) {
+        if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
+        await new Promise((resolve) => setTimeout(resolve, 5));
+      }
+      throw new Error('the reactor did not catch up');
+    },
+    restart: async () => {
+      await runner.stop();
+      start();
+    },
+    stop: () => runner.stop(),
+    /** Appends the trigger event to the user's stream, at the clock's time. */
+    trigger: (userId: string, n: number) => {
+      const now = clock.now().toISOString();
+      const event: NewEvent = {
+        id: uuidv7(),
+        type: 'Tracked',
+        data: { event: 'Cart Updated', properties: { n } },
+        metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
+      };
+      return store.append(userStream('default', userId), [event]);
+    },
+    /** Every trigger enrolled once, queued both messages once, fired both waits and exited. */
+    checkDecisions: async (triggers: number) => {
+      const all = await store.readAll();
+      const count = (type: string) => all.filter((e) => e.type === type).length;
+      expect(count('EnrollmentStarted')).toBe(triggers);
+      expect(count('MessageQueued')).toBe(2 * triggers);
+      expect(count('TimerFired')).toBe(2 * triggers);
+      expect(count('EnrollmentExited')).toBe(triggers);
+      const messageIds = all.filter((e) => e.type === 'MessageQueued').map((e) => (e.data as { messageId: string }).messageId);
+      expect(new Set(messageIds).size).toBe(messageIds.length);
+    },
+  };
+}
+
+it('appends every decision once although the reactor crashes after appends and restarts', async () => {
+  const { store, db, clock, timers, caughtUp, restart, stop, trigger, checkDecisions } = await crashTestBed(7, 0.2);
   const triggers = 40;
   for (let i = 0; i < triggers; i++) {
-    const now = clock.now().toISOString();
-    const event: NewEvent = {
-      id: uuidv7(),
-      type: 'Tracked',
-      data: { event: 'Cart Updated', properties: { n: i } },
-      metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
-    };
-    await store.append(userStream('default', `u${i % 7}`), [event]);
+    await trigger(`u${i % 7}`, i);
     clock.advance(10 * 60_000);
     if (i % 10 === 9) {
       await caughtUp();
-      await runner!.stop();
-      start();
+      await restart();
     }
     await caughtUp();
     await timers.fireDue();
@@ -88,55 +118,15 @@ it('appends every decision once although the reactor crashes after appends and r
     await timers.fireDue();
   }
   await caughtUp();
-  await runner!.stop();
+  await stop();
 
-  const all = await store.readAll();
-  const count = (type: string) => all.filter((e) => e.type === type).length;
-  expect(count('EnrollmentStarted')).toBe(triggers);
-  expect(count('MessageQueued')).toBe(2 * triggers);
-  expect(count('TimerFired')).toBe(2 * triggers);
-  expect(count('EnrollmentExited')).toBe(triggers);
-  const messageIds = all.filter((e) => e.type === 'MessageQueued').map((e) => (e.data as { messageId: string }).messageId);
-  expect(new Set(messageIds).size).toBe(messageIds.length);
+  await checkDecisions(triggers);
   db.close();
   await store.close();
 });
 
 it('appends every decision once when triggers arrive together, so batches are decided while earlier ones are still being appended, under crashes and restarts', async () => {
-  let seed = 11;
-  const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  const db = openStateDb(join(dir, 'state.sqlite'));
-  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
-  const flaky = crashingStore(store, () => random() < 0.1);
-  const catalog = new ScenarioCatalog(store, clock);
-  await catalog.publish('default', {
-    id: 'nudge',
-    name: 'Nudge',
-    trigger: { event: 'Cart Updated' },
-    entry: { reenter: 'always', concurrent: true },
-    steps: [
-      { id: 'wait', wait: '1h' },
-      { id: 'mail', send: { channel: 'email', template: 'cart-plain' } },
-      { id: 'later', wait: '2h' },
-      { id: 'text', send: { channel: 'sms', template: 'cart-sms' } },
-    ],
-  });
-  let runner: ProjectionRunner;
-  const start = () => {
-    const engine = new ScenarioEngine(flaky, new ScenarioCatalog(flaky, clock), new MessagingSettingsService(flaky, clock));
-    runner = new ProjectionRunner(flaky, db, { retryDelayMs: 1 });
-    runner.start(new ScenariosProjection(engine));
-  };
-  const caughtUp = async () => {
-    for (let i = 0; i < 4000; i++) {
-      if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-    throw new Error('the reactor did not catch up');
-  };
-  start();
-  const timers = new ScenarioTimers(db, store, clock);
+  const { store, db, clock, timers, caughtUp, restart, stop, trigger, checkDecisions } = await crashTestBed(11, 0.1);
   const triggers = 300;
   const users = 40;
   // Waves of triggers appended without waiting for the reactor, several per person in a wave: a
@@ -144,22 +134,12 @@ it('appends every decision once when triggers arrive together, so batches are de
   for (let wave = 0; wave < 6; wave++) {
     const appends: Promise<unknown>[] = [];
     for (let i = wave * 50; i < (wave + 1) * 50; i++) {
-      const now = clock.now().toISOString();
-      const event: NewEvent = {
-        id: uuidv7(),
-        type: 'Tracked',
-        data: { event: 'Cart Updated', properties: { n: i } },
-        metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
-      };
-      appends.push(store.append(userStream('default', `u${i % users}`), [event]));
+      appends.push(trigger(`u${i % users}`, i));
       if (i % 10 === 9) await new Promise((resolve) => setImmediate(resolve));
     }
     await Promise.all(appends);
     // Restart mid-flight every other wave: the reactor is stopped with batches still in its pipeline.
-    if (wave % 2 === 1) {
-      await runner!.stop();
-      start();
-    }
+    if (wave % 2 === 1) await restart();
   }
   await caughtUp();
   for (let step = 0; step < 4; step++) {
@@ -167,16 +147,9 @@ it('appends every decision once when triggers arrive together, so batches are de
     await timers.fireDue();
     await caughtUp();
   }
-  await runner!.stop();
+  await stop();
 
-  const all = await store.readAll();
-  const count = (type: string) => all.filter((e) => e.type === type).length;
-  expect(count('EnrollmentStarted')).toBe(triggers);
-  expect(count('MessageQueued')).toBe(2 * triggers);
-  expect(count('TimerFired')).toBe(2 * triggers);
-  expect(count('EnrollmentExited')).toBe(triggers);
-  const messageIds = all.filter((e) => e.type === 'MessageQueued').map((e) => (e.data as { messageId: string }).messageId);
-  expect(new Set(messageIds).size).toBe(messageIds.length);
+  await checkDecisions(triggers);
   // The timer index holds no enrolment that has finished.
   expect((db.prepare('SELECT count(*) AS n FROM scenario_timers').get() as { n: number }).n).toBe(0);
   db.close();
