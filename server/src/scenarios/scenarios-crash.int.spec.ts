@@ -8,7 +8,7 @@ import { userStream } from '@herald/projections';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EventStore, NewEvent } from '../event-store/event-store.port';
+import type { NewEvent } from '../event-store/event-store.port';
 import { crashingStore } from '../test-support/crashing-store';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { ProjectionRunner } from '../projection-runner/projection-runner';
