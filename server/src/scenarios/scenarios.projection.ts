@@ -22,6 +22,10 @@ export const SCENARIO_TIMER_TABLE = `CREATE TABLE IF NOT EXISTS scenario_timers 
   PRIMARY KEY (workspace, enrollment_id)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS scenario_timers_due ON scenario_timers (due_at);`;
 
+const SET_TIMER = 'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)';
+const CLEAR_TIMER = 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?';
+const CLEAR_ENROLLMENT = 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?';
+
 /**
  * What `handle` acts on: lifecycle and settings changes, user actions (`userAction`), segment changes,
  * fired timers, and the events that move the timer index. The rest (what the engine itself appends
@@ -107,24 +111,16 @@ export class ScenariosProjection implements HostedProjection {
     const data = event.data as { enrollmentId?: string; timerId?: string; dueAt?: string; purpose?: string };
     switch (event.type) {
       case 'TimerScheduled':
-        prepared<[string, string, string, string, number]>(
-          db,
-          'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)',
-        ).run(workspace, data.enrollmentId!, person, data.timerId!, Date.parse(data.dueAt!));
+        prepared<[string, string, string, string, number]>(db, SET_TIMER).run(workspace, data.enrollmentId!, person, data.timerId!, Date.parse(data.dueAt!));
         return;
       case 'TimerFired':
         if (data.purpose !== 'scenario') return;
-        if (data.timerId) {
-          prepared<[string, string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?').run(
-            workspace,
-            data.enrollmentId!,
-            data.timerId,
-          );
-        } else clearEnrollment(db, workspace, data.enrollmentId!);
+        if (data.timerId) prepared<[string, string, string]>(db, CLEAR_TIMER).run(workspace, data.enrollmentId!, data.timerId);
+        else prepared<[string, string]>(db, CLEAR_ENROLLMENT).run(workspace, data.enrollmentId!);
         return;
       case 'StepCompleted':
       case 'EnrollmentExited':
-        clearEnrollment(db, workspace, data.enrollmentId!);
+        prepared<[string, string]>(db, CLEAR_ENROLLMENT).run(workspace, data.enrollmentId!);
         return;
     }
   }
@@ -142,8 +138,4 @@ export class ScenariosProjection implements HostedProjection {
     const action = userAction(event as DomainEvent);
     return action !== undefined && this.engine.mayReact(workspace, 'action', action.name);
   }
-}
-
-function clearEnrollment(db: StateDb, workspace: string, enrollmentId: string): void {
-  prepared<[string, string]>(db, 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?').run(workspace, enrollmentId);
 }
