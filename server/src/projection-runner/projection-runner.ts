@@ -53,9 +53,10 @@ export interface HostedProjection {
    * Whether the next batch may be handled while the previous ones' appends are still being made
    * durable (up to PIPELINE_DEPTH batches in flight): the batches are still committed in log order,
    * each after its own appends, and an event still waits for the previous event of its partition.
-   * Only for a projection whose state for a batch is written by `apply` from the batch's events:
-   * `flush` would write what later batches' `handle` calls changed, and `preload` may run for a
-   * batch while earlier ones are being handled.
+   * Only for a projection whose state for a batch is written by `apply` from the batch's events,
+   * or whose `flush` writes only the batches `apply` has reached (each live batch is preloaded, in
+   * log order, before it is handled): a plain `flush` would write what later batches' `handle`
+   * calls changed. `preload` may run for a batch while earlier ones are being handled.
    */
   readonly pipelined?: boolean;
 }

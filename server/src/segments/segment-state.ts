@@ -3,6 +3,11 @@
  * The engine reads and changes records through this class; nothing reaches SQLite until `flush()`,
  * which the runner calls inside the transaction that also moves the checkpoint. `discard()` drops
  * unflushed changes when the appends they led to could not be made durable.
+ *
+ * The runner handles the next batch while earlier ones are still being appended (a pipelined
+ * projection), so the changes are kept per batch: `beginBatch` announces a batch's last position,
+ * `at` tells which event the next changes come from, `applied` how far the commit in progress
+ * goes, and `flush` writes only the batches up to there, each record as that batch left it.
  */
 import type { CapState, Profile, SegmentDefinition } from '@herald/projections';
 import type { StateDb } from '../state/state-db';
@@ -56,23 +61,49 @@ const CACHE_LIMIT = 50_000;
 
 type MemberChange = { workspace: string; segmentId: string; person: string; since?: number };
 
+/** What one batch changed (a rebuild's whole commit is one), with the values it left. */
+interface Changes {
+  /** Last position the batch may hold (Infinity: until the next flush, as in a rebuild). */
+  end: number;
+  /** Lowest and highest position a change was made at. */
+  first: number;
+  last: number;
+  persons: Map<string, Map<string, PersonRecord | null>>;
+  members: MemberChange[];
+  links: Map<string, Map<string, string>>;
+  /** cacheKey(workspace, segment id) -> the definition, or null once deleted. */
+  definitions: Map<string, StoredDefinition | null>;
+  workspaceSettings: Map<string, WorkspaceSettings>;
+}
+
+function noChanges(end: number, position: number): Changes {
+  return { end, first: position, last: position, persons: new Map(), members: [], links: new Map(), definitions: new Map(), workspaceSettings: new Map() };
+}
+
 export class SegmentState {
   // Caches are keyed by workspace, then by person or link key: no key string is built per look-up.
-  private readonly persons = new Map<string, Map<string, PersonRecord | null>>();
+  private persons = new Map<string, Map<string, PersonRecord | null>>();
   private personCount = 0;
-  private readonly dirtyPersons = new Map<string, Set<string>>();
-  private readonly memberChanges: MemberChange[] = [];
   /** Identity links seen so far; null remembers that a key has none (most people never link). */
-  private readonly links = new Map<string, Map<string, string | null>>();
+  private links = new Map<string, Map<string, string | null>>();
   private linkCount = 0;
-  private readonly dirtyLinks = new Map<string, Set<string>>();
   private definitionsByWorkspace = new Map<string, Map<string, StoredDefinition>>();
-  private readonly dirtyDefinitions = new Set<string>();
   private workspaceSettingsByWorkspace = new Map<string, WorkspaceSettings>();
-  private readonly dirtyWorkspaceSettings = new Set<string>();
+  /** Unflushed changes, one entry per batch, oldest first. */
+  private changes: Changes[] = [];
+  /** Last positions of the batches announced and not begun yet, ascending. */
+  private batchEnds: number[] = [];
+  /** Position of the event whose changes are being made. */
+  private position = 0;
+  /** Position up to which the commit in progress goes. */
+  private appliedUpTo = 0;
   private readonly statements;
 
-  constructor(private readonly db: StateDb) {
+  constructor(
+    private readonly db: StateDb,
+    /** Persons (and links) kept in memory; beyond this the caches are cut back at the next flush. */
+    private readonly cacheLimit = CACHE_LIMIT,
+  ) {
     db.exec(SCHEMA);
     this.statements = {
       getPerson: db.prepare<[string, string], { record: string }>('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?'),
@@ -135,7 +166,7 @@ export class SegmentState {
     const cache = inner(this.persons, workspace);
     if (!cache.has(person)) this.personCount += 1;
     cache.set(person, record);
-    innerSet(this.dirtyPersons, workspace).add(person);
+    inner(this.current().persons, workspace).set(person, record);
   }
 
   /** Every person of a workspace, with unflushed changes applied. */
@@ -154,7 +185,7 @@ export class SegmentState {
   }
 
   recordMembership(workspace: string, segmentId: string, person: string, since: number | undefined): void {
-    this.memberChanges.push({ workspace, segmentId, person, since });
+    this.current().members.push({ workspace, segmentId, person, since });
   }
 
   // Identity links as the segments projection has seen them, in log order.
@@ -173,7 +204,7 @@ export class SegmentState {
     const cache = inner(this.links, workspace);
     if (!cache.has(key)) this.linkCount += 1;
     cache.set(key, person);
-    innerSet(this.dirtyLinks, workspace).add(key);
+    inner(this.current().links, workspace).set(key, person);
   }
 
   // Definitions (small: kept in memory, written through on flush)
@@ -189,12 +220,12 @@ export class SegmentState {
 
   putDefinition(workspace: string, stored: StoredDefinition): void {
     this.definitions(workspace).set(stored.definition.id, stored);
-    this.dirtyDefinitions.add(cacheKey(workspace, stored.definition.id));
+    this.current().definitions.set(cacheKey(workspace, stored.definition.id), stored);
   }
 
   deleteDefinition(workspace: string, segmentId: string): void {
     this.definitions(workspace).delete(segmentId);
-    this.dirtyDefinitions.add(cacheKey(workspace, segmentId));
+    this.current().definitions.set(cacheKey(workspace, segmentId), null);
   }
 
   // What the projection needs of the workspace's messaging settings, as of its position in the log.
@@ -205,7 +236,7 @@ export class SegmentState {
 
   putWorkspaceSettings(workspace: string, settings: WorkspaceSettings): void {
     this.workspaceSettingsByWorkspace.set(workspace, settings);
-    this.dirtyWorkspaceSettings.add(workspace);
+    this.current().workspaceSettings.set(workspace, settings);
   }
 
   // Timers
@@ -218,68 +249,123 @@ export class SegmentState {
     return this.statements.nextDue.get()?.due ?? undefined;
   }
 
-  // Transaction boundary
+  // Batches and the transaction boundary
 
-  /** Writes every change since the last flush. Call inside a transaction. */
+  /**
+   * A batch ending at `lastPosition` will be handled after those announced before: changes made
+   * from its events are kept apart from the previous batch's. Without announced batches (a
+   * rebuild), everything changed until the next flush is one set.
+   */
+  beginBatch(lastPosition: number): void {
+    this.batchEnds.push(lastPosition);
+  }
+
+  /** The next changes are made by handling the event at `position` (events come in log order). */
+  at(position: number): void {
+    this.position = position;
+  }
+
+  /** The commit in progress covers the events up to `position`. */
+  applied(position: number): void {
+    this.appliedUpTo = position;
+  }
+
+  /** The changes of the batch the current event belongs to. */
+  private current(): Changes {
+    const position = this.position;
+    let open = this.changes[this.changes.length - 1];
+    if (open === undefined || position > open.end) {
+      while (this.batchEnds.length > 0 && this.batchEnds[0] < position) this.batchEnds.shift();
+      open = noChanges(this.batchEnds.shift() ?? Infinity, position);
+      this.changes.push(open);
+    }
+    if (position > open.last) open.last = position;
+    return open;
+  }
+
+  /**
+   * Writes the changes of the batches the commit in progress covers (see `applied`), or every
+   * change when no batch was announced. Call inside the transaction that writes the checkpoint.
+   */
   flush(): void {
-    for (const [workspace, persons] of this.dirtyPersons) {
-      const cache = inner(this.persons, workspace);
-      for (const person of persons) {
-        const record = cache.get(person);
+    const upTo = this.appliedUpTo;
+    let taken = 0;
+    const covered = (changes: Changes) => (changes.end === Infinity ? changes.last : changes.end) <= upTo;
+    while (taken < this.changes.length && covered(this.changes[taken])) taken += 1;
+    // A batch's changes are written whole or not at all: half of one would leave the state behind
+    // its checkpoint or ahead of it (an event skipped or applied twice after a crash).
+    const next = this.changes[taken];
+    if (next !== undefined && next.first <= upTo) throw new Error(`segments: changes from ${next.first} to ${next.last} straddle a commit up to ${upTo}`);
+    for (const changes of this.changes.slice(0, taken)) this.write(changes);
+    this.changes = this.changes.slice(taken);
+    // Bound memory: once flushed the caches are only a read-through copy, but what later batches
+    // changed and have not committed yet must stay (SQLite does not have it).
+    if (this.personCount > this.cacheLimit) {
+      this.persons = new Map();
+      this.personCount = 0;
+      for (const changes of this.changes) {
+        for (const [workspace, persons] of changes.persons) {
+          const cache = inner(this.persons, workspace);
+          for (const person of persons.keys()) if (!cache.has(person)) this.personCount += 1;
+          // Oldest batch first: each person ends with the value the last batch left, as in the cache.
+          for (const [person, record] of persons) cache.set(person, record);
+        }
+      }
+    }
+    if (this.linkCount > this.cacheLimit) {
+      this.links = new Map();
+      this.linkCount = 0;
+      for (const changes of this.changes) {
+        for (const [workspace, keys] of changes.links) {
+          const cache = inner(this.links, workspace);
+          for (const key of keys.keys()) if (!cache.has(key)) this.linkCount += 1;
+          for (const [key, person] of keys) cache.set(key, person);
+        }
+      }
+    }
+  }
+
+  private write(changes: Changes): void {
+    for (const [workspace, persons] of changes.persons) {
+      for (const [person, record] of persons) {
         if (record) this.statements.putPerson.run(workspace, person, JSON.stringify(record), record.nextCheckAt ?? null);
         else this.statements.deletePerson.run(workspace, person);
       }
     }
-    for (const change of this.memberChanges) {
+    for (const change of changes.members) {
       if (change.since !== undefined) this.statements.addMember.run(change.workspace, change.segmentId, change.person, change.since);
       else this.statements.removeMember.run(change.workspace, change.segmentId, change.person);
     }
-    for (const [workspace, keys] of this.dirtyLinks) {
-      const cache = inner(this.links, workspace);
-      for (const key of keys) this.statements.putLink.run(workspace, key, cache.get(key)!);
+    for (const [workspace, keys] of changes.links) {
+      for (const [key, person] of keys) this.statements.putLink.run(workspace, key, person);
     }
-    for (const key of this.dirtyDefinitions) {
+    for (const [key, stored] of changes.definitions) {
       const [workspace, segmentId] = splitKey(key);
-      const stored = this.definitions(workspace).get(segmentId);
       if (stored) this.statements.putDefinition.run(workspace, segmentId, stored.version, JSON.stringify(stored.definition));
       else this.statements.deleteDefinition.run(workspace, segmentId);
     }
-    for (const workspace of this.dirtyWorkspaceSettings) {
-      const settings = this.workspaceSettings(workspace);
+    for (const [workspace, settings] of changes.workspaceSettings) {
       this.statements.putWorkspaceSettings.run(workspace, settings.capWindowMs, settings.timezone ?? null);
-    }
-    this.dirtyPersons.clear();
-    this.memberChanges.length = 0;
-    this.dirtyLinks.clear();
-    this.dirtyDefinitions.clear();
-    this.dirtyWorkspaceSettings.clear();
-    // Bound memory: the cache is only a read-through copy once flushed.
-    if (this.personCount > CACHE_LIMIT) {
-      this.persons.clear();
-      this.personCount = 0;
-    }
-    if (this.linkCount > CACHE_LIMIT) {
-      this.links.clear();
-      this.linkCount = 0;
     }
   }
 
   /** The caches have outgrown their bound (they are cut back at the next flush). */
   holdsMuch(): boolean {
-    return this.personCount > CACHE_LIMIT || this.linkCount > CACHE_LIMIT;
+    return this.personCount > this.cacheLimit || this.linkCount > this.cacheLimit;
   }
 
-  /** Forgets unflushed changes (their appends failed); the next reads come from SQLite again. */
+  /** Forgets every unflushed change (their appends failed); the next reads come from SQLite again. */
   discard(): void {
-    for (const [workspace, persons] of this.dirtyPersons) for (const person of persons) forget(this.persons, workspace, person);
-    for (const [workspace, keys] of this.dirtyLinks) for (const key of keys) forget(this.links, workspace, key);
+    let definitionsChanged = false;
+    for (const changes of this.changes) {
+      for (const [workspace, persons] of changes.persons) for (const person of persons.keys()) forget(this.persons, workspace, person);
+      for (const [workspace, keys] of changes.links) for (const key of keys.keys()) forget(this.links, workspace, key);
+      if (changes.definitions.size > 0 || changes.workspaceSettings.size > 0) definitionsChanged = true;
+    }
     // Counts only bound the caches; after a discard they may overcount, which clears them sooner.
-    this.dirtyPersons.clear();
-    this.dirtyLinks.clear();
-    this.memberChanges.length = 0;
-    if (this.dirtyDefinitions.size > 0 || this.dirtyWorkspaceSettings.size > 0) this.loadDefinitions();
-    this.dirtyDefinitions.clear();
-    this.dirtyWorkspaceSettings.clear();
+    this.changes = [];
+    this.batchEnds = [];
+    if (definitionsChanged) this.loadDefinitions();
   }
 
   private loadDefinitions(): void {
@@ -308,13 +394,6 @@ function splitKey(key: string): [string, string] {
 function inner<V>(outer: Map<string, Map<string, V>>, workspace: string): Map<string, V> {
   let found = outer.get(workspace);
   if (found === undefined) outer.set(workspace, (found = new Map()));
-  return found;
-}
-
-/** The set of one workspace, created when missing. */
-function innerSet(outer: Map<string, Set<string>>, workspace: string): Set<string> {
-  let found = outer.get(workspace);
-  if (found === undefined) outer.set(workspace, (found = new Set()));
   return found;
 }
 

@@ -9,6 +9,12 @@ export const SEGMENTS_PROJECTION = 'segments';
 /** Profiles and segment membership, hosted by the projection runner; also the due-timer index. */
 export class SegmentsProjection implements HostedProjection {
   readonly name = SEGMENTS_PROJECTION;
+  /**
+   * Decides the next batch while the previous one's decisions are being made durable: a sign-up
+   * that arrives meanwhile no longer waits for that append and the state commit after it. The
+   * state keeps each batch's changes apart and a commit writes only its own batch's.
+   */
+  readonly pipelined = true;
   private stateInstance?: SegmentState;
   private engineInstance?: SegmentEngine;
 
@@ -43,12 +49,21 @@ export class SegmentsProjection implements HostedProjection {
   }
 
   preload(events: RecordedEvent[]): void {
+    // The runner preloads every live batch, in log order, before handling it: what the batch's
+    // events change is kept apart from the batches before and after.
+    this.state.beginBatch(events[events.length - 1].position);
     // One read transaction for the whole batch's person and link reads.
     this.db.transaction(() => this.engine.preload(events))();
   }
 
   handle(event: RecordedEvent) {
+    this.state.at(event.position);
     return this.engine.handle(event);
+  }
+
+  /** Marks how far the commit in progress goes: `flush` writes the batches up to there. */
+  apply(_db: StateDb, event: RecordedEvent): void {
+    this.state.applied(event.position);
   }
 
   flush(): void {
