@@ -109,8 +109,9 @@ export class SqliteEventStore implements EventStore {
   private oldestRecent = 0;
   /** Each live subscription's next position to read. */
   private readonly readers = new Map<object, number>();
-  /** The last position this store has appended (for `keepAppended`). */
+  /** The last position this store has appended (for `keepAppended` and `readPage`); 0 when read-only. */
   private head = 0;
+  private readonly readOnly: boolean;
   /** Counters for /metrics and tests: how well appends are being grouped. */
   readonly stats = { commits: 0, appends: 0, events: 0 };
 
@@ -118,6 +119,7 @@ export class SqliteEventStore implements EventStore {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path, { readonly: options.readonly ?? false });
     this.now = options.now ?? Date.now;
+    this.readOnly = options.readonly ?? false;
     this.path = options.path;
     this.maxBatchEvents = options.maxBatchEvents ?? 10_000;
     this.appended.setMaxListeners(0);
@@ -187,6 +189,9 @@ export class SqliteEventStore implements EventStore {
     const found = this.statements.streamByName.get(stream);
     if (!found) return [];
     const maxCount = options.maxCount ?? Number.MAX_SAFE_INTEGER;
+    // Nothing after the stream's last revision: spares the query, which is most of what a reader
+    // that keeps the stream folded asks (the dispatcher's check for events since its view).
+    if (options.direction !== 'backwards' && (options.fromRevision ?? 0) > found.revision) return [];
     const rows =
       options.direction === 'backwards'
         ? this.statements.readBackwards.all(found.stream_id, options.fromRevision ?? found.revision, maxCount)
@@ -350,6 +355,11 @@ export class SqliteEventStore implements EventStore {
       position = cached.position + 1;
     }
     if (page.length === maxCount) return page;
+    // Past the last position this store appended there is nothing to read: a subscriber woken by a
+    // commit it has already read from the kept events does not query the log (one empty query per
+    // subscriber and commit, ≈ 6% of the event loop in bench:send). A read-only store learns of
+    // appends by polling, so it always queries.
+    if (!this.readOnly && position > this.head) return page;
     for (const row of this.statements.readAll.all(position, maxCount - page.length)) {
       const event = toRecorded(row);
       page.push(event);

@@ -122,3 +122,38 @@ it('hands live subscribers the events it has just appended, exactly as a read of
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+it('answers reads past what it has appended without the log, and everything up to it from the log', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
+  const path = join(folder, 'events.sqlite');
+  const first = new SqliteEventStore({ path });
+  await first.append('user-default:a', [newEvent('Before', { n: 1 }), newEvent('Before', { n: 2 })]);
+  await first.close();
+  // Opened on an existing log: its head is the file's, so a new subscriber reads those events.
+  const store = new SqliteEventStore({ path });
+  try {
+    const subscription = store.subscribeToAll({ afterPosition: 0 });
+    const received: RecordedEvent[] = [];
+    const consumer = (async () => {
+      for await (const event of subscription) received.push(event);
+    })();
+    const known = newEvent('Known');
+    await store.append('user-default:b', [known]);
+    // New, then an id already stored: the new event's position is the head, although the last event's is older.
+    await store.append('user-default:b', [newEvent('AfterKnown'), known]);
+    const head = await store.headPosition();
+    while (received.at(-1)?.position !== head) await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(received.map((event) => event.type)).toEqual(['Before', 'Before', 'Known', 'AfterKnown']);
+    expect(await store.readAll({ fromPosition: head + 1 })).toEqual([]);
+
+    // A forward read past the stream's last revision is empty; from it, it has the last event.
+    expect(await store.readStream('user-default:b', { fromRevision: 2 })).toEqual([]);
+    expect((await store.readStream('user-default:b', { fromRevision: 1 })).map((event) => event.type)).toEqual(['AfterKnown']);
+    expect((await store.readStream('user-default:b', { direction: 'backwards' })).map((event) => event.type)).toEqual(['AfterKnown', 'Known']);
+    await subscription.stop();
+    await consumer;
+  } finally {
+    await store.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
