@@ -39,6 +39,8 @@ import { type AppendOutcome, type AppendRequest, createWriter } from './sqlite-w
 
 /** At most this many recently read events are kept for the other subscribers. */
 const RECENT_READS = 20_000;
+/** Streams whose last revision is known from this store's own commits, per generation (two are kept). */
+const KNOWN_STREAMS = 50_000;
 
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS streams (
@@ -112,6 +114,13 @@ export class SqliteEventStore implements EventStore {
   /** The last position this store has appended (for `keepAppended` and `readPage`); 0 when read-only. */
   private head = 0;
   private readonly readOnly: boolean;
+  /**
+   * The last revision of the streams this store appended to lately (the current generation, and the
+   * one before, dropped when the current fills up). The store is the log's only writer unless it is
+   * read-only, so a forward read from past that revision has nothing to return and needs no query.
+   */
+  private streamHeads = new Map<string, number>();
+  private streamHeadsBefore = new Map<string, number>();
   /** Counters for /metrics and tests: how well appends are being grouped. */
   readonly stats = { commits: 0, appends: 0, events: 0 };
 
@@ -186,12 +195,15 @@ export class SqliteEventStore implements EventStore {
 
   async readStream(stream: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
     this.assertOpen();
+    const forwards = options.direction !== 'backwards';
+    // Nothing after the stream's last revision: no query, which is most of what a reader that keeps
+    // the stream folded asks (the dispatcher's check for events since its view, once per message).
+    const known = forwards ? (this.streamHeads.get(stream) ?? this.streamHeadsBefore.get(stream)) : undefined;
+    if (known !== undefined && (options.fromRevision ?? 0) > known) return [];
     const found = this.statements.streamByName.get(stream);
     if (!found) return [];
     const maxCount = options.maxCount ?? Number.MAX_SAFE_INTEGER;
-    // Nothing after the stream's last revision: spares the query, which is most of what a reader
-    // that keeps the stream folded asks (the dispatcher's check for events since its view).
-    if (options.direction !== 'backwards' && (options.fromRevision ?? 0) > found.revision) return [];
+    if (forwards && (options.fromRevision ?? 0) > found.revision) return [];
     const rows =
       options.direction === 'backwards'
         ? this.statements.readBackwards.all(found.stream_id, options.fromRevision ?? found.revision, maxCount)
@@ -284,7 +296,10 @@ export class SqliteEventStore implements EventStore {
     const recordedAt = this.now();
     this.committer.commit(requests, recordedAt, (outcomes, failure) => {
       this.committing = false;
-      if (outcomes) this.keepAppended(requests, outcomes, recordedAt);
+      if (outcomes) {
+        this.noteStreamHeads(requests, outcomes);
+        this.keepAppended(requests, outcomes, recordedAt);
+      }
       this.settle(accepted, outcomes, failure);
       // What arrived during this commit goes to disk next.
       this.flush();
@@ -403,6 +418,20 @@ export class SqliteEventStore implements EventStore {
           recordedAt: recordedAtText,
         });
       });
+    });
+  }
+
+  /** Notes each written stream's new last revision, before the appends are acknowledged. */
+  private noteStreamHeads(requests: AppendRequest[], outcomes: AppendOutcome[]): void {
+    if (this.readOnly) return;
+    requests.forEach((request, i) => {
+      const outcome = outcomes[i];
+      if (!outcome.ok || outcome.appended === 0) return;
+      if (this.streamHeads.size >= KNOWN_STREAMS && !this.streamHeads.has(request.stream)) {
+        this.streamHeadsBefore = this.streamHeads;
+        this.streamHeads = new Map();
+      }
+      this.streamHeads.set(request.stream, outcome.nextExpectedRevision);
     });
   }
 

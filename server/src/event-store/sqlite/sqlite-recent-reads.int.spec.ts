@@ -123,7 +123,7 @@ it('hands live subscribers the events it has just appended, exactly as a read of
   }
 });
 
-it('answers reads past what it has appended without the log, and everything up to it from the log', async () => {
+it('answers reads past the end of the log or of a stream as empty, and everything up to it from the log', async () => {
   const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
   const path = join(folder, 'events.sqlite');
   const first = new SqliteEventStore({ path });
@@ -146,8 +146,11 @@ it('answers reads past what it has appended without the log, and everything up t
     expect(received.map((event) => event.type)).toEqual(['Before', 'Before', 'Known', 'AfterKnown']);
     expect(await store.readAll({ fromPosition: head + 1 })).toEqual([]);
 
-    // A forward read past the stream's last revision is empty; from it, it has the last event.
+    // A forward read past the stream's last revision is empty; from it, it has the last event. For
+    // a stream this store appended to, and for one written before it was opened.
     expect(await store.readStream('user-default:b', { fromRevision: 2 })).toEqual([]);
+    expect(await store.readStream('user-default:a', { fromRevision: 2 })).toEqual([]);
+    expect((await store.readStream('user-default:a', { fromRevision: 1 })).map((event) => event.data)).toEqual([{ n: 2 }]);
     expect((await store.readStream('user-default:b', { fromRevision: 1 })).map((event) => event.type)).toEqual(['AfterKnown']);
     expect((await store.readStream('user-default:b', { direction: 'backwards' })).map((event) => event.type)).toEqual(['AfterKnown', 'Known']);
     await subscription.stop();
