@@ -294,6 +294,9 @@ export class SegmentEngine {
     // Unchanged membership (most events) keeps its array: nothing to sort or copy.
     const next = isSameSet(before, members) ? before : [...members].sort();
     const appends = next === before ? [] : this.membershipChanges(cause, workspace, person, before, next, now, exitReason);
+    // A record the event did not change is not written again (with a million persons, each write
+    // is a page of a large B-tree).
+    if (record && profile === record.profile && next === before && nextCheckAt === record.nextCheckAt) return appends;
     this.state.putPerson(workspace, person, { ...record, profile, members: next, nextCheckAt });
     return appends;
   }

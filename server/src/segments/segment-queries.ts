@@ -1,5 +1,6 @@
 /** Read-only queries over the committed state of the segments projection (for the API). */
 import type { StateDb } from '../state/state-db';
+import { decodePersonRecord } from './person-record-codec';
 import type { PersonRecord } from './segment-state';
 
 export interface MemberRow {
@@ -22,7 +23,9 @@ export class SegmentQueries {
       allMembers: db.prepare<[string, string, string, number], { person: string }>(
         'SELECT person FROM segment_members WHERE workspace = ? AND segment_id = ? AND person > ? ORDER BY person LIMIT ?',
       ),
-      person: db.prepare<[string, string], { record: string }>('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?'),
+      person: db.prepare<[string, string], { record: string; next_check_at: number | null }>(
+        'SELECT record, next_check_at FROM segment_persons WHERE workspace = ? AND person = ?',
+      ),
     };
   }
 
@@ -51,6 +54,6 @@ export class SegmentQueries {
 
   person(workspace: string, person: string): PersonRecord | undefined {
     const row = this.statements.person.get(workspace, person);
-    return row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+    return row ? decodePersonRecord(person, row.record, row.next_check_at) : undefined;
   }
 }

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStateDb, type StateDb } from '../state/state-db';
+import { decodePersonRecord } from './person-record-codec';
 import { type PersonRecord, SegmentState } from './segment-state';
 
 let dir: string;
@@ -25,8 +26,10 @@ function record(person: string, seen: number, members: string[] = []): PersonRec
 }
 
 function stored(person: string): PersonRecord | undefined {
-  const row = db.prepare('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?').get('w', person) as { record: string } | undefined;
-  return row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+  const row = db.prepare('SELECT record, next_check_at FROM segment_persons WHERE workspace = ? AND person = ?').get('w', person) as
+    | { record: string; next_check_at: number | null }
+    | undefined;
+  return row ? decodePersonRecord(person, row.record, row.next_check_at) : undefined;
 }
 
 function members(): unknown[] {

@@ -11,6 +11,7 @@
  */
 import type { CapState, Profile, SegmentDefinition } from '@herald/projections';
 import type { StateDb } from '../state/state-db';
+import { decodePersonRecord, encodePersonRecord } from './person-record-codec';
 
 export interface PersonRecord {
   profile: Profile;
@@ -106,13 +107,17 @@ export class SegmentState {
   ) {
     db.exec(SCHEMA);
     this.statements = {
-      getPerson: db.prepare<[string, string], { record: string }>('SELECT record FROM segment_persons WHERE workspace = ? AND person = ?'),
+      getPerson: db.prepare<[string, string], { record: string; next_check_at: number | null }>(
+        'SELECT record, next_check_at FROM segment_persons WHERE workspace = ? AND person = ?',
+      ),
       putPerson: db.prepare<[string, string, string, number | null]>(
         `INSERT INTO segment_persons (workspace, person, record, next_check_at) VALUES (?, ?, ?, ?)
          ON CONFLICT (workspace, person) DO UPDATE SET record = excluded.record, next_check_at = excluded.next_check_at`,
       ),
       deletePerson: db.prepare<[string, string]>('DELETE FROM segment_persons WHERE workspace = ? AND person = ?'),
-      personsOf: db.prepare<[string], { person: string; record: string }>('SELECT person, record FROM segment_persons WHERE workspace = ?'),
+      personsOf: db.prepare<[string], { person: string; record: string; next_check_at: number | null }>(
+        'SELECT person, record, next_check_at FROM segment_persons WHERE workspace = ?',
+      ),
       addMember: db.prepare<[string, string, string, number]>(
         'INSERT OR REPLACE INTO segment_members (workspace, segment_id, person, since) VALUES (?, ?, ?, ?)',
       ),
@@ -148,7 +153,7 @@ export class SegmentState {
     const cached = cache.get(person);
     if (cached !== undefined) return cached ?? undefined;
     const row = this.statements.getPerson.get(workspace, person);
-    const record = row ? (JSON.parse(row.record) as PersonRecord) : undefined;
+    const record = row ? decodePersonRecord(person, row.record, row.next_check_at) : undefined;
     cache.set(person, record ?? null);
     this.personCount += 1;
     return record;
@@ -177,7 +182,7 @@ export class SegmentState {
       seen.add(row.person);
       const cached = cache?.get(row.person);
       if (cached === null) continue;
-      yield [row.person, cached ?? (JSON.parse(row.record) as PersonRecord)];
+      yield [row.person, cached ?? decodePersonRecord(row.person, row.record, row.next_check_at)];
     }
     for (const [person, record] of cache ?? []) {
       if (record && !seen.has(person)) yield [person, record];
@@ -328,7 +333,7 @@ export class SegmentState {
   private write(changes: Changes): void {
     for (const [workspace, persons] of changes.persons) {
       for (const [person, record] of persons) {
-        if (record) this.statements.putPerson.run(workspace, person, JSON.stringify(record), record.nextCheckAt ?? null);
+        if (record) this.statements.putPerson.run(workspace, person, encodePersonRecord(person, record), record.nextCheckAt ?? null);
         else this.statements.deletePerson.run(workspace, person);
       }
     }
