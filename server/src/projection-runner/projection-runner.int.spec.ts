@@ -488,3 +488,89 @@ it('a pipelined projection whose earlier batch fails discards the later batches 
     await runner.stop();
   }
 });
+
+/** A pipelined reactor without partitions (as the segments projection) deciding one event onto the stream its data names. */
+class RoutingReactor implements HostedProjection {
+  readonly name = 'routing';
+  readonly pipelined = true;
+  setup(): void {}
+  reset(): void {}
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    const to = (event.data as { to?: string }).to;
+    if (!to) return [];
+    const now = new Date().toISOString();
+    return [{ stream: to, events: [{ id: uuidv5(`routed|${event.id}`), type: 'Routed', data: { of: event.id }, metadata: { workspace: 'w', occurredAt: now, receivedAt: now, schemaVersion: 1 } }] }];
+  }
+}
+
+/** The log, with appends to `out-held` kept waiting until released (or failed); every call noted. */
+function holdingStore() {
+  const calls: string[] = [];
+  const held: Array<{ run: () => void; fail: () => void }> = [];
+  let holding = true;
+  const proxy = new Proxy(store, {
+    get(target, property, receiver) {
+      if (property === 'append') {
+        return (stream: string, events: NewEvent[]) => {
+          for (const event of events) calls.push(`${stream} ${(event.data as { of: string }).of}`);
+          if (stream !== 'out-held' || !holding) return target.append(stream, events);
+          return new Promise((resolve, reject) => {
+            held.push({ run: () => target.append(stream, events).then(resolve, reject), fail: () => reject(new Error('append failed')) });
+          });
+        };
+      }
+      const value = Reflect.get(target, property, receiver);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  }) as SqliteEventStore;
+  return {
+    proxy,
+    calls,
+    release: () => {
+      holding = false;
+      for (const append of held.splice(0)) append.run();
+    },
+    failHeld: () => {
+      holding = false;
+      for (const append of held.splice(0)) append.fail();
+    },
+  };
+}
+
+async function routed(to: string): Promise<string> {
+  const event = { ...newEvent('Route'), data: { to } };
+  await store.append(`in-${to}`, [event]);
+  return event.id;
+}
+
+it.each(['released', 'failed'])(
+  "a pipelined projection's later batch appends to another stream while an earlier batch's append waits, to the same stream only after it (held append %s)",
+  async (outcome) => {
+    const { proxy, calls, release, failHeld } = holdingStore();
+    const runner = new ProjectionRunner(proxy, db, { retryDelayMs: 10 });
+    runner.start(new RoutingReactor());
+    try {
+      const first = await routed('out-held');
+      await until(() => calls.includes(`out-held ${first}`));
+      const second = await routed('out-free');
+      const third = await routed('out-held');
+      // The second batch's decision is durable while the first batch's waits...
+      await until(() => calls.includes(`out-free ${second}`));
+      expect((await store.readStream('out-free')).length).toBe(1);
+      // ...the third's, to the same stream as the first's, is not even asked for, and nothing is committed.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(calls).not.toContain(`out-held ${third}`);
+      expect(readCheckpoint(db, 'routing')).toBe(0);
+
+      if (outcome === 'released') release();
+      else failHeld();
+      await caughtUp(() => runner.checkpoint('routing'));
+      // In the stream's order, each decision once (after a failure, all handled again from the checkpoint).
+      expect((await store.readStream('out-held')).map((event) => (event.data as { of: string }).of)).toEqual([first, third]);
+      expect((await store.readStream('out-free')).map((event) => (event.data as { of: string }).of)).toEqual([second]);
+      expect(calls.indexOf(`out-held ${third}`)).toBeGreaterThan(calls.indexOf(`out-held ${first}`));
+    } finally {
+      await runner.stop();
+    }
+  },
+);

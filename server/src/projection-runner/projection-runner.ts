@@ -211,7 +211,12 @@ export class ProjectionRunner {
       // Batches handled and not committed yet, oldest first. Each settles only once its handling has.
       const inFlight: Array<Promise<void>> = [];
       const partitions = new Partitions(projection);
-      let appended: Promise<void> = Promise.resolve();
+      // Per stream, the last append queued: a batch's append to a stream waits for the earlier
+      // batches' appends to that stream only, not for all of theirs (a new user's decision joins
+      // the group commit the earlier batch's decisions wait for, instead of the one after it).
+      const streamTails = new Map<string, Promise<unknown>>();
+      // Resolves once a batch has queued its appends (in batch order), not once they are durable.
+      let queued: Promise<void> = Promise.resolve();
       let committed: Promise<void> = Promise.resolve();
       // A batch that fails ends the subscription, so a loop waiting for events wakes (as done) and
       // meets the failure when it drains the batches in flight. (Not a race against a "failed"
@@ -240,18 +245,21 @@ export class ProjectionRunner {
           if (relevant.length > 0) projection.preload?.(relevant);
           const handled = projection.handle ? partitions.handleBatch(relevant) : Promise.resolve([]);
           // The batch's decisions are appended together (one group commit, not one per deciding event),
-          // after the previous batch's, before the state that decided them is committed; a failure
-          // discards the state and the batch is handled again, and derived ids make the repeated
-          // appends no-ops.
-          const previousAppended = appended;
-          appended = handled.then(async (planned) => {
-            await previousAppended;
-            await appendPlanned(this.store, planned);
+          // each stream's after the earlier batches' appends to it, before the state that decided them
+          // is committed; a failure discards the state and the batch is handled again, and derived
+          // ids make the repeated appends no-ops. A failed append fails the later ones to its stream.
+          const previousQueued = queued;
+          const thisQueued = handled.then(async (planned) => {
+            await previousQueued;
+            return { durable: appendPlanned(this.store, planned, streamTails) };
           });
+          queued = thisQueued.then(() => undefined);
+          // Its failure reaches the next batch (which awaits it) and this batch's commit; none may be left.
+          queued.catch(() => undefined);
+          const thisAppended = thisQueued.then((appends) => appends.durable);
           // Committed in log order, each after its own appends: a checkpoint never passes an event
           // whose decisions are not durable, nor one of an earlier batch still in flight.
           const previousCommitted = committed;
-          const thisAppended = appended;
           committed = (async () => {
             await thisAppended;
             await previousCommitted;
@@ -304,8 +312,11 @@ export class ProjectionRunner {
   }
 }
 
-/** Appends a batch's planned decisions, one append per stream, together. */
-async function appendPlanned(store: EventStore, planned: PlannedAppend[]): Promise<void> {
+/**
+ * Appends a batch's planned decisions, one append per stream, together; each after the append to
+ * its stream in `tails` (an earlier batch's), and recorded there for the next.
+ */
+async function appendPlanned(store: EventStore, planned: PlannedAppend[], tails: Map<string, Promise<unknown>>): Promise<void> {
   const appends = new Map<string, Map<string, NewEvent>>();
   for (const { stream, events } of planned) {
     let queued = appends.get(stream);
@@ -313,7 +324,18 @@ async function appendPlanned(store: EventStore, planned: PlannedAppend[]): Promi
     // The same derived id planned twice in a batch is one event (an append refuses duplicates).
     for (const event of events) if (!queued.has(event.id)) queued.set(event.id, event);
   }
-  await Promise.all([...appends].map(([stream, events]) => store.append(stream, [...events.values()])));
+  const durable = [...appends].map(([stream, events]) => {
+    const previous = tails.get(stream);
+    const append = previous ? previous.then(() => store.append(stream, [...events.values()])) : store.append(stream, [...events.values()]);
+    tails.set(stream, append);
+    // Forget a settled append unless a later one to the stream has queued behind it.
+    const forget = () => {
+      if (tails.get(stream) === append) tails.delete(stream);
+    };
+    append.then(forget, forget);
+    return append;
+  });
+  await Promise.all(durable);
 }
 
 const MAX_BATCH = 500;
