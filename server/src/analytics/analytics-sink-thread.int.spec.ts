@@ -54,14 +54,14 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
   const stored = async () =>
     Number((await analytics.query<{ events: string }>(sql`SELECT uniqExact(event_id) AS events FROM events`))[0].events);
 
-  /** The engine's store with its own `insertPayload`. */
-  const storeInserting = (insertPayload: AnalyticsStore['insertPayload']): AnalyticsStore => ({
+  /** The engine's store with its own `insertTabSeparated`. */
+  const storeInserting = (insertTabSeparated: AnalyticsStore['insertTabSeparated']): AnalyticsStore => ({
     kind: analytics.kind,
     command: (statement) => analytics.command(statement),
     query: (statement) => analytics.query(statement),
     insert: (table, rows) => analytics.insert(table, rows),
     close: async () => undefined,
-    insertPayload,
+    insertTabSeparated,
   });
 
   /** A store whose inserts wait until released. */
@@ -69,10 +69,10 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let inserts = 0;
-    const store = storeInserting(async (table, payload) => {
+    const store = storeInserting(async (table, columns, payload) => {
       inserts++;
       await gate;
-      return analytics.insertPayload(table, payload);
+      return analytics.insertTabSeparated(table, columns, payload);
     });
     return { store, release, inserts: () => inserts };
   }
@@ -119,10 +119,10 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     // Events are numbered 1..head in this fresh log, so the rows stored so far are the highest position stored.
     let storedRows = 0;
     const checkpointsSeen: Array<{ checkpoint: number; storedBefore: number }> = [];
-    const store = storeInserting(async (table, payload) => {
+    const store = storeInserting(async (table, columns, payload) => {
       checkpointsSeen.push({ checkpoint: readCheckpoint(db, ANALYTICS_SINK), storedBefore: storedRows });
       await new Promise((resolve) => setTimeout(resolve, 5));
-      await analytics.insertPayload(table, payload);
+      await analytics.insertTabSeparated(table, columns, payload);
       storedRows += Buffer.from(payload).toString('utf8').split('\n').length;
     });
     sink = new AnalyticsSink(log, db, store, { maxBatch: 50, maxWaitMs: 20 });

@@ -2,7 +2,7 @@
  * The analytics sink's worker thread (started by `SinkWorker`, through analytics-sink.worker.js):
  * it follows the SQLite log with its own read-only connection, maps each event to its row with the
  * funnel context (its own connection to the sink's state database) and serialises each batch to a
- * JSONEachRow payload, which it hands to the main thread (transferred, not copied). The main thread
+ * TabSeparated payload, which it hands to the main thread (transferred, not copied). The main thread
  * inserts it with its AnalyticsStore (libchdb binds one data folder per process, and the API's
  * queries use that session) and answers `stored`; only then does this thread commit the batch's
  * funnel links and the checkpoint, in one transaction.
@@ -14,7 +14,7 @@ import Database from 'better-sqlite3';
 import { parentPort, workerData } from 'node:worker_threads';
 import { SqliteRawReader } from '../event-store/sqlite/sqlite-raw-reader';
 import { openStateDb, readCheckpoint, writeCheckpoint } from '../state/state-db';
-import { rawEventRowLine } from './event-rows';
+import { rawEventRowTsv } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import type { FromSinkThread, SinkThreadData, ToSinkThread } from './sink-thread-messages';
 
@@ -113,7 +113,7 @@ async function run(): Promise<void> {
   let payload = new PayloadWriter(options.maxBatch);
   const mapPage = db.transaction((from: number, max: number) => {
     const events = reader.readPage(from, max);
-    for (const event of events) payload.add(rawEventRowLine(event, context));
+    for (const event of events) payload.add(rawEventRowTsv(event, context));
     return { count: events.length, last: events.at(-1)?.position };
   });
   post({ type: 'started', checkpoint });
@@ -157,7 +157,7 @@ async function run(): Promise<void> {
 }
 
 /**
- * A batch's JSONEachRow bytes, each line written as UTF-8 straight into one buffer of its own (not
+ * A batch's TabSeparated bytes, each line written as UTF-8 straight into one buffer of its own (not
  * pooled: it is transferred to the main thread), without joining the lines into one string first.
  */
 const encoder = new TextEncoder();

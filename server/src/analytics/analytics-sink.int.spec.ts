@@ -154,9 +154,9 @@ describe.each(cases)('analytics sink against $name', ({ engine, thread }) => {
       query: (statement) => analytics.query(statement),
       close: async () => undefined,
       insert: async (table, rows) => analytics.insert(table, rows),
-      insertPayload: async (table, payload) => {
+      insertTabSeparated: async (table, columns, payload) => {
         if (failures-- > 0) throw new AnalyticsStoreError('Connection refused (simulated)');
-        return analytics.insertPayload(table, payload);
+        return analytics.insertTabSeparated(table, columns, payload);
       },
     };
     await runSinkToHead(flaky);
@@ -210,9 +210,9 @@ describe.each(cases)('analytics sink against $name', ({ engine, thread }) => {
       query: (statement) => analytics.query(statement),
       close: async () => undefined,
       insert: async (table, rows) => analytics.insert(table, rows),
-      insertPayload: async (table, payload) => {
+      insertTabSeparated: async (table, columns, payload) => {
         if (++inserts > 2) throw new AnalyticsStoreError('Connection refused (simulated)');
-        return analytics.insertPayload(table, payload);
+        return analytics.insertTabSeparated(table, columns, payload);
       },
     };
     const interrupted = new AnalyticsSink(log, db, failing, { maxBatch: 40, maxWaitMs: 20, retryDelayMs: 5, thread });

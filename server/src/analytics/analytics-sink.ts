@@ -19,7 +19,7 @@
 import type { EventStore, RecordedEvent, Subscription } from '../event-store/event-store.port';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
 import type { AnalyticsStore } from './analytics-store.port';
-import { eventRowLine } from './event-rows';
+import { EVENT_TSV_COLUMNS, eventRowTsv } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import { SinkWorker } from './sink-worker';
 
@@ -144,7 +144,7 @@ export class AnalyticsSink {
           } finally {
             clearTimeout(timer);
           }
-          const payload = Buffer.from(batch.map((event) => eventRowLine(event, this.context)).join('\n'));
+          const payload = Buffer.from(batch.map((event) => eventRowTsv(event, this.context)).join('\n'));
           const last = batch[batch.length - 1].position;
           if (!(await inFlight)) break;
           inFlight = this.insertUntilStored(payload).then((stored) => {
@@ -228,7 +228,7 @@ export class AnalyticsSink {
     for (let attempt = 1; ; attempt++) {
       if (this.stopped) return false;
       try {
-        await this.analytics.insertPayload('events', payload);
+        await this.analytics.insertTabSeparated('events', EVENT_TSV_COLUMNS, payload);
         return true;
       } catch (error) {
         this.failedInserts++;

@@ -1,6 +1,7 @@
 /**
  * Where analytics rows live: ClickHouse, embedded (chDB) or a server. Both adapters take the same
- * SQL (built with `sql`, escaped on the client) and the same JSONEachRow rows.
+ * SQL (built with `sql`, escaped on the client) and the same rows (JSONEachRow objects, or the
+ * sink's TabSeparated payloads).
  */
 import type { Sql } from './sql';
 
@@ -11,10 +12,11 @@ export interface AnalyticsStore {
   /** Rows as JSONEachRow, in one insert; `table` is a plain name ([A-Za-z0-9_]). */
   insert(table: string, rows: readonly object[]): Promise<void>;
   /**
-   * Rows already serialised as JSONEachRow (UTF-8, one object per line), in one insert; the bytes are
-   * handed to the engine as they are. The caller must not change them until the promise settles.
+   * Rows already serialised as TabSeparated (UTF-8, one row per line, `columns` in that order), in one
+   * insert; the bytes are handed to the engine as they are. The caller must not change them until the
+   * promise settles.
    */
-  insertPayload(table: string, payload: Uint8Array): Promise<void>;
+  insertTabSeparated(table: string, columns: readonly string[], payload: Uint8Array): Promise<void>;
   /** Rows of a SELECT as objects. 64-bit integers arrive as strings (ClickHouse's JSON default). */
   query<T = Record<string, unknown>>(statement: Sql): Promise<T[]>;
   close(): Promise<void>;
@@ -38,8 +40,14 @@ export const SERVER_SETTINGS = {
 
 /** Insert targets are names from this codebase; anything else is refused before reaching SQL. */
 export function checkTableName(table: string): string {
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new AnalyticsStoreError(`Not a table name: ${JSON.stringify(table)}`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(table)) throw new AnalyticsStoreError(`Not a plain table or column name: ${JSON.stringify(table)}`);
   return table;
+}
+
+/** `INSERT INTO table (columns)`, with both checked as plain names. */
+export function insertTarget(table: string, columns: readonly string[]): string {
+  for (const column of columns) checkTableName(column);
+  return `${checkTableName(table)} (${columns.join(', ')})`;
 }
 
 export function parseJsonEachRow<T>(text: string): T[] {

@@ -10,7 +10,7 @@
  * the first is closed (chDB's `drainPending()` is awaited on close for that reason).
  */
 import { mkdirSync } from 'node:fs';
-import { type AnalyticsStore, AnalyticsStoreError, checkTableName, parseJsonEachRow } from './analytics-store.port';
+import { type AnalyticsStore, AnalyticsStoreError, checkTableName, insertTarget, parseJsonEachRow } from './analytics-store.port';
 import type { Sql } from './sql';
 
 type ChdbModule = typeof import('chdb');
@@ -37,14 +37,18 @@ export class ChdbAnalyticsStore implements AnalyticsStore {
 
   async insert(table: string, rows: readonly object[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.insertPayload(table, Buffer.from(rows.map((row) => JSON.stringify(row)).join('\n')));
+    await this.insertRaw(checkTableName(table), Buffer.from(rows.map((row) => JSON.stringify(row)).join('\n')), 'JSONEachRow');
   }
 
-  async insertPayload(table: string, payload: Uint8Array): Promise<void> {
-    checkTableName(table);
+  async insertTabSeparated(table: string, columns: readonly string[], payload: Uint8Array): Promise<void> {
+    insertTarget(table, columns);
+    await this.insertRaw(table, payload, 'TabSeparated', columns);
+  }
+
+  private async insertRaw(table: string, payload: Uint8Array, format: 'JSONEachRow' | 'TabSeparated', columns?: readonly string[]): Promise<void> {
     if (payload.length === 0) return;
     try {
-      await this.session.insert({ table, values: payload, format: 'JSONEachRow' });
+      await this.session.insert({ table, values: payload, format, columns });
     } catch (error) {
       throw new AnalyticsStoreError(`Insert into ${table} failed: ${(error as Error).message}`, { cause: error });
     }

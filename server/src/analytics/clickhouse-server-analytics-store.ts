@@ -2,7 +2,7 @@
 import { type ClickHouseClient, createClient } from '@clickhouse/client';
 import { Readable } from 'node:stream';
 import { finished } from 'node:stream/promises';
-import { type AnalyticsStore, AnalyticsStoreError, checkTableName, SERVER_SETTINGS } from './analytics-store.port';
+import { type AnalyticsStore, AnalyticsStoreError, checkTableName, insertTarget, SERVER_SETTINGS } from './analytics-store.port';
 import { identifier, sql, type Sql } from './sql';
 
 export class ClickHouseServerAnalyticsStore implements AnalyticsStore {
@@ -49,13 +49,13 @@ export class ClickHouseServerAnalyticsStore implements AnalyticsStore {
     await this.wrap(() => this.client.insert({ table, values: rows as object[], format: 'JSONEachRow' }));
   }
 
-  async insertPayload(table: string, payload: Uint8Array): Promise<void> {
-    checkTableName(table);
+  async insertTabSeparated(table: string, columns: readonly string[], payload: Uint8Array): Promise<void> {
+    const target = insertTarget(table, columns);
     if (payload.length === 0) return;
     // The bytes go to the server as they are (the client's `insert` takes only objects for JSON formats).
     await this.wrap(async () => {
       const { stream } = await this.client.exec({
-        query: `INSERT INTO ${table} FORMAT JSONEachRow`,
+        query: `INSERT INTO ${target} FORMAT TabSeparated`,
         values: Readable.from([payload], { objectMode: false }),
       });
       stream.resume();

@@ -8,7 +8,7 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { SqliteRawReader } from '../event-store/sqlite/sqlite-raw-reader';
 import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { dateTimeText, rawEventRowLine, toEventRow } from './event-rows';
+import { dateTimeText, eventRowTsv, rawEventRowTsv, toEventRow } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import { generateScenarioHistory } from './scenario-history.fixture';
 import { toDateTimeText } from './sql';
@@ -79,8 +79,8 @@ describe('toEventRow', () => {
   });
 });
 
-describe('rawEventRowLine', () => {
-  it('writes the same row from the stored JSON text as toEventRow does from the decoded event', async () => {
+describe('rawEventRowTsv', () => {
+  it('writes the same line from the stored JSON text as eventRowTsv does from the decoded event', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'herald-rows-'));
     const log = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
     try {
@@ -96,11 +96,15 @@ describe('rawEventRowLine', () => {
       const decoded = new FunnelContext(openStateDb(':memory:'));
       const raw = new FunnelContext(openStateDb(':memory:'));
       const reader = new SqliteRawReader(new Database(join(folder, 'events.sqlite'), { readonly: true }));
-      const expected = (await log.readAll()).map((event) => toEventRow(event, decoded));
-      const lines = reader.readPage(1, 100_000).map((event) => rawEventRowLine(event, raw));
-      expect(lines.map((line) => JSON.parse(line))).toEqual(expected);
+      const rows = new FunnelContext(openStateDb(':memory:'));
+      const events = await log.readAll();
+      const expected = events.map((event) => eventRowTsv(event, decoded));
+      expect(reader.readPage(1, 100_000).map((event) => rawEventRowTsv(event, raw))).toEqual(expected);
       expect(expected.length).toBe(await log.headPosition());
-      expect(expected.some((row) => row.goal_steps.length > 0 && row.variant === '' && row.enrollment_id !== '')).toBe(true);
+      // The history has what the funnel context must fill in (how the rows read back from ClickHouse
+      // is checked against toEventRow in sql-injection.int.spec.ts).
+      const mapped = events.map((event) => toEventRow(event, rows));
+      expect(mapped.some((row) => row.goal_steps.length > 0 && row.variant === '' && row.enrollment_id !== '')).toBe(true);
     } finally {
       await log.close();
       rmSync(folder, { recursive: true, force: true });

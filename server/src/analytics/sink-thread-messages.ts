@@ -22,7 +22,7 @@ export type ToSinkThread =
 
 export type FromSinkThread =
   | { type: 'started'; checkpoint: number }
-  /** JSONEachRow rows of the events after the checkpoint up to `last`, as UTF-8 bytes. */
+  /** TabSeparated rows of the events after the checkpoint up to `last`, as UTF-8 bytes. */
   | { type: 'batch'; seq: number; payload: ArrayBuffer; offset: number; length: number; events: number; last: number }
   | { type: 'committed'; seq: number; position: number }
   /** Reading the log or the state database failed; the thread ends. */

@@ -6,7 +6,7 @@ import type { FromSinkThread, SinkThreadData, ToSinkThread } from './sink-thread
 
 export interface SinkBatch {
   seq: number;
-  /** JSONEachRow rows, UTF-8. */
+  /** TabSeparated rows (columns as `EVENT_TSV_COLUMNS`), UTF-8. */
   payload: Uint8Array;
   events: number;
   /** Position of the batch's last event. */

@@ -1,30 +1,21 @@
 /**
- * Hostile values through every kind of value that reaches SQL, against the real engines: each must
- * come back unchanged, and the table must still be there afterwards.
+ * Hostile values through every kind of value that reaches SQL, and through the sink's TabSeparated
+ * rows, against the real engines: each must come back unchanged, and the table must still be there
+ * afterwards.
  */
+import type { RecordedEvent } from '../event-store/event-store.port';
+import type { RawRecordedEvent } from '../event-store/sqlite/sqlite-raw-reader';
+import { openStateDb } from '../state/state-db';
 import { analyticsEngines, warnIfNoServer } from './analytics-engines.fixture';
+import { ensureAnalyticsSchema } from './analytics-schema';
 import type { AnalyticsStore } from './analytics-store.port';
+import { HOSTILE } from './hostile-values.fixture';
+import { EVENT_TSV_COLUMNS, eventRowTsv, rawEventRowTsv, toEventRow } from './event-rows';
+import { FunnelContext } from './funnel-context';
 import { identifier, sql, trusted } from './sql';
 
 warnIfNoServer('SQL escaping');
 
-const HOSTILE = [
-  "'",
-  "''",
-  "\\'",
-  '\\',
-  'trailing backslash\\',
-  "'); DROP TABLE victims; --",
-  "' OR 1=1 --",
-  '`; DROP TABLE victims; --',
-  'nul\0byte',
-  'new\nline and \r\n and \t tab',
-  '\b\f\v\u0001\u001f\u007f',
-  '/* comment */ -- comment',
-  '{name:String}',
-  'zürich 東京 🚀 \u200b',
-  '',
-];
 
 describe.each(analyticsEngines)('SQL escaping against $name', (engine) => {
   let store: AnalyticsStore;
@@ -59,4 +50,58 @@ describe.each(analyticsEngines)('SQL escaping against $name', (engine) => {
     );
     expect(row).toEqual({ negative: -5, minus_negative: 2, fraction: 1.25, numbers: [1, -2, 3], at: 1772445605, yes: 1 });
   });
+
+  it('stores the sink\'s TabSeparated rows with hostile values in every column exactly as toEventRow maps them', async () => {
+    await ensureAnalyticsSchema(store);
+    const events = HOSTILE.flatMap((value, index) => hostileHistory(value, index));
+    const decoded = new FunnelContext(openStateDb(':memory:'));
+    const raw = new FunnelContext(openStateDb(':memory:'));
+    const expected = new FunnelContext(openStateDb(':memory:'));
+    const lines = events.map((event) => eventRowTsv(event, decoded));
+    // From the stored JSON text, as the sink's thread writes them: the same lines.
+    expect(events.map((event) => rawEventRowTsv(asStored(event), raw))).toEqual(lines);
+    await store.insertTabSeparated('events', EVENT_TSV_COLUMNS, Buffer.from(lines.join('\n')));
+
+    // 64-bit integers come back as JSON strings from the server, as numbers from chDB; 18.16 writes
+    // the DateTime 0 (no enrolment) as zeros.
+    const rows = (await store.query<Record<string, unknown>>(sql`SELECT * FROM events ORDER BY position`)).map((row) => ({
+      ...row,
+      enrolled_at: row.enrolled_at === '0000-00-00 00:00:00' ? '1970-01-01 00:00:00' : row.enrolled_at,
+      revision: Number(row.revision),
+      position: Number(row.position),
+      occurred_at_ms: Number(row.occurred_at_ms),
+    }));
+    const wanted = events.map((event) => toEventRow(event, expected));
+    expect(rows).toEqual(wanted);
+    // Every hostile step id (an empty one is no step) went through the arrays.
+    expect(wanted.filter((row) => row.goal_steps.length > 1).map((row) => [row.goal_steps[1], row.goal_variants[1]])).toEqual(
+      HOSTILE.filter((value) => value !== '').map((value) => [value, value]),
+    );
+  });
 });
+
+let position = 0;
+/** A person whose ids, names, properties, workspace, step, variant and channel are all `value`. */
+function hostileHistory(value: string, index: number): RecordedEvent[] {
+  const stream = `user-default:${value}`;
+  const enrollmentId = `enrollment ${index} ${value}`;
+  const metadata = { workspace: value, occurredAt: '2026-03-02T10:00:00.123Z', receivedAt: '2026-03-02T10:00:00.123Z', schemaVersion: 1, causationId: value, correlationId: value };
+  const event = (type: string, data: unknown): RecordedEvent => {
+    position += 1;
+    return { id: `00000000-0000-4000-8000-${String(position).padStart(12, '0')}`, type, data, stream, revision: position, position, recordedAt: '2026-03-02T10:00:01.000Z', metadata };
+  };
+  return [
+    event('Tracked', { event: value, userId: value, properties: { [value]: value, list: [value] } }),
+    event('EnrollmentStarted', { enrollmentId, scenarioId: value, version: 1, person: `user:${value}` }),
+    event('VariantAssigned', { enrollmentId, scenarioId: value, stepId: value, variant: value }),
+    event('MessageQueued', { enrollmentId, scenarioId: value, stepId: value, messageId: `${index}${value}`, channel: value }),
+    event('MessageSent', { messageId: `${index}${value}`, channel: value }),
+    event('GoalReached', { enrollmentId, scenarioId: value }),
+  ];
+}
+
+/** The event as the SQLite log stores it (JSON text) and its raw reader returns it. */
+function asStored(event: RecordedEvent): RawRecordedEvent {
+  const { recordedAt, data, metadata, ...envelope } = event;
+  return { ...envelope, recordedAtMs: Date.parse(recordedAt), data: JSON.stringify(data), metadata: JSON.stringify(metadata) };
+}
