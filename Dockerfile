@@ -15,4 +15,4 @@ ENV NODE_ENV=production DATA_DIR=/data PORT=3000
 COPY --from=build /app /app
 VOLUME /data
 EXPOSE 3000
-CMD ["node", "--max-semi-space-size=64", "server/dist/main.js"]
+CMD ["node", "--max-semi-space-size=64", "--min-semi-space-size=64", "server/dist/main.js"]

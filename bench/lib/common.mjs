@@ -72,11 +72,11 @@ export function printTable(header, rows) {
  * Runs `script` in a fresh Node process and talks to it over IPC. BENCH_CPU_PROF=1 adds --cpu-prof
  * (profiles land in bench/profiles/) unless the child profiles itself (`wholeProcess: false`).
  */
-export function startChild(script, args = [], { profileName, wholeProcess = true } = {}) {
+export function startChild(script, args = [], { profileName, wholeProcess = true, nodeFlags = [] } = {}) {
   // Fastify warns (FSTWRN004) that Herald replaces an error handler; it would repeat on every start.
   // The young generation's size is the one `npm start` gives Herald (docs/deployment.md), for
   // baselines and Herald alike.
-  const execArgv = ['--disable-warning=FSTWRN004', '--max-semi-space-size=64'];
+  const execArgv = ['--disable-warning=FSTWRN004', '--max-semi-space-size=64', ...nodeFlags];
   if (process.env.BENCH_CPU_PROF === '1' && profileName && wholeProcess) {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'profiles')}`, `--cpu-prof-name=${profileName}-${Date.now()}.cpuprofile`);
   }
