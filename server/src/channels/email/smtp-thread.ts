@@ -88,8 +88,9 @@ interface SendReply {
  * semi-spaces, whatever the process's flags. Its size comes from `--min-semi-space-size` (a
  * worker's young generation does not grow on its own here: it stayed at 16 MB with this limit
  * alone). Each send's objects live from its post to its answer, tens of milliseconds with 32 in
- * flight: with 16 MB the thread scavenged about every 35 emails (≈ 80 times in 4,500 sends), with
- * 64 MB 3-4 times less often, and spent ≈ 100 µs less CPU per email (docs/deployment.md).
+ * flight: with 16 MB the thread scavenged about every 55 emails (75-80 times in 4,500 sends), with
+ * 64 MB about three times less often, and the thread and V8's helpers spent ≈ 135 µs less CPU per
+ * email (docs/deployment.md).
  */
 const SMTP_THREAD_LIMITS = { maxYoungGenerationSizeMb: 192 };
 
