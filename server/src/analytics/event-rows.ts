@@ -83,14 +83,20 @@ const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
  */
 export function dateTimeText(ms: number): string {
   const second = Math.floor(ms / 1000);
+  // Most often the second asked for just before (the events of a commit share their recorded time).
+  if (second === lastSecond) return lastSecondText;
   let text = secondTexts.get(second);
   if (text === undefined) {
     if (secondTexts.size >= 10_000) secondTexts.clear();
     text = formatDateTime(second);
     secondTexts.set(second, text);
   }
+  lastSecond = second;
+  lastSecondText = text;
   return text;
 }
+let lastSecond = -1;
+let lastSecondText = '';
 
 function formatDateTime(second: number): string {
   const day = Math.floor(second / 86_400);

@@ -28,6 +28,14 @@ export function bytesToUuid(b: Uint8Array): string {
   );
 }
 
+/**
+ * The same text from the id's 32 hex digits in lower case (SQLite's `lower(hex(id))`): a reader that
+ * asks SQLite for the hex gets a string where a blob would cost a Buffer per row.
+ */
+export function hexToUuid(hex: string): string {
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
+
 /** Random bytes drawn 4 KB at a time: one call into the system's generator per 256 ids, not per id. */
 const randomPool = Buffer.alloc(4096);
 let randomOffset = randomPool.length;

@@ -1,4 +1,4 @@
-import { HERALD_NAMESPACE, bytesToUuid, isUuid, uuidToBytes, uuidv5, uuidv7 } from './ids';
+import { HERALD_NAMESPACE, bytesToUuid, hexToUuid, isUuid, uuidToBytes, uuidv5, uuidv7 } from './ids';
 
 describe('ids', () => {
   it('uuidv5 matches RFC 9562 (DNS namespace, www.example.com) and is the same with the default namespace spelled out', () => {
@@ -33,6 +33,7 @@ describe('ids', () => {
       expect(isUuid(uuid)).toBe(true);
       expect([...uuidToBytes(uuid)]).toEqual([...bytes]);
       expect(bytesToUuid(Buffer.from(bytes))).toBe(uuid);
+      expect(hexToUuid(Buffer.from(bytes).toString('hex'))).toBe(uuid);
     }
     expect(bytesToUuid(uuidToBytes('6BA7B810-9DAD-11D1-80B4-00C04FD430C8'))).toBe('6ba7b810-9dad-11d1-80b4-00c04fd430c8');
   });

@@ -4,7 +4,7 @@
  * which has its own read-only connection to the file and decodes only the fields it maps).
  */
 import type Database from 'better-sqlite3';
-import { bytesToUuid } from '../../shared/ids';
+import { hexToUuid } from '../../shared/ids';
 
 /** An event as the SQLite log holds it. */
 export interface RawRecordedEvent {
@@ -34,7 +34,7 @@ export interface EventRow {
 }
 
 /** A row of `SqliteRawReader`'s page query, as an array (better-sqlite3's raw mode: no object per row). */
-type PageRow = [position: number, streamId: number, revision: number, eventId: Buffer, type: string, data: string, metadata: string, recordedAt: number];
+type PageRow = [position: number, streamId: number, revision: number, eventIdHex: string, type: string, data: string, metadata: string, recordedAt: number];
 
 export class SqliteRawReader {
   private readonly page;
@@ -46,7 +46,8 @@ export class SqliteRawReader {
   constructor(db: Database.Database) {
     this.page = db
       .prepare<[number, number], PageRow>(
-        `SELECT position, stream_id, revision, event_id, type, data, metadata, recorded_at
+        // The id as hex text: a blob would be a Buffer per row (measured 0.8 µs of a 2 µs row fetch).
+        `SELECT position, stream_id, revision, lower(hex(event_id)), type, data, metadata, recorded_at
          FROM events WHERE position >= ? ORDER BY position LIMIT ?`,
       )
       .raw(true);
@@ -59,8 +60,8 @@ export class SqliteRawReader {
     const rows = this.page.all(fromPosition, maxCount) as unknown as PageRow[];
     const events = new Array<RawRecordedEvent>(rows.length);
     for (let i = 0; i < rows.length; i++) {
-      const [position, streamId, revision, eventId, type, data, metadata, recordedAt] = rows[i];
-      events[i] = { id: bytesToUuid(eventId), type, stream: this.nameOf(streamId), revision, position, recordedAtMs: recordedAt, data, metadata };
+      const [position, streamId, revision, eventIdHex, type, data, metadata, recordedAt] = rows[i];
+      events[i] = { id: hexToUuid(eventIdHex), type, stream: this.nameOf(streamId), revision, position, recordedAtMs: recordedAt, data, metadata };
     }
     return events;
   }
