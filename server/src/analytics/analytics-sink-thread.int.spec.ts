@@ -8,11 +8,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { uuidv7 } from '../shared/ids';
 import { openStateDb, readCheckpoint, type StateDb } from '../state/state-db';
 import { analyticsEngines } from './analytics-engines.fixture';
 import { dropAnalyticsSchema, ensureAnalyticsSchema } from './analytics-schema';
 import { ANALYTICS_SINK, AnalyticsSink } from './analytics-sink';
 import type { AnalyticsStore } from './analytics-store.port';
+import { HOSTILE } from './hostile-values.fixture';
 import { generateScenarioHistory } from './scenario-history.fixture';
 import { sql } from './sql';
 
@@ -97,6 +99,23 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
       expect(await stored()).toBe(head);
     }
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(await log.headPosition());
+  });
+
+  it('writes non-ASCII and hostile values into its payloads unchanged', async () => {
+    const occurredAt = '2026-03-02T10:00:00.000Z';
+    for (const value of HOSTILE) {
+      await log.append(`user-default:${value}`, [
+        { id: uuidv7(), type: 'Tracked', data: { event: value, userId: value, properties: { [value]: value } }, metadata: { workspace: 'default', occurredAt, receivedAt: occurredAt, schemaVersion: 1 } },
+      ]);
+    }
+    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 20 });
+    expect(sink.runsOn).toBe('worker thread');
+    sink.start();
+    await sink.caughtUpTo(await log.headPosition());
+    const rows = await analytics.query<{ user_id: string; event_name: string; properties: string }>(
+      sql`SELECT user_id, event_name, properties FROM events ORDER BY position`,
+    );
+    expect(rows).toEqual(HOSTILE.map((value) => ({ user_id: value, event_name: value, properties: JSON.stringify({ [value]: value }) })));
   });
 
   it('moves the checkpoint and saves the funnel links only after the insert succeeded', async () => {
