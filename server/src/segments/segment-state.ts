@@ -332,7 +332,9 @@ export class SegmentState {
 
   private write(changes: Changes): void {
     for (const [workspace, persons] of changes.persons) {
-      for (const [person, record] of persons) {
+      // In key order, as the B-tree is: consecutive writes touch nearby pages.
+      for (const person of [...persons.keys()].sort()) {
+        const record = persons.get(person);
         if (record) this.statements.putPerson.run(workspace, person, encodePersonRecord(person, record), record.nextCheckAt ?? null);
         else this.statements.deletePerson.run(workspace, person);
       }
