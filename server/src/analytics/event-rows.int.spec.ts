@@ -77,6 +77,32 @@ describe('toEventRow', () => {
     // A message nobody queued keeps its own fields only.
     expect(toEventRow(recorded('MessageOpened', { messageId: 'unknown', channel: 'email' }), context)).toMatchObject({ enrollment_id: '', message_id: 'unknown' });
   });
+
+  it('maps events again after a crash to the same rows, though links from later in the log were saved meanwhile', () => {
+    // The sink commits a batch's links with the links of batches mapped after it, so after a crash
+    // the events after the checkpoint are mapped again with those links already saved.
+    const e = { enrollmentId: 'e2', scenarioId: 'cart' };
+    const events = [
+      recorded('EnrollmentStarted', { ...e, person: 'user:ada' }, undefined, '2026-03-02T09:00:00Z'),
+      // The step's events before its variant is known, then the variant, a message, the goal.
+      recorded('StepCompleted', { ...e, stepId: 'mail' }),
+      recorded('TimerScheduled', { ...e, stepId: 'mail' }),
+      recorded('VariantAssigned', { ...e, stepId: 'mail', variant: 'b' }),
+      recorded('MessageQueued', { ...e, stepId: 'mail', messageId: 'm2', channel: 'email' }),
+      recorded('GoalReached', { ...e, variants: { mail: 'b' } }),
+      recorded('StepCompleted', { ...e, stepId: 'late' }),
+      recorded('VariantAssigned', { ...e, stepId: 'late', variant: 'x' }),
+    ];
+    const db = openStateDb(':memory:');
+    const first = new FunnelContext(db);
+    const rows = events.map((event) => toEventRow(event, first));
+    expect(rows.map((row) => row.variant)).toEqual(['', '', '', 'b', 'b', '', '', 'x']);
+    db.transaction(() => first.commit())();
+
+    // Every link is saved; the events from the step's first one on are mapped again.
+    const again = new FunnelContext(db);
+    expect(events.slice(1).map((event) => toEventRow(event, again))).toEqual(rows.slice(1));
+  });
 });
 
 describe('rawEventRowTsv', () => {

@@ -187,7 +187,7 @@ function eventColumns(event: MappedEvent, context: FunnelContext): EventColumns 
 
   if (enrollmentId && stepId) {
     context.reachStep(enrollmentId, stepId, variant, event.position);
-    if (!variant) variant = context.variantAt(enrollmentId, stepId) ?? '';
+    if (!variant) variant = context.variantAt(enrollmentId, stepId, event.position) ?? '';
     if (messageId && event.type.startsWith('Message') && !context.message(messageId)) {
       context.linkMessage(messageId, { enrollmentId, scenarioId, stepId, variant });
     }

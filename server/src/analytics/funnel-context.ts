@@ -8,13 +8,23 @@
  * in log order, so the same event always gets the same row.
  *
  * Changes made while a batch is built stay in memory (`pending`) until the batch is in ClickHouse
- * and `commit` runs; `discard` forgets them when the insert is abandoned.
+ * and `commit` runs; `discard` forgets them when the insert is abandoned. A commit may also save
+ * links found in later batches already mapped, so every answer about a step is bounded by the
+ * position asked about (what the log said up to that event): an event mapped again after a crash
+ * gets the same row even when a link from later in the log is already saved.
  */
 import type { StateDb } from '../state/state-db';
 
 export interface EnrollmentLink {
   scenarioId: string;
   startedAtMs: number;
+}
+
+/** A step an enrolment reached: where it first did, and its variant once known and from where. */
+interface StepLink {
+  variant: string;
+  position: number;
+  variantPosition: number;
 }
 
 export interface MessageLink {
@@ -24,6 +34,9 @@ export interface MessageLink {
   variant: string;
 }
 
+/** A row saved before variant_position existed: its variant counts from the step's first event. */
+const VARIANT_POSITION = 'COALESCE(variant_position, first_position)';
+
 /** Where the links are kept (in the sink's state database, see sink-state.ts). */
 export const FUNNEL_CONTEXT_TABLES = ['analytics_enrollments', 'analytics_messages', 'analytics_enrollment_steps'];
 
@@ -31,8 +44,8 @@ export class FunnelContext {
   private readonly pending = {
     enrollments: new Map<string, EnrollmentLink>(),
     messages: new Map<string, MessageLink>(),
-    /** enrollment id -> step id -> variant and the position of the event that reached it */
-    steps: new Map<string, Map<string, { variant: string; position: number }>>(),
+    /** enrollment id -> step id -> the step as reached (see StepLink) */
+    steps: new Map<string, Map<string, StepLink>>(),
   };
   private readonly statements;
 
@@ -45,19 +58,22 @@ export class FunnelContext {
       message: db.prepare<[string], { enrollment_id: string; scenario_id: string; step_id: string; variant: string }>(
         'SELECT enrollment_id, scenario_id, step_id, variant FROM analytics_messages WHERE message_id = ?',
       ),
-      steps: db.prepare<[string, number], { step_id: string; variant: string }>(
-        'SELECT step_id, variant FROM analytics_enrollment_steps WHERE enrollment_id = ? AND first_position < ? ORDER BY first_position',
+      steps: db.prepare<[string, number], { step_id: string; variant: string; variant_position: number }>(
+        `SELECT step_id, variant, ${VARIANT_POSITION} AS variant_position FROM analytics_enrollment_steps
+         WHERE enrollment_id = ? AND first_position < ? ORDER BY first_position`,
       ),
-      step: db.prepare<[string, string], { variant: string }>('SELECT variant FROM analytics_enrollment_steps WHERE enrollment_id = ? AND step_id = ?'),
+      step: db.prepare<[string, string], { variant: string; first_position: number; variant_position: number }>(
+        `SELECT variant, first_position, ${VARIANT_POSITION} AS variant_position FROM analytics_enrollment_steps WHERE enrollment_id = ? AND step_id = ?`,
+      ),
       saveEnrollment: db.prepare<[string, string, number]>(
         'INSERT OR IGNORE INTO analytics_enrollments (enrollment_id, scenario_id, started_at_ms) VALUES (?, ?, ?)',
       ),
       saveMessage: db.prepare<[string, string, string, string, string]>(
         'INSERT OR REPLACE INTO analytics_messages (message_id, enrollment_id, scenario_id, step_id, variant) VALUES (?, ?, ?, ?, ?)',
       ),
-      saveStep: db.prepare<[string, string, string, number]>(
-        `INSERT INTO analytics_enrollment_steps (enrollment_id, step_id, variant, first_position) VALUES (?, ?, ?, ?)
-         ON CONFLICT (enrollment_id, step_id) DO UPDATE SET variant = excluded.variant`,
+      saveStep: db.prepare<[string, string, string, number, number]>(
+        `INSERT INTO analytics_enrollment_steps (enrollment_id, step_id, variant, first_position, variant_position) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (enrollment_id, step_id) DO UPDATE SET variant = excluded.variant, variant_position = excluded.variant_position`,
       ),
     };
   }
@@ -68,7 +84,11 @@ export class FunnelContext {
       CREATE TABLE IF NOT EXISTS analytics_messages (message_id TEXT PRIMARY KEY, enrollment_id TEXT NOT NULL, scenario_id TEXT NOT NULL,
         step_id TEXT NOT NULL, variant TEXT NOT NULL);
       CREATE TABLE IF NOT EXISTS analytics_enrollment_steps (enrollment_id TEXT NOT NULL, step_id TEXT NOT NULL, variant TEXT NOT NULL,
-        first_position INTEGER NOT NULL, PRIMARY KEY (enrollment_id, step_id));`);
+        first_position INTEGER NOT NULL, variant_position INTEGER, PRIMARY KEY (enrollment_id, step_id));`);
+    // Files of versions before variant_position: their rows answer as if the variant was known from
+    // the step's first event (what those versions did).
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(analytics_enrollment_steps)').all();
+    if (!columns.some((column) => column.name === 'variant_position')) db.exec('ALTER TABLE analytics_enrollment_steps ADD COLUMN variant_position INTEGER');
   }
 
   static reset(db: StateDb): void {
@@ -99,28 +119,44 @@ export class FunnelContext {
   }
 
   /**
-   * Steps the enrolment reached before `position`, in the order it reached them, with their variants.
-   * Bounded by position, so the answer is the same whether or not later links were already saved.
+   * Steps the enrolment reached before `position`, in the order it reached them, with their variants
+   * as known before it. Bounded by position, so the answer is the same whether or not later links
+   * were already saved.
    */
   steps(enrollmentId: string, beforePosition: number): Map<string, string> {
     const steps = new Map<string, string>();
-    for (const row of this.statements.steps.all(enrollmentId, beforePosition)) steps.set(row.step_id, row.variant);
+    for (const row of this.statements.steps.all(enrollmentId, beforePosition)) {
+      steps.set(row.step_id, row.variant_position < beforePosition ? row.variant : '');
+    }
     const pending = [...(this.pending.steps.get(enrollmentId) ?? [])].filter(([, step]) => step.position < beforePosition);
-    for (const [stepId, { variant }] of pending.sort((a, b) => a[1].position - b[1].position)) steps.set(stepId, variant);
+    for (const [stepId, step] of pending.sort((a, b) => a[1].position - b[1].position)) {
+      steps.set(stepId, step.variantPosition < beforePosition ? step.variant : '');
+    }
     return steps;
   }
 
-  variantAt(enrollmentId: string, stepId: string): string | undefined {
-    return this.pending.steps.get(enrollmentId)?.get(stepId)?.variant ?? this.statements.step.get(enrollmentId, stepId)?.variant;
+  /** The step's variant as known at `position` (the event there included); '' when not known yet. */
+  variantAt(enrollmentId: string, stepId: string, position: number): string | undefined {
+    const step = this.step(enrollmentId, stepId);
+    if (!step) return undefined;
+    return step.variantPosition <= position ? step.variant : '';
   }
 
-  /** Records that the enrolment reached the step; a variant, once known, sticks to the step. */
+  /** Records that the enrolment reached the step at `position`; a variant, once known, sticks to the step. */
   reachStep(enrollmentId: string, stepId: string, variant: string, position: number): void {
-    const known = this.variantAt(enrollmentId, stepId);
-    if (known !== undefined && (known !== '' || variant === '')) return;
+    const known = this.step(enrollmentId, stepId);
+    if (known && (known.variant !== '' || variant === '')) return;
     let steps = this.pending.steps.get(enrollmentId);
     if (!steps) this.pending.steps.set(enrollmentId, (steps = new Map()));
-    steps.set(stepId, { variant, position: steps.get(stepId)?.position ?? position });
+    steps.set(stepId, { variant, position: known?.position ?? position, variantPosition: position });
+  }
+
+  /** The step as last known, later links included. */
+  private step(enrollmentId: string, stepId: string): StepLink | undefined {
+    const pending = this.pending.steps.get(enrollmentId)?.get(stepId);
+    if (pending) return pending;
+    const row = this.statements.step.get(enrollmentId, stepId);
+    return row ? { variant: row.variant, position: row.first_position, variantPosition: row.variant_position } : undefined;
   }
 
   /** Writes the pending links (call inside the transaction that moves the checkpoint). */
@@ -128,7 +164,9 @@ export class FunnelContext {
     for (const [id, link] of this.pending.enrollments) this.statements.saveEnrollment.run(id, link.scenarioId, link.startedAtMs);
     for (const [id, link] of this.pending.messages) this.statements.saveMessage.run(id, link.enrollmentId, link.scenarioId, link.stepId, link.variant);
     for (const [enrollmentId, steps] of this.pending.steps) {
-      for (const [stepId, { variant, position }] of steps) this.statements.saveStep.run(enrollmentId, stepId, variant, position);
+      for (const [stepId, { variant, position, variantPosition }] of steps) {
+        this.statements.saveStep.run(enrollmentId, stepId, variant, position, variantPosition);
+      }
     }
     this.discard();
   }

@@ -92,3 +92,32 @@ it('starts empty next to a state.sqlite that never had a sink, and in memory bes
   expect(existsSync(join(process.cwd(), SINK_STATE_FILE))).toBe(false);
   inMemory.close();
 });
+
+it('reads links saved before steps had a variant position, moved from state.sqlite or in its own file', () => {
+  // The step links as versions before variant_position wrote them.
+  const earlierStepsTable = (db: StateDb) => {
+    db.exec(`CREATE TABLE analytics_enrollment_steps (enrollment_id TEXT NOT NULL, step_id TEXT NOT NULL, variant TEXT NOT NULL,
+      first_position INTEGER NOT NULL, PRIMARY KEY (enrollment_id, step_id))`);
+    db.prepare('INSERT INTO analytics_enrollment_steps VALUES (?, ?, ?, ?)').run('e1', 'reminder', 'discount', 41);
+  };
+  const projections = openStateDb(join(dir, 'state.sqlite'), { checkpointIntervalMs: 0 });
+  earlierStepsTable(projections);
+  writeCheckpoint(projections, ANALYTICS_SINK, 77);
+  const moved = openSinkState(projections);
+  const ownFile = openStateDb(join(dir, 'own.sqlite'), { checkpointIntervalMs: 0 });
+  earlierStepsTable(ownFile);
+  for (const db of [moved, ownFile]) {
+    const context = new FunnelContext(db);
+    // As those versions answered: the variant from the step's first event on.
+    expect(context.variantAt('e1', 'reminder', 41)).toBe('discount');
+    expect([...context.steps('e1', 42)]).toEqual([['reminder', 'discount']]);
+    // And new links are saved beside them.
+    context.reachStep('e1', 'sms', 'short', 50);
+    db.transaction(() => context.commit())();
+    expect(new FunnelContext(db).variantAt('e1', 'sms', 50)).toBe('short');
+  }
+  expect(readCheckpoint(moved, ANALYTICS_SINK)).toBe(77);
+  moved.close();
+  ownFile.close();
+  projections.close();
+});

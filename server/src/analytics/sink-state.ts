@@ -38,7 +38,10 @@ function moveSinkState(from: StateDb, to: StateDb): void {
     try {
       to.transaction(() => {
         for (const table of FUNNEL_CONTEXT_TABLES) {
-          if (hasTable(from, table)) to.exec(`INSERT OR IGNORE INTO main.${table} SELECT * FROM projections.${table}`);
+          if (!hasTable(from, table)) continue;
+          // By name: the file of an earlier version may have fewer columns than the table has now.
+          const columns = to.prepare<[string, string], { name: string }>('SELECT name FROM pragma_table_info(?, ?)').all(table, 'projections').map((column) => column.name);
+          to.exec(`INSERT OR IGNORE INTO main.${table} (${columns.join(', ')}) SELECT ${columns.join(', ')} FROM projections.${table}`);
         }
         to.prepare('INSERT OR REPLACE INTO main.checkpoints (name, position) VALUES (?, ?)').run(ANALYTICS_SINK, left);
       })();
