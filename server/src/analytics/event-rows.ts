@@ -241,8 +241,8 @@ export const EVENT_TSV_COLUMNS: readonly (keyof EventRow)[] = [
 
 /**
  * One TabSeparated line. Strings escape backslash, tab, line feed and carriage return as ClickHouse
- * reads them; ids, numbers and formatted times need none. `data`, `metadata` and `properties` are
- * JSON text, which holds no raw tab or line break, so only their backslashes are escaped.
+ * reads them; numbers and formatted times need nothing. `data`, `metadata` and `properties` are JSON
+ * text, which holds no raw tab or line break, so only their backslashes are escaped.
  */
 function tsvLine(c: EventColumns, data: string, metadata: string): string {
   return (
