@@ -305,29 +305,8 @@ export class SegmentState {
     this.changes = this.changes.slice(taken);
     // Bound memory: once flushed the caches are only a read-through copy, but what later batches
     // changed and have not committed yet must stay (SQLite does not have it).
-    if (this.personCount > this.cacheLimit) {
-      this.persons = new Map();
-      this.personCount = 0;
-      for (const changes of this.changes) {
-        for (const [workspace, persons] of changes.persons) {
-          const cache = inner(this.persons, workspace);
-          for (const person of persons.keys()) if (!cache.has(person)) this.personCount += 1;
-          // Oldest batch first: each person ends with the value the last batch left, as in the cache.
-          for (const [person, record] of persons) cache.set(person, record);
-        }
-      }
-    }
-    if (this.linkCount > this.cacheLimit) {
-      this.links = new Map();
-      this.linkCount = 0;
-      for (const changes of this.changes) {
-        for (const [workspace, keys] of changes.links) {
-          const cache = inner(this.links, workspace);
-          for (const key of keys.keys()) if (!cache.has(key)) this.linkCount += 1;
-          for (const [key, person] of keys) cache.set(key, person);
-        }
-      }
-    }
+    if (this.personCount > this.cacheLimit) [this.persons, this.personCount] = unflushed(this.changes.map((changes) => changes.persons));
+    if (this.linkCount > this.cacheLimit) [this.links, this.linkCount] = unflushed(this.changes.map((changes) => changes.links));
   }
 
   private write(changes: Changes): void {
@@ -402,6 +381,23 @@ function inner<V>(outer: Map<string, Map<string, V>>, workspace: string): Map<st
   let found = outer.get(workspace);
   if (found === undefined) outer.set(workspace, (found = new Map()));
   return found;
+}
+
+/**
+ * A cache holding only what unflushed batches changed, oldest batch first (each key ends with the
+ * value the last batch left, as in the cache), and how many keys it holds.
+ */
+function unflushed<V>(batches: Array<Map<string, Map<string, V>>>): [Map<string, Map<string, V | null>>, number] {
+  const cache = new Map<string, Map<string, V | null>>();
+  for (const batch of batches) {
+    for (const [workspace, values] of batch) {
+      const kept = inner(cache, workspace);
+      for (const [key, value] of values) kept.set(key, value);
+    }
+  }
+  let count = 0;
+  for (const kept of cache.values()) count += kept.size;
+  return [cache, count];
 }
 
 function forget<V>(outer: Map<string, Map<string, V>>, workspace: string, key: string): void {
