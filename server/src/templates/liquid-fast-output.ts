@@ -13,7 +13,7 @@
  * final string or number. Anything else (an unset variable, another filter, another type) is
  * evaluated by liquidjs itself, so its results, strictness and errors are unchanged.
  */
-import { type Context, type Emitter, Liquid, Output, type Template as LiquidTemplate } from 'liquidjs';
+import { type Context, type Emitter, Liquid, Output, type Template as LiquidTemplate, TypeGuards } from 'liquidjs';
 
 type Path = string[];
 
@@ -34,32 +34,24 @@ export function setDirectOutput(on: boolean): void {
 }
 const plans = new WeakMap<Output, Plan | null>();
 
-interface Token {
-  kind?: number;
-  content?: unknown;
-  variable?: unknown;
-  props?: Token[];
-  constructor: { name: string };
-}
-
 interface FilterLike {
   handler: unknown;
   args: unknown[];
 }
 
 /** `a.b['c']`: a property path of names only (no variable lookups inside brackets, no ranges). */
-function pathOf(token: Token | undefined): Path | undefined {
-  if (!token || token.constructor.name !== 'PropertyAccessToken' || token.variable || !token.props?.length) return undefined;
+function pathOf(token: unknown): Path | undefined {
+  if (!TypeGuards.isPropertyAccessToken(token) || token.variable || token.props.length === 0) return undefined;
   const path: Path = [];
   for (const prop of token.props) {
-    if (typeof prop.content !== 'string' || (prop.constructor.name !== 'IdentifierToken' && prop.constructor.name !== 'QuotedToken')) return undefined;
+    if (!TypeGuards.isWordToken(prop) && !TypeGuards.isQuotedToken(prop)) return undefined;
     path.push(prop.content);
   }
   return path;
 }
 
 function planOf(output: Output, liquid: Liquid): Plan | null {
-  const postfix = (output.value.initial as unknown as { postfix: Token[] }).postfix;
+  const postfix = (output.value.initial as unknown as { postfix: unknown[] }).postfix;
   if (postfix.length !== 1) return null;
   const path = pathOf(postfix[0]);
   if (!path) return null;
@@ -67,11 +59,11 @@ function planOf(output: Output, liquid: Liquid): Plan | null {
   let i = 0;
   let fallback: Plan['fallback'];
   if (filters[i]?.handler === liquid.filters.default && filters[i].args.length === 1) {
-    const arg = filters[i].args[0] as Token;
+    const arg = filters[i].args[0];
     if (Array.isArray(arg)) return null;
     const argPath = pathOf(arg);
     if (argPath) fallback = { path: argPath };
-    else if (arg.constructor.name === 'QuotedToken' && typeof arg.content === 'string') fallback = { literal: arg.content };
+    else if (TypeGuards.isQuotedToken(arg)) fallback = { literal: arg.content };
     else return null;
     i += 1;
   }
