@@ -55,26 +55,45 @@ async function caughtUp(runner: ProjectionRunner, store: EventStore, names: stri
   }
 }
 
+/**
+ * An event store, a live state database and a runner hosting identity and segments, whose appends
+ * crash (once durable, before they are acknowledged) with probability `crashRate`.
+ */
+function crashingRig(next: () => number, crashRate: number) {
+  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
+  const clock = new TestClock(new Date('2026-01-01T00:00:00Z'));
+  const live = openStateDb(join(dir, 'live.sqlite'));
+  const flaky = crashingStore(store, () => next() < crashRate);
+  const start = () => {
+    const runner = new ProjectionRunner(flaky, live, { retryDelayMs: 1 });
+    runner.start(identityProjection);
+    runner.start(new SegmentsProjection(live, flaky));
+    return runner;
+  };
+  const rig = {
+    store,
+    clock,
+    live,
+    catalog: new SegmentCatalog(store, clock),
+    names: [identityProjection.name, SEGMENTS_PROJECTION],
+    runner: start(),
+    /** A new runner and fresh in-memory state resume from the committed checkpoints. */
+    async restart(): Promise<void> {
+      await rig.runner.stop();
+      rig.runner = start();
+    },
+  };
+  return rig;
+}
+
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-rebuild-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 it.each([1, 2, 3])('live runner with random crashes equals a rebuild from scratch (seed %i)', async (seed) => {
   const next = random(seed);
-  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  const clock = new TestClock(new Date('2026-01-01T00:00:00Z'));
-  const live = openStateDb(join(dir, 'live.sqlite'));
-  const flaky = crashingStore(store, () => next() < 0.15);
-  const catalog = new SegmentCatalog(store, clock);
-  const names = [identityProjection.name, SEGMENTS_PROJECTION];
-
-  let runner: ProjectionRunner | undefined;
-  const startRunner = () => {
-    runner = new ProjectionRunner(flaky, live, { retryDelayMs: 1 });
-    runner.start(identityProjection);
-    runner.start(new SegmentsProjection(live, flaky));
-  };
-  startRunner();
+  const rig = crashingRig(next, 0.15);
+  const { store, clock, live, catalog, names } = rig;
 
   const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
   const append = (stream: string, type: string, data: unknown) => {
@@ -100,18 +119,17 @@ it.each([1, 2, 3])('live runner with random crashes equals a rebuild from scratc
       await append(anonymousStream('default', anonymousId), 'Tracked', { event: 'Product Viewed', properties: { category: 'shoes' } });
       if (next() < 0.3) await append(userStream('default', user), 'IdentityLinked', { key: `anon:${anonymousId}`, userId: user });
     } else if (roll < 0.95) {
-      await caughtUp(runner!, store, names);
+      await caughtUp(rig.runner, store, names);
       await new SegmentTimers(live, store, clock).fireDue();
     } else {
       // A restart: a new runner and fresh in-memory state resume from the committed checkpoints.
-      await runner!.stop();
-      startRunner();
+      await rig.restart();
     }
   }
-  await caughtUp(runner!, store, names);
+  await caughtUp(rig.runner, store, names);
   await new SegmentTimers(live, store, clock).fireDue();
-  await caughtUp(runner!, store, names);
-  await runner!.stop();
+  await caughtUp(rig.runner, store, names);
+  await rig.runner.stop();
 
   await expectRebuildEqualsLive(store, live);
   await expectEachDecisionOnce(store);
@@ -123,19 +141,8 @@ it.each([4, 5, 6])(
   'live runner equals a rebuild when events arrive in waves, decided while earlier batches are appended, under crashes and restarts (seed %i)',
   async (seed) => {
     const next = random(seed);
-    const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-    const clock = new TestClock(new Date('2026-01-01T00:00:00Z'));
-    const live = openStateDb(join(dir, 'live.sqlite'));
-    const flaky = crashingStore(store, () => next() < 0.1);
-    const catalog = new SegmentCatalog(store, clock);
-    const names = [identityProjection.name, SEGMENTS_PROJECTION];
-    let runner!: ProjectionRunner;
-    const startRunner = () => {
-      runner = new ProjectionRunner(flaky, live, { retryDelayMs: 1 });
-      runner.start(identityProjection);
-      runner.start(new SegmentsProjection(live, flaky));
-    };
-    startRunner();
+    const rig = crashingRig(next, 0.1);
+    const { store, clock, live, catalog, names } = rig;
     await catalog.define('default', { id: 'viewers', name: 'Viewed shoes twice this week', where: { performed: 'Product Viewed', where: [{ property: 'category', op: 'eq', value: 'shoes' }], count: { gte: 2 }, within: '7d' } });
     await catalog.define('default', { id: 'signed-up', name: 'Signed up', where: { performed: 'Signed Up' } });
 
@@ -171,18 +178,17 @@ it.each([4, 5, 6])(
       await Promise.all(appends);
       // Restart mid-flight every other wave: the runner is stopped with batches still in its pipeline.
       if (wave % 2 === 1) {
-        await runner.stop();
-        startRunner();
+        await rig.restart();
       }
       if (wave % 3 === 2) {
-        await caughtUp(runner, store, names);
+        await caughtUp(rig.runner, store, names);
         await new SegmentTimers(live, store, clock).fireDue();
       }
     }
-    await caughtUp(runner, store, names);
+    await caughtUp(rig.runner, store, names);
     await new SegmentTimers(live, store, clock).fireDue();
-    await caughtUp(runner, store, names);
-    await runner.stop();
+    await caughtUp(rig.runner, store, names);
+    await rig.runner.stop();
 
     await expectRebuildEqualsLive(store, live);
     await expectEachDecisionOnce(store);
