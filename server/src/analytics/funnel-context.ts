@@ -27,6 +27,8 @@ interface StepLink {
   variantPosition: number;
 }
 
+const variantAt = (step: StepLink, position: number) => (step.variantPosition <= position ? step.variant : '');
+
 export interface MessageLink {
   enrollmentId: string;
   scenarioId: string;
@@ -138,17 +140,21 @@ export class FunnelContext {
   /** The step's variant as known at `position` (the event there included); '' when not known yet. */
   variantAt(enrollmentId: string, stepId: string, position: number): string | undefined {
     const step = this.step(enrollmentId, stepId);
-    if (!step) return undefined;
-    return step.variantPosition <= position ? step.variant : '';
+    return step && variantAt(step, position);
   }
 
-  /** Records that the enrolment reached the step at `position`; a variant, once known, sticks to the step. */
-  reachStep(enrollmentId: string, stepId: string, variant: string, position: number): void {
+  /**
+   * Records that the enrolment reached the step at `position`; a variant, once known, sticks to the
+   * step. Returns the step's variant as known there (what `variantAt` would answer, without a second
+   * look-up: the mapping asks for every step event).
+   */
+  reachStep(enrollmentId: string, stepId: string, variant: string, position: number): string {
     const known = this.step(enrollmentId, stepId);
-    if (known && (known.variant !== '' || variant === '')) return;
+    if (known && (known.variant !== '' || variant === '')) return variantAt(known, position);
     let steps = this.pending.steps.get(enrollmentId);
     if (!steps) this.pending.steps.set(enrollmentId, (steps = new Map()));
     steps.set(stepId, { variant, position: known?.position ?? position, variantPosition: position });
+    return variant;
   }
 
   /** The step as last known, later links included. */
