@@ -63,9 +63,9 @@ async function fillLog(log, events, personOffset = 0) {
 
 /**
  * The rows the sink would write for the whole log, built once (not timed), as the TabSeparated
- * payloads of the sink's batches (the sink's own lines). They are kept as bytes outside the JS heap: a million row objects
- * (≈ 3 GB) kept in this process made the garbage collector's work grow for everything else that ran
- * in it, the sink under test included.
+ * payloads of the sink's batches (the sink's own lines). They are kept as bytes outside the JS heap:
+ * a million row objects (≈ 3 GB) kept in this process made the garbage collector's work grow for
+ * everything else that ran in it, the sink under test included.
  */
 async function payloadsOfLog(log, head, folder) {
   const db = openStateDb(join(folder, `rows-${Date.now()}.sqlite`));
@@ -122,7 +122,7 @@ async function benchSink(store, session, folder) {
   const head = await fillLog(log, SINK_EVENTS);
   const { payloads, rows, bytesPerRow } = await payloadsOfLog(log, head, folder);
   if (rows !== head) throw new Error(`built ${rows} rows for a log of ${head} events`);
-  console.log(`log: ${fmt(head)} events; ${fmt(bytesPerRow)} B of JSON per row on average`);
+  console.log(`log: ${fmt(head)} events; ${fmt(bytesPerRow)} B of TabSeparated per row on average`);
   const results = [];
   for (let round = 1; round <= ROUNDS; round++) {
     await freshSchema(store);

@@ -160,7 +160,6 @@ async function run(): Promise<void> {
  * A batch's TabSeparated bytes, each line written as UTF-8 straight into one buffer of its own (not
  * pooled: it is transferred to the main thread), without joining the lines into one string first.
  */
-
 class PayloadWriter {
   private buffer: Buffer;
   private length = 0;

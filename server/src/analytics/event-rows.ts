@@ -50,9 +50,10 @@ const MAX_DATETIME_MS = 4_294_967_295_000;
 
 export function clampedMs(iso: unknown, fallback = 0): number {
   const ms = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
-  if (Number.isNaN(ms)) return fallback;
-  return Math.min(Math.max(ms, 0), MAX_DATETIME_MS);
+  return Number.isNaN(ms) ? fallback : clamp(ms);
 }
+
+const clamp = (ms: number) => Math.min(Math.max(ms, 0), MAX_DATETIME_MS);
 
 /** The columns taken from the event's envelope, data and metadata; `data` and `metadata` are added by the caller. */
 type EventColumns = Omit<EventRow, 'data' | 'metadata'>;
@@ -141,15 +142,18 @@ function mappedEvent(envelope: Envelope, recordedMs: number, data: unknown, meta
 
 /** Maps an event to its row, reading and updating the funnel context (call in log order). */
 export function toEventRow(event: RecordedEvent, context: FunnelContext): EventRow {
-  const columns = eventColumns(mappedEvent(event, clampedMs(event.recordedAt), event.data, event.metadata), context);
-  return { ...columns, data: JSON.stringify(event.data ?? null), metadata: JSON.stringify(event.metadata ?? {}) };
+  return { ...decodedColumns(event, context), data: dataText(event), metadata: metadataText(event) };
 }
 
 /** The event's row as one TabSeparated line (no newline), from a decoded event; see `rawEventRowTsv`. */
 export function eventRowTsv(event: RecordedEvent, context: FunnelContext): string {
-  const columns = eventColumns(mappedEvent(event, clampedMs(event.recordedAt), event.data, event.metadata), context);
-  return tsvLine(columns, JSON.stringify(event.data ?? null), JSON.stringify(event.metadata ?? {}));
+  return tsvLine(decodedColumns(event, context), dataText(event), metadataText(event));
 }
+
+const decodedColumns = (event: RecordedEvent, context: FunnelContext) =>
+  eventColumns(mappedEvent(event, clampedMs(event.recordedAt), event.data, event.metadata), context);
+const dataText = (event: RecordedEvent) => JSON.stringify(event.data ?? null);
+const metadataText = (event: RecordedEvent) => JSON.stringify(event.metadata ?? {});
 
 /**
  * The same line from an event as the SQLite log stores it: data and metadata are decoded for the
@@ -158,7 +162,7 @@ export function eventRowTsv(event: RecordedEvent, context: FunnelContext): strin
  */
 export function rawEventRowTsv(event: RawRecordedEvent, context: FunnelContext): string {
   const columns = eventColumns(
-    mappedEvent(event, Math.min(Math.max(event.recordedAtMs, 0), MAX_DATETIME_MS), JSON.parse(event.data), JSON.parse(event.metadata)),
+    mappedEvent(event, clamp(event.recordedAtMs), JSON.parse(event.data), JSON.parse(event.metadata)),
     context,
   );
   return tsvLine(columns, event.data, event.metadata);
@@ -186,8 +190,8 @@ function eventColumns(event: MappedEvent, context: FunnelContext): EventColumns 
   if (!scenarioId && enrollment) scenarioId = enrollment.scenarioId;
 
   if (enrollmentId && stepId) {
-    context.reachStep(enrollmentId, stepId, variant, event.position);
-    if (!variant) variant = context.variantAt(enrollmentId, stepId, event.position) ?? '';
+    const known = context.reachStep(enrollmentId, stepId, variant, event.position);
+    if (!variant) variant = known;
     if (messageId && event.type.startsWith('Message') && !context.message(messageId)) {
       context.linkMessage(messageId, { enrollmentId, scenarioId, stepId, variant });
     }
