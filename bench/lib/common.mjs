@@ -70,12 +70,14 @@ export function printTable(header, rows) {
 
 /**
  * Runs `script` in a fresh Node process and talks to it over IPC. BENCH_CPU_PROF=1 adds --cpu-prof
- * (profiles land in bench/profiles/) unless the child profiles itself (`wholeProcess: false`).
+ * (profiles land in bench/profiles/) unless the child profiles itself (`wholeProcess: false`);
+ * `nodeFlags` are added to the child's Node flags.
  */
 export function startChild(script, args = [], { profileName, wholeProcess = true, nodeFlags = [] } = {}) {
   // Fastify warns (FSTWRN004) that Herald replaces an error handler; it would repeat on every start.
-  // The young generation's size is the one `npm start` gives Herald (docs/deployment.md), for
-  // baselines and Herald alike.
+  // The young generation's largest size is the one `npm start` gives Herald (docs/deployment.md),
+  // for baselines and Herald alike. Its starting size (`--min-semi-space-size`, also in `npm start`)
+  // is left to the benchmarks that need it (bench:send, for the SMTP thread), through `nodeFlags`.
   const execArgv = ['--disable-warning=FSTWRN004', '--max-semi-space-size=64', ...nodeFlags];
   if (process.env.BENCH_CPU_PROF === '1' && profileName && wholeProcess) {
     execArgv.push('--cpu-prof', `--cpu-prof-dir=${join(BENCH_DIR, 'profiles')}`, `--cpu-prof-name=${profileName}-${Date.now()}.cpuprofile`);
