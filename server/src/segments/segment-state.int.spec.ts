@@ -103,6 +103,19 @@ it('cutting back the cache keeps what later batches changed and have not committ
   expect(stored('p1')?.profile.lastSeen).toBe(6);
 });
 
+it('cutting back the link cache keeps the links later batches made and have not committed', () => {
+  const state = new SegmentState(db, 3);
+  const storedLink = (key: string) => db.prepare('SELECT person FROM segment_links WHERE workspace = ? AND key = ?').get('w', key);
+  handleBatch(state, [1, 2, 3, 4, 5].map((n) => [n, () => state.putLink('w', `anon:${n}`, `p${n}`)]));
+  handleBatch(state, [[6, () => state.putLink('w', 'anon:1', 'p6')]]);
+  commit(state, 5);
+  expect(storedLink('anon:1')).toEqual({ person: 'p1' });
+  // The uncommitted link is still what a read gives (SQLite has the older one).
+  expect(state.getLink('w', 'anon:1')).toBe('p6');
+  commit(state, 6);
+  expect(storedLink('anon:1')).toEqual({ person: 'p6' });
+});
+
 it('discard forgets every batch not committed; reads come from SQLite again', () => {
   const state = new SegmentState(db);
   handleBatch(state, [[1, () => state.putPerson('w', 'a', record('a', 1))]]);
