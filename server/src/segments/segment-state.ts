@@ -57,7 +57,7 @@ export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_li
 
 const NO_SETTINGS: WorkspaceSettings = Object.freeze({ capWindowMs: 0 });
 
-/** Persons (and links) kept in memory; beyond this the caches are dropped at the next flush. */
+/** Persons (and links) kept in memory; beyond this a flush cuts the caches back to the changes not yet committed. */
 const CACHE_LIMIT = 50_000;
 
 type MemberChange = { workspace: string; segmentId: string; person: string; since?: number };
