@@ -133,10 +133,7 @@ export class SegmentEngine {
     keys.sort(([w1, k1], [w2, k2]) => (w1 < w2 ? -1 : w1 > w2 ? 1 : k1 < k2 ? -1 : k1 > k2 ? 1 : 0));
     for (const [workspace, key] of keys) this.state.getPerson(workspace, key);
     // Then what links lead to (a key without a record of its own).
-    for (const event of events) {
-      const workspace = event.metadata.workspace;
-      for (const key of personKeysOf(event)) this.state.getPerson(workspace, this.resolve(workspace, key));
-    }
+    for (const [workspace, key] of keys) this.state.getPerson(workspace, this.resolve(workspace, key));
   }
 
   specs(workspace: string): CounterSpec[] {
