@@ -19,6 +19,7 @@ import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-s
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import type { Clock } from '../shared/clock';
 import { type DueTimer, DueTimers } from '../shared/due-timers';
+import { GenerationalMap } from '../shared/generational-map';
 import { derivedEventId } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import { type ChannelAdapter, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from './channel.port';
@@ -136,9 +137,8 @@ export class Dispatcher implements HostedProjection {
   private inflightFlushed = new Map<string, InflightRow | null>();
   private slotsInUse = 0;
   private readonly slotWaiters: Array<() => void> = [];
-  /** Folded streams by name: the current generation, and the one before (dropped when the current fills up). */
-  private people = new Map<string, PersonView>();
-  private peopleBefore = new Map<string, PersonView>();
+  /** Folded streams by name, of the people messaged or seen lately. */
+  private readonly people = new GenerationalMap<string, PersonView>(PEOPLE_PER_GENERATION);
 
   constructor(
     private readonly db: StateDb,
@@ -187,13 +187,13 @@ export class Dispatcher implements HostedProjection {
    */
   preload(events: RecordedEvent[]): void {
     for (const event of events) {
-      const view = this.people.get(event.stream) ?? this.peopleBefore.get(event.stream);
+      const view = this.people.get(event.stream);
       if (view) {
         if (event.revision === view.revision + 1) foldInto(view, event);
       } else if (event.revision === 0 && personKeyOfStream(event.stream) !== undefined) {
         const started: PersonView = { revision: -1, contact: initialContact(), messages: new Map() };
         foldInto(started, event);
-        this.keep(event.stream, started);
+        this.people.set(event.stream, started);
       }
     }
   }
@@ -373,23 +373,13 @@ export class Dispatcher implements HostedProjection {
    * read of the events appended since (usually the message's own few), not of the whole stream.
    */
   private async personView(stream: string): Promise<PersonView> {
-    const kept = this.people.get(stream) ?? this.peopleBefore.get(stream);
+    const kept = this.people.get(stream);
     const fresh = await this.store.readStream(stream, kept ? { fromRevision: kept.revision + 1 } : {});
     // Another read of the same stream may have folded some of these in the meantime (recover, a retry).
-    const view = this.people.get(stream) ?? this.peopleBefore.get(stream) ?? kept ?? { revision: -1, contact: initialContact(), messages: new Map() };
+    const view = this.people.get(stream) ?? kept ?? { revision: -1, contact: initialContact(), messages: new Map() };
     for (const event of fresh) if (event.revision > view.revision) foldInto(view, event);
-    if (!this.people.has(stream)) this.keep(stream, view);
-    return view;
-  }
-
-  /** Keeps a view in the current generation; the one before is dropped when it fills up. */
-  private keep(stream: string, view: PersonView): void {
-    if (this.people.size >= PEOPLE_PER_GENERATION) {
-      this.peopleBefore = this.people;
-      this.people = new Map();
-    }
     this.people.set(stream, view);
-    this.peopleBefore.delete(stream);
+    return view;
   }
 
   private async findQueued(stream: string, queuedId: string): Promise<RecordedEvent | undefined> {

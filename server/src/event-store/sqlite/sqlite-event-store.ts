@@ -15,6 +15,7 @@ import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
+import { GenerationalMap } from '../../shared/generational-map';
 import { bytesToUuid, uuidToBytes } from '../../shared/ids';
 import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
 import type {
@@ -115,12 +116,11 @@ export class SqliteEventStore implements EventStore {
   private head = 0;
   private readonly readOnly: boolean;
   /**
-   * The last revision of the streams this store appended to lately (the current generation, and the
-   * one before, dropped when the current fills up). The store is the log's only writer unless it is
-   * read-only, so a forward read from past that revision has nothing to return and needs no query.
+   * The last revision of the streams this store appended to lately. The store is the log's only
+   * writer unless it is read-only, so a forward read from past that revision has nothing to return
+   * and needs no query.
    */
-  private streamHeads = new Map<string, number>();
-  private streamHeadsBefore = new Map<string, number>();
+  private readonly streamHeads = new GenerationalMap<string, number>(KNOWN_STREAMS);
   /** Counters for /metrics and tests: how well appends are being grouped. */
   readonly stats = { commits: 0, appends: 0, events: 0 };
 
@@ -198,7 +198,7 @@ export class SqliteEventStore implements EventStore {
     const forwards = options.direction !== 'backwards';
     // Nothing after the stream's last revision: no query, which is most of what a reader that keeps
     // the stream folded asks (the dispatcher's check for events since its view, once per message).
-    const known = forwards ? (this.streamHeads.get(stream) ?? this.streamHeadsBefore.get(stream)) : undefined;
+    const known = forwards ? this.streamHeads.get(stream) : undefined;
     if (known !== undefined && (options.fromRevision ?? 0) > known) return [];
     const found = this.statements.streamByName.get(stream);
     if (!found) return [];
@@ -427,10 +427,6 @@ export class SqliteEventStore implements EventStore {
     requests.forEach((request, i) => {
       const outcome = outcomes[i];
       if (!outcome.ok || outcome.appended === 0) return;
-      if (this.streamHeads.size >= KNOWN_STREAMS && !this.streamHeads.has(request.stream)) {
-        this.streamHeadsBefore = this.streamHeads;
-        this.streamHeads = new Map();
-      }
       this.streamHeads.set(request.stream, outcome.nextExpectedRevision);
     });
   }
