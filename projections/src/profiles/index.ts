@@ -4,6 +4,7 @@ export {
   SCREEN_VIEWED_EVENT,
   TRACKING_EVENT_TYPES,
   canHandleProfileEvent,
+  defineEntry,
   evolveProfile,
   mergeProfiles,
   newProfile,

@@ -172,7 +172,7 @@ function mergeTraits(before: Record<string, unknown>, changes: Record<string, un
 }
 
 /** Sets an own property even for keys like `__proto__`, which plain assignment would not. */
-function defineEntry(target: Record<string, unknown>, key: string, value: unknown): void {
+export function defineEntry(target: Record<string, unknown>, key: string, value: unknown): void {
   Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
 }
 

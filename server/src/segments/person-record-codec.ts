@@ -12,7 +12,7 @@
  * The next check time is the row's `next_check_at` column, not repeated in the record.
  * Records written before this form (an object with `profile`) are read as they are.
  */
-import type { CapState, Counter, Profile } from '@herald/projections';
+import { type CapState, type Counter, defineEntry, type Profile } from '@herald/projections';
 import type { PersonRecord } from './segment-state';
 
 interface StoredRecord {
@@ -44,12 +44,7 @@ export function encodePersonRecord(person: string, record: PersonRecord): string
     for (const [key, counter] of Object.entries(profile.counters)) {
       const packed = [counter.count];
       for (const time of counter.times) packed.push(time - profile.firstSeen);
-      Object.defineProperty(counters, key.startsWith(COUNTER_PREFIX) ? key.slice(COUNTER_PREFIX.length) : WHOLE_KEY + key, {
-        value: packed,
-        enumerable: true,
-        writable: true,
-        configurable: true,
-      });
+      defineEntry(counters, key.startsWith(COUNTER_PREFIX) ? key.slice(COUNTER_PREFIX.length) : WHOLE_KEY + key, packed);
     }
     stored.c = counters;
   }
@@ -68,7 +63,7 @@ export function decodePersonRecord(person: string, text: string, nextCheckAt: nu
       const times = new Array<number>(packed.length - 1);
       for (let i = 1; i < packed.length; i++) times[i - 1] = packed[i] + firstSeen;
       const key = stored.startsWith(WHOLE_KEY) ? stored.slice(WHOLE_KEY.length) : COUNTER_PREFIX + stored;
-      Object.defineProperty(counters, key, { value: { count: packed[0], times }, enumerable: true, writable: true, configurable: true });
+      defineEntry(counters, key, { count: packed[0], times });
     }
   }
   const profile: Profile = {
