@@ -108,3 +108,72 @@ it('decides without reading the stream when it holds the cause, and keeps the st
   expect(reenrolled.map((d) => d.type)).toContain('EnrollmentStarted');
   await expectFreshState();
 });
+
+it("follows a new person from their stream's first event, so their first decision needs no read, and reads past a gap", async () => {
+  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
+  const catalog = new ScenarioCatalog(store, clock);
+  await catalog.publish(WORKSPACE, {
+    id: 'cart',
+    name: 'Cart',
+    trigger: { event: 'Checkout Started' },
+    entry: { reenter: 'always' },
+    steps: [{ id: 'mail', send: { channel: 'email', template: 'cart-plain' } }],
+  });
+  const engine = new ScenarioEngine(store, catalog, new MessagingSettingsService(store, clock));
+  const reads: string[] = [];
+  const readStream = store.readStream.bind(store);
+  store.readStream = (stream, options) => {
+    if (stream.startsWith('user-')) reads.push(`${stream}@${options?.fromRevision ?? 0}`);
+    return readStream(stream, options);
+  };
+  const append = async (person: string, type: string, data: Record<string, unknown>): Promise<RecordedEvent> => {
+    const now = clock.now().toISOString();
+    const stream = userStream(WORKSPACE, person);
+    await readStream(stream); // (not counted)
+    const result = await store.append(stream, [{ id: uuidv7(), type, data, metadata: { workspace: WORKSPACE, occurredAt: now, receivedAt: now, schemaVersion: 1 } }]);
+    return (await readStream(stream, { fromRevision: result.nextExpectedRevision }))[0];
+  };
+  const decideOn = (person: string, event: RecordedEvent) =>
+    engine.decideAndAppend(WORKSPACE, `user:${person}`, { kind: 'event', event: event as DomainEvent }, clock.now().getTime(), { id: event.id, receivedAt: event.metadata.receivedAt }, undefined, event);
+  let options: PersonStateOptions | undefined;
+  const load = engine.persons.load.bind(engine.persons);
+  engine.persons.load = (workspace, person, given, known) => {
+    options = given;
+    return load(workspace, person, given, known);
+  };
+  const expectFreshState = async (person: string) => {
+    const cached = await engine.persons.load(WORKSPACE, `user:${person}`, options!);
+    const fresh = await new PersonStates(store).load(WORKSPACE, `user:${person}`, options!);
+    expect(cached.revision).toBe(fresh.revision);
+    expect(cached.state).toEqual(fresh.state);
+    reads.length = 0;
+  };
+
+  // identify, a page view nobody reacts to, then the trigger: followed all along, no read.
+  const identified = await append('grace', 'Identified', { userId: 'grace', traits: { email: 'grace@example.com', plan: 'pro' } });
+  expect(identified.revision).toBe(0);
+  await engine.observe(WORKSPACE, 'user:grace', identified);
+  await engine.observe(WORKSPACE, 'user:grace', await append('grace', 'PageViewed', { userId: 'grace', name: 'Cart', properties: {} }));
+  const trigger = await append('grace', 'Tracked', { event: 'Checkout Started', userId: 'grace', properties: {} });
+  expect((await decideOn('grace', trigger)).map((d) => d.type)).toContain('MessageQueued');
+  expect(reads).toEqual([]);
+  await expectFreshState('grace');
+
+  // An event the engine did not see leaves a gap: the state is read from the revision after what it holds.
+  await engine.observe(WORKSPACE, 'user:alan', await append('alan', 'Identified', { userId: 'alan', traits: { plan: 'free' } }));
+  await append('alan', 'Identified', { userId: 'alan', traits: { plan: 'pro' } });
+  const alanTrigger = await append('alan', 'Tracked', { event: 'Checkout Started', userId: 'alan', properties: {} });
+  await engine.observe(WORKSPACE, 'user:alan', alanTrigger); // not a continuation: ignored
+  expect((await decideOn('alan', alanTrigger)).map((d) => d.type)).toContain('MessageQueued');
+  expect(reads).toEqual([`${userStream(WORKSPACE, 'alan')}@1`]);
+  await expectFreshState('alan');
+
+  // Someone whose stream began before the engine followed them is read whole.
+  await append('edsger', 'Identified', { userId: 'edsger', traits: {} });
+  const edsgerTrigger = await append('edsger', 'Tracked', { event: 'Checkout Started', userId: 'edsger', properties: {} });
+  await engine.observe(WORKSPACE, 'user:edsger', edsgerTrigger);
+  await decideOn('edsger', edsgerTrigger);
+  expect(reads).toEqual([`${userStream(WORKSPACE, 'edsger')}@0`]);
+  await expectFreshState('edsger');
+});
+

@@ -22,6 +22,7 @@ import {
   personStream,
 } from '@herald/projections';
 import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import { GenerationalMap } from '../shared/generational-map';
 
 interface Cached {
   state: PersonState;
@@ -42,6 +43,11 @@ export interface LoadedPersonState {
 }
 
 const MAX_CACHED = 100_000;
+/**
+ * New people followed before their first decision, per generation (two are kept): a stream's first
+ * events take ≈ 1 KB each, and a trigger usually comes soon after the `identify`.
+ */
+const NEWCOMERS_PER_GENERATION = 10_000;
 
 /** A cached state is reused only under equal options; the engine passes the same object until they change. */
 const signatures = new WeakMap<PersonStateOptions, string>();
@@ -54,6 +60,8 @@ function signatureOf(options: PersonStateOptions): string {
 
 export class PersonStates {
   private readonly cache = new Map<string, Cached>();
+  /** People seen from the first event of their stream on, not decided on yet (see `observe`). */
+  private readonly newcomers = new GenerationalMap<string, Cached>(NEWCOMERS_PER_GENERATION);
 
   constructor(private readonly store: EventStore) {}
 
@@ -64,7 +72,7 @@ export class PersonStates {
   async load(workspace: string, person: string, options: PersonStateOptions, known?: RecordedEvent): Promise<LoadedPersonState> {
     const key = `${workspace}|${person}`;
     const signature = signatureOf(options);
-    let cached = this.cache.get(key);
+    let cached = this.cache.get(key) ?? this.newcomers.get(key);
     if (cached && cached.signature !== signature) cached = undefined;
     if (cached?.unfolded) cached = { state: foldIn(cached.state, cached.unfolded, options), revision: cached.revision, signature };
     let state = cached?.state ?? initialPersonState(person);
@@ -85,6 +93,28 @@ export class PersonStates {
     return { state, revision, signature };
   }
 
+  /** Whether `observe` would fold in the person's event at `revision` (the caller may skip the options otherwise). */
+  follows(workspace: string, person: string, revision: number): boolean {
+    const key = `${workspace}|${person}`;
+    if (this.cache.has(key)) return false;
+    return revision === 0 || this.newcomers.get(key)?.revision === revision - 1;
+  }
+
+  /**
+   * An event of the person's stream that the engine does not decide on. Folded in only when it
+   * begins the stream or continues a newcomer's state exactly; any other event is left for `load`
+   * to read, after the revision the state has.
+   */
+  observe(workspace: string, person: string, options: PersonStateOptions, event: RecordedEvent): void {
+    if (!this.follows(workspace, person, event.revision) || event.stream !== personStream(workspace, person)) return;
+    const key = `${workspace}|${person}`;
+    const signature = signatureOf(options);
+    const from = event.revision === 0 ? undefined : this.newcomers.get(key);
+    if (from && from.signature !== signature) return;
+    const state = evolvePersonState(from?.state ?? initialPersonState(person), event as DomainEvent, options);
+    this.newcomers.set(key, { state, revision: event.revision, signature });
+  }
+
   /**
    * Caches `from` (the state the engine decided on) with the events it has just appended, at
    * `revision`; they are folded in when the person's state is next needed.
@@ -98,18 +128,25 @@ export class PersonStates {
   }
 
   forget(workspace?: string, person?: string): void {
-    if (workspace === undefined) return this.cache.clear();
+    if (workspace === undefined) {
+      this.cache.clear();
+      this.newcomers.clear();
+      return;
+    }
     if (person !== undefined) {
       this.cache.delete(`${workspace}|${person}`);
+      this.newcomers.delete(`${workspace}|${person}`);
       return;
     }
     for (const key of this.cache.keys()) if (key.startsWith(`${workspace}|`)) this.cache.delete(key);
+    this.newcomers.deleteWhere((key) => key.startsWith(`${workspace}|`));
   }
 
   private keep(key: string, entry: Cached): void {
     if (this.cache.size >= MAX_CACHED && !this.cache.has(key)) this.cache.delete(this.cache.keys().next().value!);
     this.cache.delete(key);
     this.cache.set(key, entry);
+    this.newcomers.delete(key);
   }
 }
 

@@ -74,6 +74,16 @@ export class ScenarioEngine {
     return (kind === 'action' ? interest.events : interest.segments).has(name);
   }
 
+  /**
+   * An event of the person's stream that no scenario reacts to: followed while the person is new
+   * (`PersonStates.observe`), so their first decision needs no read of the log.
+   */
+  async observe(workspace: string, person: string, event: RecordedEvent): Promise<void> {
+    if (!this.persons.follows(workspace, person, event.revision)) return;
+    const options = personStateOptions(await this.catalogOf(workspace), await this.settingsOf(workspace));
+    this.persons.observe(workspace, person, options, event);
+  }
+
   /** Decides on `cause` for `person` and appends the decisions; returns them (empty if none, or already decided). */
   async decideAndAppend(
     workspace: string,

@@ -5,7 +5,7 @@
  * maintained from the `TimerScheduled` / `StepCompleted` / `EnrollmentExited` / `TimerFired` events
  * it reads back, so it is rebuilt from the log like any projection.
  */
-import { type DecideCause, type DomainEvent, personKeyOfStream, USER_ACTION_TYPES, userAction } from '@herald/projections';
+import { type DecideCause, type DomainEvent, personKeyOfStream, TRACKING_EVENT_TYPES, userAction } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import { MESSAGING_SETTINGS_UPDATED } from '../settings/messaging-settings.service';
@@ -28,13 +28,15 @@ const CLEAR_ENROLLMENT = 'DELETE FROM scenario_timers WHERE workspace = ? AND en
 
 /**
  * What `handle` acts on: lifecycle and settings changes, user actions (`userAction`), segment changes,
- * fired timers, and the events that move the timer index. The rest (what the engine itself appends
- * besides those, sends and their outcomes: most of the log) only moves its checkpoint.
+ * fired timers, and the events that move the timer index; and the other tracking calls, which begin
+ * most people's streams (an `identify`), for the engine to follow new people (`ScenarioEngine.observe`).
+ * The rest (what the engine itself appends besides those, sends and their outcomes: most of the log)
+ * only moves its checkpoint.
  */
 export const SCENARIOS_PROJECTION_TYPES = [
   ...SCENARIO_LIFECYCLE_TYPES,
   MESSAGING_SETTINGS_UPDATED,
-  ...USER_ACTION_TYPES,
+  ...TRACKING_EVENT_TYPES,
   'SegmentEntered',
   'SegmentExited',
   'TimerFired',
@@ -79,7 +81,11 @@ export class ScenariosProjection implements HostedProjection {
     }
     const person = personKeyOfStream(event.stream);
     if (!person) return [];
-    if (!this.decides || !(await this.concerns(workspace, event))) return [];
+    if (!this.decides) return [];
+    if (!(await this.concerns(workspace, event))) {
+      await this.engine.observe(workspace, person, event);
+      return [];
+    }
     // Decide at the moment the cause happened for Herald: a timer's due time, a segment change's
     // decision time (itself a timer's due time when time passing caused it), else when the event arrived.
     const now =

@@ -21,4 +21,18 @@ export class GenerationalMap<K, V> {
     this.current.set(key, value);
     this.previous.delete(key);
   }
+
+  delete(key: K): void {
+    this.current.delete(key);
+    this.previous.delete(key);
+  }
+
+  deleteWhere(test: (key: K) => boolean): void {
+    for (const generation of [this.current, this.previous]) for (const key of generation.keys()) if (test(key)) generation.delete(key);
+  }
+
+  clear(): void {
+    this.current = new Map();
+    this.previous = new Map();
+  }
 }
