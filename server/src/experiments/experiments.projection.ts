@@ -44,6 +44,12 @@ export class ExperimentsProjection implements HostedProjection {
   readonly filter: EventFilter = { eventTypes: [...EXPERIMENT_FOLD_TYPES, ...SCENARIO_LIFECYCLE_TYPES] };
   /** Records and count changes decided by `handle` and not committed yet. */
   private records = new Map<string, EnrollmentExposures>();
+  /**
+   * Records started by an `EnrollmentStarted` without looking for one in the table (see `recordOf`):
+   * an enrolment starts once, so there almost never is one, and that read was one of the few the
+   * event loop made per message outside a transaction. If there is one, it stands, as the fold keeps it.
+   */
+  private unchecked = new Set<string>();
   private changes: ArmChange[] = [];
   private readonly catalogs = new Map<string, Promise<ScenarioCatalogSnapshot>>();
   /**
@@ -76,8 +82,10 @@ export class ExperimentsProjection implements HostedProjection {
     const enrollmentId = experimentEnrollmentOf(event as DomainEvent);
     if (enrollmentId === undefined) return [];
     const key = enrollmentKey(workspace, enrollmentId);
-    const { record, changes } = evolveEnrollmentExposures(this.recordOf(workspace, enrollmentId, key), event as DomainEvent);
+    const starts = event.type === 'EnrollmentStarted' && !this.records.has(key);
+    const { record, changes } = evolveEnrollmentExposures(starts ? undefined : this.recordOf(workspace, enrollmentId, key), event as DomainEvent);
     if (record) this.records.set(key, record);
+    if (starts && record) this.unchecked.add(key);
     if (changes.length === 0) return [];
     this.changes.push(...changes);
     if (!this.decides) return [];
@@ -97,7 +105,14 @@ export class ExperimentsProjection implements HostedProjection {
       db,
       'INSERT OR REPLACE INTO experiment_enrollments (workspace, enrollment_id, record) VALUES (?, ?, ?)',
     );
-    for (const record of this.records.values()) upsertRecord.run(record.workspace, record.enrollmentId, JSON.stringify(record));
+    // A record started unchecked is written only if the table has none (which then stands).
+    const insertRecord = prepared<[string, string, string]>(
+      db,
+      'INSERT OR IGNORE INTO experiment_enrollments (workspace, enrollment_id, record) VALUES (?, ?, ?)',
+    );
+    for (const [key, record] of this.records) {
+      (this.unchecked.has(key) ? insertRecord : upsertRecord).run(record.workspace, record.enrollmentId, JSON.stringify(record));
+    }
     const addCounts = prepared<[string, string, string, string, string, number, number]>(
       db,
       `INSERT INTO experiment_arms (workspace, scenario_id, step_id, variant, phase, exposures, conversions) VALUES (?, ?, ?, ?, ?, ?, ?)
@@ -106,11 +121,13 @@ export class ExperimentsProjection implements HostedProjection {
     );
     for (const c of this.changes) addCounts.run(c.workspace, c.scenarioId, c.stepId, c.variant, c.phase, c.exposures, c.conversions);
     this.records.clear();
+    this.unchecked.clear();
     this.changes = [];
   }
 
   discard(): void {
     this.records.clear();
+    this.unchecked.clear();
     this.changes = [];
     this.catalogs.clear();
     // The appends of the failed batch may not have happened; the catalog read afresh will tell.
@@ -132,10 +149,16 @@ export class ExperimentsProjection implements HostedProjection {
 
   private recordOf(workspace: string, enrollmentId: string, key: string): EnrollmentExposures | undefined {
     const pending = this.records.get(key);
-    if (pending) return pending;
+    if (pending && !this.unchecked.has(key)) return pending;
     const row = prepared<[string, string], { record: string }>(this.db, 'SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?')
       .get(workspace, enrollmentId);
-    return row ? (JSON.parse(row.record) as EnrollmentExposures) : undefined;
+    if (!pending) return row ? (JSON.parse(row.record) as EnrollmentExposures) : undefined;
+    // A record started unchecked is needed further: the one in the table, if any, is the enrolment's.
+    this.unchecked.delete(key);
+    if (!row) return pending;
+    const stored = JSON.parse(row.record) as EnrollmentExposures;
+    this.records.set(key, stored);
+    return stored;
   }
 
   private async autoWinner(workspace: string, scenarioId: string, stepId: string, cause: RecordedEvent): Promise<PlannedAppend | undefined> {
