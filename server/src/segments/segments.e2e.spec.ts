@@ -178,6 +178,23 @@ describe('users and messaging settings', () => {
     });
     expect((await adminGet(`${herald.url}/api/users/nobody`)).status).toBe(404);
   });
+
+  it('answers first and last seen exactly, also for events that arrive late', async () => {
+    const at = (hours: number) => new Date(clock.now().getTime() + hours * 3_600_000).toISOString();
+    const page = (userId: string, timestamp: string) => post(`${herald.url}/v1/page`, { userId, name: 'Pricing', timestamp });
+    expect((await post(`${herald.url}/v1/identify`, { userId: 'fay', traits: { plan: 'pro' }, timestamp: at(-5) })).status).toBe(200);
+    expect((await page('fay', at(-1))).status).toBe(200);
+    // Happened before the page view above, arrives after it: last seen stays.
+    expect((await page('fay', at(-3))).status).toBe(200);
+    const seen = await eventually(async () => {
+      const { body } = await adminGet(`${herald.url}/api/users/fay`);
+      return body.lastSeen === at(-1) && body;
+    });
+    expect(seen).toMatchObject({ firstSeen: at(-5), lastSeen: at(-1) });
+    expect((await page('fay', at(-6))).status).toBe(200);
+    await eventually(async () => (await adminGet(`${herald.url}/api/users/fay`)).body.firstSeen === at(-6));
+    expect((await adminGet(`${herald.url}/api/users/fay`)).body).toMatchObject({ firstSeen: at(-6), lastSeen: at(-1) });
+  });
 });
 
 describe('frequency caps and quiet hours for a user', () => {
