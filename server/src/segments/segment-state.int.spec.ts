@@ -147,3 +147,60 @@ it('without announced batches (a rebuild) a flush writes everything changed sinc
   commit(state, 3);
   expect([stored('p1'), stored('p2'), stored('p3')].map((r) => r?.profile.lastSeen)).toEqual([1, 2, 3]);
 });
+
+describe('last seen apart from the record', () => {
+  const lastSeenRows = () => db.prepare('SELECT person, last_seen FROM segment_last_seen ORDER BY person').all();
+
+  it('keeps the latest time per person, written with its batch, never moving a committed time back', () => {
+    const state = new SegmentState(db);
+    handleBatch(state, [
+      [1, () => state.seen('w', 'a', 10)],
+      [2, () => state.seen('w', 'a', 30)],
+      [3, () => state.seen('w', 'a', 20)],
+    ]);
+    handleBatch(state, [
+      [4, () => state.seen('w', 'a', 25)],
+      [5, () => state.seen('w', 'b', 5)],
+    ]);
+    commit(state, 3);
+    expect(lastSeenRows()).toEqual([{ person: 'a', last_seen: 30 }]);
+    // Reads include what is not committed yet.
+    expect(state.lastSeen('w', 'b')).toBe(5);
+    commit(state, 5);
+    expect(lastSeenRows()).toEqual([
+      { person: 'a', last_seen: 30 },
+      { person: 'b', last_seen: 5 },
+    ]);
+    expect(state.lastSeen('w', 'a')).toBe(30);
+    expect(state.lastSeen('w', 'nobody')).toBeUndefined();
+  });
+
+  it('deleting a person deletes their time; one seen again after it starts anew', () => {
+    const state = new SegmentState(db);
+    handleBatch(state, [[1, () => state.seen('w', 'a', 50)]]);
+    commit(state, 1);
+    handleBatch(state, [
+      [2, () => state.seen('w', 'a', 60)],
+      [3, () => state.deletePerson('w', 'a')],
+    ]);
+    expect(state.lastSeen('w', 'a')).toBeUndefined();
+    handleBatch(state, [[4, () => state.seen('w', 'a', 7)]]);
+    expect(state.lastSeen('w', 'a')).toBe(7);
+    commit(state, 3);
+    expect(lastSeenRows()).toEqual([]);
+    commit(state, 4);
+    expect(lastSeenRows()).toEqual([{ person: 'a', last_seen: 7 }]);
+  });
+
+  it('discard forgets the times not committed', () => {
+    const state = new SegmentState(db);
+    handleBatch(state, [[1, () => state.seen('w', 'a', 10)]]);
+    commit(state, 1);
+    handleBatch(state, [[2, () => state.seen('w', 'a', 20)]]);
+    handleBatch(state, [[3, () => state.deletePerson('w', 'a')]]);
+    state.discard();
+    expect(state.lastSeen('w', 'a')).toBe(10);
+    commit(state, 3);
+    expect(lastSeenRows()).toEqual([{ person: 'a', last_seen: 10 }]);
+  });
+});

@@ -96,9 +96,11 @@ it.each([1, 2, 3])('live runner with random crashes equals a rebuild from scratc
   const { store, clock, live, catalog, names } = rig;
 
   const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
-  const append = (stream: string, type: string, data: unknown) => {
+  /** An event received now; `earlier` ms before now is when it happened (a late-arriving event). */
+  const append = (stream: string, type: string, data: unknown, earlier = 0) => {
     const now = clock.now().toISOString();
-    const event: NewEvent = { id: uuidv7(), type, data, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } };
+    const occurredAt = new Date(clock.now().getTime() - earlier).toISOString();
+    const event: NewEvent = { id: uuidv7(), type, data, metadata: { workspace: 'default', occurredAt, receivedAt: now, schemaVersion: 1 } };
     return store.append(stream, [event]);
   };
   const pick = <T>(items: T[]) => items[Math.floor(next() * items.length)];
@@ -111,12 +113,15 @@ it.each([1, 2, 3])('live runner with random crashes equals a rebuild from scratc
     else if (step === 150) await catalog.define('default', { id: 'pro', name: 'Pro', where: { trait: 'plan', op: 'eq', value: 'pro' } });
     else if (step === 250) await catalog.define('default', { id: 'lapsed-pro', name: 'Pro without an order for 3 days', where: { all: [{ segment: 'pro' }, { not: { performed: 'Order Completed', within: '3d' } }] } });
     else if (step === 330) await catalog.delete('default', 'viewers');
-    else if (roll < 0.4) await append(userStream('default', user), 'Tracked', { event: 'Product Viewed', properties: { category: pick(['shoes', 'hats']) } });
+    else if (roll < 0.3) await append(userStream('default', user), 'Tracked', { event: 'Product Viewed', properties: { category: pick(['shoes', 'hats']) } });
+    // Page views move only last seen, some arriving late (up to two days after they happened).
+    else if (roll < 0.4) await append(userStream('default', user), 'PageViewed', { name: 'Pricing', properties: {} }, next() < 0.3 ? Math.floor(next() * 48 * HOUR) : 0);
     else if (roll < 0.55) await append(userStream('default', user), 'Tracked', { event: 'Order Completed', properties: {} });
     else if (roll < 0.7) await append(userStream('default', user), 'Identified', { traits: { plan: pick(['pro', 'free']) } });
     else if (roll < 0.85) {
       const anonymousId = `a${Math.floor(next() * 20)}`;
       await append(anonymousStream('default', anonymousId), 'Tracked', { event: 'Product Viewed', properties: { category: 'shoes' } });
+      if (next() < 0.5) await append(anonymousStream('default', anonymousId), 'PageViewed', { name: 'Home', properties: {} });
       if (next() < 0.3) await append(userStream('default', user), 'IdentityLinked', { key: `anon:${anonymousId}`, userId: user });
     } else if (roll < 0.95) {
       await caughtUp(rig.runner, store, names);
