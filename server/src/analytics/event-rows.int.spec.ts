@@ -143,6 +143,8 @@ describe('dateTimeText', () => {
     const times = [0, 999, 1000, 86_399_999, 86_400_000, 4_294_967_295_000, Date.parse('2026-03-02T23:59:59.999Z'), Date.parse('2024-02-29T12:34:56.789Z')];
     let seed = 7;
     for (let i = 0; i < 2000; i++) times.push((seed = (seed * 48271) % 2147483647) * 2000);
+    // Seconds that share a slot of the cache (2^14 apart), asked for in turn.
+    for (let i = 0; i < 6; i++) times.push(1_772_400_000_000 + (i % 2) * 16_384_000 + 500);
     for (const ms of times) expect(dateTimeText(ms)).toBe(toDateTimeText(new Date(ms)));
   });
 });

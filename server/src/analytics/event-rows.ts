@@ -71,12 +71,18 @@ interface MappedEvent {
 }
 
 /**
- * Days and seconds already formatted: a batch's rows fall on a few days, and many share a second
- * (when they were recorded, when their enrolment started).
+ * Seconds already formatted, by the second's low bits (a slot holds the last second that fell on it):
+ * a batch's rows share their recorded times, an enrolment's rows its start, and many rows a second.
+ * Looked up three times per row; a Map keyed by seconds (beyond V8's small integers, so a boxed
+ * number each time) cost about three times as much.
  */
+const SLOTS = 1 << 14;
+const slotSeconds = new Float64Array(SLOTS).fill(-1);
+const slotTexts = new Array<string>(SLOTS).fill('');
+/** `YYYY-MM-DD ` by day since 1970, and `hh:mm:` and `ss` of the day, made when first asked for. */
 const dayTexts = new Map<number, string>();
-const secondTexts = new Map<number, string>();
-const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
+const minuteTexts = new Array<string | undefined>(1440);
+const secondOfMinuteTexts = Array.from({ length: 60 }, (_, s) => (s < 10 ? `0${s}` : `${s}`));
 
 /**
  * `toDateTimeText(new Date(ms))` for clamped times (0 to MAX_DATETIME_MS), three times per row:
@@ -84,31 +90,30 @@ const two = (n: number) => (n < 10 ? `0${n}` : `${n}`);
  */
 export function dateTimeText(ms: number): string {
   const second = Math.floor(ms / 1000);
-  // Most often the second asked for just before (the events of a commit share their recorded time).
-  if (second === lastSecond) return lastSecondText;
-  let text = secondTexts.get(second);
-  if (text === undefined) {
-    if (secondTexts.size >= 10_000) secondTexts.clear();
-    text = formatDateTime(second);
-    secondTexts.set(second, text);
-  }
-  lastSecond = second;
-  lastSecondText = text;
+  const slot = second & (SLOTS - 1);
+  if (slotSeconds[slot] === second) return slotTexts[slot];
+  const text = formatDateTime(second);
+  slotSeconds[slot] = second;
+  slotTexts[slot] = text;
   return text;
 }
-let lastSecond = -1;
-let lastSecondText = '';
 
 function formatDateTime(second: number): string {
   const day = Math.floor(second / 86_400);
   let dayText = dayTexts.get(day);
   if (dayText === undefined) {
     if (dayTexts.size >= 10_000) dayTexts.clear();
-    dayText = toDateTimeText(new Date(day * 86_400_000)).slice(0, 10);
+    dayText = `${toDateTimeText(new Date(day * 86_400_000)).slice(0, 10)} `;
     dayTexts.set(day, dayText);
   }
   const time = second - day * 86_400;
-  return `${dayText} ${two(Math.floor(time / 3600))}:${two(Math.floor(time / 60) % 60)}:${two(time % 60)}`;
+  const minute = Math.floor(time / 60);
+  let minuteText = minuteTexts[minute];
+  if (minuteText === undefined) {
+    const hour = Math.floor(minute / 60);
+    minuteText = minuteTexts[minute] = `${hour < 10 ? '0' : ''}${hour}:${minute % 60 < 10 ? '0' : ''}${minute % 60}:`;
+  }
+  return dayText + minuteText + secondOfMinuteTexts[time - minute * 60];
 }
 
 /** The person of the last stream asked about: a person's events often come one after another. */
