@@ -154,6 +154,29 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     expect(await stored()).toBe(head);
   });
 
+  it('hands the memory of an inserted batch back to the thread for a later batch, which carries none of the earlier bytes', async () => {
+    const head = await appendUsers(40, 7);
+    const payloads: Uint8Array[] = [];
+    const positions: number[][] = [];
+    const store = storeInserting(async (table, columns, payload) => {
+      payloads.push(payload);
+      // Lines of different lengths from batch to batch: a reused buffer holds longer earlier lines past this batch's end.
+      positions.push(Buffer.from(payload).toString('utf8').split('\n').map((line) => Number(line.split('\t')[5])));
+      await analytics.insertTabSeparated(table, columns, payload);
+    });
+    sink = new AnalyticsSink(log, db, store, { maxBatch: 37, maxWaitMs: 20 });
+    sink.start();
+    await sink.caughtUpTo(head);
+    await sink.stop();
+    sink = undefined;
+    // Each batch holds the positions after the one before, once each.
+    expect(positions.flat()).toEqual(Array.from({ length: head }, (_, i) => i + 1));
+    // Handed back (transferred) once stored: unusable on this side.
+    expect(payloads.length).toBeGreaterThan(5);
+    expect(payloads.every((payload) => payload.byteLength === 0)).toBe(true);
+    expect(await stored()).toBe(head);
+  });
+
   it('a stop waits for the insert under way, commits it, and ends the thread', async () => {
     const head = await appendUsers(30, 2);
     const { started, release } = await startGatedSink();

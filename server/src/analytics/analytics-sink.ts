@@ -202,7 +202,7 @@ export class AnalyticsSink {
           if (!batch) break;
           if (!(await this.insertUntilStored(batch.payload))) break;
           const previous = committed;
-          committed = worker.commit(batch.seq).then(async (position) => {
+          committed = worker.commit(batch).then(async (position) => {
             await previous;
             this.position = position;
           });

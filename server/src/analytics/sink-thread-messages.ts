@@ -16,8 +16,11 @@ export interface SinkThreadData {
 export type ToSinkThread =
   /** Something was appended to the log. */
   | { type: 'appended' }
-  /** The batch is in ClickHouse: commit its funnel links and the checkpoint. */
-  | { type: 'stored'; seq: number }
+  /**
+   * The batch is in ClickHouse: commit its funnel links and the checkpoint. `buffer` is the batch's
+   * payload memory, handed back (transferred) for a later batch.
+   */
+  | { type: 'stored'; seq: number; buffer?: ArrayBuffer }
   | { type: 'stop' };
 
 export type FromSinkThread =

@@ -68,12 +68,15 @@ export class SinkWorker {
   /**
    * Tells the thread the batch is stored; resolves with the checkpoint once it has committed it.
    * Batches must be reported in the order they were handed over; the next one may be inserted meanwhile.
+   * The batch's payload goes back to the thread with it, for a later batch: it is unusable here after.
    */
-  commit(seq: number): Promise<number> {
+  commit(batch: Pick<SinkBatch, 'seq' | 'payload'>): Promise<number> {
     if (this.failure) return Promise.reject(this.failure);
+    const buffer = batch.payload.buffer as ArrayBuffer;
     return new Promise((resolve, reject) => {
-      this.commitWaiters.set(seq, { resolve, reject });
-      this.send({ type: 'stored', seq });
+      this.commitWaiters.set(batch.seq, { resolve, reject });
+      if (buffer.byteLength > 0) this.send({ type: 'stored', seq: batch.seq, buffer }, [buffer]);
+      else this.send({ type: 'stored', seq: batch.seq });
     });
   }
 
@@ -95,8 +98,8 @@ export class SinkWorker {
     await this.exited;
   }
 
-  private send(message: ToSinkThread): void {
-    if (!this.ended) this.worker.postMessage(message);
+  private send(message: ToSinkThread, transfer?: ArrayBuffer[]): void {
+    if (!this.ended) this.worker.postMessage(message, transfer);
   }
 
   private receive(message: FromSinkThread): void {
