@@ -100,7 +100,10 @@ const yieldToMessages = () => new Promise<void>((resolve) => setImmediate(resolv
 
 async function run(): Promise<void> {
   log = new Database(options.logPath, { readonly: true, fileMustExist: true });
-  log.pragma('cache_size = -65536');
+  // The log is read once, front to back: mapped, its pages are read where the OS keeps them instead
+  // of being copied into a page cache of this connection's own (64 MB of fresh memory, a page fault
+  // per 4 KB). Measured on a 200k-event log: 12 µs of this thread's CPU per event against 14-15.
+  log.pragma('mmap_size = 2147418112');
   const reader = new SqliteRawReader(log);
   // The sink's own state file (sink-state.ts); its commits checkpoint its WAL, on this thread.
   state = openStateDb(options.statePath, { checkpointIntervalMs: 0 });
