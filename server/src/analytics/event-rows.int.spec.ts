@@ -8,10 +8,11 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { SqliteRawReader } from '../event-store/sqlite/sqlite-raw-reader';
 import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { dateTimeText, eventRowTsv, rawEventRowTsv, toEventRow } from './event-rows';
+import { dateTimeText, eventRowTsv, toEventRow, writeRawEventRow } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import { generateScenarioHistory } from './scenario-history.fixture';
 import { toDateTimeText } from './sql';
+import { TsvPayload } from './tsv-payload';
 
 let position = 0;
 function recorded(type: string, data: unknown, stream = 'user-default:ada', occurredAt = '2026-03-02T10:00:00.123Z'): RecordedEvent {
@@ -105,8 +106,8 @@ describe('toEventRow', () => {
   });
 });
 
-describe('rawEventRowTsv', () => {
-  it('writes the same line from the stored JSON text as eventRowTsv does from the decoded event', async () => {
+describe('writeRawEventRow', () => {
+  it('writes the bytes of the lines of eventRowTsv from the stored JSON text', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'herald-rows-'));
     const log = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
     try {
@@ -125,7 +126,11 @@ describe('rawEventRowTsv', () => {
       const rows = new FunnelContext(openStateDb(':memory:'));
       const events = await log.readAll();
       const expected = events.map((event) => eventRowTsv(event, decoded));
-      expect(reader.readPage(1, 100_000).map((event) => rawEventRowTsv(event, raw))).toEqual(expected);
+      // A small payload to start with: it grows as the rows come.
+      const payload = new TsvPayload(100);
+      for (const event of reader.readPage(1, 100_000)) writeRawEventRow(event, raw, payload);
+      expect(payload.rows).toBe(expected.length);
+      expect(Buffer.from(payload.bytes())).toEqual(Buffer.from(expected.join('\n')));
       expect(expected.length).toBe(await log.headPosition());
       // The history has what the funnel context must fill in (how the rows read back from ClickHouse
       // is checked against toEventRow in sql-injection.int.spec.ts).

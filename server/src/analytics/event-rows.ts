@@ -14,6 +14,7 @@ import type { RecordedEvent } from '../event-store/event-store.port';
 import type { RawRecordedEvent } from '../event-store/sqlite/sqlite-raw-reader';
 import type { FunnelContext } from './funnel-context';
 import { toDateTimeText } from './sql';
+import type { TsvPayload } from './tsv-payload';
 
 export interface EventRow {
   workspace: string;
@@ -55,8 +56,14 @@ export function clampedMs(iso: unknown, fallback = 0): number {
 
 const clamp = (ms: number) => Math.min(Math.max(ms, 0), MAX_DATETIME_MS);
 
-/** The columns taken from the event's envelope, data and metadata; `data` and `metadata` are added by the caller. */
-type EventColumns = Omit<EventRow, 'data' | 'metadata'>;
+/**
+ * The columns taken from the event's envelope, data and metadata, with the three DateTime columns as
+ * milliseconds (formatted by whoever writes them); `data` and `metadata` are added by the caller.
+ */
+type EventColumns = Omit<EventRow, 'data' | 'metadata' | 'occurred_at' | 'recorded_at' | 'enrolled_at'> & {
+  recorded_at_ms: number;
+  enrolled_at_ms: number;
+};
 
 /** What the mapping reads: the envelope, and data and metadata decoded. */
 interface MappedEvent {
@@ -147,10 +154,18 @@ function mappedEvent(envelope: Envelope, recordedMs: number, data: unknown, meta
 
 /** Maps an event to its row, reading and updating the funnel context (call in log order). */
 export function toEventRow(event: RecordedEvent, context: FunnelContext): EventRow {
-  return { ...decodedColumns(event, context), data: dataText(event), metadata: metadataText(event) };
+  const { recorded_at_ms, enrolled_at_ms, ...columns } = decodedColumns(event, context);
+  return {
+    ...columns,
+    occurred_at: dateTimeText(columns.occurred_at_ms),
+    recorded_at: dateTimeText(recorded_at_ms),
+    enrolled_at: dateTimeText(enrolled_at_ms),
+    data: dataText(event),
+    metadata: metadataText(event),
+  };
 }
 
-/** The event's row as one TabSeparated line (no newline), from a decoded event; see `rawEventRowTsv`. */
+/** The event's row as one TabSeparated line (no newline), from a decoded event; see `writeRawEventRow`. */
 export function eventRowTsv(event: RecordedEvent, context: FunnelContext): string {
   return tsvLine(decodedColumns(event, context), dataText(event), metadataText(event));
 }
@@ -161,16 +176,41 @@ const dataText = (event: RecordedEvent) => JSON.stringify(event.data ?? null);
 const metadataText = (event: RecordedEvent) => JSON.stringify(event.metadata ?? {});
 
 /**
- * The same line from an event as the SQLite log stores it: data and metadata are decoded for the
- * columns taken from them, and their stored text goes into the `data` and `metadata` columns as is
- * (it is what `JSON.stringify` made of them on append, so the row is the same as `eventRowTsv`'s).
+ * The same row, written into a payload, from an event as the SQLite log stores it: data and metadata
+ * are decoded for the columns taken from them, and their stored text goes into the `data` and
+ * `metadata` columns as is (it is what `JSON.stringify` made of them on append, so the bytes are
+ * those of `eventRowTsv`'s line).
  */
-export function rawEventRowTsv(event: RawRecordedEvent, context: FunnelContext): string {
-  const columns = eventColumns(
-    mappedEvent(event, clamp(event.recordedAtMs), JSON.parse(event.data), JSON.parse(event.metadata)),
-    context,
-  );
-  return tsvLine(columns, event.data, event.metadata);
+export function writeRawEventRow(event: RawRecordedEvent, context: FunnelContext, out: TsvPayload): void {
+  const c = eventColumns(mappedEvent(event, clamp(event.recordedAtMs), JSON.parse(event.data), JSON.parse(event.metadata)), context);
+  out.startRow();
+  out.text(c.workspace);
+  out.text(c.event_id);
+  out.text(c.type);
+  out.text(c.stream);
+  out.number(c.revision);
+  out.number(c.position);
+  out.text(c.person);
+  out.text(c.user_id);
+  out.text(c.anonymous_id);
+  out.dateTime(c.occurred_at_ms);
+  out.number(c.occurred_at_ms);
+  out.dateTime(c.recorded_at_ms);
+  out.text(c.causation_id);
+  out.text(c.correlation_id);
+  out.text(c.event_name);
+  out.text(c.enrollment_id);
+  out.dateTime(c.enrolled_at_ms);
+  out.text(c.scenario_id);
+  out.text(c.step_id);
+  out.text(c.variant);
+  out.text(c.message_id);
+  out.text(c.channel);
+  out.raw(tsvArray(c.goal_steps));
+  out.raw(tsvArray(c.goal_variants));
+  out.json(c.properties);
+  out.json(event.data);
+  out.json(event.metadata);
 }
 
 function eventColumns(event: MappedEvent, context: FunnelContext): EventColumns {
@@ -222,14 +262,13 @@ function eventColumns(event: MappedEvent, context: FunnelContext): EventColumns 
     person,
     user_id: person.startsWith('user:') ? person.slice(5) : text(data.userId),
     anonymous_id: person.startsWith('anon:') ? person.slice(5) : text(data.anonymousId),
-    occurred_at: dateTimeText(occurredMs),
     occurred_at_ms: occurredMs,
-    recorded_at: dateTimeText(recordedMs),
+    recorded_at_ms: recordedMs,
     causation_id: text(event.metadata?.causationId),
     correlation_id: text(event.metadata?.correlationId),
     event_name: text(data.event) || (event.type === 'PageViewed' || event.type === 'ScreenViewed' ? text(data.name) : ''),
     enrollment_id: enrollmentId,
-    enrolled_at: dateTimeText(enrollment?.startedAtMs ?? 0),
+    enrolled_at_ms: enrollment?.startedAtMs ?? 0,
     scenario_id: scenarioId,
     step_id: stepId,
     variant,
@@ -256,8 +295,8 @@ export const EVENT_TSV_COLUMNS: readonly (keyof EventRow)[] = [
 function tsvLine(c: EventColumns, data: string, metadata: string): string {
   return (
     `${tsv(c.workspace)}\t${tsv(c.event_id)}\t${tsv(c.type)}\t${tsv(c.stream)}\t${c.revision}\t${c.position}\t${tsv(c.person)}\t` +
-    `${tsv(c.user_id)}\t${tsv(c.anonymous_id)}\t${c.occurred_at}\t${c.occurred_at_ms}\t${c.recorded_at}\t${tsv(c.causation_id)}\t` +
-    `${tsv(c.correlation_id)}\t${tsv(c.event_name)}\t${tsv(c.enrollment_id)}\t${c.enrolled_at}\t${tsv(c.scenario_id)}\t` +
+    `${tsv(c.user_id)}\t${tsv(c.anonymous_id)}\t${dateTimeText(c.occurred_at_ms)}\t${c.occurred_at_ms}\t${dateTimeText(c.recorded_at_ms)}\t` +
+    `${tsv(c.causation_id)}\t${tsv(c.correlation_id)}\t${tsv(c.event_name)}\t${tsv(c.enrollment_id)}\t${dateTimeText(c.enrolled_at_ms)}\t${tsv(c.scenario_id)}\t` +
     `${tsv(c.step_id)}\t${tsv(c.variant)}\t${tsv(c.message_id)}\t${tsv(c.channel)}\t${tsvArray(c.goal_steps)}\t` +
     `${tsvArray(c.goal_variants)}\t${tsvJson(c.properties)}\t${tsvJson(data)}\t${tsvJson(metadata)}`
   );

@@ -10,9 +10,10 @@ import { analyticsEngines, warnIfNoServer } from './analytics-engines.fixture';
 import { ensureAnalyticsSchema } from './analytics-schema';
 import type { AnalyticsStore } from './analytics-store.port';
 import { HOSTILE } from './hostile-values.fixture';
-import { EVENT_TSV_COLUMNS, eventRowTsv, rawEventRowTsv, toEventRow } from './event-rows';
+import { EVENT_TSV_COLUMNS, eventRowTsv, toEventRow, writeRawEventRow } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import { identifier, sql, trusted } from './sql';
+import { TsvPayload } from './tsv-payload';
 
 warnIfNoServer('SQL escaping');
 
@@ -58,9 +59,11 @@ describe.each(analyticsEngines)('SQL escaping against $name', (engine) => {
     const raw = new FunnelContext(openStateDb(':memory:'));
     const expected = new FunnelContext(openStateDb(':memory:'));
     const lines = events.map((event) => eventRowTsv(event, decoded));
-    // From the stored JSON text, as the sink's thread writes them: the same lines.
-    expect(events.map((event) => rawEventRowTsv(asStored(event), raw))).toEqual(lines);
-    await store.insertTabSeparated('events', EVENT_TSV_COLUMNS, Buffer.from(lines.join('\n')));
+    // From the stored JSON text, as the sink's thread writes them: the bytes of the same lines.
+    const payload = new TsvPayload(1000);
+    for (const event of events) writeRawEventRow(asStored(event), raw, payload);
+    expect(Buffer.from(payload.bytes())).toEqual(Buffer.from(lines.join('\n')));
+    await store.insertTabSeparated('events', EVENT_TSV_COLUMNS, payload.bytes());
 
     // 64-bit integers come back as JSON strings from the server, as numbers from chDB; 18.16 writes
     // the DateTime 0 (no enrolment) as zeros.
