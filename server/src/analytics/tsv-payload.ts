@@ -5,8 +5,9 @@
  * concatenation allocated about 1.5 KB per row and its encoding flattened it once more, which the
  * thread paid for in garbage collection.
  *
- * ASCII is copied a character at a time; a string with other characters is finished by Node's UTF-8
- * encoder, escaped the same way.
+ * Short text is copied a character at a time while it is ASCII (a call into Node's UTF-8 encoder per
+ * column cost twice as much), the rest of a string with other characters goes through the encoder,
+ * escaped the same way; long JSON text goes through the encoder whole.
  */
 import { toDateTimeText } from './sql';
 
@@ -59,24 +60,13 @@ export class TsvPayload {
     this.length = at;
   }
 
-  /** JSON text: it holds no raw tab or line break, so only its backslashes are escaped. */
+  /**
+   * JSON text: it holds no raw tab or line break, so only its backslashes are escaped. Long (the
+   * event's data and metadata), so Node's encoder: 0.2 µs per row for both against 0.6 a character at a time.
+   */
   json(value: string): void {
-    const n = value.length;
-    let at = this.field(n * 3);
-    const b = this.buffer;
-    for (let i = 0; i < n; i++) {
-      const c = value.charCodeAt(i);
-      if (c < 0x80 && c !== BACKSLASH) b[at++] = c;
-      else if (c === BACKSLASH) {
-        b[at++] = BACKSLASH;
-        b[at++] = BACKSLASH;
-      } else {
-        const rest = value.slice(i);
-        this.length = at + b.write(rest.includes('\\') ? rest.replace(/\\/g, '\\\\') : rest, at, 'utf8');
-        return;
-      }
-    }
-    this.length = at;
+    const at = this.field(value.length * 3);
+    if (value.length > 0) this.length = at + this.buffer.write(value.includes('\\') ? value.replace(/\\/g, '\\\\') : value, at, 'utf8');
   }
 
   /** Text that needs no escaping (already escaped, or made of digits and punctuation). */
