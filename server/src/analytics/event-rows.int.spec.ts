@@ -8,7 +8,7 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { SqliteRawReader } from '../event-store/sqlite/sqlite-raw-reader';
 import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { dateTimeText, eventRowTsv, toEventRow, writeRawEventRow } from './event-rows';
+import { dateTimeText, eventRowTsv, parseIsoMs, toEventRow, writeRawEventRow } from './event-rows';
 import { FunnelContext } from './funnel-context';
 import { generateScenarioHistory } from './scenario-history.fixture';
 import { toDateTimeText } from './sql';
@@ -151,5 +151,24 @@ describe('dateTimeText', () => {
     // Seconds that share a slot of the cache (2^14 apart), asked for in turn.
     for (let i = 0; i < 6; i++) times.push(1_772_400_000_000 + (i % 2) * 16_384_000 + 500);
     for (const ms of times) expect(dateTimeText(ms)).toBe(toDateTimeText(new Date(ms)));
+  });
+});
+
+describe('parseIsoMs', () => {
+  it('reads a time as Date.parse does, toISOString text or not', () => {
+    const texts = ['2026-03-02T10:00:00.123Z', '0100-01-01T00:00:00.000Z', '0099-12-31T23:59:59.999Z', '9999-12-31T23:59:59.999Z', '2024-02-29T12:00:00.000Z'];
+    texts.push('2026-02-30T00:00:00.000Z', '2026-04-31T00:00:00.000Z', '2026-13-01T00:00:00.000Z', '2026-00-10T00:00:00.000Z', '2026-03-00T00:00:00.000Z');
+    texts.push('2026-03-02T24:00:00.000Z', '2026-03-02T23:60:00.000Z', '2026-03-02T23:59:60.000Z', '2026-03-02t10:00:00.123z', '2026-03-02T10:00:00.123+01:00');
+    texts.push('2026-03-02T10:00:00Z', '2026-03-02', '+002026-03-02T10:00:00.000Z', '2026-03-02 10:00:00.123Z', 'not a date at all, 24 ch', '');
+    let seed = 3;
+    const next = () => (seed = (seed * 48271) % 2147483647);
+    for (let i = 0; i < 3000; i++) {
+      const text = new Date(next() * 3000).toISOString();
+      texts.push(text);
+      // The same text with one character replaced.
+      const at = next() % text.length;
+      texts.push(text.slice(0, at) + String.fromCharCode(0x20 + (next() % 0x60)) + text.slice(at + 1));
+    }
+    for (const text of texts) expect([text, parseIsoMs(text)]).toEqual([text, Date.parse(text)]);
   });
 });

@@ -50,8 +50,50 @@ export interface EventRow {
 const MAX_DATETIME_MS = 4_294_967_295_000;
 
 export function clampedMs(iso: unknown, fallback = 0): number {
-  const ms = typeof iso === 'string' ? Date.parse(iso) : Number.NaN;
+  const ms = typeof iso === 'string' ? parseIsoMs(iso) : Number.NaN;
   return Number.isNaN(ms) ? fallback : clamp(ms);
+}
+
+/**
+ * `Date.parse(iso)`, with a short way for what `toISOString` writes (`YYYY-MM-DDTHH:mm:ss.sssZ`,
+ * every event's occurredAt): 0.07 against 0.4 µs. Only plainly valid times take it (years from 100,
+ * days up to 28, no leap second or 24:00); anything else is Date.parse's to judge.
+ */
+export function parseIsoMs(iso: string): number {
+  if (
+    iso.length !== 24 ||
+    iso.charCodeAt(4) !== 0x2d ||
+    iso.charCodeAt(7) !== 0x2d ||
+    iso.charCodeAt(10) !== 0x54 ||
+    iso.charCodeAt(13) !== 0x3a ||
+    iso.charCodeAt(16) !== 0x3a ||
+    iso.charCodeAt(19) !== 0x2e ||
+    iso.charCodeAt(23) !== 0x5a
+  ) {
+    return Date.parse(iso);
+  }
+  const year = digits(iso, 0, 4);
+  const month = digits(iso, 5, 2);
+  const day = digits(iso, 8, 2);
+  const hour = digits(iso, 11, 2);
+  const minute = digits(iso, 14, 2);
+  const second = digits(iso, 17, 2);
+  const ms = digits(iso, 20, 3);
+  if (year < 100 || month < 1 || month > 12 || day < 1 || day > 28 || hour < 0 || hour > 23 || minute < 0 || minute > 59 || second < 0 || second > 59 || ms < 0) {
+    return Date.parse(iso);
+  }
+  return Date.UTC(year, month - 1, day, hour, minute, second, ms);
+}
+
+/** The decimal number of `count` digits at `from`; -1 if one of them is not a digit. */
+function digits(text: string, from: number, count: number): number {
+  let value = 0;
+  for (let i = from; i < from + count; i++) {
+    const digit = text.charCodeAt(i) - 0x30;
+    if (digit < 0 || digit > 9) return -1;
+    value = value * 10 + digit;
+  }
+  return value;
 }
 
 const clamp = (ms: number) => Math.min(Math.max(ms, 0), MAX_DATETIME_MS);
