@@ -234,10 +234,7 @@ export class SegmentEngine {
     const specs = this.specs(workspace);
     const profile = target ? mergeProfiles(target.profile, source.profile, specs) : { ...source.profile, userId: into };
     const appends = this.membershipChanges(event, workspace, from, source.members, [], now, 'merged_into_user');
-    // Last seen kept apart from the earlier identity's record (see SegmentState.seen) moves with it.
-    const sourceSeen = this.state.lastSeen(workspace, from);
     this.state.deletePerson(workspace, from);
-    if (sourceSeen !== undefined) this.state.seen(workspace, into, sourceSeen);
     const decided = this.decide(event, workspace, into, target, profile, now);
     return [...appends, ...decided];
   }
@@ -304,17 +301,10 @@ export class SegmentEngine {
     // Unchanged membership (most events) keeps its array: nothing to sort or copy.
     const next = isSameSet(before, members) ? before : [...members].sort();
     const appends = next === before ? [] : this.membershipChanges(cause, workspace, person, before, next, now, exitReason);
-    // An event that moved only last seen (most do) leaves the record's profile as it was and goes to
-    // the last-seen table instead, live and in a rebuild alike (so both store the same record).
-    let stored = profile;
-    if (record && profile !== record.profile && onlyLastSeenMoved(record.profile, profile)) {
-      this.state.seen(workspace, person, profile.lastSeen);
-      stored = record.profile;
-    }
     // A record the event did not change is not written again (with a million persons, each write
     // is a page of a large B-tree).
-    if (record && stored === record.profile && next === before && nextCheckAt === record.nextCheckAt) return appends;
-    this.state.putPerson(workspace, person, { ...record, profile: stored, members: next, nextCheckAt });
+    if (record && profile === record.profile && next === before && nextCheckAt === record.nextCheckAt) return appends;
+    this.state.putPerson(workspace, person, { ...record, profile, members: next, nextCheckAt });
     return appends;
   }
 
@@ -358,12 +348,6 @@ export class SegmentEngine {
     }
     return events.length > 0 ? [{ stream: personStream(workspace, person), events }] : [];
   }
-}
-
-/** `after` differs from `before` in last seen only (evolveProfile keeps every part it does not change). */
-function onlyLastSeenMoved(before: Profile, after: Profile): boolean {
-  for (const key of Object.keys(after) as Array<keyof Profile>) if (key !== 'lastSeen' && after[key] !== before[key]) return false;
-  return true;
 }
 
 /** `members` holds exactly the ids of `list` (which has no duplicates). */

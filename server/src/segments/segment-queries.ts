@@ -23,11 +23,8 @@ export class SegmentQueries {
       allMembers: db.prepare<[string, string, string, number], { person: string }>(
         'SELECT person FROM segment_members WHERE workspace = ? AND segment_id = ? AND person > ? ORDER BY person LIMIT ?',
       ),
-      // Last seen is the later of the record's and the last-seen table's (see SegmentState).
-      person: db.prepare<[string, string], { record: string; next_check_at: number | null; last_seen: number | null }>(
-        `SELECT p.record, p.next_check_at, s.last_seen FROM segment_persons p
-         LEFT JOIN segment_last_seen s ON s.workspace = p.workspace AND s.person = p.person
-         WHERE p.workspace = ? AND p.person = ?`,
+      person: db.prepare<[string, string], { record: string; next_check_at: number | null }>(
+        'SELECT record, next_check_at FROM segment_persons WHERE workspace = ? AND person = ?',
       ),
     };
   }
@@ -57,9 +54,6 @@ export class SegmentQueries {
 
   person(workspace: string, person: string): PersonRecord | undefined {
     const row = this.statements.person.get(workspace, person);
-    if (!row) return undefined;
-    const record = decodePersonRecord(person, row.record, row.next_check_at);
-    if (row.last_seen !== null && row.last_seen > record.profile.lastSeen) record.profile.lastSeen = row.last_seen;
-    return record;
+    return row ? decodePersonRecord(person, row.record, row.next_check_at) : undefined;
   }
 }

@@ -8,23 +8,12 @@
  * projection), so the changes are kept per batch: `beginBatch` announces a batch's last position,
  * `at` tells which event the next changes come from, `applied` how far the commit in progress
  * goes, and `flush` writes only the batches up to there, each record as that batch left it.
- *
- * Last seen moves on nearly every event, most of which change nothing else (page views, events no
- * segment counts). Rewriting the record for those would write a page of the records' B-tree per
- * event, which with a million persons is a random page far outside the cache. So such an event
- * leaves the record as it is and records its time with `seen` in `segment_last_seen`, a narrow
- * table (about 40 bytes a person) whose pages stay cached: a person's last seen is the later of
- * the record's (as of its last write) and that row's (see `SegmentQueries.person`).
  */
 import type { CapState, Profile, SegmentDefinition } from '@herald/projections';
 import type { StateDb } from '../state/state-db';
 import { decodePersonRecord, encodePersonRecord } from './person-record-codec';
 
 export interface PersonRecord {
-  /**
-   * `lastSeen` is as of the record's last write: events that moved only last seen are in
-   * `segment_last_seen` (`SegmentState.seen`); `SegmentQueries.person` gives the exact value.
-   */
   profile: Profile;
   /** Ids of the segments the person is in, as last decided. */
   members: string[];
@@ -51,9 +40,6 @@ CREATE TABLE IF NOT EXISTS segment_persons (
   workspace TEXT NOT NULL, person TEXT NOT NULL, record TEXT NOT NULL, next_check_at INTEGER,
   PRIMARY KEY (workspace, person)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS segment_persons_due ON segment_persons (next_check_at) WHERE next_check_at IS NOT NULL;
-CREATE TABLE IF NOT EXISTS segment_last_seen (
-  workspace TEXT NOT NULL, person TEXT NOT NULL, last_seen INTEGER NOT NULL,
-  PRIMARY KEY (workspace, person)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segment_members (
   workspace TEXT NOT NULL, segment_id TEXT NOT NULL, person TEXT NOT NULL, since INTEGER NOT NULL,
   PRIMARY KEY (workspace, segment_id, person)) WITHOUT ROWID;
@@ -67,7 +53,7 @@ CREATE TABLE IF NOT EXISTS segment_definitions (
   PRIMARY KEY (workspace, segment_id)) WITHOUT ROWID;
 `;
 
-export const SEGMENT_TABLES = ['segment_persons', 'segment_last_seen', 'segment_members', 'segment_links', 'segment_definitions', 'segment_workspace_settings'];
+export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_workspace_settings'];
 
 const NO_SETTINGS: WorkspaceSettings = Object.freeze({ capWindowMs: 0 });
 
@@ -84,10 +70,6 @@ interface Changes {
   first: number;
   last: number;
   persons: Map<string, Map<string, PersonRecord | null>>;
-  /** The latest time each person was `seen` by this batch (after its deletion, if it deleted them). */
-  seen: Map<string, Map<string, number>>;
-  /** Persons whose last-seen row this batch deletes (merged into another), before writing `seen`. */
-  unseen: Map<string, Set<string>>;
   members: MemberChange[];
   links: Map<string, Map<string, string>>;
   /** cacheKey(workspace, segment id) -> the definition, or null once deleted. */
@@ -96,18 +78,7 @@ interface Changes {
 }
 
 function noChanges(end: number, position: number): Changes {
-  return {
-    end,
-    first: position,
-    last: position,
-    persons: new Map(),
-    seen: new Map(),
-    unseen: new Map(),
-    members: [],
-    links: new Map(),
-    definitions: new Map(),
-    workspaceSettings: new Map(),
-  };
+  return { end, first: position, last: position, persons: new Map(), members: [], links: new Map(), definitions: new Map(), workspaceSettings: new Map() };
 }
 
 export class SegmentState {
@@ -144,12 +115,6 @@ export class SegmentState {
          ON CONFLICT (workspace, person) DO UPDATE SET record = excluded.record, next_check_at = excluded.next_check_at`,
       ),
       deletePerson: db.prepare<[string, string]>('DELETE FROM segment_persons WHERE workspace = ? AND person = ?'),
-      getLastSeen: db.prepare<[string, string], { last_seen: number }>('SELECT last_seen FROM segment_last_seen WHERE workspace = ? AND person = ?'),
-      putLastSeen: db.prepare<[string, string, number]>(
-        `INSERT INTO segment_last_seen (workspace, person, last_seen) VALUES (?, ?, ?)
-         ON CONFLICT (workspace, person) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
-      ),
-      deleteLastSeen: db.prepare<[string, string]>('DELETE FROM segment_last_seen WHERE workspace = ? AND person = ?'),
       personsOf: db.prepare<[string], { person: string; record: string; next_check_at: number | null }>(
         'SELECT person, record, next_check_at FROM segment_persons WHERE workspace = ?',
       ),
@@ -198,33 +163,8 @@ export class SegmentState {
     this.setPerson(workspace, person, record);
   }
 
-  /** Deletes the record and the person's last-seen row (a merge moves that time to the person merged into). */
   deletePerson(workspace: string, person: string): void {
     this.setPerson(workspace, person, null);
-    const changes = this.current();
-    changes.seen.get(workspace)?.delete(person);
-    let unseen = changes.unseen.get(workspace);
-    if (unseen === undefined) changes.unseen.set(workspace, (unseen = new Set()));
-    unseen.add(person);
-  }
-
-  /** The person was seen at `at` by an event that changed nothing else in their record (see the top). */
-  seen(workspace: string, person: string, at: number): void {
-    const times = inner(this.current().seen, workspace);
-    const known = times.get(person);
-    if (known === undefined || at > known) times.set(person, at);
-  }
-
-  /** The latest time `seen` recorded for a person, committed or not; undefined when none. */
-  lastSeen(workspace: string, person: string): number | undefined {
-    let latest: number | undefined;
-    for (let i = this.changes.length - 1; i >= 0; i--) {
-      const changes = this.changes[i];
-      latest = later(latest, changes.seen.get(workspace)?.get(person));
-      // Deleted by this batch: what came before is not the person's any more.
-      if (changes.unseen.get(workspace)?.has(person)) return latest;
-    }
-    return later(latest, this.statements.getLastSeen.get(workspace, person)?.last_seen);
   }
 
   private setPerson(workspace: string, person: string, record: PersonRecord | null): void {
@@ -378,12 +318,6 @@ export class SegmentState {
         else this.statements.deletePerson.run(workspace, person);
       }
     }
-    for (const [workspace, persons] of changes.unseen) {
-      for (const person of persons) this.statements.deleteLastSeen.run(workspace, person);
-    }
-    for (const [workspace, times] of changes.seen) {
-      for (const person of [...times.keys()].sort()) this.statements.putLastSeen.run(workspace, person, times.get(person)!);
-    }
     for (const change of changes.members) {
       if (change.since !== undefined) this.statements.addMember.run(change.workspace, change.segmentId, change.person, change.since);
       else this.statements.removeMember.run(change.workspace, change.segmentId, change.person);
@@ -431,10 +365,6 @@ export class SegmentState {
       this.definitions(row.workspace).set(row.segment_id, { definition: JSON.parse(row.definition), version: row.version });
     }
   }
-}
-
-function later(a: number | undefined, b: number | undefined): number | undefined {
-  return a === undefined ? b : b === undefined || a >= b ? a : b;
 }
 
 function cacheKey(workspace: string, id: string): string {
