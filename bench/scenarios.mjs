@@ -11,6 +11,8 @@ import { measureDurableCommit } from './lib/scenarios-common.mjs';
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const RATE = envInt('BENCH_SCENARIOS_RATE', 1000);
 const LOW_RATE = envInt('BENCH_SCENARIOS_LOW_RATE', 100);
+/** `1`: the app at the full rate only (A/B runs of the goal's figure). */
+const SKIP_LOW = process.env.BENCH_SCENARIOS_SKIP_LOW === '1';
 const DURATION = envInt('BENCH_SCENARIOS_DURATION', 20);
 /** The engine-only runs are there to attribute the app's figure; a shorter window is enough. */
 const ENGINE_DURATION = envInt('BENCH_SCENARIOS_ENGINE_DURATION', 10);
@@ -23,6 +25,12 @@ const ONLY = process.env.BENCH_ONLY ?? '';
 /** Part 1 runs the whole app, and the scenario reactor alone (`engine`) at the full rate. */
 const HOSTS = (process.env.BENCH_SCENARIOS_HOSTS ?? 'app,engine').split(',');
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** The young generation's semi-space (MB) of the measured process; 64 as `npm start` gives the app. */
+const SEMI_SPACE = envInt('BENCH_SCENARIOS_SEMI_SPACE', 64);
+/** More flags for the measured process, e.g. `--trace-gc-nvp` (what each scavenge copied and promoted). */
+const NODE_FLAGS = (process.env.BENCH_SCENARIOS_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+/** Times what holds the event loop (bench/lib/loop-trace.mjs); costs a little itself. */
+const TRACE = process.env.BENCH_SCENARIOS_TRACE === '1';
 const LATENCY_GOAL_MS = 20;
 const TIMER_GOAL_MS = 100;
 
@@ -52,7 +60,7 @@ function runChild(script, args) {
   return new Promise((resolve, reject) => {
     // Fastify warns (FSTWRN004) that Herald replaces an error handler; it would repeat on every start.
     const child = fork(join(BENCH_DIR, 'lib', script), [JSON.stringify(args)], {
-      execArgv: ['--disable-warning=FSTWRN004', '--expose-gc', '--max-semi-space-size=64'],
+      execArgv: ['--disable-warning=FSTWRN004', '--expose-gc', `--max-semi-space-size=${SEMI_SPACE}`, ...NODE_FLAGS],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     let result;
@@ -74,9 +82,9 @@ async function latency() {
   const runs = [];
   for (let round = 1; round <= ROUNDS; round++) {
     for (const host of HOSTS) {
-      for (const rate of host === 'app' ? [RATE, LOW_RATE] : [RATE]) {
+      for (const rate of host === 'app' && !SKIP_LOW ? [RATE, LOW_RATE] : [RATE]) {
         const duration = host === 'app' ? DURATION : ENGINE_DURATION;
-        const result = await runChild('scenarios-latency.mjs', { host, rate, duration, warmup: WARMUP, grace: GRACE, profile: PROFILE, tag: `r${round}` });
+        const result = await runChild('scenarios-latency.mjs', { host, rate, duration, warmup: WARMUP, grace: GRACE, profile: PROFILE, trace: TRACE, tag: `r${round}` });
         result.round = round;
         result.offered = rate;
         runs.push(result);
@@ -93,7 +101,7 @@ async function latency() {
   const rows = [];
   const summaries = [];
   for (const host of HOSTS) {
-    for (const rate of host === 'app' ? [RATE, LOW_RATE] : [RATE]) {
+    for (const rate of host === 'app' && !SKIP_LOW ? [RATE, LOW_RATE] : [RATE]) {
       const of = runs.filter((r) => r.host === host && r.offered === rate);
       const med = (pick) => median(of.map(pick));
       const lower = (key, i) => of.filter((r) => r[key].lowerBound[i]).length > of.length / 2;

@@ -4,8 +4,9 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { makeTempDir, removeDir } from './common.mjs';
 import { percentile, startProfile } from './projections-support.mjs';
 import { SEND_NOW, WORKSPACE, projections, startApp, startEngineOnly, trackedEvent, uuidv7, watchLog } from './scenarios-common.mjs';
+import { createLoopTrace, traceLines } from './loop-trace.mjs';
 
-const { host, rate, duration, warmup, grace, profile, tag } = JSON.parse(process.argv[2]);
+const { host, rate, duration, warmup, grace, profile, tag, trace } = JSON.parse(process.argv[2]);
 const send = process.send ? (message) => process.send(message) : (message) => console.log(JSON.stringify(message, null, 1));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -15,6 +16,7 @@ try {
   await herald.catalog.publish(WORKSPACE, SEND_NOW);
   // Let the runner read the publish before load starts, so the catalogue is cached.
   await sleep(300);
+  const loopTrace = trace ? traceHerald(herald) : undefined;
   const head = await herald.store.headPosition();
 
   /** trigger id -> { t0: append called, ack, seen: trigger visible, queued: its MessageQueued visible } */
@@ -33,6 +35,8 @@ try {
       if (record) record.queued = now;
     }
   });
+
+  if (trace) traceHops(herald, sent);
 
   // Open loop: every tick appends whatever the schedule says is due, one append per trigger (as one
   // track call each), each for a user not seen before, without waiting for earlier appends.
@@ -71,6 +75,7 @@ try {
         eluStart = performance.eventLoopUtilization();
         cpuStart = process.cpuUsage();
         loopDelay.enable();
+        loopTrace?.start();
         if (profile) profiler = await startProfile(`scenarios-latency-${host}-${rate}`);
       }
       if (t >= end) return resolve();
@@ -85,6 +90,8 @@ try {
   const elu = performance.eventLoopUtilization(eluStart);
   const cpu = process.cpuUsage(cpuStart);
   loopDelay.disable();
+  loopTrace?.stop();
+  if (loopTrace) for (const text of traceLines(loopTrace.report(duration * 1000), duration * 1000)) send({ type: 'log', text });
   // No drain: when the engine cannot keep up, the backlog would take minutes. What is not queued after
   // a grace period is censored: its latency is at least (stop - ack).
   await sleep(grace * 1000);
@@ -98,6 +105,15 @@ try {
     const censored = window.filter((r) => r[key] === undefined).length;
     return { p: ps.map((p) => percentile(values, p)), lowerBound: ps.map((p) => censored > window.length * (1 - p / 100)), censored };
   };
+  if (trace) {
+    // Where a trigger's time goes, cumulative from its append's acknowledgement.
+    const f = (n) => n.toFixed(1);
+    const hops = ['decide', 'decisionAppend', 'decisionAck', 'queued'].map((key) => {
+      const values = window.filter((r) => r[key] !== undefined).map((r) => r[key] - r.ack);
+      return `${key} ${f(percentile(values, 50))} / ${f(percentile(values, 99))}`;
+    });
+    send({ type: 'log', text: `hops, ms after the trigger's ack (p50 / p99): ${hops.join(', ')}` });
+  }
   const queuedInWindow = [...sent.values()].filter((r) => r.queued !== undefined && r.queued >= measureFrom && r.queued < end).length;
   send({
     type: 'result',
@@ -124,3 +140,37 @@ try {
   removeDir(dir);
 }
 process.exit(0);
+
+/** Notes when the engine starts deciding on each trigger, appends its decisions, and has them acknowledged. */
+function traceHops(herald, sent) {
+  const { engine, store } = herald;
+  const decide = engine.decideAndAppend;
+  engine.decideAndAppend = function (workspace, person, cause, now, meta, ...rest) {
+    const record = sent.get(meta.id);
+    if (record && record.decide === undefined) record.decide = performance.now();
+    return decide.call(this, workspace, person, cause, now, meta, ...rest);
+  };
+  const append = store.append;
+  store.append = function (stream, events, ...rest) {
+    const record = events[0]?.metadata?.causationId && sent.get(events[0].metadata.causationId);
+    const result = append.call(this, stream, events, ...rest);
+    if (record && record.decisionAppend === undefined) {
+      record.decisionAppend = performance.now();
+      result.then(() => (record.decisionAck = performance.now()), () => undefined);
+    }
+    return result;
+  };
+}
+
+/** Wraps what runs on the main thread: each projection's parts, the runner's commits, the log's reads and appends. */
+function traceHerald(herald) {
+  const loopTrace = createLoopTrace();
+  for (const { projection } of herald.runner.running.values()) {
+    for (const part of ['preload', 'handle', 'apply', 'flush']) loopTrace.wrap(projection, part, `${projection.name}.${part}`);
+  }
+  loopTrace.wrap(herald.runner, 'commitBatch', (running) => `${running.projection.name}.commit`);
+  for (const part of ['readPage', 'flush', 'settle', 'keepAppended', 'append', 'readStream']) loopTrace.wrap(herald.store, part, `log.${part}`);
+  loopTrace.wrap(herald.engine, 'decideAndAppend', 'scenarios.decideAndAppend');
+  loopTrace.wrap(herald.engine.persons, 'load', 'scenarios.persons.load');
+  return loopTrace;
+}
