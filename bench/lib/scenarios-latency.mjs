@@ -46,6 +46,7 @@ try {
   const measureFrom = started + warmup * 1000;
   const end = measureFrom + duration * 1000;
   let profiler;
+  let lagSampler;
   let statsStart;
   let eluStart;
   let cpuStart;
@@ -76,6 +77,7 @@ try {
         cpuStart = process.cpuUsage();
         loopDelay.enable();
         loopTrace?.start();
+        lagSampler = trace ? sampleLags(herald) : undefined;
         if (profile) profiler = await startProfile(`scenarios-latency-${host}-${rate}`);
       }
       if (t >= end) return resolve();
@@ -91,6 +93,7 @@ try {
   const cpu = process.cpuUsage(cpuStart);
   loopDelay.disable();
   loopTrace?.stop();
+  if (lagSampler) send({ type: 'log', text: lagSampler.stop() });
   if (loopTrace) for (const text of traceLines(loopTrace.report(duration * 1000), duration * 1000)) send({ type: 'log', text });
   // No drain: when the engine cannot keep up, the backlog would take minutes. What is not queued after
   // a grace period is censored: its latency is at least (stop - ack).
@@ -159,6 +162,26 @@ function traceHops(herald, sent) {
       result.then(() => (record.decisionAck = performance.now()), () => undefined);
     }
     return result;
+  };
+}
+
+/**
+ * Every 50 ms: how many events behind the log's head each projection is, and how many decoded events
+ * the log keeps for subscribers still to read them (they live until the slowest has: GC survivors).
+ */
+function sampleLags(herald) {
+  const samples = { 'decoded events kept by the log': [] };
+  const timer = setInterval(() => {
+    const head = herald.store.head;
+    samples['decoded events kept by the log'].push(herald.store.keptEvents ?? 0);
+    for (const name of herald.runner.names()) (samples[name] ??= []).push(head - herald.runner.checkpoint(name));
+  }, 50);
+  return {
+    stop() {
+      clearInterval(timer);
+      const p = (values, q) => percentile(values, q).toFixed(0);
+      return `p50 / p99 / max of 50 ms samples: events kept, and each projection's events behind the head: ${Object.entries(samples).map(([name, values]) => `${name} ${p(values, 50)} / ${p(values, 99)} / ${Math.max(...values)}`).join(', ')}`;
+    },
   };
 }
 
