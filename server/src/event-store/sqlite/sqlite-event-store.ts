@@ -40,6 +40,13 @@ import { type AppendOutcome, type AppendRequest, createWriter } from './sqlite-w
 
 /** At most this many recently read events are kept for the other subscribers. */
 const RECENT_READS = 20_000;
+/**
+ * A live subscriber further behind the head than this many events reads from the log and holds
+ * nothing kept for it: a dispatcher minutes behind would otherwise keep every event kept (none of
+ * them read by it) until RECENT_READS pushes it out, so each one outlived several scavenges and was
+ * promoted, and keep nothing for the others at all (`keepAppended` waits for readers to catch up).
+ */
+const FAR_BEHIND = 5_000;
 /** Streams whose last revision is known from this store's own commits, per generation (two are kept). */
 const KNOWN_STREAMS = 50_000;
 
@@ -378,7 +385,7 @@ export class SqliteEventStore implements EventStore {
     for (const row of this.statements.readAll.all(position, maxCount - page.length)) {
       const event = toRecorded(row);
       page.push(event);
-      if (keep && maxCount <= RECENT_READS) this.remember(event);
+      if (keep && maxCount <= RECENT_READS && !this.farBehind(event.position)) this.remember(event);
     }
     return page;
   }
@@ -389,15 +396,21 @@ export class SqliteEventStore implements EventStore {
    * server's time under `/v1/track` load). Decoded, not the appender's own objects: those may hold
    * what JSON does not keep (undefined fields, Dates), and a subscriber must see what a replay sees. Only appends written whole: an append that found some of
    * its ids already stored wrote the others at positions not known here, and is read from the log.
-   * Nothing is kept when no subscriber is live (it would stay until evicted), nor while one is still
-   * behind the events before this commit: it reads those from the log, and they can only be kept for
-   * the others (`remember`) if nothing newer already is.
+   * Nothing is kept when no subscriber near the head is live (it would stay until evicted), nor while
+   * one of them is still behind the events before this commit: it reads those from the log, and they
+   * can only be kept for the others (`remember`) if nothing newer already is. Subscribers FAR_BEHIND
+   * do not count: they read from the log whatever is kept.
    */
   private keepAppended(requests: AppendRequest[], outcomes: AppendOutcome[], recordedAt: number): void {
     const previousHead = this.head;
     for (const outcome of outcomes) if (outcome.ok) this.head = Math.max(this.head, outcome.position);
-    if (this.readers.size === 0) return;
-    for (const next of this.readers.values()) if (next <= previousHead) return;
+    let near = 0;
+    for (const next of this.readers.values()) {
+      if (this.farBehind(next)) continue;
+      if (next <= previousHead) return;
+      near += 1;
+    }
+    if (near === 0) return;
     const recordedAtText = new Date(recordedAt).toISOString();
     requests.forEach((request, i) => {
       const outcome = outcomes[i];
@@ -439,11 +452,16 @@ export class SqliteEventStore implements EventStore {
    */
   private forgetEventsReadByAll(): void {
     let slowest = Number.POSITIVE_INFINITY;
-    for (const next of this.readers.values()) slowest = Math.min(slowest, next);
+    for (const next of this.readers.values()) if (!this.farBehind(next)) slowest = Math.min(slowest, next);
     while (this.recent.size > 0 && this.oldestRecent < slowest) {
       this.recent.delete(this.oldestRecent);
       this.oldestRecent += 1;
     }
+  }
+
+  /** Whether a subscriber about to read `position` is so far behind that nothing is kept for it (FAR_BEHIND). */
+  private farBehind(position: number): boolean {
+    return position <= this.head - FAR_BEHIND;
   }
 
   /** How many read events are kept for other subscribers (for tests and metrics). */

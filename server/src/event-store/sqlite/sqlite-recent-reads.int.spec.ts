@@ -78,6 +78,47 @@ it('keeps read events until every live subscriber has read them, then drops them
   }
 });
 
+it('keeps nothing for a subscriber far behind the head: the others drop what they have read, and it still reads every event once, in order', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
+  const store = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+  let slowMayRead = false;
+  try {
+    const start = await store.headPosition();
+    // More than the 5,000 events behind the head past which a subscriber holds nothing kept.
+    const total = 8000;
+    const subscriptions = [0, 1, 2].map(() => store.subscribeToAll({ afterPosition: start }));
+    const received: number[][] = [[], [], []];
+    const consumers = subscriptions.map(async (subscription, i) => {
+      for await (const event of subscription) {
+        while (i === 2 && received[2].length >= 100 && !slowMayRead) await new Promise((resolve) => setTimeout(resolve, 5));
+        received[i].push(event.position);
+        if (received[i].length === total) break;
+      }
+    });
+    for (let batch = 0; batch < total / 500; batch++) {
+      await store.append(`user-default:f${batch % 5}`, Array.from({ length: 500 }, (_, n) => newEvent('Kept', { batch, n })));
+    }
+    const settled = async (condition: () => boolean) => {
+      for (let i = 0; i < 2000 && !condition(); i++) await new Promise((resolve) => setTimeout(resolve, 5));
+      expect(condition()).toBe(true);
+    };
+    await settled(() => received[0].length === total && received[1].length === total && received[2].length >= 100);
+    // The paused subscriber is 7,900 events behind: what the other two have read is not kept for it.
+    expect(store.keptEvents).toBe(0);
+    slowMayRead = true;
+    await Promise.all(consumers);
+    expect(received[0]).toEqual(Array.from({ length: total }, (_, i) => start + i + 1));
+    expect(received[1]).toEqual(received[0]);
+    expect(received[2]).toEqual(received[0]);
+    await Promise.all(subscriptions.map((subscription) => subscription.stop()));
+  } finally {
+    // A failed expectation must not leave the paused subscriber waiting forever.
+    slowMayRead = true;
+    await store.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
 it('hands live subscribers the events it has just appended, exactly as a read of the log gives them', async () => {
   const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
   const store = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
