@@ -41,12 +41,18 @@ import { type AppendOutcome, type AppendRequest, createWriter } from './sqlite-w
 /** At most this many recently read events are kept for the other subscribers. */
 const RECENT_READS = 20_000;
 /**
- * A live subscriber further behind the head than this many events reads from the log and holds
- * nothing kept for it: a dispatcher minutes behind would otherwise keep every event kept (none of
- * them read by it) until RECENT_READS pushes it out, so each one outlived several scavenges and was
- * promoted, and keep nothing for the others at all (`keepAppended` waits for readers to catch up).
+ * A live subscriber further behind the furthest-ahead one than this many events reads from the log
+ * and holds nothing kept for it: a dispatcher minutes behind the others would otherwise keep every
+ * event kept (none of them read by it) until RECENT_READS pushes it out, so each one outlived several
+ * scavenges and was promoted, and keep nothing for the others at all (`keepAppended` waits for readers
+ * to catch up). Subscribers catching up together (after a start) still share what they read.
  */
 const FAR_BEHIND = 5_000;
+
+/** Whether a subscriber about to read `position` is so far behind the lead that nothing is kept for it. */
+function farBehind(position: number, lead: number): boolean {
+  return position <= lead - FAR_BEHIND;
+}
 /** Streams whose last revision is known from this store's own commits, per generation (two are kept). */
 const KNOWN_STREAMS = 50_000;
 
@@ -382,10 +388,11 @@ export class SqliteEventStore implements EventStore {
     // subscriber and commit, ≈ 6% of the event loop in bench:send). A read-only store learns of
     // appends by polling, so it always queries.
     if (!this.readOnly && position > this.head) return page;
+    const lead = keep ? this.leadReader() : 0;
     for (const row of this.statements.readAll.all(position, maxCount - page.length)) {
       const event = toRecorded(row);
       page.push(event);
-      if (keep && maxCount <= RECENT_READS && !this.farBehind(event.position)) this.remember(event);
+      if (keep && maxCount <= RECENT_READS && !farBehind(event.position, lead)) this.remember(event);
     }
     return page;
   }
@@ -399,14 +406,15 @@ export class SqliteEventStore implements EventStore {
    * Nothing is kept when no subscriber near the head is live (it would stay until evicted), nor while
    * one of them is still behind the events before this commit: it reads those from the log, and they
    * can only be kept for the others (`remember`) if nothing newer already is. Subscribers FAR_BEHIND
-   * do not count: they read from the log whatever is kept.
+   * the furthest-ahead one do not count: they read from the log whatever is kept.
    */
   private keepAppended(requests: AppendRequest[], outcomes: AppendOutcome[], recordedAt: number): void {
     const previousHead = this.head;
     for (const outcome of outcomes) if (outcome.ok) this.head = Math.max(this.head, outcome.position);
+    const lead = this.leadReader();
     let near = 0;
     for (const next of this.readers.values()) {
-      if (this.farBehind(next)) continue;
+      if (farBehind(next, lead)) continue;
       if (next <= previousHead) return;
       near += 1;
     }
@@ -451,17 +459,20 @@ export class SqliteEventStore implements EventStore {
    * to the old generation.
    */
   private forgetEventsReadByAll(): void {
+    const lead = this.leadReader();
     let slowest = Number.POSITIVE_INFINITY;
-    for (const next of this.readers.values()) if (!this.farBehind(next)) slowest = Math.min(slowest, next);
+    for (const next of this.readers.values()) if (!farBehind(next, lead)) slowest = Math.min(slowest, next);
     while (this.recent.size > 0 && this.oldestRecent < slowest) {
       this.recent.delete(this.oldestRecent);
       this.oldestRecent += 1;
     }
   }
 
-  /** Whether a subscriber about to read `position` is so far behind that nothing is kept for it (FAR_BEHIND). */
-  private farBehind(position: number): boolean {
-    return position <= this.head - FAR_BEHIND;
+  /** The position the furthest-ahead live subscriber reads next (0 with none). */
+  private leadReader(): number {
+    let lead = 0;
+    for (const next of this.readers.values()) lead = Math.max(lead, next);
+    return lead;
   }
 
   /** How many read events are kept for other subscribers (for tests and metrics). */

@@ -78,13 +78,13 @@ it('keeps read events until every live subscriber has read them, then drops them
   }
 });
 
-it('keeps nothing for a subscriber far behind the head: the others drop what they have read, and it still reads every event once, in order', async () => {
+it('keeps nothing for a subscriber far behind the others: they drop what they have read, and it still reads every event once, in order', async () => {
   const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
   const store = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
   let slowMayRead = false;
   try {
     const start = await store.headPosition();
-    // More than the 5,000 events behind the head past which a subscriber holds nothing kept.
+    // More than the 5,000 events behind the others past which a subscriber holds nothing kept.
     const total = 8000;
     const subscriptions = [0, 1, 2].map(() => store.subscribeToAll({ afterPosition: start }));
     const received: number[][] = [[], [], []];
