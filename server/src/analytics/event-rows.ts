@@ -130,6 +130,17 @@ const slotSeconds = new Float64Array(SLOTS).fill(-1);
 const slotTexts = new Array<string>(SLOTS).fill('');
 /** `YYYY-MM-DD ` by day since 1970, and `hh:mm:` and `ss` of the day, made when first asked for. */
 const dayTexts = new Map<number, string>();
+
+/** `YYYY-MM-DD ` (with the space before the time) of a day since 1970; the TsvPayload writes it too. */
+export function dayText(day: number): string {
+  let text = dayTexts.get(day);
+  if (text === undefined) {
+    if (dayTexts.size >= 10_000) dayTexts.clear();
+    text = `${toDateTimeText(new Date(day * 86_400_000)).slice(0, 10)} `;
+    dayTexts.set(day, text);
+  }
+  return text;
+}
 const minuteTexts = new Array<string | undefined>(1440);
 const secondOfMinuteTexts = Array.from({ length: 60 }, (_, s) => (s < 10 ? `0${s}` : `${s}`));
 
@@ -149,12 +160,6 @@ export function dateTimeText(ms: number): string {
 
 function formatDateTime(second: number): string {
   const day = Math.floor(second / 86_400);
-  let dayText = dayTexts.get(day);
-  if (dayText === undefined) {
-    if (dayTexts.size >= 10_000) dayTexts.clear();
-    dayText = `${toDateTimeText(new Date(day * 86_400_000)).slice(0, 10)} `;
-    dayTexts.set(day, dayText);
-  }
   const time = second - day * 86_400;
   const minute = Math.floor(time / 60);
   let minuteText = minuteTexts[minute];
@@ -162,7 +167,7 @@ function formatDateTime(second: number): string {
     const hour = Math.floor(minute / 60);
     minuteText = minuteTexts[minute] = `${hour < 10 ? '0' : ''}${hour}:${minute % 60 < 10 ? '0' : ''}${minute % 60}:`;
   }
-  return dayText + minuteText + secondOfMinuteTexts[time - minute * 60];
+  return dayText(day) + minuteText + secondOfMinuteTexts[time - minute * 60];
 }
 
 /** The person of the last stream asked about: a person's events often come one after another. */
@@ -348,7 +353,8 @@ const NEEDS_TSV_ESCAPE = /[\\\t\n\r]/;
 const TSV_ESCAPES: Partial<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 const tsvEscape = (char: string) => TSV_ESCAPES[char] ?? char;
 
-function tsv(value: string): string {
+/** A String column's text as ClickHouse's TabSeparated reads it (the TsvPayload escapes the same way). */
+export function tsv(value: string): string {
   return NEEDS_TSV_ESCAPE.test(value) ? value.replace(/[\\\t\n\r]/g, tsvEscape) : value;
 }
 

@@ -9,14 +9,11 @@
  * column cost twice as much), the rest of a string with other characters goes through the encoder,
  * escaped the same way; long JSON text goes through the encoder whole.
  */
-import { toDateTimeText } from './sql';
+import { dayText, tsv as escapeTsv } from './event-rows';
 
 const TAB = 0x09;
 const LINE_FEED = 0x0a;
 const BACKSLASH = 0x5c;
-
-/** `YYYY-MM-DD ` by day since 1970, made when first asked for. */
-const dayTexts = new Map<number, string>();
 
 export class TsvPayload {
   private buffer: Buffer;
@@ -104,13 +101,7 @@ export class TsvPayload {
   dateTime(ms: number): void {
     const second = Math.floor(ms / 1000);
     const day = Math.floor(second / 86_400);
-    let dayText = dayTexts.get(day);
-    if (dayText === undefined) {
-      if (dayTexts.size >= 10_000) dayTexts.clear();
-      dayText = toDateTimeText(new Date(day * 86_400_000)).slice(0, 11);
-      dayTexts.set(day, dayText);
-    }
-    this.raw(dayText);
+    this.raw(dayText(day));
     const time = second - day * 86_400;
     const hour = Math.floor(time / 3600);
     const minute = Math.floor(time / 60) - hour * 60;
@@ -151,6 +142,3 @@ function twoDigits(b: Buffer, at: number, value: number): number {
   return at + 2;
 }
 
-/** What `text` writes, for the rest of a string that is not all ASCII. */
-const escapeTsv = (value: string) => (/[\\\t\n\r]/.test(value) ? value.replace(/[\\\t\n\r]/g, (char) => TSV_ESCAPES[char] ?? char) : value);
-const TSV_ESCAPES: Partial<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };

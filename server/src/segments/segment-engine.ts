@@ -115,8 +115,7 @@ export class SegmentEngine {
         const now = Date.parse(event.metadata.receivedAt);
         const existing = this.state.getPerson(workspace, person);
         // A new person starts at the event's own time, not at its arrival: a late event must not make last seen its arrival.
-        const start = () => newProfile(person, occurrenceTime(event as DomainEvent) ?? now);
-        const profile = evolveProfile(existing?.profile ?? start(), event as DomainEvent, this.specs(workspace), now, {
+        const profile = evolveProfile(existing?.profile ?? newProfile(person, occurrenceTime(event as DomainEvent) ?? now), event as DomainEvent, this.specs(workspace), now, {
           timezone: this.state.workspaceSettings(workspace).timezone,
         });
         return this.decide(event, workspace, person, existing, profile, now);
