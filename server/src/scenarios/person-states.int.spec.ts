@@ -31,21 +31,22 @@ const WORKSPACE = 'default';
 const PERSON = 'user:ada';
 const STREAM = userStream(WORKSPACE, 'ada');
 
-it('decides without reading the stream when it holds the cause, and keeps the state a fresh read gives', async () => {
+/** An engine over the log with the scenario `cart` (Checkout Started, re-entry always) published with `rest`. */
+async function cartEngine(rest: Record<string, unknown>) {
   const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
   const catalog = new ScenarioCatalog(store, clock);
-  await catalog.publish(WORKSPACE, {
-    id: 'cart',
-    name: 'Cart',
-    trigger: { event: 'Checkout Started' },
-    entry: { reenter: 'always' },
+  await catalog.publish(WORKSPACE, { id: 'cart', name: 'Cart', trigger: { event: 'Checkout Started' }, entry: { reenter: 'always' }, ...rest });
+  return { clock, engine: new ScenarioEngine(store, catalog, new MessagingSettingsService(store, clock)) };
+}
+
+it('decides without reading the stream when it holds the cause, and keeps the state a fresh read gives', async () => {
+  const { clock, engine } = await cartEngine({
     exitOn: [{ event: 'Order Completed' }],
     steps: [
       { id: 'mail', send: { channel: 'email', template: 'cart-plain' } },
       { id: 'wait', wait: '1h' },
     ],
   });
-  const engine = new ScenarioEngine(store, catalog, new MessagingSettingsService(store, clock));
   const personReads: number[] = [];
   const readStream = store.readStream.bind(store);
   store.readStream = (stream, options) => {
@@ -110,16 +111,7 @@ it('decides without reading the stream when it holds the cause, and keeps the st
 });
 
 it("follows a new person from their stream's first event, so their first decision needs no read, and reads past a gap", async () => {
-  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
-  const catalog = new ScenarioCatalog(store, clock);
-  await catalog.publish(WORKSPACE, {
-    id: 'cart',
-    name: 'Cart',
-    trigger: { event: 'Checkout Started' },
-    entry: { reenter: 'always' },
-    steps: [{ id: 'mail', send: { channel: 'email', template: 'cart-plain' } }],
-  });
-  const engine = new ScenarioEngine(store, catalog, new MessagingSettingsService(store, clock));
+  const { clock, engine } = await cartEngine({ steps: [{ id: 'mail', send: { channel: 'email', template: 'cart-plain' } }] });
   const reads: string[] = [];
   const readStream = store.readStream.bind(store);
   store.readStream = (stream, options) => {
