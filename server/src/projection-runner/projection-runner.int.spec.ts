@@ -493,10 +493,17 @@ it('a pipelined projection whose earlier batch fails discards the later batches 
 class RoutingReactor implements HostedProjection {
   readonly name = 'routing';
   readonly pipelined = true;
+  /** Handling an event whose data says `hold` waits for this (the first time only). */
+  hold?: Promise<void>;
   setup(): void {}
   reset(): void {}
   async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
-    const to = (event.data as { to?: string }).to;
+    const { to, hold } = event.data as { to?: string; hold?: boolean };
+    if (hold && this.hold) {
+      const gate = this.hold;
+      this.hold = undefined;
+      await gate;
+    }
     if (!to) return [];
     const now = new Date().toISOString();
     return [{ stream: to, events: [{ id: uuidv5(`routed|${event.id}`), type: 'Routed', data: { of: event.id }, metadata: { workspace: 'w', occurredAt: now, receivedAt: now, schemaVersion: 1 } }] }];
@@ -537,8 +544,8 @@ function holdingStore() {
   };
 }
 
-async function routed(to: string): Promise<string> {
-  const event = { ...newEvent('Route'), data: { to } };
+async function routed(to: string, hold = false): Promise<string> {
+  const event = { ...newEvent('Route'), data: { to, hold } };
   await store.append(`in-${to}`, [event]);
   return event.id;
 }
@@ -574,3 +581,30 @@ it.each(['released', 'failed'])(
     }
   },
 );
+
+it("after an earlier batch's append to a stream failed, a later batch handled meanwhile appends nothing, and the stream keeps decision order", async () => {
+  const { proxy, calls, failHeld } = holdingStore();
+  const runner = new ProjectionRunner(proxy, db, { retryDelayMs: 10 });
+  const reactor = new RoutingReactor();
+  let release!: () => void;
+  reactor.hold = new Promise<void>((resolve) => (release = resolve));
+  runner.start(reactor);
+  try {
+    const first = await routed('out-held');
+    await until(() => calls.includes(`out-held ${first}`));
+    // The second batch, to the same stream, is still being handled when the first's append fails.
+    const second = await routed('out-held', true);
+    await until(() => reactor.hold === undefined);
+    failHeld();
+    // Long enough for the failed append to settle (and, before the fix, be forgotten as the stream's tail).
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    release();
+    await caughtUp(() => runner.checkpoint('routing'));
+    expect((await store.readStream('out-held')).map((event) => (event.data as { of: string }).of)).toEqual([first, second]);
+    // The second's decision was asked for once: after the restart from the checkpoint, not by the failed subscription.
+    expect(calls.filter((call) => call === `out-held ${second}`)).toHaveLength(1);
+    expect(calls.indexOf(`out-held ${second}`)).toBeGreaterThan(calls.lastIndexOf(`out-held ${first}`));
+  } finally {
+    await runner.stop();
+  }
+});

@@ -211,10 +211,8 @@ export class ProjectionRunner {
       // Batches handled and not committed yet, oldest first. Each settles only once its handling has.
       const inFlight: Array<Promise<void>> = [];
       const partitions = new Partitions(projection);
-      // Per stream, the last append queued: a batch's append to a stream waits for the earlier
-      // batches' appends to that stream only, not for all of theirs (a new user's decision joins
-      // the group commit the earlier batch's decisions wait for, instead of the one after it).
-      const streamTails = new Map<string, Promise<unknown>>();
+      // The decisions this subscription appends, each stream's in batch order.
+      const decisions = new DecisionAppends(this.store);
       // Resolves once a batch has queued its appends (in batch order), not once they are durable.
       let queued: Promise<void> = Promise.resolve();
       let committed: Promise<void> = Promise.resolve();
@@ -251,7 +249,7 @@ export class ProjectionRunner {
           const previousQueued = queued;
           const thisQueued = handled.then(async (planned) => {
             await previousQueued;
-            return { durable: appendPlanned(this.store, planned, streamTails) };
+            return { durable: decisions.append(planned) };
           });
           queued = thisQueued.then(() => undefined);
           // Its failure reaches the next batch (which awaits it) and this batch's commit; none may be left.
@@ -273,8 +271,10 @@ export class ProjectionRunner {
         }
         while (inFlight.length > 0) await inFlight.shift();
       } catch (error) {
-        // Nothing may still run once the state is discarded: let every batch in flight settle first.
+        // Nothing may still run once the state is discarded: let every batch in flight settle first,
+        // and every append it asked for (a batch fails at its first failed append, not its last).
         await Promise.allSettled(inFlight);
+        await decisions.settled();
         projection.discard?.();
         if (running.stopped) return;
         this.hooks.onError?.(projection.name, error);
@@ -313,29 +313,65 @@ export class ProjectionRunner {
 }
 
 /**
- * Appends a batch's planned decisions, one append per stream, together; each after the append to
- * its stream in `tails` (an earlier batch's), and recorded there for the next.
+ * The decisions one subscription of a pipelined projection appends. A batch's appends go out
+ * together, one per stream; each after the earlier batches' append to that stream only, not after
+ * all of theirs (a new user's decision joins the group commit the earlier batch's decisions wait
+ * for, instead of the one after it).
+ *
+ * Once an append has failed, nothing more is appended: the later batches were decided on state that
+ * assumed it durable, and they are handled again from the checkpoint. Appending them anyway put a
+ * person's later decision in the log before an earlier one (a later batch's append to a stream whose
+ * failed append had already been forgotten went out unchained, and the earlier decision was only
+ * appended after the restart).
  */
-async function appendPlanned(store: EventStore, planned: PlannedAppend[], tails: Map<string, Promise<unknown>>): Promise<void> {
-  const appends = new Map<string, Map<string, NewEvent>>();
-  for (const { stream, events } of planned) {
-    let queued = appends.get(stream);
-    if (!queued) appends.set(stream, (queued = new Map()));
-    // The same derived id planned twice in a batch is one event (an append refuses duplicates).
-    for (const event of events) if (!queued.has(event.id)) queued.set(event.id, event);
+class DecisionAppends {
+  /** Per stream, the last append asked for, until it has succeeded with none queued behind it. */
+  private readonly tails = new Map<string, Promise<unknown>>();
+  private readonly pending = new Set<Promise<unknown>>();
+  private failure: { error: unknown } | undefined;
+
+  constructor(private readonly store: EventStore) {}
+
+  /** Appends a batch's planned decisions; rejects at the first that fails. */
+  async append(planned: PlannedAppend[]): Promise<void> {
+    const byStream = new Map<string, Map<string, NewEvent>>();
+    for (const { stream, events } of planned) {
+      let queued = byStream.get(stream);
+      if (!queued) byStream.set(stream, (queued = new Map()));
+      // The same derived id planned twice in a batch is one event (an append refuses duplicates).
+      for (const event of events) if (!queued.has(event.id)) queued.set(event.id, event);
+    }
+    await Promise.all([...byStream].map(([stream, events]) => this.appendToStream(stream, [...events.values()])));
   }
-  const durable = [...appends].map(([stream, events]) => {
-    const previous = tails.get(stream);
-    const append = previous ? previous.then(() => store.append(stream, [...events.values()])) : store.append(stream, [...events.values()]);
-    tails.set(stream, append);
-    // Forget a settled append unless a later one to the stream has queued behind it.
-    const forget = () => {
-      if (tails.get(stream) === append) tails.delete(stream);
+
+  /** Resolves once every append asked for has succeeded or failed. */
+  async settled(): Promise<void> {
+    await Promise.allSettled([...this.pending]);
+  }
+
+  private appendToStream(stream: string, events: NewEvent[]): Promise<unknown> {
+    const start = () => {
+      if (this.failure) throw this.failure.error;
+      return this.store.append(stream, events);
     };
-    append.then(forget, forget);
+    // Chained on a failed append, this one fails too (and is not asked for).
+    const previous = this.tails.get(stream);
+    const append = previous ? previous.then(start) : this.failure ? Promise.reject(this.failure.error) : this.store.append(stream, events);
+    this.tails.set(stream, append);
+    this.pending.add(append);
+    append.then(
+      () => {
+        this.pending.delete(append);
+        // Forget a succeeded append unless a later one to the stream has queued behind it.
+        if (this.tails.get(stream) === append) this.tails.delete(stream);
+      },
+      (error: unknown) => {
+        this.pending.delete(append);
+        this.failure ??= { error };
+      },
+    );
     return append;
-  });
-  await Promise.all(durable);
+  }
 }
 
 const MAX_BATCH = 500;
