@@ -42,7 +42,8 @@ import type { PersonRecord, SegmentState } from './segment-state';
 import { MESSAGING_SETTINGS_UPDATED, type MessagingSettingsUpdatedData } from '../settings/messaging-settings.service';
 
 /** Event types that change a profile. */
-const PROFILE_EVENTS = new Set(['Tracked', 'Identified', 'PageViewed', 'ScreenViewed', 'Grouped', 'Subscribed', 'Unsubscribed']);
+// Aliased moves only first and last seen (the identity merge itself comes as IdentityLinked).
+const PROFILE_EVENTS = new Set(['Tracked', 'Identified', 'PageViewed', 'ScreenViewed', 'Grouped', 'Aliased', 'Subscribed', 'Unsubscribed']);
 
 export interface PlannedAppend {
   stream: string;

@@ -194,6 +194,10 @@ describe('users and messaging settings', () => {
     expect((await page('fay', at(-6))).status).toBe(200);
     await eventually(async () => (await adminGet(`${herald.url}/api/users/fay`)).body.firstSeen === at(-6));
     expect((await adminGet(`${herald.url}/api/users/fay`)).body).toMatchObject({ firstSeen: at(-6), lastSeen: at(-1) });
+    // An alias call is the user's own activity too (docs/segments.md, Profiles).
+    expect((await post(`${herald.url}/v1/alias`, { previousId: 'fay-before', userId: 'fay', timestamp: at(-0.5) })).status).toBe(200);
+    await eventually(async () => (await adminGet(`${herald.url}/api/users/fay`)).body.lastSeen === at(-0.5));
+    expect((await adminGet(`${herald.url}/api/users/fay`)).body).toMatchObject({ firstSeen: at(-6), lastSeen: at(-0.5) });
   });
 });
 
