@@ -2,13 +2,14 @@
  * The whole app over HTTP with email configured (SMTP_URL) against a real local SMTP server: a
  * queued message is rendered from the seeded example template and sent; its tracked link, open pixel
  * and List-Unsubscribe one-click work through the app; the next message is suppressed before any
- * SMTP call; forged tokens change nothing.
+ * SMTP call; forged tokens change nothing; a template that uses a variable that is not set fails the
+ * message with the reason and sends nothing.
  */
 import { userStream } from '@herald/projections';
 import type { ParsedMail } from 'mailparser';
 import { EVENT_STORE, type EventStore } from '../../event-store/event-store.port';
 import { uuidv7 } from '../../shared/ids';
-import { adminGet, eventually, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
+import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
 import { LinkSigner } from '../link-signer';
 import { startSmtpServer, type TestSmtpServer } from './smtp-server.fixture';
 
@@ -35,8 +36,8 @@ const local = (link: string) => `${herald.url}${new URL(link).pathname}`;
 const header = (mail: ParsedMail, name: string) =>
   mail.headerLines.find((h) => h.key === name)?.line.replace(/^[^:]+:\s*/, '').replace(/\r?\n[ \t]+/g, ' ');
 
-/** Queues an abandoned-cart email the way the scenario engine does. */
-async function queue(userId: string, messageId: string) {
+/** Queues an abandoned-cart email (or one of `template`) the way the scenario engine does. */
+async function queue(userId: string, messageId: string, template = 'cart-plain', trigger: Record<string, unknown> = { cart_id: 'c42' }) {
   const now = new Date().toISOString();
   await herald.app.get<EventStore>(EVENT_STORE).append(userStream('default', userId), [
     {
@@ -48,9 +49,9 @@ async function queue(userId: string, messageId: string) {
         scenarioId: 'abandoned-cart',
         stepId: 'reminder',
         channel: 'email',
-        template: 'cart-plain',
+        template,
         transactional: false,
-        variables: { user: {}, event: { cart_id: 'c42' }, trigger: { cart_id: 'c42' } },
+        variables: { user: {}, event: trigger, trigger },
         checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
       },
       metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 },
@@ -138,5 +139,33 @@ describe('email channel through the app', () => {
     expect((await adminGet(`${herald.url}/api/users/eve/events`)).body.events.map((e: Logged) => e.type)).toEqual(['Identified']);
     // The genuine link works.
     expect((await fetch(`${herald.url}/u/${genuine}`)).status).toBe(200);
+  });
+
+  it('a template with a variable that is not set fails the message with the reason, and nothing reaches the SMTP server', async () => {
+    const body = `<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ user.first_name | default: 'there' }}, your code is {{ trigger.code }}.</mj-text></mj-column></mj-section></mj-body></mjml>`;
+    expect((await adminSend('PUT', `${herald.url}/api/templates/strict-code`, { format: 'mjml', subject: 'Your code', body })).status).toBe(201);
+    await post(`${herald.url}/v1/identify`, { userId: 'max', traits: { email: 'max@example.com', first_name: 'Max' } });
+    await eventually(async () => (await ofType('max', 'Identified')).length === 1);
+
+    await queue('max', 'enr-e2e/code/0', 'strict-code', {});
+    const [failed] = await eventually(async () => {
+      const found = await ofType('max', 'MessageFailed');
+      return found.length === 1 && found;
+    });
+    expect(failed.data).toMatchObject({
+      messageId: 'enr-e2e/code/0',
+      reason: 'render_failed',
+      renderError: 'missing_variable',
+      detail: 'Template strict-code: body uses trigger.code, which is not set and has no default',
+    });
+    // Failed before the intent: no provider call was even started.
+    expect(await ofType('max', 'MessageDispatching')).toEqual([]);
+
+    // The same template with the variable set goes out, and it is the only mail the server got.
+    await queue('max', 'enr-e2e/code/1', 'strict-code', { code: 'K7' });
+    const [mail] = await smtp.waitFor(1);
+    expect(mail.text).toContain('Hi Max, your code is K7.');
+    await eventually(async () => (await ofType('max', 'MessageSent')).length === 1);
+    expect(smtp.received).toHaveLength(1);
   });
 });
