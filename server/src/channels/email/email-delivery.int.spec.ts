@@ -273,6 +273,56 @@ describe('email delivery, tracking and unsubscribe', () => {
     }
   });
 
+  it('after a crash between the intent and the answer, a restart records MessageOutcomeUnknown and sends nothing again', async () => {
+    // The process "dies" once the SMTP server has the message and before the answer is recorded: the call never returns.
+    const dying = {
+      channel: adapter.channel,
+      provider: adapter.provider,
+      safeToRetry: adapter.safeToRetry,
+      address: adapter.address.bind(adapter),
+      send: async (delivery: Parameters<EmailAdapter['send']>[0]) => {
+        await adapter.send(delivery);
+        return new Promise<never>(() => undefined);
+      },
+    };
+    await identify('ivy', { email: 'ivy@example.com' });
+    const { nextExpectedRevision } = await store.append(stream('ivy'), [
+      {
+        id: uuidv7(),
+        type: 'MessageQueued',
+        data: {
+          messageId: 'enr-8/reminder/0',
+          enrollmentId: 'enr-8',
+          scenarioId: 'abandoned-cart',
+          stepId: 'reminder',
+          channel: 'email',
+          template: 'cart-plain',
+          transactional: false,
+          variables: { user: {}, event: { cart_id: 'c8' }, trigger: { cart_id: 'c8' } },
+          checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
+        },
+        metadata: meta(),
+      },
+    ]);
+    const [queued] = await store.readStream(stream('ivy'), { fromRevision: nextExpectedRevision, maxCount: 1 });
+    const dead = new Dispatcher(db, store, { email: dying }, renderer, links, systemClock, { retryBaseMs: 5 });
+    await dead.handle(queued);
+    // The runner commits the batch with the dispatcher's state (the in-flight row) before the "crash".
+    db.transaction(() => dead.flush())();
+    await smtp.waitFor(1);
+
+    const restarted = new Dispatcher(db, store, { email: adapter }, renderer, links, systemClock, { retryBaseMs: 5 });
+    await restarted.recover();
+    await restarted.drain();
+    expect((await store.readStream(stream('ivy'))).map((e) => e.type)).toEqual(['Identified', 'MessageQueued', 'MessageDispatching', 'MessageOutcomeUnknown']);
+    expect((await events('ivy', 'MessageOutcomeUnknown'))[0].data).toMatchObject({ messageId: 'enr-8/reminder/0', provider: 'smtp', attempt: 1 });
+    // A second recovery finds nothing left in flight.
+    await restarted.recover();
+    await restarted.drain();
+    expect(await events('ivy', 'MessageDispatching')).toHaveLength(1);
+    expect(smtp.received).toHaveLength(1);
+  });
+
   it('shows a confirmation page on GET, unsubscribes on the page POST, and accepts multipart one-click', async () => {
     await identify('bea', { email: 'bea@example.com' });
     const token = links.sign({ k: 'u', w: 'default', p: 'user:bea', m: 'm-1', ch: 'sms' });
