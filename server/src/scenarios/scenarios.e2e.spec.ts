@@ -8,9 +8,7 @@ import { Broadcasts } from './broadcasts';
 import { ScenarioEngine } from './scenario-engine';
 import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
-import { userStream } from '@herald/projections';
-import { EVENT_STORE } from '../event-store/event-store.port';
-import { uuidv7 } from '../shared/ids';
+import { LinkSigner } from '../channels/link-signer';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -234,7 +232,7 @@ describe('scheduled broadcasts', () => {
 });
 
 describe('subscription topics', () => {
-  it('does not send a message of a topic the person left, and still sends the rest of the channel', async () => {
+  it('a person leaves a topic on the preference page: its messages are not sent, the rest of the channel still is', async () => {
     for (const [id, topic] of [['digest', 'newsletter'], ['receipt-like', undefined]] as const) {
       const published = await adminSend('POST', `${herald.url}/api/scenarios`, {
         id,
@@ -245,15 +243,32 @@ describe('subscription topics', () => {
       expect(published.status).toBe(201);
     }
     await post(`${herald.url}/v1/identify`, { userId: 'tom', traits: { email: 'tom@example.test' } });
-    const store = herald.app.get<import('../event-store/event-store.port').EventStore>(EVENT_STORE);
-    const now = clock.now().toISOString();
-    await store.append(userStream('default', 'tom'), [
-      { id: uuidv7(), type: 'Unsubscribed', data: { channel: 'email', topic: 'newsletter', source: 'test' }, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } },
+
+    // The page every email links to offers the topic of the scenario, ticked; untick it and save.
+    const page = `${herald.url}${new URL(herald.app.get(LinkSigner).url('/preferences', { k: 'p', w: 'default', p: 'user:tom' })).pathname}`;
+    const form = async () => {
+      const html = await (await fetch(page)).text();
+      return {
+        shown: [...html.matchAll(/name="shown" value="([^"]+)"/g)].map((m) => m[1]),
+        ticked: [...html.matchAll(/name="subscribed" value="([^"]+)" checked/g)].map((m) => m[1]),
+      };
+    };
+    const before = await form();
+    expect(before.shown).toContain('email:newsletter');
+    expect(before.ticked).toContain('email:newsletter');
+    const body = new URLSearchParams([
+      ...before.shown.map((key): [string, string] => ['shown', key]),
+      ...before.ticked.filter((key) => key !== 'email:newsletter').map((key): [string, string] => ['subscribed', key]),
     ]);
+    expect((await fetch(page, { method: 'POST', body })).status).toBe(200);
+    expect((await ofType('tom', 'Unsubscribed')).map((e) => e.data)).toEqual([{ channel: 'email', topic: 'newsletter', source: 'preferences' }]);
+    expect((await form()).ticked).toEqual(before.ticked.filter((key) => key !== 'email:newsletter'));
+
     await track('tom', 'Ping');
     await eventually(async () => (await ofType('tom', 'MessageSent')).length === 1 && (await ofType('tom', 'MessageSuppressed')).length === 1);
     const [suppressed] = await ofType('tom', 'MessageSuppressed');
     expect(suppressed.data).toMatchObject({ scenarioId: 'digest', reason: 'unsubscribed', stage: 'dispatch' });
     expect((await ofType('tom', 'MessageQueued')).find((e) => e.data.scenarioId === 'digest')!.data.topic).toBe('newsletter');
+    expect((await ofType('tom', 'MessageSent'))[0].data.messageId).toMatch(/^receipt-like\//);
   });
 });

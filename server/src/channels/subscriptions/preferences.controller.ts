@@ -6,7 +6,7 @@ import { CLOCK, type Clock } from '../../shared/clock';
 import { LinkSigner } from '../link-signer';
 import { invalidLinkPage, PAGE_HEADERS } from './html';
 import { preferencesPage } from './pages';
-import { formValues, preferenceItems } from './subscriptions';
+import { formValues } from './subscriptions';
 import { SubscriptionsService } from './subscriptions.service';
 
 @ApiTags('subscriptions')
@@ -19,12 +19,11 @@ export class PreferencesController {
   ) {}
 
   @Get(':token')
-  @ApiOperation({ summary: 'Preference page: the person’s subscription on each channel, with toggles' })
+  @ApiOperation({ summary: 'Preference page: the person’s subscription on each channel and topic, with toggles' })
   async show(@Param('token') token: string, @Res() reply: FastifyReply): Promise<void> {
     const link = this.verify(token);
     if (!link) return void reply.status(400).headers(PAGE_HEADERS).send(invalidLinkPage());
-    const contact = await this.subscriptions.contact(link.workspace, link.person);
-    void reply.status(200).headers(PAGE_HEADERS).send(preferencesPage(preferenceItems(contact), false));
+    void reply.status(200).headers(PAGE_HEADERS).send(preferencesPage(await this.subscriptions.preferences(link.workspace, link.person), false));
   }
 
   @Post(':token')
@@ -33,8 +32,7 @@ export class PreferencesController {
     const link = this.verify(token);
     if (!link) return void reply.status(400).headers(PAGE_HEADERS).send(invalidLinkPage());
     await this.subscriptions.updatePreferences(link.workspace, link.person, token, formValues(body, 'shown'), formValues(body, 'subscribed'));
-    const contact = await this.subscriptions.contact(link.workspace, link.person);
-    void reply.status(200).headers(PAGE_HEADERS).send(preferencesPage(preferenceItems(contact), true));
+    void reply.status(200).headers(PAGE_HEADERS).send(preferencesPage(await this.subscriptions.preferences(link.workspace, link.person), true));
   }
 
   private verify(token: string) {

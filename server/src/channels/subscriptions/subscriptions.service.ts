@@ -9,12 +9,14 @@ import type { Clock } from '../../shared/clock';
 import { derivedEventId } from '../../shared/ids';
 import { contactFrom, type ContactState } from '../contact';
 import { decideOnContact } from '../contact-decisions';
-import { decidePreferences, decideUnsubscribe, type SubscriptionChange } from './subscriptions';
+import { decidePreferences, decideUnsubscribe, type PreferenceItem, preferenceItems, type SubscriptionChange, type TopicsByChannel } from './subscriptions';
 
 export class SubscriptionsService {
   constructor(
     private readonly store: EventStore,
     private readonly clock: Clock,
+    /** The topics the preference page offers in a workspace (from its scenarios); none without it. */
+    private readonly topics: (workspace: string) => Promise<TopicsByChannel> = async () => ({}),
   ) {}
 
   async contact(workspace: string, person: string): Promise<ContactState> {
@@ -29,9 +31,16 @@ export class SubscriptionsService {
     return this.decideAndAppend(link.workspace, link.person, link.token, (contact) => decideUnsubscribe(contact, link.channel, source, link.messageId));
   }
 
+  /** What the preference page shows: each channel and topic with the person's status. */
+  async preferences(workspace: string, person: string): Promise<PreferenceItem[]> {
+    const [contact, topics] = await Promise.all([this.contact(workspace, person), this.topics(workspace)]);
+    return preferenceItems(contact, topics);
+  }
+
   /** Applies the preference form; the changes made. */
-  updatePreferences(workspace: string, person: string, token: string, shown: string[], subscribed: string[]): Promise<SubscriptionChange[]> {
-    return this.decideAndAppend(workspace, person, token, (contact) => decidePreferences(contact, shown, subscribed));
+  async updatePreferences(workspace: string, person: string, token: string, shown: string[], subscribed: string[]): Promise<SubscriptionChange[]> {
+    const topics = await this.topics(workspace);
+    return this.decideAndAppend(workspace, person, token, (contact) => decidePreferences(contact, shown, subscribed, topics));
   }
 
   private decideAndAppend(workspace: string, person: string, token: string, decide: (contact: ContactState) => SubscriptionChange[]) {

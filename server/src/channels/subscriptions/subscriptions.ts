@@ -3,7 +3,7 @@
  * `contactFrom`), which `Unsubscribed`/`Subscribed` events an unsubscribe link or the preference
  * form produce. Nothing is emitted for what already holds, so a repeated request changes nothing.
  */
-import { CHANNELS, type Channel } from '@herald/projections';
+import { CHANNELS, type Channel, type ScenarioDefinition } from '@herald/projections';
 import { CONTACT_EVENTS, type ContactState, subscriptionKey } from '../contact';
 
 /** Where an unsubscribe came from. */
@@ -32,16 +32,38 @@ export interface PreferenceItem {
   subscribed: boolean;
 }
 
-/** What the preference page shows: every channel, and each topic the person unsubscribed from (to turn it back on). */
-export function preferenceItems(contact: ContactState): PreferenceItem[] {
+/** The subscription topics messages are sent under, per channel (`{ email: ['newsletter'] }`). */
+export type TopicsByChannel = Partial<Record<Channel, readonly string[]>>;
+
+/**
+ * The topics of the workspace's scenarios that can send: every non-transactional send step with a
+ * `topic` (transactional messages ignore subscriptions, so leaving their topic would mean nothing).
+ */
+export function topicsOfScenarios(definitions: Iterable<ScenarioDefinition>): TopicsByChannel {
+  const topics: Partial<Record<Channel, Set<string>>> = {};
+  for (const definition of definitions) {
+    for (const step of definition.steps) {
+      if (!('send' in step) || !step.send.topic || step.send.transactional) continue;
+      (topics[step.send.channel] ??= new Set()).add(step.send.topic);
+    }
+  }
+  return Object.fromEntries(Object.entries(topics).map(([channel, set]) => [channel, [...set].sort()]));
+}
+
+/**
+ * What the preference page shows: every channel, then under it each topic messages are sent under
+ * (`topics`, from the scenarios) and each topic the person left, so a person can leave a topic and
+ * turn it back on.
+ */
+export function preferenceItems(contact: ContactState, topics: TopicsByChannel = {}): PreferenceItem[] {
   const items: PreferenceItem[] = [];
   for (const channel of CHANNELS) {
     items.push({ key: channel, channel, subscribed: !contact.unsubscribed.has(channel) });
-    const topics = [...contact.unsubscribed]
-      .filter((key) => key.startsWith(`${channel}:`))
-      .map((key) => key.slice(channel.length + 1))
-      .sort();
-    for (const topic of topics) items.push({ key: subscriptionKey(channel, topic), channel, topic, subscribed: false });
+    const left = [...contact.unsubscribed].filter((key) => key.startsWith(`${channel}:`)).map((key) => key.slice(channel.length + 1));
+    for (const topic of [...new Set([...(topics[channel] ?? []), ...left])].sort()) {
+      const key = subscriptionKey(channel, topic);
+      items.push({ key, channel, topic, subscribed: !contact.unsubscribed.has(key) });
+    }
   }
   return items;
 }
@@ -51,8 +73,8 @@ export function preferenceItems(contact: ContactState): PreferenceItem[] {
  * ticked. Only keys the page offers are acted on; a key missing from `shown` is left as it is, so a
  * bare or partial POST cannot unsubscribe someone from everything.
  */
-export function decidePreferences(contact: ContactState, shown: string[], subscribed: string[]): SubscriptionChange[] {
-  const offered = new Map(preferenceItems(contact).map((item) => [item.key, item]));
+export function decidePreferences(contact: ContactState, shown: string[], subscribed: string[], topics: TopicsByChannel = {}): SubscriptionChange[] {
+  const offered = new Map(preferenceItems(contact, topics).map((item) => [item.key, item]));
   const wanted = new Set(subscribed);
   const changes: SubscriptionChange[] = [];
   for (const key of new Set(shown)) {

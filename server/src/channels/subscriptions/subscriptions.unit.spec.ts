@@ -1,6 +1,7 @@
+import type { ScenarioDefinition } from '@herald/projections';
 import type { RecordedEvent } from '../../event-store/event-store.port';
 import { contactFrom } from '../contact';
-import { decidePreferences, decideUnsubscribe, formValues, preferenceItems } from './subscriptions';
+import { decidePreferences, decideUnsubscribe, formValues, preferenceItems, topicsOfScenarios } from './subscriptions';
 import { escapeHtml } from './html';
 import { preferencesPage, unsubscribeConfirmPage } from './pages';
 
@@ -47,6 +48,51 @@ describe('preference form', () => {
     // A bare POST changes nothing; made-up keys are ignored.
     expect(decidePreferences(contact, [], [])).toEqual([]);
     expect(decidePreferences(contact, ['fax', 'email:other'], [])).toEqual([]);
+  });
+
+  it('offers the topics messages are sent under, each with its status, so a person can leave one and come back', () => {
+    const topics = { email: ['newsletter', 'tips'], push: ['restock'] };
+    const contact = given(['Unsubscribed', { channel: 'email', topic: 'tips' }], ['Unsubscribed', { channel: 'email', topic: 'old' }]);
+    expect(preferenceItems(contact, topics).map((i) => [i.key, i.subscribed])).toEqual([
+      ['email', true],
+      ['email:newsletter', true],
+      ['email:old', false],
+      ['email:tips', false],
+      ['sms', true],
+      ['whatsapp', true],
+      ['telegram', true],
+      ['push', true],
+      ['push:restock', true],
+      ['in_app', true],
+    ]);
+    const shown = preferenceItems(contact, topics).map((i) => i.key);
+    // Unticking a topic leaves it, and only it; ticking a left one joins it again.
+    expect(decidePreferences(contact, shown, ['email', 'email:tips', 'sms', 'whatsapp', 'telegram', 'push', 'in_app'], topics)).toEqual([
+      { type: 'Unsubscribed', data: { channel: 'email', topic: 'newsletter', source: 'preferences' } },
+      { type: 'Subscribed', data: { channel: 'email', topic: 'tips', source: 'preferences' } },
+      { type: 'Unsubscribed', data: { channel: 'push', topic: 'restock', source: 'preferences' } },
+    ]);
+    // Without the topics on offer, a topic the person never left cannot be changed.
+    expect(decidePreferences(contact, ['email:newsletter'], [])).toEqual([]);
+  });
+
+  it('takes the topics from send steps that respect subscriptions, per channel, once each', () => {
+    const definition = (id: string, steps: unknown[]) => ({ id, name: id, trigger: { event: 'x' }, steps }) as unknown as ScenarioDefinition;
+    expect(
+      topicsOfScenarios([
+        definition('a', [
+          { id: 's1', send: { channel: 'email', template: 't', topic: 'newsletter' } },
+          { id: 'w', wait: '1d' },
+          { id: 's2', send: { channel: 'push', template: 't', topic: 'restock' } },
+          { id: 's3', send: { channel: 'email', template: 't' } },
+        ]),
+        definition('b', [
+          { id: 's1', send: { channel: 'email', template: 't', topic: 'digest' } },
+          { id: 's2', send: { channel: 'email', template: 't', topic: 'newsletter' } },
+          { id: 's3', send: { channel: 'sms', template: 't', topic: 'security', transactional: true } },
+        ]),
+      ]),
+    ).toEqual({ email: ['digest', 'newsletter'], push: ['restock'] });
   });
 
   it('reads single and repeated form fields, and nothing from other bodies', () => {
