@@ -142,7 +142,7 @@ describe('email channel through the app', () => {
   });
 
   it('a template with a variable that is not set fails the message with the reason, and nothing reaches the SMTP server', async () => {
-    const body = `<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ user.first_name | default: 'there' }}, your code is {{ trigger.code }}.</mj-text></mj-column></mj-section></mj-body></mjml>`;
+    const body = `<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ user.first_name | default: 'there' }}, your code is {{ trigger.code }}. Ref. {{ message.id }}</mj-text></mj-column></mj-section></mj-body></mjml>`;
     expect((await adminSend('PUT', `${herald.url}/api/templates/strict-code`, { format: 'mjml', subject: 'Your code', body })).status).toBe(201);
     await post(`${herald.url}/v1/identify`, { userId: 'max', traits: { email: 'max@example.com', first_name: 'Max' } });
     await eventually(async () => (await ofType('max', 'Identified')).length === 1);
@@ -164,7 +164,8 @@ describe('email channel through the app', () => {
     // The same template with the variable set goes out, and it is the only mail the server got.
     await queue('max', 'enr-e2e/code/1', 'strict-code', { code: 'K7' });
     const [mail] = await smtp.waitFor(1);
-    expect(mail.text).toContain('Hi Max, your code is K7.');
+    // `message.id` is the message's own id.
+    expect(mail.text).toContain('Hi Max, your code is K7. Ref. enr-e2e/code/1');
     await eventually(async () => (await ofType('max', 'MessageSent')).length === 1);
     expect(smtp.received).toHaveLength(1);
   });

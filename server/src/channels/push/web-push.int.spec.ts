@@ -116,14 +116,16 @@ describe('push through the dispatcher', () => {
     db.close();
   });
 
-  it('sends to the latest subscription; a 410 removes it, and the next message goes to the one before', async () => {
+  it('sends to the latest subscription; a 410 or a 404 removes it, and the next message goes to the one before', async () => {
     const renderer: MessageRenderer = { render: async () => ({ subject: 'Hi', text: 'Back in stock', url: 'https://shop.test/p/1' }) };
     const dispatcher = new Dispatcher(db, store, { push: adapter }, renderer, new LinkSigner(Buffer.from('k'), 'https://herald.test'), clock, { retryBaseMs: 1 });
     const subscriptions = new PushSubscriptions(store, clock);
     const stream = userStream('default', 'ada');
     const laptop = service.subscriber('laptop');
+    const tablet = service.subscriber('tablet', 404);
     const phone = service.subscriber('phone', 410);
     await subscriptions.subscribe('default', 'user:ada', laptop.subscription);
+    await subscriptions.subscribe('default', 'user:ada', tablet.subscription);
     await subscriptions.subscribe('default', 'user:ada', phone.subscription);
     const queue = async (messageId: string): Promise<RecordedEvent> => {
       const data: MessageQueued = {
@@ -152,7 +154,13 @@ describe('push through the dispatcher', () => {
     await dispatcher.handle(await queue('m-2'));
     await dispatcher.drain();
     events = await types();
-    expect(events.at(-1)).toMatchObject({ type: 'MessageSent', data: { messageId: 'm-2', provider: 'web-push', to: laptop.subscription.endpoint } });
-    expect(laptop.received.map((r) => r.payload)).toEqual([{ title: 'Hi', body: 'Back in stock', url: 'https://shop.test/p/1', messageId: 'm-2' }]);
+    expect(events.find((e) => e.type === 'MessageFailed' && e.data.messageId === 'm-2')?.data).toMatchObject({ code: 'push_404', provider: 'web-push' });
+    expect(events.at(-1)).toEqual({ type: 'PushSubscriptionRemoved', data: { endpoint: tablet.subscription.endpoint, reason: 'push_404' } });
+
+    await dispatcher.handle(await queue('m-3'));
+    await dispatcher.drain();
+    events = await types();
+    expect(events.at(-1)).toMatchObject({ type: 'MessageSent', data: { messageId: 'm-3', provider: 'web-push', to: laptop.subscription.endpoint } });
+    expect(laptop.received.map((r) => r.payload)).toEqual([{ title: 'Hi', body: 'Back in stock', url: 'https://shop.test/p/1', messageId: 'm-3' }]);
   });
 });
