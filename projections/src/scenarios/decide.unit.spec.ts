@@ -91,6 +91,18 @@ describe('abandoned cart', () => {
     expect(Object.keys(goal.variants)).toEqual(['reminder']);
   });
 
+  it('counts an order within the 72 h window as the goal, after the enrolment ended too, and an order after it not at all', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
+    const [inTime, tooLate] = [`user:${userIn(false)}`, `user:${userIn(true)}`];
+    for (const user of [inTime, tooLate]) sim.handle(user, tracked('Checkout Started', T0));
+    sim.advanceTo(T0 + 30 * HOUR);
+    for (const user of [inTime, tooLate]) expect(ofType(sim, user, 'EnrollmentExited').map((e) => (e.data as { reason: string }).reason)).toEqual(['exit_step']);
+    sim.handle(inTime, tracked('Order Completed', T0 + 72 * HOUR));
+    sim.handle(tooLate, tracked('Order Completed', T0 + 72 * HOUR + 1));
+    expect(ofType(sim, inTime, 'GoalReached').map((e) => (e.data as { afterMs: number }).afterMs)).toEqual([72 * HOUR]);
+    expect(ofType(sim, tooLate, 'GoalReached')).toEqual([]);
+  });
+
   it('records a holdout user as suppressed (holdout), still measured, and still nudges by SMS', () => {
     const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
     const user = `user:${userIn(true)}`;
