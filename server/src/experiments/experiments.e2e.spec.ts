@@ -130,6 +130,13 @@ describe('experiments over HTTP', () => {
     expect(empty.status).toBe(200);
     expect(empty.body).toMatchObject({ control: 'plain', winner: null, conclusion: null, srm: { chi2: 0, pValue: 1, mismatch: false } });
     expect(empty.body.variants.map((v: { key: string }) => v.key)).toEqual(['plain', 'discount', 'holdout']);
+    // The shape the issue names, for every variant.
+    for (const variant of empty.body.variants) {
+      expect(Object.keys(variant).sort()).toEqual(
+        ['key', 'exposures', 'conversions', 'rate', 'lift', 'ci', 'pValue', 'adjustedPValue', 'chanceToBeatControl', 'sequentialPValue'].sort(),
+      );
+    }
+    expect(Object.keys(empty.body.srm).sort()).toEqual(['chi2', 'mismatch', 'pValue']);
   });
 
   it('concludes once for the variant that converts better; later enrolments get it, except the holdout', async () => {
