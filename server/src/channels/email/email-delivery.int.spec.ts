@@ -323,15 +323,20 @@ describe('email delivery, tracking and unsubscribe', () => {
     expect(smtp.received).toHaveLength(1);
   });
 
-  it('shows a confirmation page on GET, unsubscribes on the page POST, and accepts multipart one-click', async () => {
+  it('shows a confirmation page on GET that links to the preference page, unsubscribes on the page POST, and accepts multipart one-click', async () => {
     await identify('bea', { email: 'bea@example.com' });
     const token = links.sign({ k: 'u', w: 'default', p: 'user:bea', m: 'm-1', ch: 'sms' });
     const get = await fetch(`${base}/u/${token}`);
     expect(get.status).toBe(200);
     expect(get.headers.get('content-type')).toBe('text/html; charset=utf-8');
     expect(get.headers.get('referrer-policy')).toBe('no-referrer');
-    expect(await get.text()).toContain('Unsubscribe from SMS messages?');
+    const page = await get.text();
+    expect(page).toContain('Unsubscribe from SMS messages?');
     expect(await events('bea', 'Unsubscribed')).toEqual([]);
+    // The link every message carries (List-Unsubscribe for email) leads on to the person's preference page.
+    const preferences = await fetch(local(/href="(https:\/\/herald\.test\/preferences\/[^"]+)"/.exec(page)![1]));
+    expect(preferences.status).toBe(200);
+    expect(await preferences.text()).toContain('<input type="checkbox" id="pref-sms" name="subscribed" value="sms" checked>');
 
     const confirm = await fetch(`${base}/u/${token}`, { method: 'POST', body: new URLSearchParams({ confirm: 'unsubscribe' }) });
     expect(confirm.status).toBe(200);
