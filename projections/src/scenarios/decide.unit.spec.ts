@@ -254,6 +254,68 @@ describe('steps', () => {
   });
 });
 
+describe('segment triggers, segment branches and entry rules', () => {
+  function segmentEvent(type: 'SegmentEntered' | 'SegmentExited', segmentId: string, at: number): DomainEvent {
+    const iso = new Date(at).toISOString();
+    return { id: `e${sequence++}`, type, data: { segmentId }, metadata: { workspace: 'w', occurredAt: iso, receivedAt: iso, schemaVersion: 1 } };
+  }
+  const lapsed: ScenarioDefinition = {
+    id: 'lapsed',
+    name: 'Left the active segment',
+    trigger: { segment: { exited: 'active' } },
+    steps: [
+      { id: 'which', branch: [{ when: { segment: 'vip' }, next: 'vip-mail' }], otherwise: 'plain-mail' },
+      { id: 'plain-mail', send: { channel: 'email', template: 'plain' }, next: 'end' },
+      { id: 'vip-mail', send: { channel: 'email', template: 'vip' } },
+      { id: 'end', exit: true },
+    ],
+  };
+  const templates = (sim: ScenarioSimulator, person: string) => ofType(sim, person, 'MessageQueued').map((e) => (e.data as { template: string }).template);
+
+  it('enrols on leaving the named segment only, branches on membership of another, and enrols once by default', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: lapsed }]), NO_SETTINGS);
+    sim.handle('user:vip', segmentEvent('SegmentEntered', 'vip', T0));
+    sim.handle('user:vip', segmentEvent('SegmentEntered', 'active', T0));
+    sim.handle('user:vip', segmentEvent('SegmentExited', 'active', T0 + HOUR));
+    sim.handle('user:plain', segmentEvent('SegmentEntered', 'active', T0));
+    // Entering the segment, or leaving another one, is not the trigger.
+    sim.handle('user:plain', segmentEvent('SegmentExited', 'other', T0 + HOUR));
+    expect(ofType(sim, 'user:plain', 'EnrollmentStarted')).toHaveLength(0);
+    sim.handle('user:plain', segmentEvent('SegmentExited', 'active', T0 + 2 * HOUR));
+    // reenter defaults to once: leaving again later enrols no one a second time.
+    sim.handle('user:plain', segmentEvent('SegmentEntered', 'active', T0 + 3 * HOUR));
+    sim.handle('user:plain', segmentEvent('SegmentExited', 'active', T0 + 30 * DAY));
+    sim.advanceTo(T0 + 31 * DAY);
+    expect(templates(sim, 'user:vip')).toEqual(['vip']);
+    expect(templates(sim, 'user:plain')).toEqual(['plain']);
+    expect(ofType(sim, 'user:plain', 'EnrollmentStarted')).toHaveLength(1);
+  });
+
+  it('enrols on entering a segment, and with reenter: always starts again only after the running enrolment ended', () => {
+    const welcome: ScenarioDefinition = {
+      id: 'vip-welcome',
+      name: 'Welcome to VIP',
+      trigger: { segment: { entered: 'vip' } },
+      entry: { reenter: 'always' },
+      steps: [
+        { id: 'wait', wait: '1d' },
+        { id: 'mail', send: { channel: 'email', template: 'vip-welcome' } },
+      ],
+    };
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: welcome }]), NO_SETTINGS);
+    sim.handle('user:v', segmentEvent('SegmentEntered', 'vip', T0));
+    sim.handle('user:v', segmentEvent('SegmentExited', 'vip', T0 + HOUR));
+    // Still waiting in the first enrolment: at most one runs at a time.
+    sim.handle('user:v', segmentEvent('SegmentEntered', 'vip', T0 + 2 * HOUR));
+    sim.advanceTo(T0 + 2 * DAY);
+    sim.handle('user:v', segmentEvent('SegmentExited', 'vip', T0 + 2 * DAY));
+    sim.handle('user:v', segmentEvent('SegmentEntered', 'vip', T0 + 3 * DAY));
+    sim.advanceTo(T0 + 5 * DAY);
+    expect(ofType(sim, 'user:v', 'EnrollmentStarted')).toHaveLength(2);
+    expect(templates(sim, 'user:v')).toEqual(['vip-welcome', 'vip-welcome']);
+  });
+});
+
 describe('versions', () => {
   const v1: ScenarioDefinition = {
     id: 'drip',
