@@ -1,0 +1,116 @@
+/**
+ * `npm start` runs `server/dist/main.js`: this starts that file as its own process, the way a user
+ * does, and reads what it prints. It covers what an in-process test app cannot see: JSON logs on
+ * stdout, the generated secrets printed once, and PORT and DATA_DIR taken from the environment.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const main = resolve(__dirname, '../../dist/main.js');
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
+  const { port } = server.address() as AddressInfo;
+  await new Promise<void>((done) => server.close(() => done()));
+  return port;
+}
+
+interface Started {
+  child: ChildProcess;
+  /** Everything printed on stdout so far. */
+  stdout: () => string;
+  stop: () => Promise<void>;
+}
+
+/** Starts main.js and resolves once it says it is listening (or fails with what it printed). */
+async function startMain(env: Record<string, string>): Promise<Started> {
+  const { ADMIN_TOKEN: _a, DEFAULT_WRITE_KEY: _w, ...inherited } = process.env;
+  const child = spawn(process.execPath, [main], { env: { ...inherited, ANALYTICS: 'off', WEB_PUSH: 'off', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk) => (out += chunk));
+  child.stderr!.on('data', (chunk) => (err += chunk));
+  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  await new Promise<void>((ready, fail) => {
+    const check = setInterval(() => {
+      if (out.includes('Herald is listening')) {
+        clearInterval(check);
+        ready();
+      }
+    }, 20);
+    void exited.then(() => {
+      clearInterval(check);
+      fail(new Error(`main.js exited before listening:\n${out}\n${err}`));
+    });
+  });
+  return {
+    child,
+    stdout: () => out,
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+let dataDir: string;
+beforeEach(() => (dataDir = mkdtempSync(join(tmpdir(), 'herald-main-'))));
+afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
+
+it('listens on PORT, keeps its data in DATA_DIR, prints the generated secrets once, and logs JSON lines', async () => {
+  const port = await freePort();
+  const env = { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
+  const first = await startMain(env);
+  let writeKey: string | undefined;
+  let adminToken: string | undefined;
+  try {
+    const printed = first.stdout();
+    writeKey = /Write key \(workspace "default"\): (\S+)/.exec(printed)?.[1];
+    adminToken = /Admin token \(Authorization: Bearer \.\.\.\): (\S+)/.exec(printed)?.[1];
+    expect(writeKey).toMatch(/^wk_/);
+    expect(adminToken).toMatch(/^adm_/);
+    expect(printed).toContain(`Herald is listening on http://localhost:${port}`);
+
+    const base = `http://127.0.0.1:${port}`;
+    expect((await fetch(`${base}/health`)).status).toBe(200);
+    const track = await fetch(`${base}/v1/track`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
+      body: JSON.stringify({ userId: 'main-1', event: 'Started' }),
+    });
+    expect(track.status).toBe(200);
+    expect(existsSync(join(dataDir, 'events.sqlite'))).toBe(true);
+    expect(existsSync(join(dataDir, 'state.sqlite'))).toBe(true);
+
+    // Every log line is one JSON object from pino; the only other lines are the secrets and the
+    // listening line, written for a person to read.
+    const lines = first.stdout().split('\n').filter((line) => line.trim() !== '');
+    const logs = lines.filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(logs.length).toBeGreaterThan(0);
+    for (const log of logs) expect(log).toMatchObject({ level: expect.any(Number), time: expect.any(Number), service: 'herald', msg: expect.any(String) });
+    const text = lines.filter((line) => !line.startsWith('{'));
+    expect(text).toEqual([
+      'Herald first start: save these, they are not shown again.',
+      expect.stringMatching(/^ {2}Write key/),
+      expect.stringMatching(/^ {2}Admin token/),
+      expect.stringMatching(/^Herald is listening on/),
+    ]);
+  } finally {
+    await first.stop();
+  }
+
+  const second = await startMain(env);
+  try {
+    expect(second.stdout()).not.toContain('first start');
+    expect(second.stdout()).not.toContain(adminToken!);
+    const history = await fetch(`http://127.0.0.1:${port}/api/users/main-1/events`, { headers: { authorization: `Bearer ${adminToken}` } });
+    expect(history.status).toBe(200);
+    expect(((await history.json()) as { events: unknown[] }).events).toHaveLength(1);
+  } finally {
+    await second.stop();
+  }
+});
