@@ -10,6 +10,13 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { exportEvents, tailEvents } from './events.commands';
 
 const run = promisify(execFile);
+
+/** Runs the CLI with a terminal as stdout and stderr (util-linux `script` gives it a pseudo-terminal), as a person at a shell does. */
+function runOnTerminal(args: string[]) {
+  const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+  return run('script', ['-q', '-e', '-c', [process.execPath, ...args].map(quote).join(' '), '/dev/null']);
+}
+
 let dataDir: string;
 let writer: SqliteEventStore;
 
@@ -60,6 +67,16 @@ describe('herald events export', () => {
     await expect(run(process.execPath, [bin, 'events', 'export', '--from', 'minus-one'])).rejects.toMatchObject({
       stderr: expect.stringContaining('non-negative integer'),
     });
+  });
+
+  it('draws a progress bar when stderr is a terminal, and not with --no-progress', async () => {
+    const bin = resolve(__dirname, '../../dist/cli/main.js');
+    const { stdout } = await runOnTerminal([bin, '--data-dir', dataDir, 'events', 'export']);
+    expect(stdout).toMatch(/Exporting \[=+\] 100% \| position 4\/4/);
+    expect(stdout).toContain('Exported 4 events');
+    const quiet = await runOnTerminal([bin, '--data-dir', dataDir, 'events', 'export', '--no-progress']);
+    expect(quiet.stdout).not.toContain('Exporting [');
+    expect(quiet.stdout).toContain('Exported 4 events');
   });
 });
 

@@ -11,6 +11,13 @@ import { systemClock } from '../shared/clock';
 import { openStateDb } from '../state/state-db';
 
 const run = promisify(execFile);
+
+/** Runs the CLI with a terminal as stdout and stderr (util-linux `script` gives it a pseudo-terminal), as a person at a shell does. */
+function runOnTerminal(args: string[]) {
+  const quote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
+  return run('script', ['-q', '-e', '-c', [process.execPath, ...args].map(quote).join(' '), '/dev/null']);
+}
+
 const bin = resolve(__dirname, '../../dist/cli/main.js');
 let dataDir: string;
 
@@ -51,6 +58,14 @@ describe('herald projections rebuild', () => {
     await expect(run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild', 'nope'])).rejects.toMatchObject({
       stderr: expect.stringContaining('Unknown projection nope'),
     });
+  });
+
+  it('draws a progress bar when stderr is a terminal', async () => {
+    const { stdout } = await runOnTerminal([bin, '--data-dir', dataDir, 'projections', 'rebuild']);
+    expect(stdout).toMatch(/Rebuilding identity, segments, scenarios \[=+\] 100% \| \d+\/\d+/);
+    expect(stdout).toMatch(/Rebuilt identity, segments, scenarios: \d+ events/);
+    const piped = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild']);
+    expect(piped.stderr).not.toContain('Rebuilding');
   });
 
   it('refuses to run while a server holds the data folder', async () => {
