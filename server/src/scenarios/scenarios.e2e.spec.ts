@@ -130,6 +130,84 @@ describe('scenarios over HTTP', () => {
     expect(missingKey.status).toBe(400);
   });
 
+  it('explains a queued message with its variant and verdicts, one suppressed by the cap, and one deferred by quiet hours', async () => {
+    await adminSend('PUT', `${herald.url}/api/settings/messaging`, {
+      caps: [{ channel: 'any', max: 1, per: '1d' }],
+      quietHours: { start: '21:00', end: '08:00' },
+      timezone: 'UTC',
+    });
+    const promo = {
+      id: 'promo',
+      name: 'Promo',
+      trigger: { event: 'Promo' },
+      entry: { reenter: 'always', concurrent: true },
+      steps: [
+        {
+          id: 'mail',
+          send: {
+            channel: 'email',
+            variants: [
+              { key: 'a', weight: 50, template: 'promo-a' },
+              { key: 'b', weight: 50, template: 'promo-b' },
+            ],
+          },
+        },
+      ],
+    };
+    expect((await adminSend('POST', `${herald.url}/api/scenarios`, promo)).status).toBe(201);
+    const explain = async (userId: string, messageId: string) => {
+      const response = await adminGet(`${herald.url}/api/users/${userId}/explain?message=${encodeURIComponent(messageId)}`);
+      expect(response.status).toBe(200);
+      return response.body;
+    };
+
+    // 10:00 UTC: the first goes out, the second is over the cap of one a day.
+    await track('pia', 'Promo', { code: 'first' });
+    await eventually(async () => (await ofType('pia', 'MessageQueued')).length === 1);
+    await track('pia', 'Promo', { code: 'second' });
+    const [suppressed] = await eventually(async () => {
+      const found = await ofType('pia', 'MessageSuppressed');
+      return found.length === 1 && found;
+    });
+    const [queued] = await ofType('pia', 'MessageQueued');
+    const bucket = gbHash('promo:mail', 'pia', 2)!;
+    const sent = await explain('pia', queued.data.messageId);
+    expect(sent).toMatchObject({
+      status: 'queued',
+      scenario: { id: 'promo', version: 1 },
+      trigger: { type: 'Tracked', data: { event: 'Promo', properties: { code: 'first' } } },
+      enrollment: { type: 'EnrollmentStarted' },
+      variant: { key: bucket < 0.5 ? 'a' : 'b', bucket, seed: 'promo:mail', hashVersion: 2, source: 'hash' },
+      decision: { type: 'MessageQueued', data: { checks: { subscribed: true, caps: [{ rule: { channel: 'any', max: 1, per: '1d' }, used: 0 }], quietHours: 'outside', timezone: 'UTC' } } },
+    });
+    expect(sent.chain.map((e: Logged) => e.type)).toEqual(expect.arrayContaining(['Tracked', 'EnrollmentStarted', 'VariantAssigned', 'MessageQueued']));
+    const capped = await explain('pia', suppressed.data.messageId);
+    expect(capped).toMatchObject({
+      status: 'suppressed',
+      reason: 'frequency_cap',
+      trigger: { data: { properties: { code: 'second' } } },
+      decision: { type: 'MessageSuppressed', data: { rule: { channel: 'any', max: 1, per: '1d' }, nextAllowedAt: '2026-03-03T10:00:00.000Z' } },
+    });
+
+    // 22:00 UTC: quiet hours until 08:00; the message waits and then goes out.
+    clock.set(new Date('2026-03-02T22:00:00Z'));
+    await track('quinn', 'Promo', { code: 'night' });
+    const [deferred] = await eventually(async () => {
+      const found = await ofType('quinn', 'MessageDeferred');
+      return found.length === 1 && found;
+    });
+    expect(await explain('quinn', deferred.data.messageId)).toMatchObject({
+      status: 'deferred',
+      reason: 'quiet_hours',
+      decision: { type: 'MessageDeferred', data: { until: '2026-03-03T08:00:00.000Z', timezone: 'UTC' } },
+    });
+    await passTime(10 * HOUR);
+    await eventually(async () => (await ofType('quinn', 'MessageQueued')).length === 1);
+    const later = await explain('quinn', deferred.data.messageId);
+    expect(later).toMatchObject({ status: 'queued', decision: { type: 'MessageQueued', metadata: { occurredAt: '2026-03-03T08:00:00.000Z' } } });
+    expect(later.chain.map((e: Logged) => e.type)).toEqual(expect.arrayContaining(['MessageDeferred', 'TimerScheduled', 'TimerFired', 'MessageQueued']));
+  });
+
   it('pauses (no new enrolments), resumes and archives', async () => {
     await publishExample('abandoned-cart');
     expect((await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/pause`)).body).toEqual({ id: 'abandoned-cart', status: 'paused' });
