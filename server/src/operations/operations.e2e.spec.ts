@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { TestClock } from '../shared/clock';
 import { adminGet, post, startTestApp, tempDataDir, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
 
 describe('operations surface', () => {
@@ -93,7 +94,7 @@ describe('first start and restarts', () => {
     await second.destroy();
   });
 
-  it('keeps every acknowledged event and the messageId dedupe across a restart', async () => {
+  it('keeps every acknowledged event and the messageId dedupe across a restart, and more than 24 h later', async () => {
     const dataDir = tempDataDir();
     const first = await startTestApp({ dataDir });
     const messageIds = Array.from({ length: 50 }, () => randomUUID());
@@ -103,7 +104,9 @@ describe('first start and restarts', () => {
     expect(acks.every((a) => a.status === 200)).toBe(true);
     await first.close();
 
-    const second = await startTestApp({ dataDir });
+    // Restarted 25 hours later: the dedupe window is at least a day (the derived event ids are kept
+    // with the log, so it has no end).
+    const second = await startTestApp({ dataDir, clock: new TestClock(new Date(Date.now() + 25 * 3_600_000)) });
     await Promise.all(messageIds.map((messageId) => post(`${second.url}/v1/track`, { userId: 'restart-0', event: 'Kept', messageId })));
     let total = 0;
     for (let u = 0; u < 5; u++) total += (await adminGet(`${second.url}/api/users/restart-${u}/events`)).body.events.length;
