@@ -151,6 +151,18 @@ describe('identity', () => {
     expect(history.events.map((e: { type: string }) => e.type)).toEqual(['PageViewed', 'Tracked', 'IdentityLinked', 'Identified', 'Tracked']);
     const positions = history.events.map((e: { position: number }) => e.position);
     expect([...positions].sort((a, b) => a - b)).toEqual(positions);
+    // Each with its stream, its revision there, and the envelope's metadata.
+    expect(history.events.map((e: { stream: string; revision: number }) => [e.stream, e.revision])).toEqual([
+      [`anon-default:${anonymousId}`, 0],
+      [`anon-default:${anonymousId}`, 1],
+      [`user-default:${userId}`, 0],
+      [`user-default:${userId}`, 1],
+      [`user-default:${userId}`, 2],
+    ]);
+    for (const event of history.events) {
+      expect(event.metadata).toMatchObject({ workspace: 'default', occurredAt: expect.any(String), receivedAt: expect.any(String), schemaVersion: 1 });
+    }
+    expect(history.events[2].metadata.causationId).toBe(history.events[3].id);
     const viaAnonymous = await historyOf(anonymousId);
     expect(viaAnonymous.userId).toBe(userId);
     expect(viaAnonymous.events).toEqual(history.events);
