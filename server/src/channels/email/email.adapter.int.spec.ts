@@ -121,6 +121,31 @@ describe('EmailAdapter against a real SMTP server', () => {
     expect(mail.text?.trim()).toBe('Just text');
   });
 
+  it('delivers alike the messages the thread composes itself and the ones it leaves to nodemailer (non-Latin text, an address nodemailer rewrites)', async () => {
+    const russian = 'Привет, Ада! Ваша корзина ждёт вас.';
+    await adapter.send(delivery('ada@example.com', { messageId: 'm-composed' }));
+    await adapter.send(delivery('ada@Example.COM', { messageId: 'm-address' }));
+    await adapter.send(delivery('ada@example.com', { messageId: 'm-cyrillic', content: { subject: 'Корзина', text: russian, html: `<p>${russian}</p>` } }));
+    const mails = await smtp.waitFor(3);
+    const byId = new Map(mails.map((mail) => [rawHeader(mail, 'X-Herald-Message-Id'), mail]));
+
+    const composed = byId.get('m-composed')!;
+    const address = byId.get('m-address')!;
+    for (const mail of [composed, address]) {
+      expect(mail.subject).toBe('Your cart, Ada');
+      expect(mail.text?.trim()).toBe('Hi Ada, your cart is waiting: https://shop.example.com/cart/c1');
+      expect(mail.html).toContain('Hi Ada, your cart is waiting.');
+      expect(rawHeader(mail, 'List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
+    }
+    expect(rawHeader(composed, 'Message-ID')).toBe('<m-composed@herald.example.com>');
+    expect((Array.isArray(address.to) ? address.to[0] : address.to)?.text).toBe('ada@example.com');
+
+    const cyrillic = byId.get('m-cyrillic')!;
+    expect(cyrillic.subject).toBe('Корзина');
+    expect(cyrillic.text?.trim()).toBe(russian);
+    expect(cyrillic.html).toContain(russian);
+  });
+
   it('sends many messages concurrently over the pool', async () => {
     const sends = Array.from({ length: 25 }, (_, i) => adapter.send(delivery(`user${i}@example.com`, { messageId: `m-${i}` })));
     const results = await Promise.all(sends);

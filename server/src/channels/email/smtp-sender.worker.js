@@ -13,6 +13,7 @@ const { parentPort, workerData } = require('node:worker_threads');
 const { Transform } = require('node:stream');
 const nodemailer = require('nodemailer');
 const { trackEmailHtml } = require('./tracked-html');
+const { composeMessage } = require('./mime-message');
 
 if (!parentPort) throw new Error('smtp-sender.worker.js runs as a worker thread');
 const port = parentPort;
@@ -101,7 +102,10 @@ async function sendOne({ seq, mail, track }) {
   try {
     // Signing each link here spares the event loop that work.
     if (track && mail.html !== undefined) mail.html = trackEmailHtml(mail.html, workerData.tracking, track);
-    await transport.sendMail(mail);
+    // The message composed in one pass, as nodemailer would compose it (mime-message.js); a message
+    // of another shape is composed by nodemailer.
+    const composed = composeMessage(mail);
+    await transport.sendMail(composed ? { raw: composed.raw, envelope: composed.envelope, messageId: mail.messageId } : mail);
     answer({ seq });
   } catch (caught) {
     const error = /** @type {Error & { code?: string; originalCode?: string; responseCode?: number; response?: string; command?: string }} */ (caught);
