@@ -142,18 +142,21 @@ function encodedPart(content) {
   return { encoding: 'quoted-printable', body: quotedPrintable(content) };
 }
 
+/** What `MimeNode._getTextEncoding` counts against Latin letters: 8-bit and control characters. */
+const NON_LATIN = /[\x00-\x08\x0b\x0c\x0e-\x1f\u0080-\uffff]/g;
+const LATIN = /[A-Za-z]/g;
+
 /**
- * `MimeNode._getTextEncoding`: quoted-printable when Latin letters outnumber 8-bit and control characters.
+ * `MimeNode._getTextEncoding`: quoted-printable when Latin letters outnumber 8-bit and control
+ * characters. Counted with regular expressions, and only as many letters as it takes to decide.
  * @param {string} value
  */
 function mostlyLatin(value) {
-  let nonLatin = 0;
+  const nonLatin = value.match(NON_LATIN)?.length ?? 0;
+  LATIN.lastIndex = 0;
   let latin = 0;
-  for (let i = 0; i < value.length; i++) {
-    const code = value.charCodeAt(i);
-    if (code <= 0x08 || code === 0x0b || code === 0x0c || (code >= 0x0e && code <= 0x1f) || code >= 0x80) nonLatin++;
-    else if ((code >= 0x41 && code <= 0x5a) || (code >= 0x61 && code <= 0x7a)) latin++;
-  }
+  while (latin <= nonLatin && LATIN.exec(value)) latin++;
+  LATIN.lastIndex = 0;
   return nonLatin < latin;
 }
 
