@@ -1,6 +1,7 @@
 import { gbHash } from '@herald/projections';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
 import { TestClock } from '../shared/clock';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
@@ -54,6 +55,20 @@ describe('scenarios over HTTP', () => {
     });
     expect(bad.status).toBe(400);
     expect(bad.body.problems.map((p: { path: string }) => p.path)).toEqual(expect.arrayContaining(['steps[0].wait']));
+
+    // Each publish of a new version is an event on the workspace's scenarios stream; an identical
+    // re-publish and a rejected definition append nothing.
+    const changed = readFileSync(join(examples, 'scenarios/abandoned-cart.yaml'), 'utf8').replace('within: 72h', 'within: 48h');
+    expect((await adminSend('POST', `${herald.url}/api/scenarios`, changed, 'application/yaml')).body).toEqual({ id: 'abandoned-cart', version: 2 });
+    const published = (await herald.app.get<EventStore>(EVENT_STORE).readStream('scenarios-default')).map((e) => ({
+      type: e.type,
+      version: (e.data as { version: number }).version,
+      goal: (e.data as { definition: { goal: unknown } }).definition.goal,
+    }));
+    expect(published).toEqual([
+      { type: 'ScenarioPublished', version: 1, goal: { event: 'Order Completed', within: '72h' } },
+      { type: 'ScenarioPublished', version: 2, goal: { event: 'Order Completed', within: '48h' } },
+    ]);
   });
 
   it('runs the abandoned cart: 1 h later the hashed email variant, 24 h later the SMS; with an order in between, no SMS', async () => {
