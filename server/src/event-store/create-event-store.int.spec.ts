@@ -1,3 +1,4 @@
+import Database from 'better-sqlite3';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,7 +11,7 @@ beforeEach(() => (dataDir = mkdtempSync(join(tmpdir(), 'herald-create-store-')))
 afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
 describe('createEventStore', () => {
-  it('opens the embedded SQLite log in DATA_DIR/events.sqlite when EVENTSTORE_URL is not set', async () => {
+  it('opens the embedded SQLite log in DATA_DIR/events.sqlite, in WAL mode, when EVENTSTORE_URL is not set', async () => {
     const store = createEventStore({ dataDir });
     expect(store).toBeInstanceOf(SqliteEventStore);
     await store.append('user-default:1', [
@@ -18,6 +19,10 @@ describe('createEventStore', () => {
     ]);
     await store.close();
     expect(existsSync(join(dataDir, 'events.sqlite'))).toBe(true);
+    // WAL is recorded in the file itself, so another connection sees the mode the log was written in.
+    const reader = new Database(join(dataDir, 'events.sqlite'), { readonly: true });
+    expect(reader.pragma('journal_mode', { simple: true })).toBe('wal');
+    reader.close();
   });
 
   it('uses the KurrentDB adapter when EVENTSTORE_URL is set, without connecting to open it', async () => {
