@@ -60,6 +60,10 @@ describe('segments', () => {
     // Live: bob upgrades and enters at once.
     await identify('bob', { plan: 'pro' });
     await membersAre('engaged-shoppers', ['ada', 'bob']);
+    // The entry names the event that caused it: the identify.
+    const bobEvents = (await adminGet(`${herald.url}/api/users/bob/events`)).body.events as Array<{ id: string; type: string; data: { traits?: { plan?: string } }; metadata: { causationId?: string } }>;
+    const upgrade = bobEvents.find((e) => e.type === 'Identified' && e.data.traits?.plan === 'pro')!;
+    expect(bobEvents.filter((e) => e.type === 'SegmentEntered').map((e) => e.metadata.causationId)).toEqual([upgrade.id]);
 
     // An order makes ada leave.
     await track('ada', 'Order Completed', { total: 80 });
