@@ -61,7 +61,7 @@ let dataDir: string;
 beforeEach(() => (dataDir = mkdtempSync(join(tmpdir(), 'herald-main-'))));
 afterEach(() => rmSync(dataDir, { recursive: true, force: true }));
 
-it('listens on PORT, keeps its data in DATA_DIR, prints the generated secrets once, and logs JSON lines', async () => {
+it('listens on PORT with the API and the dashboard, keeps its data in DATA_DIR, prints the generated secrets once, and logs JSON lines', async () => {
   const port = await freePort();
   const env = { PORT: String(port), HOST: '127.0.0.1', DATA_DIR: dataDir, LOG_LEVEL: 'info' };
   const first = await startMain(env);
@@ -77,6 +77,9 @@ it('listens on PORT, keeps its data in DATA_DIR, prints the generated secrets on
 
     const base = `http://127.0.0.1:${port}`;
     expect((await fetch(`${base}/health`)).status).toBe(200);
+    const dashboard = await fetch(`${base}/`);
+    expect(dashboard.status).toBe(200);
+    expect(await dashboard.text()).toContain('<div id="app"></div>');
     const track = await fetch(`${base}/v1/track`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Basic ${Buffer.from(`${writeKey}:`).toString('base64')}` },
