@@ -1,4 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -58,6 +59,31 @@ describe('herald projections rebuild', () => {
     await expect(run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild', 'nope'])).rejects.toMatchObject({
       stderr: expect.stringContaining('Unknown projection nope'),
     });
+  });
+
+  it("rebuilds the scenarios' due-timer index from the log: only the timers still waiting", async () => {
+    const store = new SqliteEventStore({ path: join(dataDir, 'events.sqlite') });
+    const at = (iso: string) => ({ workspace: 'default', occurredAt: iso, receivedAt: iso, schemaVersion: 1 });
+    const timer = (enrollmentId: string, dueAt: string) => ({
+      id: randomUUID(),
+      type: 'TimerScheduled',
+      data: { timerId: `${enrollmentId}/wait/1`, enrollmentId, scenarioId: 'drip', stepId: 'wait', purpose: 'scenario', dueAt },
+      metadata: at('2026-03-01T10:00:00.000Z'),
+    });
+    await store.append(userStream('default', 'a'), [
+      timer('waiting', '2026-03-08T10:00:00.000Z'),
+      timer('fired', '2026-03-02T10:00:00.000Z'),
+      { id: randomUUID(), type: 'TimerFired', data: { timerId: 'fired/wait/1', enrollmentId: 'fired', scenarioId: 'drip', stepId: 'wait', purpose: 'scenario', dueAt: '2026-03-02T10:00:00.000Z' }, metadata: at('2026-03-02T10:00:00.000Z') },
+      timer('exited', '2026-03-09T10:00:00.000Z'),
+      { id: randomUUID(), type: 'EnrollmentExited', data: { enrollmentId: 'exited', scenarioId: 'drip', reason: 'exit_on' }, metadata: at('2026-03-03T10:00:00.000Z') },
+    ]);
+    await store.close();
+    const { stderr } = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'rebuild', 'scenarios']);
+    expect(stderr).toMatch(/Rebuilt scenarios: \d+ events/);
+    const db = openStateDb(join(dataDir, 'state.sqlite'));
+    const timers = db.prepare('SELECT workspace, enrollment_id, person, timer_id, due_at FROM scenario_timers').all();
+    db.close();
+    expect(timers).toEqual([{ workspace: 'default', enrollment_id: 'waiting', person: 'user:a', timer_id: 'waiting/wait/1', due_at: Date.parse('2026-03-08T10:00:00.000Z') }]);
   });
 
   it('draws a progress bar when stderr is a terminal', async () => {
