@@ -64,6 +64,8 @@ describe('segments', () => {
     const bobEvents = (await adminGet(`${herald.url}/api/users/bob/events`)).body.events as Array<{ id: string; type: string; data: { traits?: { plan?: string } }; metadata: { causationId?: string } }>;
     const upgrade = bobEvents.find((e) => e.type === 'Identified' && e.data.traits?.plan === 'pro')!;
     expect(bobEvents.filter((e) => e.type === 'SegmentEntered').map((e) => e.metadata.causationId)).toEqual([upgrade.id]);
+    // The user's profile lists the segments they are in now.
+    expect((await adminGet(`${herald.url}/api/users/bob`)).body).toMatchObject({ traits: { plan: 'pro' }, segments: ['engaged-shoppers'] });
 
     // An order makes ada leave.
     await track('ada', 'Order Completed', { total: 80 });
