@@ -76,6 +76,10 @@ describe('tracking API over HTTP', () => {
       expect(typeof response.body.error).toBe('string');
       if (message) expect(response.body.message).toMatch(message);
     }
+    // Validation errors name the field.
+    const wrongType = await post(`${herald.url}/v1/identify`, { userId: 'u1', traits: 'plan=pro', timestamp: 'soon' });
+    expect(wrongType.status).toBe(400);
+    expect(wrongType.body.problems.map((p: { path: string }) => p.path).sort()).toEqual(['timestamp', 'traits']);
     expect(await head()).toBe(before);
   });
 
