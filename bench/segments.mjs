@@ -2,6 +2,7 @@
 // steady 2k events/s through the live projection runner; (b) the live runner's cost per event with
 // 10k users vs 1M users in the state. See bench/README.md.
 import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, removeDir, requireDist, serverRequire } from './lib/common.mjs';
 import {
@@ -33,6 +34,8 @@ const ROUNDS = envInt('BENCH_ROUNDS', 5);
 /** `latency` or `scale` runs one part only; empty runs both. */
 const ONLY = process.env.BENCH_ONLY ?? '';
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** `1`: (a) also times each sign-up's way from its ack to its SegmentEntered, step by step, and the log's commits. */
+const TRACE = process.env.BENCH_SEGMENTS_TRACE === '1';
 /** One event in ten is a new user's first event, `Signed Up`, which makes them enter `signed-up`. */
 const NEW_USER_EVERY = 10;
 const P99_GOAL_MS = 20;
@@ -68,7 +71,7 @@ for (const signal of ['SIGINT', 'SIGTERM']) {
 }
 
 /** The server's live projections (identity + segments) on `store` and `db`; resolves `waitFor(position)` once both have committed it. */
-function startRunner(store, db) {
+function startRunner(store, db, trace) {
   const committed = { identity: 0, segments: 0 };
   const waiters = [];
   // The runner's own appends (membership decisions), timed: it waits for each to be durable.
@@ -78,10 +81,12 @@ function startRunner(store, db) {
       if (property === 'append') {
         return async (...args) => {
           const t0 = performance.now();
+          trace?.appendCalled(args[0], args[1], t0);
           try {
             return await target.append(...args);
           } finally {
             const took = performance.now() - t0;
+            trace?.appendDone(args[0], args[1], t0 + took);
             appends.count += 1;
             appends.millis += took;
             appends.durations.push(took);
@@ -102,7 +107,21 @@ function startRunner(store, db) {
     },
   });
   runner.start(identityProjection);
-  runner.start(new SegmentsProjection(db, timedStore));
+  const segments = new SegmentsProjection(db, timedStore);
+  if (trace) {
+    const preload = segments.preload.bind(segments);
+    segments.preload = (events) => {
+      trace.preloaded(events, performance.now());
+      preload(events);
+    };
+    const handle = segments.handle.bind(segments);
+    segments.handle = async (event) => {
+      const planned = await handle(event);
+      trace.handled(event, performance.now());
+      return planned;
+    };
+  }
+  runner.start(segments);
   committed.identity = Math.max(committed.identity, runner.checkpoint(identityProjection.name));
   committed.segments = Math.max(committed.segments, runner.checkpoint('segments'));
   return {
@@ -113,6 +132,99 @@ function startRunner(store, db) {
       committed.identity >= position && committed.segments >= position ? Promise.resolve() : new Promise((resolve) => waiters.push({ position, resolve })),
     stop: () => runner.stop(),
   };
+}
+
+/**
+ * BENCH_SEGMENTS_TRACE=1: when each step of a sign-up's way from its ingestion commit to its
+ * SegmentEntered happened (the runner's preload and handling of it, its decision's append and the
+ * group commit that made it durable), and every group commit of the log, timed around the store's
+ * writer (a private field: bench only) and marked when it ran a WAL checkpoint (the log file's
+ * mtime moved: in WAL mode only a checkpoint writes the file).
+ */
+function createTrace(store, logPath) {
+  const byStream = new Map();
+  const commits = [];
+  const committer = store.committer;
+  const commit = committer.commit.bind(committer);
+  let mtime = statSync(logPath).mtimeMs;
+  committer.commit = (batch, recordedAt, done) => {
+    const t0 = performance.now();
+    commit(batch, recordedAt, (outcomes, failure) => {
+      const t1 = performance.now();
+      const m = statSync(logPath).mtimeMs;
+      const entry = { t0, t1, appends: batch.length, checkpointed: m !== mtime };
+      mtime = m;
+      commits.push(entry);
+      for (const request of batch) {
+        const steps = byStream.get(request.stream);
+        if (!steps) continue;
+        if (request.events.some((event) => event.type === 'SegmentEntered')) steps.decisionCommit ??= entry;
+        else steps.ingestCommit ??= entry;
+      }
+      done(outcomes, failure);
+    });
+  };
+  const step = (stream, name, t) => {
+    const steps = byStream.get(stream);
+    if (steps && steps[name] === undefined) steps[name] = t;
+  };
+  return {
+    commits,
+    follow: (stream, record) => byStream.set(stream, Object.assign(record, { stream })),
+    preloaded: (events, t) => {
+      for (const event of events) step(event.stream, 'preload', t);
+    },
+    handled: (event, t) => step(event.stream, 'handled', t),
+    appendCalled: (stream, events, t) => {
+      if (events.some((event) => event.type === 'SegmentEntered')) step(stream, 'decisionCall', t);
+    },
+    appendDone: (stream, events, t) => {
+      if (events.some((event) => event.type === 'SegmentEntered')) step(stream, 'decisionAck', t);
+    },
+  };
+}
+
+/** Prints where the time of the slowest sign-ups went, step by step, against the median sign-up. */
+function printTrace(trace, window) {
+  const done = window.filter((r) => r.seen !== undefined && r.ack !== undefined && r.decisionCommit && r.preload !== undefined && r.decisionCall !== undefined);
+  done.sort((x, y) => x.seen - x.ack - (y.seen - y.ack));
+  const parts = [
+    ['ack -> preloaded (delivery, runner busy)', (r) => r.preload - r.ack],
+    ['preloaded -> handled', (r) => r.handled - r.preload],
+    ['handled -> decision append called (batch, queue)', (r) => r.decisionCall - r.handled],
+    ['append called -> its commit starts (commit in flight)', (r) => r.decisionCommit.t0 - r.decisionCall],
+    ['its commit (writer thread, fsync)', (r) => r.decisionCommit.t1 - r.decisionCommit.t0],
+    ['commit done -> seen by the subscriber', (r) => r.seen - r.decisionCommit.t1],
+    ['total from ack', (r) => r.seen - r.ack],
+  ];
+  const groups = [
+    ['all', done],
+    ['slowest 5%', done.slice(Math.floor(done.length * 0.95))],
+    ['slowest 1%', done.slice(Math.floor(done.length * 0.99))],
+  ];
+  const mean = (rows, f) => rows.reduce((sum, r) => sum + f(r), 0) / Math.max(1, rows.length);
+  console.log(`(a) trace: ${done.length} sign-ups traced; mean ms per step`);
+  printTable(
+    ['step', ...groups.map(([name, rows]) => `${name} (${rows.length})`)],
+    parts.map(([name, f]) => [name, ...groups.map(([, rows]) => mean(rows, f).toFixed(2))]),
+  );
+  const inFlight = (r) => trace.commits.find((c) => c.t0 <= r.decisionCall && c.t1 > r.decisionCall);
+  for (const [name, rows] of groups.slice(1)) {
+    const ownCheckpoint = rows.filter((r) => r.decisionCommit.checkpointed).length;
+    const flightCheckpoint = rows.filter((r) => inFlight(r)?.checkpointed).length;
+    console.log(`(a) trace ${name}: decision's own commit checkpointed in ${ownCheckpoint}, the commit in flight at its call in ${flightCheckpoint}`);
+  }
+  const from = window.length ? Math.min(...window.map((r) => r.start)) : 0;
+  const to = window.length ? Math.max(...window.map((r) => r.start)) : 0;
+  const commits = trace.commits.filter((c) => c.t0 >= from && c.t0 < to);
+  const took = commits.map((c) => c.t1 - c.t0);
+  const checkpoints = commits.filter((c) => c.checkpointed).map((c) => c.t1 - c.t0);
+  const busy = took.reduce((a, b) => a + b, 0) / Math.max(1, to - from);
+  console.log(
+    `(a) trace: ${fmt(commits.length)} group commits in the window (${fmt(commits.length / ((to - from) / 1000))}/s, writer busy ${(busy * 100).toFixed(0)}%), ` +
+      `each p50 ${ms(percentile(took, 50))} p99 ${ms(percentile(took, 99))} max ${ms(Math.max(...took))}; ` +
+      `${checkpoints.length} ran a WAL checkpoint: p50 ${ms(percentile(checkpoints, 50))} max ${ms(Math.max(0, ...checkpoints))}`,
+  );
 }
 
 function eventsOfType(db, after, type) {
@@ -137,7 +249,8 @@ async function latency() {
     console.log(`(a) state: ${fmt(SMALL)} users, ${fmt(head)} events of history, rebuilt; segments: ${[...standardSegments(), SIGNED_UP].map((s) => s.id).join(', ')}`);
 
     await waitForQuietMachine();
-    const live = startRunner(store, db);
+    const trace = TRACE ? createTrace(store, join(dir, 'events.sqlite')) : undefined;
+    const live = startRunner(store, db, trace);
     await live.waitFor(head);
 
     // Watch the log for SegmentEntered, as a downstream consumer (the scenario engine) would.
@@ -191,6 +304,7 @@ async function latency() {
         event = trackEvent({ userId }, 'Signed Up', { method: 'email', referrer: 'newsletter' }, Date.now());
         record = { start: performance.now() };
         sent.set(`user:${userId}`, record);
+        trace?.follow(stream, record);
       } else {
         ({ stream, events: [event] } = nextSingle(load));
       }
@@ -251,6 +365,7 @@ async function latency() {
     await live.stop();
 
     const window = [...sent.values()].filter((r) => r.start >= measureFrom && r.start < end);
+    if (trace) printTrace(trace, window);
     const missing = window.filter((r) => r.seen === undefined).length;
     const fromAck = window.filter((r) => r.seen !== undefined && r.ack !== undefined).map((r) => r.seen - r.ack);
     const fromStart = window.filter((r) => r.seen !== undefined).map((r) => r.seen - r.start);
