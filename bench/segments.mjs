@@ -149,10 +149,10 @@ function createTrace(store, logPath) {
   let mtime = statSync(logPath).mtimeMs;
   committer.commit = (batch, recordedAt, done) => {
     const t0 = performance.now();
-    commit(batch, recordedAt, (outcomes, failure) => {
+    commit(batch, recordedAt, (outcomes, failure, writerMs) => {
       const t1 = performance.now();
       const m = statSync(logPath).mtimeMs;
-      const entry = { t0, t1, appends: batch.length, checkpointed: m !== mtime };
+      const entry = { t0, t1, writerMs, appends: batch.length, checkpointed: m !== mtime };
       mtime = m;
       commits.push(entry);
       for (const request of batch) {
@@ -211,6 +211,7 @@ function printTrace(trace, window) {
   const inFlight = (r) => trace.commits.find((c) => c.t0 <= r.decisionCall && c.t1 > r.decisionCall);
   for (const [name, rows] of groups.slice(1)) {
     const ownCheckpoint = rows.filter((r) => r.decisionCommit.checkpointed).length;
+    // (With the checkpointer thread, "checkpointed" only says the file was written during the commit.)
     const flightCheckpoint = rows.filter((r) => inFlight(r)?.checkpointed).length;
     console.log(`(a) trace ${name}: decision's own commit checkpointed in ${ownCheckpoint}, the commit in flight at its call in ${flightCheckpoint}`);
   }
@@ -220,6 +221,15 @@ function printTrace(trace, window) {
   const took = commits.map((c) => c.t1 - c.t0);
   const checkpoints = commits.filter((c) => c.checkpointed).map((c) => c.t1 - c.t0);
   const busy = took.reduce((a, b) => a + b, 0) / Math.max(1, to - from);
+  // The trip to the writer thread and back (main thread's event loop included), where the writer says how long it took.
+  const trips = commits.filter((c) => c.writerMs !== undefined).map((c) => c.t1 - c.t0 - c.writerMs);
+  if (trips.length > 0) {
+    const writer = commits.filter((c) => c.writerMs !== undefined).map((c) => c.writerMs);
+    console.log(
+      `(a) trace: writer thread's own commit time p50 ${ms(percentile(writer, 50))} p99 ${ms(percentile(writer, 99))}; ` +
+        `the trip there and back p50 ${ms(percentile(trips, 50))} p99 ${ms(percentile(trips, 99))} max ${ms(Math.max(...trips))}, ${((trips.reduce((a, b) => a + b, 0) / (to - from)) * 100).toFixed(0)}% of the window`,
+    );
+  }
   console.log(
     `(a) trace: ${fmt(commits.length)} group commits in the window (${fmt(commits.length / ((to - from) / 1000))}/s, writer busy ${(busy * 100).toFixed(0)}%), ` +
       `each p50 ${ms(percentile(took, 50))} p99 ${ms(percentile(took, 99))} max ${ms(Math.max(...took))}; ` +

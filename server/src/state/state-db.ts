@@ -11,8 +11,8 @@
  */
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import { dirname } from 'node:path';
+import { startWalCheckpointer } from '../shared/wal-checkpointer';
 import { prepared } from './prepared';
 
 export type StateDb = Database.Database;
@@ -47,22 +47,19 @@ export function openStateDb(path: string, options: StateDbOptions = {}): StateDb
  * (up to 2 s) until it has closed its connection, so nothing touches the files after `close()`.
  */
 function checkpointInBackground(db: StateDb, path: string, intervalMs: number, maxWalBytes: number): void {
-  // [0]: close requested; [1]: the thread has closed its connection.
-  const control = new Int32Array(new SharedArrayBuffer(8));
-  const worker = new Worker(join(__dirname, 'state-checkpointer.worker.js'), { workerData: { path, intervalMs, maxWalBytes, control } });
-  // The thread never keeps a finished process (a CLI command, a test) alive.
-  worker.unref();
-  worker.on('error', () => {
-    Atomics.store(control, 1, 1);
-    // Without the thread, SQLite checkpoints on commit again (slower, never unsafe).
-    if (db.open) db.pragma('wal_autocheckpoint = 1000');
+  const checkpointer = startWalCheckpointer(path, {
+    intervalMs,
+    maxWalBytes,
+    limit: 'file',
+    // Without the thread, SQLite checkpoints on commit again.
+    onFailure: () => {
+      if (db.open) db.pragma('wal_autocheckpoint = 1000');
+    },
   });
   db.pragma('wal_autocheckpoint = 0');
   const close = db.close.bind(db);
   db.close = () => {
-    Atomics.store(control, 0, 1);
-    worker.postMessage('close');
-    Atomics.wait(control, 1, 0, 2000);
+    checkpointer.stop();
     return close();
   };
 }

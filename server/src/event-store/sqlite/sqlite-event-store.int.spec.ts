@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { eventStoreContract, newEvent, waitFor } from '../event-store.contract';
@@ -98,5 +98,51 @@ describe('SqliteEventStore durability and group commit', () => {
     expect(received.map((e) => e.type)).toEqual(['Early', 'Late']);
     await reader.close();
     await writer.close();
+  });
+});
+
+describe('SqliteEventStore WAL checkpoints', () => {
+  const size = (file: string) => statSync(file).size;
+  const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+  /** About 8 MB of events in 400 commits, one after another. */
+  async function fill(store: SqliteEventStore) {
+    for (let i = 0; i < 400; i++) {
+      await store.append(`s-${i % 20}`, Array.from({ length: 5 }, () => ({ ...newEvent('Filled'), data: { text: 'x'.repeat(4000) } })));
+    }
+  }
+
+  it('leaves checkpoints to its own thread: no commit copies the WAL back into the file', async () => {
+    const path = tempFile();
+    const store = new SqliteEventStore({ path, checkpointIntervalMs: 60_000 });
+    await fill(store);
+    // SQLite's default would have checkpointed inside the commits that crossed 1,000 WAL pages.
+    expect(size(path)).toBeLessThan(1_000_000);
+    expect(size(`${path}-wal`)).toBeGreaterThan(7_000_000);
+    await store.close();
+  });
+
+  it('copies the WAL back on its thread while appends go on', async () => {
+    const path = tempFile();
+    const store = new SqliteEventStore({ path, checkpointIntervalMs: 20 });
+    await fill(store);
+    const deadline = Date.now() + 10_000;
+    while (size(path) < 7_000_000 && Date.now() < deadline) await pause(20);
+    expect(size(path)).toBeGreaterThan(7_000_000);
+    await store.close();
+  });
+
+  it('starts a WAL past its limit over between commits, and no append fails meanwhile', async () => {
+    const path = tempFile();
+    const store = new SqliteEventStore({ path, checkpointIntervalMs: 10, maxWalBytes: 1_000_000 });
+    // Every append is awaited, so a failure (SQLITE_BUSY while the checkpointer holds the write lock) would throw here.
+    await fill(store);
+    // Written over from its start after each restart, the file stays near the limit instead of holding all 8 MB.
+    expect(size(`${path}-wal`)).toBeLessThan(5_000_000);
+    expect((await store.readAll()).length).toBe(2000);
+    await store.close();
+    const again = new SqliteEventStore({ path });
+    expect((await again.readAll()).length).toBe(2000);
+    await again.close();
   });
 });

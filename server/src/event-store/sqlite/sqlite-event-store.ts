@@ -16,6 +16,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { GenerationalMap } from '../../shared/generational-map';
+import { startWalCheckpointer } from '../../shared/wal-checkpointer';
 import { bytesToUuid, uuidToBytes } from '../../shared/ids';
 import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
 import type {
@@ -97,11 +98,24 @@ export interface SqliteEventStoreOptions {
   pollIntervalMs?: number;
   /** Commit on a writer thread (the default for files; ':memory:' databases always commit in-process). */
   writerThread?: boolean;
+  /**
+   * With a writer thread, how often another thread checkpoints the WAL (ms); 0 leaves checkpoints to
+   * SQLite, inside whichever commit crosses 1,000 WAL pages.
+   */
+  checkpointIntervalMs?: number;
+  /** With the checkpointer thread: a WAL using more than this is restarted between two commits. */
+  maxWalBytes?: number;
 }
 
+type CommitDone = (outcomes: AppendOutcome[] | undefined, failure?: Error, writerMs?: number) => void;
+
 interface Committer {
-  /** Commits the batch; the callback gets each append's outcome, or the error that rolled all back. */
-  commit(batch: AppendRequest[], recordedAt: number, done: (outcomes: AppendOutcome[] | undefined, failure?: Error) => void): void;
+  /**
+   * Commits the batch; the callback gets each append's outcome, or the error that rolled all back,
+   * and how long the commit itself took where it ran (ms; bench:segments' trace tells it apart from
+   * the trip to the writer thread and back).
+   */
+  commit(batch: AppendRequest[], recordedAt: number, done: CommitDone): void;
   close(): Promise<void>;
 }
 
@@ -172,7 +186,10 @@ export class SqliteEventStore implements EventStore {
     this.committer =
       options.readonly || options.path === ':memory:' || options.writerThread === false
         ? inProcessCommitter(this.db)
-        : threadCommitter(options.path, (error) => this.writerFailed(error));
+        : threadCommitter(options.path, (error) => this.writerFailed(error), {
+            intervalMs: options.checkpointIntervalMs ?? 100,
+            maxWalBytes: options.maxWalBytes ?? 16 * 1024 * 1024,
+          });
     if (options.readonly) {
       // Another process writes; notice its appends by polling the head.
       let lastHead = this.headSync();
@@ -552,12 +569,31 @@ function inProcessCommitter(db: Database.Database): Committer {
 /**
  * Commits on a worker thread, one batch at a time. The thread holds the process open only while
  * a commit is in flight, so an idle store does not keep a finished CLI command running.
+ *
+ * WAL checkpoints run on a thread of their own (`intervalMs` > 0): inside a commit, as SQLite runs
+ * them by default, each one (every 1,000 WAL pages: several times a second under load) copied the
+ * pages back and fsynced the database file before that commit could answer, and every append
+ * arriving meanwhile waited for it and then for its own commit (bench:segments (a)).
  */
-function threadCommitter(path: string, onFailure: (error: Error) => void): Committer {
-  const worker = new Worker(join(__dirname, 'sqlite-writer.worker.js'), { workerData: { path } });
+function threadCommitter(
+  path: string,
+  onFailure: (error: Error) => void,
+  checkpoints: { intervalMs: number; maxWalBytes: number },
+): Committer {
+  const background = checkpoints.intervalMs > 0;
+  const worker = new Worker(join(__dirname, 'sqlite-writer.worker.js'), { workerData: { path, autocheckpoint: !background } });
   worker.unref();
+  const checkpointer = background
+    ? startWalCheckpointer(path, {
+        intervalMs: checkpoints.intervalMs,
+        maxWalBytes: checkpoints.maxWalBytes,
+        limit: 'frames',
+        // Without the thread, the writer checkpoints on commit again.
+        onFailure: () => worker.postMessage({ autocheckpoint: true }),
+      })
+    : undefined;
   let seq = 0;
-  let inflight: { seq: number; done: (outcomes: AppendOutcome[] | undefined, failure?: Error) => void } | undefined;
+  let inflight: { seq: number; done: CommitDone } | undefined;
   let exited = false;
   const fail = (error: Error) => {
     const waiting = inflight;
@@ -565,13 +601,13 @@ function threadCommitter(path: string, onFailure: (error: Error) => void): Commi
     waiting?.done(undefined, error);
     onFailure(error);
   };
-  worker.on('message', (reply: { seq: number; outcomes?: AppendOutcome[]; failure?: { message: string; code?: string } }) => {
+  worker.on('message', (reply: { seq: number; outcomes?: AppendOutcome[]; failure?: { message: string; code?: string }; writerMs: number }) => {
     const waiting = inflight;
     if (!waiting || waiting.seq !== reply.seq) return;
     inflight = undefined;
     worker.unref();
-    if (reply.outcomes) waiting.done(reply.outcomes);
-    else waiting.done(undefined, Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code }));
+    if (reply.outcomes) waiting.done(reply.outcomes, undefined, reply.writerMs);
+    else waiting.done(undefined, Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code }), reply.writerMs);
   });
   worker.on('error', fail);
   worker.on('exit', (code) => {
@@ -587,6 +623,7 @@ function threadCommitter(path: string, onFailure: (error: Error) => void): Commi
       worker.postMessage({ seq, batch, recordedAt });
     },
     async close() {
+      checkpointer?.stop();
       if (exited) return;
       const ended = new Promise((resolve) => worker.once('exit', resolve));
       // Held open until the thread has exited: unref'd, it let a process with nothing else pending

@@ -92,7 +92,10 @@ function createWriter(db) {
      * @returns {AppendOutcome[]}
      */
     commit(batch, recordedAt) {
-      return commitAll(batch, recordedAt);
+      // IMMEDIATE: the transaction reads (stream revisions) before it writes, and a deferred one that
+      // has read cannot wait for the write lock; it fails with SQLITE_BUSY at once while the
+      // checkpointer thread holds that lock to restart the WAL. Immediate, it waits (busy timeout).
+      return commitAll.immediate(batch, recordedAt);
     },
   };
 }

@@ -13,21 +13,29 @@ const db = new Database(workerData.path);
 db.pragma('journal_mode = WAL');
 db.pragma('synchronous = FULL');
 db.pragma('cache_size = -65536');
+// With a checkpointer thread (the store's default), no commit runs a checkpoint.
+if (!workerData.autocheckpoint) db.pragma('wal_autocheckpoint = 0');
 const writer = createWriter(db);
 
 if (!parentPort) throw new Error('sqlite-writer.worker.js runs as a worker thread');
 const port = parentPort;
 port.on('message', (message) => {
+  if (message.autocheckpoint) {
+    // The checkpointer thread failed: checkpoint on commit again.
+    db.pragma('wal_autocheckpoint = 1000');
+    return;
+  }
   if (message.close) {
     db.close();
     port.close();
     return;
   }
+  const started = performance.now();
   try {
     const outcomes = writer.commit(message.batch, message.recordedAt);
-    port.postMessage({ seq: message.seq, outcomes });
+    port.postMessage({ seq: message.seq, outcomes, writerMs: performance.now() - started });
   } catch (error) {
     const failure = error instanceof Error ? { name: error.name, message: error.message, code: /** @type {any} */ (error).code } : { message: String(error) };
-    port.postMessage({ seq: message.seq, failure });
+    port.postMessage({ seq: message.seq, failure, writerMs: performance.now() - started });
   }
 });
