@@ -107,14 +107,20 @@ export interface SqliteEventStoreOptions {
   maxWalBytes?: number;
 }
 
-type CommitDone = (outcomes: AppendOutcome[] | undefined, failure?: Error, writerMs?: number) => void;
+/**
+ * A commit's end: each append's outcome, or the error that rolled the transaction back; how long the
+ * transaction took where it ran (ms; bench:segments' trace tells it apart from the trip to the writer
+ * thread and back), and whether the batch shared it with the batch before.
+ */
+type CommitDone = (outcomes: AppendOutcome[] | undefined, failure?: Error, info?: { writerMs: number; joined: boolean }) => void;
 
 interface Committer {
   /**
-   * Commits the batch; the callback gets each append's outcome, or the error that rolled all back,
-   * and how long the commit itself took where it ran (ms; bench:segments' trace tells it apart from
-   * the trip to the writer thread and back).
+   * Whether a batch may be handed over while earlier ones are being committed: they are committed in
+   * the order given, and the callbacks are called in that order.
    */
+  readonly queues: boolean;
+  /** Commits the batch, in one transaction (perhaps shared with batches handed over with it). */
   commit(batch: AppendRequest[], recordedAt: number, done: CommitDone): void;
   close(): Promise<void>;
 }
@@ -125,8 +131,11 @@ export class SqliteEventStore implements EventStore {
   private readonly appended = new EventEmitter();
   private pending: PendingAppend[] = [];
   private flushScheduled = false;
-  /** A commit is on its way to disk; appends arriving meanwhile wait for the next one. */
-  private committing = false;
+  /**
+   * Batches handed to the committer and not settled yet. Without a queueing committer at most one:
+   * appends arriving meanwhile wait for it to end and form the next batch.
+   */
+  private committing = 0;
   private readonly committer: Committer;
   private closed = false;
   private readonly now: () => number;
@@ -189,6 +198,7 @@ export class SqliteEventStore implements EventStore {
         : threadCommitter(options.path, (error) => this.writerFailed(error), {
             intervalMs: options.checkpointIntervalMs ?? 100,
             maxWalBytes: options.maxWalBytes ?? 16 * 1024 * 1024,
+            maxBatchEvents: this.maxBatchEvents,
           });
     if (options.readonly) {
       // Another process writes; notice its appends by polling the head.
@@ -292,7 +302,7 @@ export class SqliteEventStore implements EventStore {
     if (this.closed) return;
     if (this.pollTimer) clearInterval(this.pollTimer);
     // Let appends already accepted finish before closing.
-    while (this.pending.length > 0 || this.flushScheduled || this.committing) await new Promise((r) => setImmediate(r));
+    while (this.pending.length > 0 || this.flushScheduled || this.committing > 0) await new Promise((r) => setImmediate(r));
     this.closed = true;
     this.appended.emit('closed');
     await this.committer.close();
@@ -301,7 +311,7 @@ export class SqliteEventStore implements EventStore {
 
   private flush(): void {
     this.flushScheduled = false;
-    if (this.committing || this.pending.length === 0) return;
+    if ((this.committing > 0 && !this.committer.queues) || this.pending.length === 0) return;
     let batch = this.pending;
     let eventCount = 0;
     const cut = batch.findIndex((request) => (eventCount += request.events.length) > this.maxBatchEvents);
@@ -322,26 +332,28 @@ export class SqliteEventStore implements EventStore {
       }
     }
     if (requests.length === 0) return this.flush();
-    this.committing = true;
+    this.committing += 1;
     const recordedAt = this.now();
-    this.committer.commit(requests, recordedAt, (outcomes, failure) => {
-      this.committing = false;
+    this.committer.commit(requests, recordedAt, (outcomes, failure, info) => {
+      this.committing -= 1;
       if (outcomes) {
         this.noteStreamHeads(requests, outcomes);
         this.keepAppended(requests, outcomes, recordedAt);
       }
-      this.settle(accepted, outcomes, failure);
+      this.settle(accepted, outcomes, failure, info?.joined ?? false);
       // What arrived during this commit goes to disk next.
       this.flush();
     });
+    // A queueing committer takes the rest of a batch cut at maxBatchEvents at once.
+    if (this.committer.queues && this.pending.length > 0) this.flush();
   }
 
-  private settle(batch: PendingAppend[], outcomes: AppendOutcome[] | undefined, failure?: Error): void {
+  private settle(batch: PendingAppend[], outcomes: AppendOutcome[] | undefined, failure: Error | undefined, joined: boolean): void {
     if (!outcomes) {
       for (const request of batch) request.reject(failure);
       return;
     }
-    this.stats.commits += 1;
+    if (!joined) this.stats.commits += 1;
     this.stats.appends += batch.length;
     let lastPosition = 0;
     batch.forEach((request, i) => {
@@ -552,6 +564,7 @@ function serialize(request: PendingAppend): AppendRequest {
 function inProcessCommitter(db: Database.Database): Committer {
   let writer: ReturnType<typeof createWriter> | undefined;
   return {
+    queues: false,
     commit(batch, recordedAt, done) {
       writer ??= createWriter(db);
       let outcomes: AppendOutcome[];
@@ -567,8 +580,10 @@ function inProcessCommitter(db: Database.Database): Committer {
 }
 
 /**
- * Commits on a worker thread, one batch at a time. The thread holds the process open only while
- * a commit is in flight, so an idle store does not keep a finished CLI command running.
+ * Commits on a worker thread. Batches are handed over as they come, also while a commit runs; the
+ * thread commits those that arrived meanwhile together as soon as it is done (see
+ * sqlite-writer.worker.js). The thread holds the process open only while a commit is in flight, so
+ * an idle store does not keep a finished CLI command running.
  *
  * WAL checkpoints run on a thread of their own (`intervalMs` > 0): inside a commit, as SQLite runs
  * them by default, each one (every 1,000 WAL pages: several times a second under load) copied the
@@ -578,10 +593,12 @@ function inProcessCommitter(db: Database.Database): Committer {
 function threadCommitter(
   path: string,
   onFailure: (error: Error) => void,
-  checkpoints: { intervalMs: number; maxWalBytes: number },
+  checkpoints: { intervalMs: number; maxWalBytes: number; maxBatchEvents: number },
 ): Committer {
   const background = checkpoints.intervalMs > 0;
-  const worker = new Worker(join(__dirname, 'sqlite-writer.worker.js'), { workerData: { path, autocheckpoint: !background } });
+  const worker = new Worker(join(__dirname, 'sqlite-writer.worker.js'), {
+    workerData: { path, autocheckpoint: !background, maxBatchEvents: checkpoints.maxBatchEvents },
+  });
   worker.unref();
   const checkpointer = background
     ? startWalCheckpointer(path, {
@@ -593,32 +610,37 @@ function threadCommitter(
       })
     : undefined;
   let seq = 0;
-  let inflight: { seq: number; done: CommitDone } | undefined;
+  // Batches handed over and not answered yet, by sequence number (in order).
+  const inflight = new Map<number, CommitDone>();
   let exited = false;
   const fail = (error: Error) => {
-    const waiting = inflight;
-    inflight = undefined;
-    waiting?.done(undefined, error);
+    const waiting = [...inflight.values()];
+    inflight.clear();
+    for (const done of waiting) done(undefined, error);
     onFailure(error);
   };
-  worker.on('message', (reply: { seq: number; outcomes?: AppendOutcome[]; failure?: { message: string; code?: string }; writerMs: number }) => {
-    const waiting = inflight;
-    if (!waiting || waiting.seq !== reply.seq) return;
-    inflight = undefined;
-    worker.unref();
-    if (reply.outcomes) waiting.done(reply.outcomes, undefined, reply.writerMs);
-    else waiting.done(undefined, Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code }), reply.writerMs);
+  type Reply = { seqs: number[]; outcomes?: AppendOutcome[][]; failure?: { message: string; code?: string }; writerMs: number };
+  worker.on('message', (reply: Reply) => {
+    const failure = reply.outcomes ? undefined : Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code });
+    reply.seqs.forEach((s, i) => {
+      const done = inflight.get(s);
+      if (!done) return;
+      inflight.delete(s);
+      done(reply.outcomes?.[i], failure, { writerMs: reply.writerMs, joined: i > 0 });
+    });
+    if (inflight.size === 0) worker.unref();
   });
   worker.on('error', fail);
   worker.on('exit', (code) => {
     exited = true;
-    if (inflight) fail(new Error(`writer thread exited with code ${code}`));
+    if (inflight.size > 0) fail(new Error(`writer thread exited with code ${code}`));
   });
   return {
+    queues: true,
     commit(batch, recordedAt, done) {
       if (exited) return done(undefined, new EventStoreUnavailableError('The event log writer has stopped'));
       seq += 1;
-      inflight = { seq, done };
+      inflight.set(seq, done);
       worker.ref();
       worker.postMessage({ seq, batch, recordedAt });
     },

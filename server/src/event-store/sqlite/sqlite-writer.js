@@ -77,11 +77,8 @@ function createWriter(db) {
   }
 
   const commitAll = db.transaction(
-    /**
-     * @param {AppendRequest[]} batch
-     * @param {number} recordedAt
-     */
-    (batch, recordedAt) => batch.map((request) => applyAppend(request, recordedAt)),
+    /** @param {Array<{ batch: AppendRequest[]; recordedAt: number }>} batches */
+    (batches) => batches.map(({ batch, recordedAt }) => batch.map((request) => applyAppend(request, recordedAt))),
   );
 
   return {
@@ -92,10 +89,19 @@ function createWriter(db) {
      * @returns {AppendOutcome[]}
      */
     commit(batch, recordedAt) {
+      return this.commitBatches([{ batch, recordedAt }])[0];
+    },
+    /**
+     * Several batches, in order, in one transaction: each batch's outcomes; throws (and writes
+     * nothing of any of them) on a storage error.
+     * @param {Array<{ batch: AppendRequest[]; recordedAt: number }>} batches
+     * @returns {AppendOutcome[][]}
+     */
+    commitBatches(batches) {
       // IMMEDIATE: the transaction reads (stream revisions) before it writes, and a deferred one that
       // has read cannot wait for the write lock; it fails with SQLITE_BUSY at once while the
       // checkpointer thread holds that lock to restart the WAL. Immediate, it waits (busy timeout).
-      return commitAll.immediate(batch, recordedAt);
+      return commitAll.immediate(batches);
     },
   };
 }
