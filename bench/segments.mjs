@@ -149,10 +149,13 @@ function createTrace(store, logPath) {
   let mtime = statSync(logPath).mtimeMs;
   committer.commit = (batch, recordedAt, done) => {
     const t0 = performance.now();
-    commit(batch, recordedAt, (outcomes, failure, writerMs) => {
+    commit(batch, recordedAt, (outcomes, failure, info) => {
       const t1 = performance.now();
       const m = statSync(logPath).mtimeMs;
-      const entry = { t0, t1, writerMs, appends: batch.length, checkpointed: m !== mtime };
+      // Where the writer says when its transaction began and how long it took: its start and end on this clock.
+      const writerMs = typeof info === 'number' ? info : info?.writerMs;
+      const w0 = info?.startedAt !== undefined ? info.startedAt - performance.timeOrigin : undefined;
+      const entry = { t0, t1, w0, w1: w0 !== undefined ? w0 + writerMs : undefined, writerMs, appends: batch.length, checkpointed: m !== mtime };
       mtime = m;
       commits.push(entry);
       for (const request of batch) {
@@ -192,9 +195,13 @@ function printTrace(trace, window) {
     ['ack -> preloaded (delivery, runner busy)', (r) => r.preload - r.ack],
     ['preloaded -> handled', (r) => r.handled - r.preload],
     ['handled -> decision append called (batch, queue)', (r) => r.decisionCall - r.handled],
-    ['append called -> its commit starts (commit in flight)', (r) => r.decisionCommit.t0 - r.decisionCall],
-    ['its commit (writer thread, fsync)', (r) => r.decisionCommit.t1 - r.decisionCommit.t0],
-    ['commit done -> seen by the subscriber', (r) => r.seen - r.decisionCommit.t1],
+    ['append called -> handed to the writer', (r) => r.decisionCommit.t0 - r.decisionCall],
+    // Where the writer reports when its transaction began: the wait for the one in flight, the
+    // transaction itself and the way back; otherwise (older code) the whole trip as one step.
+    ['handed -> its transaction begins (the one in flight)', (r) => (r.decisionCommit.w0 ?? r.decisionCommit.t0) - r.decisionCommit.t0],
+    ['its transaction (writer thread, fsync)', (r) => (r.decisionCommit.w1 ?? r.decisionCommit.t1) - (r.decisionCommit.w0 ?? r.decisionCommit.t0)],
+    ['transaction end -> reply handled', (r) => r.decisionCommit.t1 - (r.decisionCommit.w1 ?? r.decisionCommit.t1)],
+    ['reply handled -> seen by the subscriber', (r) => r.seen - r.decisionCommit.t1],
     ['total from ack', (r) => r.seen - r.ack],
   ];
   const groups = [
@@ -208,7 +215,7 @@ function printTrace(trace, window) {
     ['step', ...groups.map(([name, rows]) => `${name} (${rows.length})`)],
     parts.map(([name, f]) => [name, ...groups.map(([, rows]) => mean(rows, f).toFixed(2))]),
   );
-  const inFlight = (r) => trace.commits.find((c) => c.t0 <= r.decisionCall && c.t1 > r.decisionCall);
+  const inFlight = (r) => trace.commits.find((c) => (c.w0 ?? c.t0) <= r.decisionCall && (c.w1 ?? c.t1) > r.decisionCall);
   for (const [name, rows] of groups.slice(1)) {
     const ownCheckpoint = rows.filter((r) => r.decisionCommit.checkpointed).length;
     // (With the checkpointer thread, "checkpointed" only says the file was written during the commit.)
@@ -217,12 +224,13 @@ function printTrace(trace, window) {
   }
   const from = window.length ? Math.min(...window.map((r) => r.start)) : 0;
   const to = window.length ? Math.max(...window.map((r) => r.start)) : 0;
-  const commits = trace.commits.filter((c) => c.t0 >= from && c.t0 < to);
-  const took = commits.map((c) => c.t1 - c.t0);
+  // One entry per transaction (batches that shared one report the same start).
+  const commits = trace.commits.filter((c, i, all) => c.t0 >= from && c.t0 < to && (c.w0 === undefined || i === 0 || all[i - 1].w0 !== c.w0));
+  const took = commits.map((c) => (c.w0 !== undefined ? c.writerMs : c.t1 - c.t0));
   const checkpoints = commits.filter((c) => c.checkpointed).map((c) => c.t1 - c.t0);
   const busy = took.reduce((a, b) => a + b, 0) / Math.max(1, to - from);
   // The trip to the writer thread and back (main thread's event loop included), where the writer says how long it took.
-  const trips = commits.filter((c) => c.writerMs !== undefined).map((c) => c.t1 - c.t0 - c.writerMs);
+  const trips = commits.filter((c) => c.writerMs !== undefined && c.w0 === undefined).map((c) => c.t1 - c.t0 - c.writerMs);
   if (trips.length > 0) {
     const writer = commits.filter((c) => c.writerMs !== undefined).map((c) => c.writerMs);
     console.log(

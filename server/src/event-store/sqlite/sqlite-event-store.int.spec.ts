@@ -155,11 +155,12 @@ describe('SqliteEventStore WAL checkpoints', () => {
 
   it('starts a WAL past its limit over between commits, and no append fails meanwhile', async () => {
     const path = tempFile();
-    const store = new SqliteEventStore({ path, checkpointIntervalMs: 10, maxWalBytes: 1_000_000 });
+    const store = new SqliteEventStore({ path, checkpointIntervalMs: 10, maxWalBytes: 256_000 });
     // Every append is awaited, so a failure (SQLITE_BUSY while the checkpointer holds the write lock) would throw here.
     await fill(store);
-    // Written over from its start after each restart, the file stays near the limit instead of holding all 8 MB.
-    expect(size(`${path}-wal`)).toBeLessThan(5_000_000);
+    // Written over from its start after each restart, the file stays far below the 8 MB it would hold
+    // without (how far depends on how fast this machine commits between two passes).
+    expect(size(`${path}-wal`)).toBeLessThan(6_000_000);
     expect((await store.readAll()).length).toBe(2000);
     await store.close();
     const again = new SqliteEventStore({ path });

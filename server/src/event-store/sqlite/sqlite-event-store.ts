@@ -108,11 +108,12 @@ export interface SqliteEventStoreOptions {
 }
 
 /**
- * A commit's end: each append's outcome, or the error that rolled the transaction back; how long the
- * transaction took where it ran (ms; bench:segments' trace tells it apart from the trip to the writer
- * thread and back), and whether the batch shared it with the batch before.
+ * A commit's end: each append's outcome, or the error that rolled the transaction back; when the
+ * transaction began (ms since 1970) and how long it took where it ran (bench:segments' trace tells
+ * them apart from the wait in the writer's queue and the trip back), and whether the batch shared it
+ * with the batch before.
  */
-type CommitDone = (outcomes: AppendOutcome[] | undefined, failure?: Error, info?: { writerMs: number; joined: boolean }) => void;
+type CommitDone = (outcomes: AppendOutcome[] | undefined, failure?: Error, info?: { startedAt: number; writerMs: number; joined: boolean }) => void;
 
 interface Committer {
   /**
@@ -619,14 +620,14 @@ function threadCommitter(
     for (const done of waiting) done(undefined, error);
     onFailure(error);
   };
-  type Reply = { seqs: number[]; outcomes?: AppendOutcome[][]; failure?: { message: string; code?: string }; writerMs: number };
+  type Reply = { seqs: number[]; outcomes?: AppendOutcome[][]; failure?: { message: string; code?: string }; startedAt: number; writerMs: number };
   worker.on('message', (reply: Reply) => {
     const failure = reply.outcomes ? undefined : Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code });
     reply.seqs.forEach((s, i) => {
       const done = inflight.get(s);
       if (!done) return;
       inflight.delete(s);
-      done(reply.outcomes?.[i], failure, { writerMs: reply.writerMs, joined: i > 0 });
+      done(reply.outcomes?.[i], failure, { startedAt: reply.startedAt, writerMs: reply.writerMs, joined: i > 0 });
     });
     if (inflight.size === 0) worker.unref();
   });

@@ -65,10 +65,10 @@ function commitQueued() {
     const started = performance.now();
     try {
       const outcomes = writer.commitBatches(group);
-      port.postMessage({ seqs, outcomes, writerMs: performance.now() - started });
+      port.postMessage({ seqs, outcomes, startedAt: performance.timeOrigin + started, writerMs: performance.now() - started });
     } catch (error) {
       const failure = error instanceof Error ? { name: error.name, message: error.message, code: /** @type {any} */ (error).code } : { message: String(error) };
-      port.postMessage({ seqs, failure, writerMs: performance.now() - started });
+      port.postMessage({ seqs, failure, startedAt: performance.timeOrigin + started, writerMs: performance.now() - started });
     }
   }
 }
