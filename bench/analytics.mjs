@@ -8,6 +8,7 @@
 //   3. sink lag p99 while events are appended at 5,000/s; goal < 2 s.
 // Everything runs in this one process: libchdb binds one data folder per process, and Herald runs
 // its sink beside ingestion in one process too.
+import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { abandonedCartHistories, recorded } from './lib/analytics-log.mjs';
@@ -39,6 +40,53 @@ const processCpuSeconds = () => {
   const { user, system } = process.cpuUsage();
   return (user + system) / 1e6;
 };
+
+/** CPU seconds and minor page faults of each thread of this process now, by thread id (`/proc/self/task`). */
+function threadTimes() {
+  const threads = new Map();
+  for (const tid of readdirSync('/proc/self/task')) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
+      threads.set(tid, { name, cpu: (Number(fields[11]) + Number(fields[12])) / 100, faults: Number(fields[7]) });
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return threads;
+}
+
+/**
+ * Where a side's CPU went, in µs per event: this thread (`main`), threads started meanwhile and gone
+ * or still there (`new`: the sink's worker thread), Node's other threads (`node`: V8's helpers for
+ * every isolate's GC and compiler, libuv's pool where chDB's insert runs), and chDB's own threads by
+ * name (background merges run in `MergeMutate`); with the minor page faults of main and new.
+ */
+function threadBreakdown(before, after, events, startCpu, endCpu) {
+  const groups = new Map();
+  const add = (group, cpu) => groups.set(group, (groups.get(group) ?? 0) + cpu);
+  let faults = 0;
+  let seen = 0;
+  for (const [tid, t] of after) {
+    const old = before.get(tid);
+    const cpu = t.cpu - (old?.cpu ?? 0);
+    seen += cpu;
+    if (tid === String(process.pid)) {
+      add('main', cpu);
+      faults += t.faults - old.faults;
+    } else if (!old) {
+      add(t.name === 'node' ? 'new' : t.name, cpu);
+      if (t.name === 'node') faults += t.faults;
+    } else add(t.name, cpu);
+  }
+  // Threads that ended before the second look (the sink's worker thread, once stopped, among them).
+  const gone = endCpu - startCpu - seen;
+  if (gone > 0) add('ended', gone);
+  const parts = [...groups].filter(([, cpu]) => (cpu * 1e6) / events >= 0.1).sort((a, b) => b[1] - a[1]);
+  return `${parts.map(([group, cpu]) => `${group} ${fmt((cpu * 1e6) / events, 1)}`).join(', ')}; faults ${fmt(faults / events, 2)} per event`;
+}
+
 const EVENTS_PER_PERSON = 15.7; // on average, see lib/analytics-log.mjs; the exact count is printed
 
 async function freshSchema(store) {
@@ -95,7 +143,9 @@ async function rawInsert(session, payloads) {
 }
 
 async function sinkRun(log, store, head, folder, round) {
-  const db = openStateDb(join(folder, `sink-${round}-${Date.now()}.sqlite`));
+  // Opened as the server opens the sink's own state file (openSinkState): its WAL is checkpointed by
+  // the sink's commits, not by a checkpointer thread of its own.
+  const db = openStateDb(join(folder, `sink-${round}-${Date.now()}.sqlite`), { checkpointIntervalMs: 0 });
   const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000, onError: (error) => console.log(`  sink error (retried): ${error.message}`) });
   // The sink as the server runs it: on a SQLite log file it reads, maps and serialises on its worker
   // thread, and this thread inserts.
@@ -106,9 +156,12 @@ async function sinkRun(log, store, head, folder, round) {
   await sink.caughtUpTo(head, 3_600_000);
   clearInterval(progress);
   const elapsed = seconds(started);
+  // Before the thread is stopped, so that its CPU is still its own.
+  const threads = threadTimes();
+  const cpu = processCpuSeconds();
   await sink.stop();
   db.close();
-  return elapsed;
+  return { elapsed, threads, cpu };
 }
 
 async function countEvents(store) {
@@ -126,20 +179,25 @@ async function benchSink(store, session, folder) {
   const results = [];
   for (let round = 1; round <= ROUNDS; round++) {
     await freshSchema(store);
+    let threads = threadTimes();
     let cpu = processCpuSeconds();
     const raw = await rawInsert(session, payloads);
     const rawCpu = processCpuSeconds() - cpu;
+    const rawThreads = threadBreakdown(threads, threadTimes(), head, cpu, cpu + rawCpu);
     if ((await countEvents(store)) !== head) throw new Error('raw insert lost rows');
     await freshSchema(store);
+    threads = threadTimes();
     cpu = processCpuSeconds();
-    const sink = await sinkRun(log, store, head, folder, round);
+    const { elapsed: sink, threads: sinkEnd, cpu: sinkEndCpu } = await sinkRun(log, store, head, folder, round);
     const sinkCpu = processCpuSeconds() - cpu;
+    const sinkThreads = threadBreakdown(threads, sinkEnd, head, cpu, sinkEndCpu);
     if ((await countEvents(store)) !== head) throw new Error('the sink lost rows');
     results.push({ raw: head / raw, sink: head / sink });
     // CPU of the whole process (chDB's threads, the sink's thread): a cross-check that load on the machine disturbs less.
     console.log(
       `round ${round}: raw ${fmt(head / raw)} rows/s, sink ${fmt(head / sink)} events/s, ratio ${ratioText(raw / sink)}; ` +
-        `CPU µs per event raw ${fmt((rawCpu * 1e6) / head, 1)} (${fmt((100 * rawCpu) / raw)}% CPU), sink ${fmt((sinkCpu * 1e6) / head, 1)} (${fmt((100 * sinkCpu) / sink)}% CPU)`,
+        `CPU µs per event raw ${fmt((rawCpu * 1e6) / head, 1)} (${fmt((100 * rawCpu) / raw)}% CPU), sink ${fmt((sinkCpu * 1e6) / head, 1)} (${fmt((100 * sinkCpu) / sink)}% CPU)\n` +
+        `  CPU µs per event by thread, raw: ${rawThreads}\n  sink: ${sinkThreads}`,
     );
   }
   await log.close();
@@ -210,7 +268,7 @@ async function benchLag(store, folder) {
   console.log(`\n## 3. Sink lag while ${fmt(LAG_RATE)} events/s are appended for ${LAG_SECONDS} s (default sink settings: batches of ${BATCH} or 1 s)`);
   await freshSchema(store);
   const log = new SqliteEventStore({ path: join(folder, 'lag-log.sqlite') });
-  const db = openStateDb(join(folder, 'lag-state.sqlite'));
+  const db = openStateDb(join(folder, 'lag-state.sqlite'), { checkpointIntervalMs: 0 });
   const sink = new AnalyticsSink(log, db, store, { maxBatch: BATCH, maxWaitMs: 1000, onError: (error) => console.log(`  sink error (retried): ${error.message}`) });
   sink.start();
   const tickMs = 100;
