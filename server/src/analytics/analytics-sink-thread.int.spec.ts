@@ -4,6 +4,7 @@
  * ends the thread, a thread that fails is replaced from the checkpoint, and logs a thread cannot
  * open are followed on the event loop instead.
  */
+import Database from 'better-sqlite3';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -99,6 +100,21 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
       expect(await stored()).toBe(head);
     }
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(await log.headPosition());
+  });
+
+  it('inserts a batch of events appended longer than maxWaitMs ago once it reaches the head, without waiting again', async () => {
+    const head = await appendUsers(30, 8);
+    // As if the events had been appended an hour ago (recorded_at: the log's commit time in ms), and
+    // the sink were catching up after a start: the batch's window closed long ago.
+    const file = new Database(join(folder, 'events.sqlite'), { timeout: 5_000 });
+    file.prepare('UPDATE events SET recorded_at = recorded_at - 3600000').run();
+    file.close();
+    sink = new AnalyticsSink(log, db, analytics, { maxBatch: 100_000, maxWaitMs: 3_600_000 });
+    expect(sink.runsOn).toBe('worker thread');
+    sink.start();
+    // With the window counted from when the thread read the first event, this would wait an hour.
+    await sink.caughtUpTo(head, 60_000);
+    expect(await stored()).toBe(head);
   });
 
   it('writes non-ASCII and hostile values into its payloads unchanged', async () => {

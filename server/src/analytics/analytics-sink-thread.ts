@@ -128,27 +128,33 @@ async function run(): Promise<void> {
   const mapPage = db.transaction((from: number, max: number) => {
     const events = reader.readPage(from, max);
     for (const event of events) writeRawEventRow(event, context, payload);
-    return { count: events.length, last: events.at(-1)?.position };
+    return { count: events.length, last: events.at(-1)?.position, firstRecordedMs: events[0]?.recordedAtMs };
   });
   post({ type: 'started', checkpoint });
 
   let read = checkpoint;
   let seq = 0;
   while (!stopping) {
-    let firstAt = 0;
+    /** When the batch stops waiting at the head for more events. */
+    let closesAt = 0;
     while (!stopping && payload.rows < options.maxBatch) {
       appended = false;
       const want = Math.min(PAGE, options.maxBatch - payload.rows);
-      if (payload.rows === 0) firstAt = Date.now();
+      const first = payload.rows === 0;
+      const readAt = Date.now();
       const page = mapPage(read + 1, want);
       if (page.last !== undefined) read = page.last;
+      // A batch stays open up to maxWaitMs after its first event was appended (or read, if the
+      // clock says later): events that already waited that long, as at the end of a catch-up after
+      // a start or a replay, go in as soon as the head is reached instead of waiting once more.
+      if (first && page.firstRecordedMs !== undefined) closesAt = Math.min(readAt, page.firstRecordedMs) + options.maxWaitMs;
       if (page.count === want) {
         await yieldToMessages();
         continue;
       }
-      // At the head: a batch stays open up to maxWaitMs after its first event.
+      // At the head.
       if (payload.rows > 0) {
-        const left = firstAt + options.maxWaitMs - Date.now();
+        const left = closesAt - Date.now();
         if (left <= 0) break;
         await sleep(Math.min(left, options.pollMs));
       } else {
