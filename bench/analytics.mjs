@@ -21,7 +21,8 @@ const LAG_RATE = envInt('BENCH_LAG_RATE', 5000);
 const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 30);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const QUERY_RUNS = envInt('BENCH_QUERY_RUNS', 10);
-const BATCH = 5000;
+// Events per insert, the sink's batch (ANALYTICS_BATCH_SIZE) and the raw side's alike.
+const BATCH = envInt('BENCH_SINK_BATCH', 5000);
 const ONLY = process.env.BENCH_ONLY;
 
 const { SqliteEventStore } = requireDist('event-store/sqlite/sqlite-event-store.js');
@@ -61,12 +62,12 @@ function threadTimes() {
  * Where a side's CPU went, in µs per event: this thread (`main`), threads started meanwhile and gone
  * or still there (`new`: the sink's worker thread), Node's other threads (`node`: V8's helpers for
  * every isolate's GC and compiler, libuv's pool where chDB's insert runs), and chDB's own threads by
- * name (background merges run in `MergeMutate`); with the minor page faults of main and new.
+ * name (background merges run in `MergeMutate`); with the minor page faults of main and of new.
  */
 function threadBreakdown(before, after, events, startCpu, endCpu) {
   const groups = new Map();
   const add = (group, cpu) => groups.set(group, (groups.get(group) ?? 0) + cpu);
-  let faults = 0;
+  const faults = { main: 0, new: 0 };
   let seen = 0;
   for (const [tid, t] of after) {
     const old = before.get(tid);
@@ -74,17 +75,17 @@ function threadBreakdown(before, after, events, startCpu, endCpu) {
     seen += cpu;
     if (tid === String(process.pid)) {
       add('main', cpu);
-      faults += t.faults - old.faults;
+      faults.main += t.faults - old.faults;
     } else if (!old) {
       add(t.name === 'node' ? 'new' : t.name, cpu);
-      if (t.name === 'node') faults += t.faults;
+      if (t.name === 'node') faults.new += t.faults;
     } else add(t.name, cpu);
   }
   // Threads that ended before the second look (the sink's worker thread, once stopped, among them).
   const gone = endCpu - startCpu - seen;
   if (gone > 0) add('ended', gone);
   const parts = [...groups].filter(([, cpu]) => (cpu * 1e6) / events >= 0.1).sort((a, b) => b[1] - a[1]);
-  return `${parts.map(([group, cpu]) => `${group} ${fmt((cpu * 1e6) / events, 1)}`).join(', ')}; faults ${fmt(faults / events, 2)} per event`;
+  return `${parts.map(([group, cpu]) => `${group} ${fmt((cpu * 1e6) / events, 1)}`).join(', ')}; page faults per event main ${fmt(faults.main / events, 3)}, new ${fmt(faults.new / events, 3)}`;
 }
 
 const EVENTS_PER_PERSON = 15.7; // on average, see lib/analytics-log.mjs; the exact count is printed
