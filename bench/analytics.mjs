@@ -21,8 +21,8 @@ const LAG_RATE = envInt('BENCH_LAG_RATE', 5000);
 const LAG_SECONDS = envInt('BENCH_LAG_SECONDS', 30);
 const ROUNDS = envInt('BENCH_ROUNDS', 3);
 const QUERY_RUNS = envInt('BENCH_QUERY_RUNS', 10);
-// Events per insert, the sink's batch (ANALYTICS_BATCH_SIZE) and the raw side's alike.
-const BATCH = envInt('BENCH_SINK_BATCH', 5000);
+// Events per insert, the sink's batch (ANALYTICS_BATCH_SIZE, the server's default) and the raw side's alike.
+const BATCH = envInt('BENCH_SINK_BATCH', 20_000);
 const ONLY = process.env.BENCH_ONLY;
 
 const { SqliteEventStore } = requireDist('event-store/sqlite/sqlite-event-store.js');

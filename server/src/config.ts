@@ -24,6 +24,15 @@ export interface HeraldConfig {
   analytics: AnalyticsConfig;
 }
 
+/**
+ * Events per insert at most (ANALYTICS_BATCH_SIZE). Live, a batch rarely fills: at 5,000 events/s
+ * the one-second window closes it first. Catching up (a start, a replay, a burst), each insert is a
+ * part on disk that ClickHouse merges later: in bench:analytics, inserts of 20,000 instead of 5,000
+ * cut chDB's background merges from 15-20 to about 7 µs of CPU per event and the insert itself from
+ * about 10 to 8-9.
+ */
+export const DEFAULT_ANALYTICS_BATCH = 20_000;
+
 /** The analytics sink: embedded chDB under DATA_DIR/analytics, or the ClickHouse server at CLICKHOUSE_URL. */
 export interface AnalyticsConfig {
   /** ANALYTICS=off turns the sink and the analytics API off. */
@@ -87,7 +96,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
     analytics: {
       enabled: env.ANALYTICS !== 'off',
       clickhouseUrl: env.CLICKHOUSE_URL || undefined,
-      maxBatch: positiveInteger('ANALYTICS_BATCH_SIZE', env.ANALYTICS_BATCH_SIZE, 5000),
+      maxBatch: positiveInteger('ANALYTICS_BATCH_SIZE', env.ANALYTICS_BATCH_SIZE, DEFAULT_ANALYTICS_BATCH),
       maxWaitMs: positiveInteger('ANALYTICS_FLUSH_MS', env.ANALYTICS_FLUSH_MS, 1000),
     },
   };

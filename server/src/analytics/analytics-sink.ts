@@ -8,7 +8,8 @@
  * when to commit. Other logs (KurrentDB, ':memory:') and ':memory:' state databases are followed
  * here, in-process, through `subscribeToAll`.
  *
- * A batch closes at `maxBatch` events or `maxWaitMs` after its first event, whichever comes first:
+ * A batch closes at `maxBatch` events or `maxWaitMs` after its first event (on the thread, after that
+ * event's append; here, after it arrived), whichever comes first:
  * ClickHouse wants few, large inserts (each one is a part on disk to merge later), and embedded
  * chDB shares this process's cores. A failed insert is retried, the same rows, until it succeeds;
  * only then do the funnel links and the checkpoint move, in one SQLite transaction. A crash between
@@ -16,6 +17,7 @@
  * is a ReplacingMergeTree on the event id and every view aggregates duplicate-proof (uniqExact, min,
  * max). So replaying from position 0 leaves every count as it was.
  */
+import { DEFAULT_ANALYTICS_BATCH } from '../config';
 import type { EventStore, RecordedEvent, Subscription } from '../event-store/event-store.port';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
 import type { AnalyticsStore } from './analytics-store.port';
@@ -113,7 +115,7 @@ export class AnalyticsSink {
   }
 
   private async follow(): Promise<void> {
-    const maxBatch = this.options.maxBatch ?? 5000;
+    const maxBatch = this.options.maxBatch ?? DEFAULT_ANALYTICS_BATCH;
     const maxWaitMs = this.options.maxWaitMs ?? 1000;
     const commit = this.db.transaction((last: number) => {
       this.context.commit();
@@ -186,7 +188,7 @@ export class AnalyticsSink {
           logPath: file.path,
           statePath: this.db.name,
           checkpointName: ANALYTICS_SINK,
-          maxBatch: this.options.maxBatch ?? 5000,
+          maxBatch: this.options.maxBatch ?? DEFAULT_ANALYTICS_BATCH,
           maxWaitMs: this.options.maxWaitMs ?? 1000,
           pollMs: this.options.pollMs ?? 250,
           busyTimeoutMs: this.options.busyTimeoutMs ?? 30_000,

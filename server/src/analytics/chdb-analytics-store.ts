@@ -4,7 +4,7 @@
  * chDB's `Session.query` is synchronous and would stop the event loop for the whole statement, so
  * this adapter uses only the async entry points (`queryAsync`, raw `insert`), which run the engine
  * on a libuv worker thread. The engine still shares the process's cores with the server, which is
- * why the sink inserts in large batches (one insert per up to 5,000 events) rather than per event.
+ * why the sink inserts in large batches (one insert per up to 20,000 events) rather than per event.
  *
  * libchdb binds one data folder per process: a second store on another folder is refused until
  * the first is closed (chDB's `drainPending()` is awaited on close for that reason).

@@ -17,7 +17,7 @@ export const SINK_STATE_FILE = 'analytics-sink.sqlite';
 /** Opens the sink's state next to `projectionState` (in memory when that is), moving it out of there first if needed. */
 export function openSinkState(projectionState: StateDb): StateDb {
   if (projectionState.memory) return openStateDb(':memory:');
-  // Its own commits checkpoint its WAL (small: one commit per batch of up to 5,000 events).
+  // Its own commits checkpoint its WAL (small: one commit per batch of up to 20,000 events).
   const sinkState = openStateDb(join(dirname(projectionState.name), SINK_STATE_FILE), { checkpointIntervalMs: 0 });
   try {
     moveSinkState(projectionState, sinkState);
