@@ -10,6 +10,7 @@ export * from './scenarios/scenario-definition';
 export * from './scenarios/scenario-events';
 export * from './scenarios/person-state';
 export * from './scenarios/decide';
+export * from './scenarios/merge';
 export * from './scenarios/simulator';
 export * from './scenarios/parse-scenario';
 export * from './scenarios/lint-scenario';

@@ -8,6 +8,7 @@ import type { DomainEvent } from '../events';
 import { type CounterSpec, evolveProfile, newProfile, type Profile } from '../profiles';
 import type {
   EnrollmentExited,
+  EnrollmentMerged,
   EnrollmentStarted,
   GoalReached,
   StepCompleted,
@@ -98,6 +99,30 @@ export function evolvePersonState(state: PersonState, event: DomainEvent, option
         ...next,
         enrollments: { ...next.enrollments, [data.enrollmentId]: enrollment },
         starts: { ...next.starts, [data.scenarioId]: { at: now, count: (previous?.count ?? 0) + 1 } },
+      };
+    }
+    case 'EnrollmentMerged': {
+      // An enrolment moved here from a linked identity: it goes on as it was there (its timer follows).
+      const data = event.data as EnrollmentMerged;
+      if (next.enrollments[data.enrollmentId]) return next;
+      const startedAt = Date.parse(data.startedAt);
+      const enrollment: EnrollmentState = {
+        id: data.enrollmentId,
+        scenarioId: data.scenarioId,
+        version: data.version,
+        startedAt,
+        trigger: data.trigger,
+        status: 'active',
+        ...(data.step !== undefined ? { step: data.step } : {}),
+        variants: data.variants,
+        visits: data.visits,
+        goalReached: data.goalReached,
+      };
+      const previous = next.starts[data.scenarioId];
+      return {
+        ...next,
+        enrollments: { ...next.enrollments, [data.enrollmentId]: enrollment },
+        starts: { ...next.starts, [data.scenarioId]: { at: Math.max(previous?.at ?? startedAt, startedAt), count: (previous?.count ?? 0) + 1 } },
       };
     }
     case 'TimerScheduled': {

@@ -140,13 +140,39 @@ export interface WebhookRequested {
   retries: number;
 }
 
-export type ExitReason = 'completed' | 'exit_step' | 'exit_on' | 'archived' | 'step_missing';
+/**
+ * `merged_into_user`: an identity link moved the enrolment to the user's stream, where it goes on
+ * (`EnrollmentMerged`); `merged_already_enrolled`: the link ended it, because the user already had an
+ * active enrolment in the scenario (at most one per user and scenario).
+ */
+export type ExitReason = 'completed' | 'exit_step' | 'exit_on' | 'archived' | 'step_missing' | 'merged_into_user' | 'merged_already_enrolled';
 
 export interface EnrollmentExited {
   enrollmentId: string;
   scenarioId: string;
   reason: ExitReason;
   stepId?: string;
+}
+
+/**
+ * An active enrolment that an identity link (`IdentityLinked`, `linkEventId`) moved from the linked
+ * identity's stream (`from`, e.g. `anon:…`) to the user's, with the state it had there; it keeps
+ * its id, so the enrolment is counted once (it was started once) and its variants stay assigned.
+ * Its pending timer follows as a `TimerScheduled` on the user's stream, for the same due time.
+ */
+export interface EnrollmentMerged {
+  enrollmentId: string;
+  scenarioId: string;
+  version: number;
+  from: string;
+  linkEventId: string;
+  /** When the enrolment started (ISO 8601), for goal windows and re-entry. */
+  startedAt: string;
+  trigger: TriggerInfo;
+  step?: string;
+  variants: Record<string, string>;
+  visits: Record<string, number>;
+  goalReached: boolean;
 }
 
 /** A decision before it gets its id: the server derives the id from the cause and `key`. */
@@ -160,6 +186,7 @@ export type Decision =
   | { type: 'MessageDeferred'; key: string; data: MessageDeferred }
   | { type: 'GoalReached'; key: string; data: GoalReached }
   | { type: 'EnrollmentExited'; key: string; data: EnrollmentExited }
+  | { type: 'EnrollmentMerged'; key: string; data: EnrollmentMerged }
   | { type: 'WebhookRequested'; key: string; data: WebhookRequested };
 
 export const SCENARIO_DECISION_TYPES = [
@@ -172,5 +199,6 @@ export const SCENARIO_DECISION_TYPES = [
   'MessageDeferred',
   'GoalReached',
   'EnrollmentExited',
+  'EnrollmentMerged',
   'WebhookRequested',
 ] as const;

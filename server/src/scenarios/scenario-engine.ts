@@ -10,8 +10,11 @@ import {
   type Decision,
   type DecideCause,
   decide,
+  decideMergeFrom,
+  decideMergeInto,
   type MessagingSettings,
   maxCapWindowMs,
+  type PersonState,
   type PersonStateOptions,
   personStream,
   type ScenarioCatalogView,
@@ -99,11 +102,54 @@ export class ScenarioEngine {
     const settings = await this.settingsOf(workspace);
     const view = scenarios ?? catalog;
     const options = personStateOptions(catalog, settings);
+    return this.appendDecided(workspace, person, options, (state) => decide(state, { cause, now, scenarios: view, settings, options }), now, meta, known);
+  }
+
+  /**
+   * An identity link (`IdentityLinked`, on the user's stream): the linked identity's active
+   * enrolments move to the user (see `decideMergeInto`). The user's side is appended first, so
+   * that until it is durable the enrolments are still active where they were and a re-run after a
+   * crash moves them; then they end on the identity's stream. Both are caused by the link: their
+   * ids derive from it, and a re-run appends nothing twice. The caller handles the link after
+   * every earlier event of both streams (the projection makes it a barrier).
+   */
+  async mergeLinked(workspace: string, link: { key: string; userId: string }, linkEvent: RecordedEvent, scenarios?: ScenarioCatalogView): Promise<void> {
+    const into = `user:${link.userId}`;
+    const from = link.key;
+    if (from === into || !/^(anon|user):/.test(from)) return;
+    const catalog = await this.catalogOf(workspace);
+    // No scenario was ever published here: nobody can have an enrolment to move.
+    if (catalog.entries.size === 0) return;
+    const settings = await this.settingsOf(workspace);
+    const view = scenarios ?? catalog;
+    const options = personStateOptions(catalog, settings);
+    const now = Date.parse(linkEvent.metadata.receivedAt);
+    const meta: CauseMetadata = { id: linkEvent.id, receivedAt: linkEvent.metadata.receivedAt, correlationId: linkEvent.metadata.correlationId };
+    const fromState = (await this.persons.load(workspace, from, options)).state;
+    if (!Object.values(fromState.enrollments).some((e) => e.status === 'active')) return;
+    await this.appendDecided(workspace, into, options, (state) => decideMergeInto(state, fromState, linkEvent.id, view), now, meta, linkEvent);
+    const intoState = (await this.persons.load(workspace, into, options)).state;
+    await this.appendDecided(workspace, from, options, (state) => decideMergeFrom(state, intoState, linkEvent.id), now, meta);
+  }
+
+  /**
+   * Loads the person's state, decides on it and appends the decisions against the revision it was
+   * read at; on a conflict, reads and decides again.
+   */
+  private async appendDecided(
+    workspace: string,
+    person: string,
+    options: PersonStateOptions,
+    decideOn: (state: PersonState) => Decision[],
+    now: number,
+    meta: CauseMetadata,
+    known?: RecordedEvent,
+  ): Promise<Decision[]> {
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       // The cause event spares reading the stream on the first attempt only: after a conflict, read.
       const loaded = await this.persons.load(workspace, person, options, attempt === 0 ? known : undefined);
-      const { state, revision } = loaded;
-      const decisions = decide(state, { cause, now, scenarios: view, settings, options });
+      const { revision } = loaded;
+      const decisions = decideOn(loaded.state);
       if (decisions.length === 0) return [];
       const events = decisions.map((decision) => toEvent(workspace, decision, now, meta));
       try {

@@ -7,6 +7,7 @@
  */
 import { type DecideCause, type DomainEvent, personKeyOfStream, TRACKING_EVENT_TYPES, userAction } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
+import { IDENTITY_LINKED } from '../identity/identity.projection';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import { MESSAGING_SETTINGS_UPDATED } from '../settings/messaging-settings.service';
 import { prepared } from '../state/prepared';
@@ -23,8 +24,10 @@ export const SCENARIO_TIMER_TABLE = `CREATE TABLE IF NOT EXISTS scenario_timers 
 CREATE INDEX IF NOT EXISTS scenario_timers_due ON scenario_timers (due_at);`;
 
 const SET_TIMER = 'INSERT OR REPLACE INTO scenario_timers (workspace, enrollment_id, person, timer_id, due_at) VALUES (?, ?, ?, ?, ?)';
-const CLEAR_TIMER = 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND timer_id = ?';
-const CLEAR_ENROLLMENT = 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ?';
+// Cleared by enrolment and person: an enrolment an identity link moved to the user has its timer
+// there under the same enrolment id, which the old person's exit (or a late timer of theirs) must leave.
+const CLEAR_TIMER = 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND person = ? AND timer_id = ?';
+const CLEAR_ENROLLMENT = 'DELETE FROM scenario_timers WHERE workspace = ? AND enrollment_id = ? AND person = ?';
 
 /**
  * What `handle` acts on: lifecycle and settings changes, user actions (`userAction`), segment changes,
@@ -43,6 +46,7 @@ export const SCENARIOS_PROJECTION_TYPES = [
   'TimerScheduled',
   'StepCompleted',
   'EnrollmentExited',
+  IDENTITY_LINKED,
 ];
 
 export class ScenariosProjection implements HostedProjection {
@@ -82,6 +86,11 @@ export class ScenariosProjection implements HostedProjection {
     const person = personKeyOfStream(event.stream);
     if (!person) return [];
     if (!this.decides) return [];
+    if (event.type === IDENTITY_LINKED) {
+      const catalog = await this.engine.catalogOf(workspace);
+      await this.engine.mergeLinked(workspace, event.data as { key: string; userId: string }, event, asOfPosition(catalog, event.position));
+      return [];
+    }
     if (!(await this.concerns(workspace, event))) {
       await this.engine.observe(workspace, person, event);
       return [];
@@ -104,8 +113,14 @@ export class ScenariosProjection implements HostedProjection {
     return [];
   }
 
-  /** One person's events are decided in order; different people's concurrently (lifecycle events wait for all). */
+  /**
+   * One person's events are decided in order; different people's concurrently. Lifecycle events
+   * wait for all, and so do identity links: a link moves the linked identity's enrolments, which
+   * are on another stream, so it is handled once every earlier event (of that stream too) has been
+   * decided on, and before any later one.
+   */
   partitionOf(event: RecordedEvent): string | undefined {
+    if (event.type === IDENTITY_LINKED) return undefined;
     return personKeyOfStream(event.stream) === undefined ? undefined : event.stream;
   }
 
@@ -121,12 +136,12 @@ export class ScenariosProjection implements HostedProjection {
         return;
       case 'TimerFired':
         if (data.purpose !== 'scenario') return;
-        if (data.timerId) prepared<[string, string, string]>(db, CLEAR_TIMER).run(workspace, data.enrollmentId!, data.timerId);
-        else prepared<[string, string]>(db, CLEAR_ENROLLMENT).run(workspace, data.enrollmentId!);
+        if (data.timerId) prepared<[string, string, string, string]>(db, CLEAR_TIMER).run(workspace, data.enrollmentId!, person, data.timerId);
+        else prepared<[string, string, string]>(db, CLEAR_ENROLLMENT).run(workspace, data.enrollmentId!, person);
         return;
       case 'StepCompleted':
       case 'EnrollmentExited':
-        prepared<[string, string]>(db, CLEAR_ENROLLMENT).run(workspace, data.enrollmentId!);
+        prepared<[string, string, string]>(db, CLEAR_ENROLLMENT).run(workspace, data.enrollmentId!, person);
         return;
     }
   }

@@ -1,0 +1,82 @@
+/**
+ * What an identity link does to enrolments. When `IdentityLinked` joins an identity (an anonymous
+ * visitor, or an earlier user id) to a user, the identity's active enrolments move to the user:
+ * they go on in the user's state, where the person's later events arrive, and end where they were.
+ * Two pure decisions, one per stream, both caused by the link (so their ids derive from it):
+ * `decideMergeInto` for the user's stream first, then `decideMergeFrom` for the linked identity's.
+ * Until the user's side is durable the enrolments stay active where they were, so a re-run after a
+ * crash finds them again; an enrolment the user already has is not moved twice.
+ */
+import type { ScenarioCatalogView } from './decide';
+import type { EnrollmentState, PersonState } from './person-state';
+import type { Decision } from './scenario-events';
+
+/** Decisions for the user's stream: the linked identity's active enrolments that move, with their timers. */
+export function decideMergeInto(into: PersonState, from: PersonState, linkEventId: string, scenarios: ScenarioCatalogView): Decision[] {
+  if (into.person === from.person || into.handled.includes(linkEventId)) return [];
+  const decisions: Decision[] = [];
+  const running = new Set(Object.values(into.enrollments).filter((e) => e.status === 'active').map((e) => e.scenarioId));
+  for (const enrollment of activeOf(from)) {
+    if (into.enrollments[enrollment.id]) continue;
+    // At most one active enrolment per user and scenario (unless the scenario allows more): the user's stays.
+    const concurrent = scenarios.version(enrollment.scenarioId, enrollment.version)?.entry?.concurrent === true;
+    if (running.has(enrollment.scenarioId) && !concurrent) continue;
+    running.add(enrollment.scenarioId);
+    decisions.push({
+      type: 'EnrollmentMerged',
+      key: `merge|${enrollment.id}`,
+      data: {
+        enrollmentId: enrollment.id,
+        scenarioId: enrollment.scenarioId,
+        version: enrollment.version,
+        from: from.person,
+        linkEventId,
+        startedAt: new Date(enrollment.startedAt).toISOString(),
+        trigger: enrollment.trigger,
+        ...(enrollment.step !== undefined ? { step: enrollment.step } : {}),
+        variants: enrollment.variants,
+        visits: enrollment.visits,
+        goalReached: enrollment.goalReached,
+      },
+    });
+    if (enrollment.timer && enrollment.step !== undefined) {
+      // A timer of its own on the user's stream (a new id: the old one may still fire where it was,
+      // and finds the enrolment ended there), due when the old one was.
+      decisions.push({
+        type: 'TimerScheduled',
+        key: `timer|${enrollment.id}|${enrollment.step}`,
+        data: {
+          timerId: `${enrollment.id}/${enrollment.step}/${linkEventId}`,
+          enrollmentId: enrollment.id,
+          scenarioId: enrollment.scenarioId,
+          stepId: enrollment.step,
+          purpose: enrollment.timer.purpose,
+          dueAt: new Date(enrollment.timer.dueAt).toISOString(),
+        },
+      });
+    }
+  }
+  return decisions;
+}
+
+/**
+ * Decisions for the linked identity's stream, once the user's side is durable: each active
+ * enrolment ends, as moved (the user has it now) or as a second one the user may not have.
+ */
+export function decideMergeFrom(from: PersonState, into: PersonState, linkEventId: string): Decision[] {
+  if (into.person === from.person || from.handled.includes(linkEventId)) return [];
+  return activeOf(from).map((enrollment) => ({
+    type: 'EnrollmentExited',
+    key: `exit|${enrollment.id}`,
+    data: {
+      enrollmentId: enrollment.id,
+      scenarioId: enrollment.scenarioId,
+      reason: into.enrollments[enrollment.id] ? 'merged_into_user' : 'merged_already_enrolled',
+      ...(enrollment.step !== undefined ? { stepId: enrollment.step } : {}),
+    },
+  }));
+}
+
+function activeOf(state: PersonState): EnrollmentState[] {
+  return Object.values(state.enrollments).filter((e) => e.status === 'active');
+}

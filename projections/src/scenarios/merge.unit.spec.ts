@@ -1,0 +1,115 @@
+import type { DomainEvent } from '../events';
+import { NO_SETTINGS } from '../messaging';
+import { decide } from './decide';
+import { decideMergeFrom, decideMergeInto } from './merge';
+import { evolvePersonState, initialPersonState, type PersonState } from './person-state';
+import type { ScenarioDefinition } from './scenario-definition';
+import type { Decision } from './scenario-events';
+import { staticCatalog } from './simulator';
+
+const HOUR = 3_600_000;
+const T0 = Date.parse('2026-03-02T10:00:00Z');
+
+const cart: ScenarioDefinition = {
+  id: 'cart',
+  name: 'Cart',
+  trigger: { event: 'Checkout Started' },
+  exitOn: [{ event: 'Order Completed' }],
+  goal: { event: 'Order Completed', within: '72h' },
+  steps: [
+    { id: 'wait-1h', wait: '1h' },
+    { id: 'reminder', send: { channel: 'email', template: 'cart', variants: [{ key: 'a', weight: 50, template: 'a' }, { key: 'b', weight: 50, template: 'b' }] } },
+    { id: 'wait-purchase', waitFor: { event: 'Order Completed', timeout: '24h' }, onEvent: 'done', onTimeout: 'sms' },
+    { id: 'sms', send: { channel: 'sms', template: 'cart-sms' } },
+    { id: 'done', exit: true },
+  ],
+};
+const catalog = staticCatalog([{ definition: cart }]);
+
+let sequence = 0;
+function event(type: string, data: unknown, at: number, causationId?: string): DomainEvent {
+  const iso = new Date(at).toISOString();
+  return { id: `e${sequence++}`, type, data, metadata: { workspace: 'w', causationId, occurredAt: iso, receivedAt: iso, schemaVersion: 1 } };
+}
+const tracked = (name: string, at: number) => event('Tracked', { event: name, properties: {} }, at);
+function fold(state: PersonState, decisions: Decision[], at: number, cause: string): PersonState {
+  for (const decision of decisions) state = evolvePersonState(state, event(decision.type, decision.data, at, cause));
+  return state;
+}
+function onEvent(state: PersonState, cause: DomainEvent, at: number): { state: PersonState; decisions: Decision[] } {
+  const decisions = decide(state, { cause: { kind: 'event', event: cause }, now: at, scenarios: catalog, settings: NO_SETTINGS });
+  return { state: fold(state, decisions, at, cause.id), decisions };
+}
+
+/** An anonymous visitor enrolled at T0 and, an hour later, emailed and waiting for the order. */
+function anonymousWaitingForOrder(): PersonState {
+  let anon = onEvent(initialPersonState('anon:v1'), tracked('Checkout Started', T0), T0).state;
+  const timer = anon.enrollments[Object.keys(anon.enrollments)[0]].timer!;
+  const fired = event('TimerFired', { purpose: 'scenario', timerId: timer.id, enrollmentId: Object.keys(anon.enrollments)[0], dueAt: new Date(timer.dueAt).toISOString() }, T0 + HOUR);
+  anon = onEvent(anon, fired, T0 + HOUR).state;
+  return anon;
+}
+
+describe('moving enrolments across an identity link', () => {
+  it('moves an active enrolment to the user with its state and timer, ends it where it was, and the user then meets its goal and exit', () => {
+    const anon = anonymousWaitingForOrder();
+    const [enrollment] = Object.values(anon.enrollments);
+    expect(enrollment).toMatchObject({ status: 'active', step: 'wait-purchase', timer: { purpose: 'waitFor-timeout', dueAt: T0 + 25 * HOUR } });
+    const variant = enrollment.variants.reminder;
+    expect(['a', 'b']).toContain(variant);
+
+    const at = T0 + 2 * HOUR;
+    const into = decideMergeInto(initialPersonState('user:ada'), anon, 'link-1', catalog);
+    expect(into.map((d) => d.type)).toEqual(['EnrollmentMerged', 'TimerScheduled']);
+    expect(into[1].data).toMatchObject({ enrollmentId: enrollment.id, stepId: 'wait-purchase', purpose: 'waitFor-timeout', dueAt: new Date(T0 + 25 * HOUR).toISOString() });
+    expect((into[1].data as { timerId: string }).timerId).not.toBe(enrollment.timer!.id);
+    let user = fold(initialPersonState('user:ada'), into, at, 'link-1');
+    expect(user.enrollments[enrollment.id]).toMatchObject({
+      status: 'active',
+      step: 'wait-purchase',
+      startedAt: T0,
+      variants: { reminder: variant },
+      visits: enrollment.visits,
+      timer: { purpose: 'waitFor-timeout', dueAt: T0 + 25 * HOUR },
+    });
+    expect(user.starts.cart).toEqual({ at: T0, count: 1 });
+
+    const from = decideMergeFrom(anon, user, 'link-1');
+    expect(from).toEqual([
+      { type: 'EnrollmentExited', key: `exit|${enrollment.id}`, data: { enrollmentId: enrollment.id, scenarioId: 'cart', reason: 'merged_into_user', stepId: 'wait-purchase' } },
+    ]);
+    const anonAfter = fold(anon, from, at, 'link-1');
+    expect(anonAfter.enrollments[enrollment.id].status).toBe('exited');
+
+    // A re-run (after a crash) decides nothing more on either side.
+    expect(decideMergeInto(user, anon, 'link-1', catalog)).toEqual([]);
+    expect(decideMergeFrom(anonAfter, user, 'link-1')).toEqual([]);
+
+    // The order, now under the user id: the goal (with the anonymous enrolment's variant) and the exit, no SMS, no new variant.
+    const order = onEvent(user, tracked('Order Completed', T0 + 3 * HOUR), T0 + 3 * HOUR);
+    user = order.state;
+    expect(order.decisions.map((d) => d.type)).toEqual(['GoalReached', 'EnrollmentExited']);
+    expect(order.decisions[0].data).toMatchObject({ enrollmentId: enrollment.id, variants: { reminder: variant }, afterMs: 3 * HOUR });
+    expect(order.decisions[1].data).toMatchObject({ enrollmentId: enrollment.id, reason: 'exit_on' });
+  });
+
+  it("keeps the user's own active enrolment in the same scenario and ends the anonymous one", () => {
+    const anon = anonymousWaitingForOrder();
+    const [moved] = Object.values(anon.enrollments);
+    const user = onEvent(initialPersonState('user:ada'), tracked('Checkout Started', T0 + 30 * 60_000), T0 + 30 * 60_000).state;
+    const [own] = Object.values(user.enrollments);
+
+    expect(decideMergeInto(user, anon, 'link-1', catalog)).toEqual([]);
+    const from = decideMergeFrom(anon, user, 'link-1');
+    expect(from.map((d) => d.data)).toEqual([{ enrollmentId: moved.id, scenarioId: 'cart', reason: 'merged_already_enrolled', stepId: 'wait-purchase' }]);
+    expect(Object.keys(user.enrollments)).toEqual([own.id]);
+  });
+
+  it('moves nothing that has ended, and nothing when the link joins a person to themselves', () => {
+    const anon = anonymousWaitingForOrder();
+    const ended = onEvent(anon, tracked('Order Completed', T0 + 2 * HOUR), T0 + 2 * HOUR).state;
+    expect(decideMergeInto(initialPersonState('user:ada'), ended, 'link-1', catalog)).toEqual([]);
+    expect(decideMergeFrom(ended, initialPersonState('user:ada'), 'link-1')).toEqual([]);
+    expect(decideMergeInto(initialPersonState('anon:v1'), anon, 'link-1', catalog)).toEqual([]);
+  });
+});
