@@ -100,4 +100,67 @@ describe('abandoned cart with real email and SMS', () => {
     expect((await eventsOf(plain, 'MessageSent')).map((e) => e.data.provider)).toEqual(['smtp', 'twilio']);
     expect(smtp.received).toHaveLength(2);
   });
+
+  it('follows a guest who checks out anonymously and then signs in: the order under the user id stops the reminders and reaches the goal', async () => {
+    // The reminder's variant is assigned when it is due, after the sign-in: it hashes the user id.
+    const [ada, bob, cy] = [userWith('plain', 'ada'), userWith('plain', 'bob'), userWith('plain', 'cy')];
+    const guests = [
+      { anonymousId: 'guest-a', userId: ada, email: 'ada@example.test', phone: '+4915100000001' },
+      { anonymousId: 'guest-b', userId: bob, email: 'bob@example.test', phone: '+4915100000002' },
+      { anonymousId: 'guest-c', userId: cy, email: 'cy@example.test', phone: '+4915100000003' },
+    ];
+    for (const guest of guests) {
+      await post(`${herald.url}/v1/track`, { anonymousId: guest.anonymousId, event: 'Checkout Started', properties: { cart_id: `cart-${guest.userId}` } });
+      // Signs in at the payment page: the enrolment moves to the user, with its timer.
+      await post(`${herald.url}/v1/identify`, {
+        userId: guest.userId,
+        anonymousId: guest.anonymousId,
+        traits: { email: guest.email, phone: guest.phone, first_name: guest.userId.replace(/\d+$/, '') },
+      });
+      await eventually(async () => (await eventsOf(guest.userId, 'EnrollmentMerged')).length === 1);
+      await eventually(async () => (await eventsOf(guest.userId, 'EnrollmentExited')).length === 1);
+      const [exited] = await eventsOf(guest.userId, 'EnrollmentExited');
+      const [merged] = await eventsOf(guest.userId, 'EnrollmentMerged');
+      expect(exited.data).toMatchObject({ enrollmentId: merged.data.enrollmentId, reason: 'merged_into_user' });
+      expect(merged.data).toMatchObject({ from: `anon:${guest.anonymousId}`, step: 'wait-1h' });
+    }
+    // Bob orders before the reminder is due, as himself.
+    await post(`${herald.url}/v1/track`, { userId: bob, event: 'Order Completed', properties: { cart_id: `cart-${bob}` } });
+    await eventually(async () => (await eventsOf(bob, 'EnrollmentExited')).length === 2);
+
+    await passTime(HOUR);
+    const mails = await smtp.waitFor(2);
+    expect(mails.map((mail) => (mail.to && 'value' in mail.to ? mail.to.value[0].address : '')).sort()).toEqual(['ada@example.test', 'cy@example.test']);
+    expect(mails.map((mail) => mail.subject).sort()).toEqual(['You left something behind, ada', 'You left something behind, cy']);
+
+    // Ada orders after the email, as herself: the waitFor of the moved enrolment sees it.
+    await post(`${herald.url}/v1/track`, { userId: ada, event: 'Order Completed', properties: { cart_id: `cart-${ada}` } });
+    await eventually(async () => (await eventsOf(ada, 'EnrollmentExited')).length === 2);
+    await passTime(24 * HOUR);
+    // Only Cy, who never ordered, gets the SMS nudge.
+    await eventually(async () => twilio.messages.length === 1);
+    await twilio.settled();
+    await eventually(async () => (await eventsOf(cy, 'MessageSent')).length === 2);
+    expect(twilio.messages.map((sms) => sms.to)).toEqual(['+4915100000003']);
+    expect(smtp.received).toHaveLength(2);
+
+    for (const user of [ada, bob]) {
+      const [goal] = await eventsOf(user, 'GoalReached');
+      const [merged] = await eventsOf(user, 'EnrollmentMerged');
+      expect(goal.data).toMatchObject({ enrollmentId: merged.data.enrollmentId, scenarioId: 'abandoned-cart' });
+      expect((await eventsOf(user, 'EnrollmentExited')).map((e) => e.data.reason)).toEqual(['merged_into_user', 'exit_on']);
+      // One enrolment, started once; the variant assigned once.
+      expect(await eventsOf(user, 'EnrollmentStarted')).toHaveLength(1);
+    }
+    expect((await eventsOf(ada, 'VariantAssigned')).map((e) => e.data.variant)).toEqual(['plain']);
+    expect(await eventsOf(bob, 'MessageQueued')).toHaveLength(0);
+
+    // Why did Ada get the email? The chain runs from the anonymous checkout through the move.
+    const [email] = await eventsOf(ada, 'MessageQueued');
+    const why = await adminGet(`${herald.url}/api/users/${ada}/explain?message=${encodeURIComponent(email.data.messageId)}`);
+    expect(why.status).toBe(200);
+    expect(why.body).toMatchObject({ status: 'queued', scenario: { id: 'abandoned-cart', version: 1 }, variant: { key: 'plain' } });
+    expect(why.body.trigger.data.event).toBe('Checkout Started');
+    expect(why.body.chain.map((e: { type: string }) => e.type)).toContain('EnrollmentMerged');
+  });
 });
