@@ -31,7 +31,7 @@ const CLEAR_ENROLLMENT = 'DELETE FROM scenario_timers WHERE workspace = ? AND en
 
 /**
  * What `handle` acts on: lifecycle and settings changes, user actions (`userAction`), segment changes,
- * fired timers, and the events that move the timer index; and the other tracking calls, which begin
+ * fired timers, identity links (which move enrolments to the user), and the events that move the timer index; and the other tracking calls, which begin
  * most people's streams (an `identify`), for the engine to follow new people (`ScenarioEngine.observe`).
  * The rest (what the engine itself appends besides those, sends and their outcomes: most of the log)
  * only moves its checkpoint.
@@ -89,6 +89,8 @@ export class ScenariosProjection implements HostedProjection {
     if (event.type === IDENTITY_LINKED) {
       const catalog = await this.engine.catalogOf(workspace);
       await this.engine.mergeLinked(workspace, event.data as { key: string; userId: string }, event, asOfPosition(catalog, event.position));
+      // A link often begins a new user's stream: follow them from it (a no-op once the merge loaded them).
+      await this.engine.observe(workspace, person, event);
       return [];
     }
     if (!(await this.concerns(workspace, event))) {
