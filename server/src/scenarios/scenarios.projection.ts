@@ -89,8 +89,9 @@ export class ScenariosProjection implements HostedProjection {
     if (event.type === IDENTITY_LINKED) {
       const catalog = await this.engine.catalogOf(workspace);
       await this.engine.mergeLinked(workspace, event.data as { key: string; userId: string }, event, asOfPosition(catalog, event.position));
-      // A link often begins a new user's stream: follow them from it (a no-op once the merge loaded them).
-      await this.engine.observe(workspace, person, event);
+      // Not followed as a newcomer's event (`observe`): the merge's events may land in the user's
+      // stream after later ones (an order sent right after sign-in), and a state folded from the link
+      // on would decide that order without the moved enrolment; a load reads them.
       return [];
     }
     if (!(await this.concerns(workspace, event))) {
