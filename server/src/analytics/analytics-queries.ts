@@ -86,10 +86,11 @@ export class AnalyticsQueries {
     return rows.map((row) => ({ channel: row.channel, outcome: row.outcome, messages: Number(row.messages) }));
   }
 
+  /** Started minus ended; an enrolment an identity link moved to the user's stream goes on there (its `merged_into_user` exit is not an end). */
   async activeEnrollments(workspace: string): Promise<Array<{ scenarioId: string; started: number; exited: number; active: number }>> {
     const rows = await this.store.query<{ scenario_id: string; started: string | number; exited: string | number }>(
       sql`SELECT scenario_id, uniqExactIf(enrollment_id, type = 'EnrollmentStarted') AS started,
-          uniqExactIf(enrollment_id, type = 'EnrollmentExited') AS exited
+          uniqExactIf(enrollment_id, type = 'EnrollmentExited' AND visitParamExtractString(data, 'reason') != 'merged_into_user') AS exited
         FROM events WHERE workspace = ${workspace} AND type IN ('EnrollmentStarted', 'EnrollmentExited')
         GROUP BY scenario_id ORDER BY scenario_id`,
     );
