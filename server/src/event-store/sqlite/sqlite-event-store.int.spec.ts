@@ -75,6 +75,8 @@ describe('SqliteEventStore durability and group commit', () => {
     await first.close();
     const second = new SqliteEventStore({ path });
     expect((await second.readStream('s-1')).map((e) => e.id)[0]).toBe(event.id);
+    // A store that did not append them names their streams from the log.
+    expect((await second.readAll()).map((e) => e.stream)).toEqual(['s-1', 's-1']);
     const replay = await second.append('s-1', [event], { expectedRevision: 'no_stream' });
     expect(replay.appended).toBe(0);
     await second.close();

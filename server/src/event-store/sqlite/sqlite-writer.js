@@ -12,7 +12,7 @@
  * @typedef {'any' | 'no_stream' | 'stream_exists' | number} ExpectedRevision
  * @typedef {{ id: Uint8Array; type: string; data: string; metadata: string }} SerializedEvent
  * @typedef {{ stream: string; expected: ExpectedRevision; events: SerializedEvent[] }} AppendRequest
- * @typedef {{ ok: true; nextExpectedRevision: number; position: number; appended: number }
+ * @typedef {{ ok: true; nextExpectedRevision: number; position: number; appended: number; streamId?: number }
  *   | { ok: false; conflict: { stream: string; expected: string; actual: number | 'no_stream' } }} AppendOutcome
  */
 
@@ -73,7 +73,7 @@ function createWriter(db) {
       position = Number(statements.insertEvent.run(streamId, revision, event.id, event.type, event.data, event.metadata, recordedAt).lastInsertRowid);
     }
     statements.updateStreamRevision.run(revision, streamId);
-    return { ok: true, nextExpectedRevision: revision, position, appended: fresh.length };
+    return { ok: true, nextExpectedRevision: revision, position, appended: fresh.length, streamId };
   }
 
   const commitAll = db.transaction(
