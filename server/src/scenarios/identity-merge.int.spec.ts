@@ -9,16 +9,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
-import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { ProjectionRunner } from '../projection-runner/projection-runner';
-import { MessagingSettingsService } from '../settings/messaging-settings.service';
-import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
-import { openStateDb } from '../state/state-db';
-import { crashingStore } from '../test-support/crashing-store';
-import { ScenarioCatalog } from './scenario-catalog';
-import { ScenarioEngine } from './scenario-engine';
-import { ScenarioTimers } from './scenario-timers';
+import { scenarioReactorBed } from './scenario-reactor.fixture';
 import { ScenariosProjection } from './scenarios.projection';
 
 const HOUR = 3_600_000;
@@ -43,19 +36,8 @@ beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-identity-merge-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 async function testBed(crash: () => boolean = () => false) {
-  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  const db = openStateDb(join(dir, 'state.sqlite'));
-  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
-  const flaky = crashingStore(store, crash);
-  await new ScenarioCatalog(store, clock).publish('default', cart);
-  let runner: ProjectionRunner;
-  let engine: ScenarioEngine;
-  const start = () => {
-    engine = new ScenarioEngine(flaky, new ScenarioCatalog(flaky, clock), new MessagingSettingsService(flaky, clock));
-    runner = new ProjectionRunner(flaky, db, { retryDelayMs: 1 });
-    runner.start(new ScenariosProjection(engine));
-  };
-  start();
+  const bed = await scenarioReactorBed(dir, cart, crash);
+  const { store, db, clock } = bed;
   const append = (stream: string, type: string, data: unknown) => {
     const now = clock.now().toISOString();
     const event: NewEvent = { id: uuidv7(), type, data, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } };
@@ -63,27 +45,12 @@ async function testBed(crash: () => boolean = () => false) {
   };
   const timerRows = () => db.prepare('SELECT workspace, enrollment_id, person, timer_id, due_at FROM scenario_timers ORDER BY enrollment_id').all();
   return {
-    store,
-    db,
-    clock,
-    timers: new ScenarioTimers(db, store, clock),
+    ...bed,
     timerRows,
-    caughtUp: async () => {
-      for (let i = 0; i < 4000; i++) {
-        if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      throw new Error('the reactor did not catch up');
-    },
-    restart: async () => {
-      await runner.stop();
-      start();
-    },
-    stop: () => runner.stop(),
     /** Stops the reactor and rebuilds the timer index from the log; returns the rebuilt rows. */
     rebuilt: async () => {
-      await runner.stop();
-      await new ProjectionRunner(store, db).rebuild(new ScenariosProjection(engine, false));
+      await bed.stop();
+      await new ProjectionRunner(store, db).rebuild(new ScenariosProjection(bed.engine(), false));
       return timerRows();
     },
     checkout: (anonymousId: string) => append(anonymousStream('default', anonymousId), 'Tracked', { event: 'Checkout Started', properties: {} }),

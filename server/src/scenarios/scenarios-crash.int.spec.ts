@@ -9,17 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewEvent } from '../event-store/event-store.port';
-import { crashingStore } from '../test-support/crashing-store';
-import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
-import { ProjectionRunner } from '../projection-runner/projection-runner';
-import { MessagingSettingsService } from '../settings/messaging-settings.service';
-import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
-import { openStateDb } from '../state/state-db';
-import { ScenarioCatalog } from './scenario-catalog';
-import { ScenarioEngine } from './scenario-engine';
-import { ScenarioTimers } from './scenario-timers';
-import { ScenariosProjection } from './scenarios.projection';
+import { scenarioReactorBed } from './scenario-reactor.fixture';
 
 const HOUR = 3_600_000;
 
@@ -34,11 +25,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
  */
 async function crashTestBed(seed: number, crashRate: number) {
   const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
-  const store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  const db = openStateDb(join(dir, 'state.sqlite'));
-  const clock = new TestClock(new Date('2026-03-02T10:00:00Z'));
-  const flaky = crashingStore(store, () => random() < crashRate);
-  await new ScenarioCatalog(store, clock).publish('default', {
+  const bed = await scenarioReactorBed(dir, {
     id: 'nudge',
     name: 'Nudge',
     trigger: { event: 'Cart Updated' },
@@ -49,31 +36,10 @@ async function crashTestBed(seed: number, crashRate: number) {
       { id: 'later', wait: '2h' },
       { id: 'text', send: { channel: 'sms', template: 'cart-sms' } },
     ],
-  });
-  let runner: ProjectionRunner;
-  const start = () => {
-    const engine = new ScenarioEngine(flaky, new ScenarioCatalog(flaky, clock), new MessagingSettingsService(flaky, clock));
-    runner = new ProjectionRunner(flaky, db, { retryDelayMs: 1 });
-    runner.start(new ScenariosProjection(engine));
-  };
-  start();
+  }, () => random() < crashRate);
+  const { store, clock } = bed;
   return {
-    store,
-    db,
-    clock,
-    timers: new ScenarioTimers(db, store, clock),
-    caughtUp: async () => {
-      for (let i = 0; i < 4000; i++) {
-        if (runner.checkpoint('scenarios') >= (await store.headPosition())) return;
-        await new Promise((resolve) => setTimeout(resolve, 5));
-      }
-      throw new Error('the reactor did not catch up');
-    },
-    restart: async () => {
-      await runner.stop();
-      start();
-    },
-    stop: () => runner.stop(),
+    ...bed,
     /** Appends the trigger event to the user's stream, at the clock's time. */
     trigger: (userId: string, n: number) => {
       const now = clock.now().toISOString();

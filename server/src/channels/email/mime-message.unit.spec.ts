@@ -5,20 +5,13 @@ import { parseTemplateFile } from '../../templates/template';
 import { TemplateRenderer } from '../../templates/template-renderer';
 import { EXAMPLE_TEMPLATES_DIR } from '../../templates/seed-templates';
 import { composeMessage } from './mime-message';
+import type { SmtpMail } from './smtp-thread';
 import { trackEmailHtml } from './tracked-html';
 
 const date = new Date('2026-11-27T01:02:03.000Z');
 const boundaryId = '0123456789abcdef';
 
-interface Mail {
-  from: string;
-  to: string;
-  subject: string;
-  text: string;
-  html?: string;
-  messageId: string;
-  headers: Record<string, string>;
-}
+type Mail = SmtpMail;
 
 /** What nodemailer itself writes for the mail: its MailComposer tree streamed (as `sendMail` does), and the envelope. */
 async function viaNodemailer(mail: Mail): Promise<{ raw: string; envelope: unknown; transferEncodings: string[] }> {
