@@ -13,6 +13,8 @@ import { IDENTITY_LINKED, identityProjection } from './identity/identity.project
 import { IdentityService } from './identity/identity.service';
 import { IngestTrackingCallHandler } from './ingestion/commands/ingest-tracking-call.handler';
 import { IngestionController } from './ingestion/ingestion.controller';
+import { INGESTED_IDS, ingestedIdsProjection } from './ingestion/dedupe/ingested-ids.projection';
+import { IngestedIds } from './ingestion/dedupe/ingested-ids.service';
 import { Metrics } from './operations/metrics';
 import { OperationsController } from './operations/operations.controller';
 import { ProjectionRunner } from './projection-runner/projection-runner';
@@ -70,6 +72,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(STATE_DB) private readonly db: StateDb,
     @Inject(CONFIG) private readonly config: HeraldConfig,
+    @Inject(CLOCK) private readonly clock: Clock,
     private readonly workspaces: WorkspacesService,
     private readonly runner: ProjectionRunner,
     private readonly segments: SegmentsProjection,
@@ -84,6 +87,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
     @Optional() private readonly phoneIndex?: PhoneIndexProjection,
     @Optional() private readonly email?: EmailAdapter,
+    @Optional() private readonly ingestedIds?: IngestedIds | null,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -102,6 +106,10 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
       await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
       for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
+    }
+    if (this.ingestedIds) {
+      this.ingestedIds.startCatchUp(this.store, readCheckpoint(this.db, INGESTED_IDS), () => this.clock.now());
+      this.runner.start(ingestedIdsProjection);
     }
     this.runner.start(identityProjection);
     this.runner.start(this.segments);
@@ -158,19 +166,26 @@ export class AppModule {
         { provide: EVENT_STORE, useFactory: () => createEventStore(config) },
         { provide: STATE_DB, useFactory: () => openStateDb(join(config.dataDir, 'state.sqlite')) },
         { provide: IdentityService, useFactory: (db: StateDb) => new IdentityService(db), inject: [STATE_DB] },
+        // The embedded log refuses a known event id by itself; KurrentDB only within its recent-ids cache.
+        {
+          provide: IngestedIds,
+          useFactory: (store: EventStore, db: StateDb) => (store.kind === 'kurrentdb' ? new IngestedIds(db) : null),
+          inject: [EVENT_STORE, STATE_DB],
+        },
         Metrics,
         {
           provide: ProjectionRunner,
-          useFactory: (store: EventStore, db: StateDb, identity: IdentityService) => {
+          useFactory: (store: EventStore, db: StateDb, identity: IdentityService, ingestedIds: IngestedIds | null) => {
             const logger = new Logger('projections');
             return new ProjectionRunner(store, db, {
               onError: (name, error) => logger.error(`Projection ${name} failed, resuming from its checkpoint: ${(error as Error).stack ?? error}`),
-              onCommitted: (_name, event) => {
+              onCommitted: (name, event) => {
                 if (event.type === IDENTITY_LINKED) identity.settled(event.metadata.workspace, (event.data as IdentityLink).key);
+                else if (name === INGESTED_IDS) ingestedIds?.settled(event.id);
               },
             });
           },
-          inject: [EVENT_STORE, STATE_DB, IdentityService],
+          inject: [EVENT_STORE, STATE_DB, IdentityService, IngestedIds],
         },
         {
           provide: WorkspacesService,

@@ -1,6 +1,7 @@
 import { SingleBar } from 'cli-progress';
 import type { EventStore } from '../event-store/event-store.port';
 import { identityProjection } from '../identity/identity.projection';
+import { ingestedIdsProjection } from '../ingestion/dedupe/ingested-ids.projection';
 import { type HostedProjection, ProjectionRunner } from '../projection-runner/projection-runner';
 import { SegmentsProjection } from '../segments/segments.projection';
 import type { StateDb } from '../state/state-db';
@@ -15,7 +16,9 @@ export function allProjections(db: StateDb, store: EventStore): HostedProjection
   const engine = new ScenarioEngine(store, new ScenarioCatalog(store, systemClock), new MessagingSettingsService(store, systemClock));
   // Only for rebuilds: decisions are already in the log, so neither projection builds them again
   // (scenarios rebuilds its timer index, segments its profiles and membership).
-  return [identityProjection, new SegmentsProjection(db, store, false), new ScenariosProjection(engine, false)];
+  const hosted = [identityProjection, new SegmentsProjection(db, store, false), new ScenariosProjection(engine, false)];
+  // The messageId index exists only where the log does not refuse a known id itself.
+  return store.kind === 'kurrentdb' ? [ingestedIdsProjection, ...hosted] : hosted;
 }
 
 /** Rebuilds the named projections (all when none are named) in one pass over the log. */

@@ -1,10 +1,11 @@
 /**
  * Turns a tracking call into events on the right person's stream and answers once they are durable.
  * Event ids are derived from (workspace, messageId), so a retried call, or a duplicate messageId,
- * appends nothing new: it is accepted and stored once.
+ * appends nothing new: it is accepted and stored once. The embedded log refuses a known id by
+ * itself; on KurrentDB the ingested-ids index (`dedupe/`) leaves known messages out of the append.
  */
 import { type IdentityLink, anonymousStream, userStream } from '@herald/projections';
-import { Inject } from '@nestjs/common';
+import { Inject, Optional } from '@nestjs/common';
 import { CommandHandler, type ICommandHandler } from '@nestjs/cqrs';
 import { EVENT_STORE, type EventStore, type NewEvent } from '../../event-store/event-store.port';
 import { IDENTITY_LINKED } from '../../identity/identity.projection';
@@ -15,6 +16,7 @@ import { derivedEventId, uuidv5, uuidv7 } from '../../shared/ids';
 import { InvalidTrackingCallError } from '../ingestion.errors';
 import { parseSegmentCall } from '../segment/parse-segment';
 import type { SegmentCallType, SegmentMessage } from '../segment/segment-message';
+import { IngestedIds } from '../dedupe/ingested-ids.service';
 import { IngestTrackingCallCommand, type IngestTrackingCallResult } from './ingest-tracking-call.command';
 
 /** Log event type for each Segment call. */
@@ -38,6 +40,8 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
     @Inject(CLOCK) private readonly clock: Clock,
     private readonly identity: IdentityService,
     private readonly metrics: Metrics,
+    /** Only on logs that do not refuse a known id themselves (KurrentDB). */
+    @Optional() private readonly dedupe?: IngestedIds | null,
   ) {}
 
   async execute({ workspace, kind, body }: IngestTrackingCallCommand): Promise<IngestTrackingCallResult> {
@@ -48,9 +52,16 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
       throw new InvalidTrackingCallError(parsed.status, parsed.code, parsed.message, parsed.problems, parsed.index);
     }
 
+    const duplicates: Promise<unknown>[] = [];
+    let messages = parsed.messages;
+    if (this.dedupe) {
+      await this.dedupe.ready();
+      messages = newMessages(workspace, messages, this.dedupe, duplicates);
+    }
+
     // Resolve in order, so a link made by an earlier message of a batch routes the later ones.
     const byStream = new Map<string, { events: NewEvent[]; links: IdentityLink[] }>();
-    for (const message of parsed.messages) {
+    for (const message of messages) {
       const { person, links } = this.identity.resolve(workspace, message);
       const stream = person.kind === 'user' ? userStream(workspace, person.userId) : anonymousStream(workspace, person.anonymousId);
       const entry = byStream.get(stream) ?? { events: [], links: [] };
@@ -62,9 +73,9 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
     }
 
     const started = process.hrtime.bigint();
-    const outcomes = await Promise.allSettled(
-      [...byStream].map(([stream, { events }]) => this.store.append(stream, events, { expectedRevision: 'any' })),
-    );
+    const appends = [...byStream].map(([stream, { events }]) => this.store.append(stream, events, { expectedRevision: 'any' }));
+    if (this.dedupe) reserveIds(this.dedupe, [...byStream.values()], appends);
+    const outcomes = await Promise.allSettled(appends);
     this.metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     const entries = [...byStream.values()];
     outcomes.forEach((outcome, i) => {
@@ -73,10 +84,35 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
     const failure = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
     // Some streams may have been written: the client retries the whole call and the derived ids make that safe.
     if (failure) throw failure.reason;
+    // A duplicate of a message still being appended is acknowledged once that append is durable.
+    await Promise.all(duplicates);
 
     for (const message of parsed.messages) this.metrics.ingestedEvents.inc({ workspace, type: message.type });
     return { accepted: parsed.messages.length };
   }
+}
+
+/**
+ * The messages whose events are not in the log yet, once each. A message whose id is being appended
+ * by another call adds that append to `duplicates`, to be waited for.
+ */
+function newMessages(workspace: string, messages: SegmentMessage[], dedupe: IngestedIds, duplicates: Promise<unknown>[]): SegmentMessage[] {
+  const inThisCall = new Set<string>();
+  return messages.filter((message) => {
+    const id = trackingEventId(workspace, message.messageId);
+    if (inThisCall.has(id)) return false;
+    inThisCall.add(id);
+    const known = dedupe.lookup(id);
+    if (known !== undefined && known !== 'stored') duplicates.push(known);
+    return known === undefined;
+  });
+}
+
+/** Done in the same synchronous step as the lookups, so a concurrent duplicate finds the append. */
+function reserveIds(dedupe: IngestedIds, entries: Array<{ events: NewEvent[] }>, appends: Promise<unknown>[]): void {
+  entries.forEach(({ events }, i) => {
+    for (const event of events) if (event.type !== IDENTITY_LINKED) dedupe.reserve(event.id, appends[i]);
+  });
 }
 
 function toEvent(workspace: string, message: SegmentMessage): NewEvent {
