@@ -5,7 +5,7 @@ import { decideMergeFrom, decideMergeInto } from './merge';
 import { evolvePersonState, initialPersonState, type PersonState } from './person-state';
 import type { ScenarioDefinition } from './scenario-definition';
 import type { Decision } from './scenario-events';
-import { staticCatalog } from './simulator';
+import { ScenarioSimulator, staticCatalog } from './simulator';
 
 const HOUR = 3_600_000;
 const T0 = Date.parse('2026-03-02T10:00:00Z');
@@ -111,5 +111,26 @@ describe('moving enrolments across an identity link', () => {
     expect(decideMergeInto(initialPersonState('user:ada'), ended, 'link-1', catalog)).toEqual([]);
     expect(decideMergeFrom(ended, initialPersonState('user:ada'), 'link-1')).toEqual([]);
     expect(decideMergeInto(initialPersonState('anon:v1'), anon, 'link-1', catalog)).toEqual([]);
+  });
+
+  it('the simulator (herald simulate) follows a link as the engine does: a guest who orders after signing in gets no SMS', () => {
+    const run = (withLink: boolean) => {
+      const sim = new ScenarioSimulator(catalog, NO_SETTINGS);
+      sim.handle('anon:v2', tracked('Checkout Started', T0));
+      sim.advanceTo(T0 + 2 * HOUR);
+      if (withLink) sim.handle('user:grace', event('IdentityLinked', { key: 'anon:v2', userId: 'grace' }, T0 + 2 * HOUR));
+      sim.handle('user:grace', tracked('Order Completed', T0 + 3 * HOUR));
+      sim.advanceTo(T0 + 48 * HOUR);
+      return sim.log.filter((e) => ['MessageQueued', 'GoalReached', 'EnrollmentMerged', 'EnrollmentExited'].includes(e.type)).map((e) => [e.person, e.type, (e.data as { channel?: string; reason?: string }).channel ?? (e.data as { reason?: string }).reason ?? '']);
+    };
+    // Without the link the guest's enrolment never sees the order: the SMS goes out a day later.
+    expect(run(false)).toEqual([['anon:v2', 'MessageQueued', 'email'], ['anon:v2', 'MessageQueued', 'sms'], ['anon:v2', 'EnrollmentExited', 'exit_step']]);
+    expect(run(true)).toEqual([
+      ['anon:v2', 'MessageQueued', 'email'],
+      ['user:grace', 'EnrollmentMerged', ''],
+      ['anon:v2', 'EnrollmentExited', 'merged_into_user'],
+      ['user:grace', 'GoalReached', ''],
+      ['user:grace', 'EnrollmentExited', 'exit_on'],
+    ]);
   });
 });

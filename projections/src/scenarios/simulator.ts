@@ -7,8 +7,12 @@
 import type { DomainEvent } from '../events';
 import type { MessagingSettings } from '../messaging';
 import { decide, type DecideCause, type ScenarioCatalogView } from './decide';
+import { decideMergeFrom, decideMergeInto } from './merge';
 import { evolvePersonState, initialPersonState, type PersonState, type PersonStateOptions } from './person-state';
 import type { Decision, ScenarioTimerFired, TimerScheduled } from './scenario-events';
+
+/** The identity projection's event (server/src/identity): `{ key, userId }` joins `key` to the user. */
+const IDENTITY_LINKED = 'IdentityLinked';
 
 export interface SimulatedTimer {
   person: string;
@@ -33,7 +37,24 @@ export class ScenarioSimulator {
   /** Folds a recorded event of `person` and lets the engine decide on it at `now` (default: its receivedAt). */
   handle(person: string, event: DomainEvent, now = Date.parse(event.metadata.receivedAt)): Decision[] {
     this.fold(person, event);
+    if (event.type === IDENTITY_LINKED) return this.link(event, now);
     return this.decideOn(person, { kind: 'event', event }, now, event.metadata.workspace);
+  }
+
+  /**
+   * An identity link, as the server's engine handles it (no other decision): the linked identity's
+   * active enrolments move to the user, then end where they were.
+   */
+  private link(event: DomainEvent, now: number): Decision[] {
+    const { key, userId } = event.data as { key: string; userId: string };
+    const into = `user:${userId}`;
+    if (key === into || !/^(anon|user):/.test(key)) return [];
+    const { workspace } = event.metadata;
+    const moved = decideMergeInto(this.stateOf(into), this.stateOf(key), event.id, this.scenarios);
+    this.recordDecisions(into, event.id, moved, now, workspace);
+    const ended = decideMergeFrom(this.stateOf(key), this.stateOf(into), event.id);
+    this.recordDecisions(key, event.id, ended, now, workspace);
+    return [...moved, ...ended];
   }
 
   /** An API trigger (transactional messages). */
@@ -66,7 +87,11 @@ export class ScenarioSimulator {
 
   private decideOn(person: string, cause: DecideCause, now: number, workspace: string): Decision[] {
     const decisions = decide(this.stateOf(person), { cause, now, scenarios: this.scenarios, settings: this.settings, options: this.options });
-    const causeId = cause.kind === 'event' ? cause.event.id : cause.id;
+    this.recordDecisions(person, cause.kind === 'event' ? cause.event.id : cause.id, decisions, now, workspace);
+    return decisions;
+  }
+
+  private recordDecisions(person: string, causeId: string, decisions: Decision[], now: number, workspace: string): void {
     const iso = new Date(now).toISOString();
     for (const decision of decisions) {
       this.record(person, {
@@ -77,7 +102,6 @@ export class ScenarioSimulator {
       });
       if (decision.type === 'TimerScheduled') this.addTimer(person, workspace, decision.data);
     }
-    return decisions;
   }
 
   private addTimer(person: string, workspace: string, scheduled: TimerScheduled): void {

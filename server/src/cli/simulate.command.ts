@@ -16,6 +16,8 @@
  *   scenarios) and the real `TimerFired` events are folded without deciding on them, so the
  *   messages other scenarios queued count against the caps. Decisions recorded for a scenario with
  *   the draft's own id are left out: the draft stands in for that scenario in the simulation.
+ * - An `IdentityLinked` event moves the linked identity's active enrolments in the draft to the
+ *   user, with the engine's own merge decisions (`ScenarioSimulator.handle`).
  * - Messaging settings are those in force at each moment, as the live engine uses them: each
  *   `MessagingSettingsUpdated` on `settings-{workspace}` applies from its place in the log on.
  *   `--settings <file>` replaces them for the whole run.
