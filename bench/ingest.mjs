@@ -19,7 +19,11 @@ const MAX_ACCEPT_WAIT = envInt('BENCH_MAX_ACCEPT_WAIT', 20);
 const RAW_MAX_EVENTS = envInt('BENCH_RAW_MAX_EVENTS', 150_000);
 /** `track` or `batch` runs one part only (for profiling); empty runs both. */
 const ONLY = process.env.BENCH_ONLY ?? '';
-const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** `live` or `allocated`: a sampling heap profile of the server in the window instead (bench/heap-top.mjs). */
+const HEAP_PROFILE = process.env.BENCH_HEAP_PROF ?? '';
+const PROFILE = process.env.BENCH_CPU_PROF === '1' || HEAP_PROFILE !== '';
+/** Node flags added to every server child, baseline and Herald alike (e.g. `--max-semi-space-size=128`). */
+const NODE_FLAGS = (process.env.BENCH_NODE_FLAGS ?? '').split(' ').filter(Boolean);
 const TRACK_GOAL = 0.5;
 const BATCH_GOAL = 0.7;
 const WRITE_KEY = 'bench-write-key';
@@ -41,7 +45,7 @@ const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
  * the server's counters and CPU time), and stops. Measuring a separate, second autocannon run would
  * include the new connections' accept ramp, which on a busy Node server takes seconds (see README).
  */
-async function load(server, port, { path, connections, pipelining, duration, body }, kind) {
+async function load(server, port, { path, connections, pipelining, duration, body, eventsPerRequest = 1 }, kind) {
   const tag = `m${Date.now()}`;
   const instance = autocannon({
     url: `http://127.0.0.1:${port}`,
@@ -89,7 +93,7 @@ async function load(server, port, { path, connections, pipelining, duration, bod
   await sleep(WARMUP * 1000);
 
   if (PROFILE) {
-    server.send({ type: 'profile-start', name: `ingest-${kind}-${path.slice(4)}` });
+    server.send({ type: 'profile-start', name: `ingest-${kind}-${path.slice(4)}`, heap: HEAP_PROFILE || undefined });
     await server.next('profile-started');
   }
   const before = await stats(server);
@@ -101,12 +105,13 @@ async function load(server, port, { path, connections, pipelining, duration, bod
   window = undefined;
   const clientMicros = process.cpuUsage(clientCpu);
   const after = await stats(server);
-  instance.stop();
-  const result = await finished;
+  // Stopped under load, so that a heap profile of live objects holds the requests in flight.
   if (PROFILE) {
     server.send({ type: 'profile-stop' });
     console.log(`profile: ${(await server.next('profile-stopped')).file}`);
   }
+  instance.stop();
+  const result = await finished;
 
   const failures = result.errors + result.timeouts + result.non2xx + counted.failed;
   if (failures > 0) {
@@ -132,13 +137,35 @@ async function load(server, port, { path, connections, pipelining, duration, bod
     serverCpu: serverMicros / 1e6 / seconds,
     loadCpu: (clientMicros.user + clientMicros.system) / 1e6 / seconds,
     cpuPerRequest: serverMicros / counted.ok,
+    faultsPerRequest: (after.minorPageFaults - before.minorPageFaults) / counted.ok,
+    // Main-thread GC pauses, µs per request (per event for /v1/batch).
+    gcMinor: ((after.gcMillis.minor - before.gcMillis.minor) * 1000) / (counted.ok * eventsPerRequest),
+    gcOther: ((after.gcMillis.other - before.gcMillis.other) * 1000) / (counted.ok * eventsPerRequest),
+    // Per event for /v1/batch.
+    threads: threadsPerRequest(before.threads, after.threads, counted.ok * eventsPerRequest),
   };
+}
+
+/**
+ * CPU µs per request (per event for /v1/batch) of the server's busiest threads in the window, as "main 180, 2345 60, ...": the
+ * main thread (its id is the process's, the lowest) first, the others by thread id (Node's worker
+ * threads are all named "node"; chDB's have names of their own).
+ */
+function threadsPerRequest(before = {}, after = {}, requests) {
+  const mainTid = Math.min(...Object.keys(after).map(Number));
+  return Object.entries(after)
+    .map(([tid, { name, micros }]) => ({ tid: Number(tid), name, micros: micros - (before[tid]?.micros ?? 0) }))
+    .filter((t) => t.micros > 0)
+    .sort((a, b) => (a.tid === mainTid ? -1 : b.tid === mainTid ? 1 : b.micros - a.micros))
+    .slice(0, 6)
+    .map((t) => `${t.tid === mainTid ? 'main' : t.name === 'node' ? t.tid : `${t.name}:${t.tid}`} ${Math.round(t.micros / requests)}`)
+    .join(', ');
 }
 
 /** Starts a server in a child process, measures it under load, and stops it. */
 async function measureServer(kind, spec, round) {
   const dataDir = kind === 'herald' ? makeTempDir(`ingest-${round}`) : undefined;
-  const server = startChild(SERVER, [JSON.stringify({ kind, dataDir, writeKey: WRITE_KEY })]);
+  const server = startChild(SERVER, [JSON.stringify({ kind, dataDir, writeKey: WRITE_KEY })], { nodeFlags: NODE_FLAGS });
   try {
     const { port } = await server.next('ready');
     return await load(server, port, spec, kind);
@@ -177,6 +204,7 @@ await waitForOtherBenchmarks();
 const started = Date.now();
 console.log(`bench:ingest  ${machineLine()}`);
 console.log(codeLine());
+if (NODE_FLAGS.length > 0) console.log(`server children's extra node flags: ${NODE_FLAGS.join(' ')}`);
 console.log(
   `/v1/track: -c ${CONNECTIONS} -p ${PIPELINING}, ${WARMUP} s warm-up + ${DURATION} s; /v1/batch: ${BATCH_SIZE} events per request, -c ${BATCH_CONNECTIONS} -p 1, ${WARMUP} s + ${BATCH_DURATION} s; ${ROUNDS} rounds\n`,
 );
@@ -191,7 +219,7 @@ for (let round = 1; round <= ROUNDS && ONLY !== 'batch'; round++) {
     track[kind].push(r);
     const grouping = kind === 'herald' ? `, ${fmt(r.events / r.commits, 1)} events/commit` : '';
     console.log(
-      `round ${round}  track  ${kind.padEnd(6)}  ${fmt(r.rate).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.acceptedText})  cpu server ${pct(r.serverCpu)} client ${pct(r.loadCpu)}  ${fmt(r.cpuPerRequest)} µs CPU/req${grouping}`,
+      `round ${round}  track  ${kind.padEnd(6)}  ${fmt(r.rate).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.acceptedText})  cpu server ${pct(r.serverCpu)} client ${pct(r.loadCpu)}  ${fmt(r.cpuPerRequest)} µs CPU/req  ${r.faultsPerRequest.toFixed(2)} page faults/req${grouping}\n        threads µs CPU/req: ${r.threads}; main-thread GC µs/req: scavenges ${r.gcMinor.toFixed(0)}, other ${r.gcOther.toFixed(0)}`,
     );
   }
 }
@@ -203,6 +231,7 @@ const batchSpec = {
   pipelining: 1,
   duration: BATCH_DURATION,
   body: (n, tag) => batchCall(n, BATCH_SIZE, tag),
+  eventsPerRequest: BATCH_SIZE,
 };
 const batch = { herald: [], raw: [], txn: [], rawCpu: [], heraldCpu: [] };
 let txnSize;
@@ -230,7 +259,7 @@ for (let round = 1; round <= ROUNDS && ONLY !== 'track'; round++) {
   batch.heraldCpu.push(r.cpuPerRequest / BATCH_SIZE);
   batch.txn.push(txnSize);
   console.log(
-    `round ${round}  batch  herald  ${fmt(r.rate * BATCH_SIZE).padStart(6)} events/s (${fmt(r.rate, 1)} req/s, p99 ${r.p99} ms, ${r.acceptedText}, ${fmt(eventsPerCommit, 1)} events/commit, cpu server ${pct(r.serverCpu)}, ${(r.cpuPerRequest / BATCH_SIZE).toFixed(1)} µs CPU/event)   raw  ${fmt(raw.rate).padStart(6)} events/s (${fmt(rawCount)} rows, ${txnSize} per transaction, ${raw.cpuPerEvent.toFixed(1)} µs CPU/event)${rawFirst ? ', raw ran first' : ''}`,
+    `round ${round}  batch  herald  ${fmt(r.rate * BATCH_SIZE).padStart(6)} events/s (${fmt(r.rate, 1)} req/s, p99 ${r.p99} ms, ${r.acceptedText}, ${fmt(eventsPerCommit, 1)} events/commit, cpu server ${pct(r.serverCpu)}, ${(r.cpuPerRequest / BATCH_SIZE).toFixed(1)} µs CPU/event, ${(r.faultsPerRequest / BATCH_SIZE).toFixed(3)} page faults/event; threads µs CPU/event: ${r.threads}; main-thread GC µs/event: scavenges ${r.gcMinor.toFixed(1)}, other ${r.gcOther.toFixed(1)})   raw  ${fmt(raw.rate).padStart(6)} events/s (${fmt(rawCount)} rows, ${txnSize} per transaction, ${raw.cpuPerEvent.toFixed(1)} µs CPU/event)${rawFirst ? ', raw ran first' : ''}`,
   );
 }
 

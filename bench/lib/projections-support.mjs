@@ -35,6 +35,37 @@ export async function startProfile(name) {
   };
 }
 
+/**
+ * Starts V8's sampling heap profiler in this process. `stop()` writes bench/profiles/<name>-<ts>.heapprofile
+ * (open it in Chrome DevTools, or summarise with `node bench/heap-top.mjs`). `live`: only the sampled
+ * objects still alive when it stops (what the process holds, e.g. requests in flight); otherwise every
+ * sampled allocation since the start, collected or not (what it allocates).
+ */
+export async function startHeapProfile(name, { live }) {
+  const session = new Session();
+  session.connect();
+  const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
+  await post('HeapProfiler.enable');
+  await post('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: !live,
+    includeObjectsCollectedByMinorGC: !live,
+  });
+  return {
+    async stop() {
+      // Dead objects not collected yet would count as live.
+      if (live) await post('HeapProfiler.collectGarbage');
+      const { profile } = await post('HeapProfiler.stopSampling');
+      session.disconnect();
+      const dir = join(BENCH_DIR, 'profiles');
+      mkdirSync(dir, { recursive: true });
+      const file = join(dir, `${name}-${live ? 'live' : 'allocated'}-${Date.now()}.heapprofile`);
+      writeFileSync(file, JSON.stringify(profile));
+      return file;
+    },
+  };
+}
+
 /** Prints bench/profile-top.mjs's summary of a profile. */
 export function printProfileTop(file, top = 20) {
   const result = spawnSync(process.execPath, [join(BENCH_DIR, 'profile-top.mjs'), file, String(top)], { encoding: 'utf8' });

@@ -1,8 +1,30 @@
 // The server under test, in its own process so it does not share a core with the load generator.
 // argv: JSON { kind: 'bare' | 'herald', dataDir?, writeKey? }. Sends { type: 'ready', port }; answers
 // { type: 'stats' } with the event store's group-commit counters; closes on { type: 'stop' }.
-import { startProfile } from './projections-support.mjs';
+import { startHeapProfile, startProfile } from './projections-support.mjs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
 import { requireDist, serverRequire } from './common.mjs';
+
+/**
+ * CPU time (µs) of each of this process's threads by thread id, from /proc (Linux; empty elsewhere).
+ * Worker threads are all named "node", so they are told apart by id; the main thread's id is the pid.
+ */
+function threadCpu() {
+  const ticks = 1e6 / 100; // USER_HZ
+  const threads = {};
+  try {
+    for (const tid of readdirSync('/proc/self/task')) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const close = stat.lastIndexOf(')');
+      const fields = stat.slice(close + 2).split(' ');
+      threads[tid] = { name: stat.slice(stat.indexOf('(') + 1, close), micros: (Number(fields[11]) + Number(fields[12])) * ticks };
+    }
+  } catch {
+    return {};
+  }
+  return threads;
+}
 
 const { kind, dataDir, writeKey } = JSON.parse(process.argv[2]);
 
@@ -50,14 +72,25 @@ if (kind === 'bare') {
   throw new Error(`unknown server kind ${kind}`);
 }
 
+/** Main-thread GC pauses so far (ms): scavenges and the rest (mark-compact, incremental marking steps). */
+const gcMillis = { minor: 0, other: 0 };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    if (entry.detail?.kind === perfConstants.NODE_PERFORMANCE_GC_MINOR) gcMillis.minor += entry.duration;
+    else gcMillis.other += entry.duration;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 process.on('message', async (message) => {
   if (message.type === 'stats') {
     const cpu = process.cpuUsage();
-    process.send({ type: 'stats', stats: { ...stats(), accepted, cpuMicros: cpu.user + cpu.system } });
+    // Minor page faults: ≈ 17 µs each on this machine (bench/README.md), mostly V8 taking fresh pages.
+    const { minorPageFault } = process.resourceUsage();
+    process.send({ type: 'stats', stats: { ...stats(), accepted, cpuMicros: cpu.user + cpu.system, minorPageFaults: minorPageFault, threads: threadCpu(), gcMillis: { ...gcMillis } } });
   }
   // BENCH_CPU_PROF=1: the parent profiles only the measured run, not start-up and warm-up.
   if (message.type === 'profile-start') {
-    profiler = await startProfile(message.name);
+    profiler = message.heap ? await startHeapProfile(message.name, { live: message.heap === 'live' }) : await startProfile(message.name);
     process.send({ type: 'profile-started' });
   }
   if (message.type === 'profile-stop') {
