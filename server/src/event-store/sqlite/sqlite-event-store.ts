@@ -85,6 +85,7 @@ interface PendingAppend {
   reject: (error: unknown) => void;
 }
 
+type Settler = Pick<PendingAppend, 'resolve' | 'reject'>;
 
 export interface SqliteEventStoreOptions {
   /** A file path, or ':memory:' for tests that need no durability. */
@@ -338,12 +339,14 @@ export class SqliteEventStore implements EventStore {
     } else {
       this.pending = [];
     }
-    const accepted: PendingAppend[] = [];
+    // Only the promises' settlers wait for the commit, not the appenders' event objects: those die
+    // young once serialised (a thousand appends in flight held them long enough to be promoted).
+    const accepted: Settler[] = [];
     const requests: AppendRequest[] = [];
     for (const request of batch) {
       try {
         requests.push(serialize(request));
-        accepted.push(request);
+        accepted.push({ resolve: request.resolve, reject: request.reject });
       } catch (error) {
         request.reject(error);
       }
@@ -365,7 +368,7 @@ export class SqliteEventStore implements EventStore {
     if (this.committer.queues && this.pending.length > 0) this.flush();
   }
 
-  private settle(batch: PendingAppend[], outcomes: AppendOutcome[] | undefined, failure: Error | undefined, joined: boolean): void {
+  private settle(batch: Settler[], outcomes: AppendOutcome[] | undefined, failure: Error | undefined, joined: boolean): void {
     if (!outcomes) {
       for (const request of batch) request.reject(failure);
       return;
