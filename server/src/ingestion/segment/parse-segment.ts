@@ -144,6 +144,12 @@ function parseBatchElement(raw: unknown, prefix: string): ParsedCall {
 }
 
 function parseCall(type: SegmentCallType, raw: Record<string, unknown>, prefix: string): ParsedCall {
+  const fields = type === 'track' ? fastTrackFields(raw) : undefined;
+  return fields ? { ok: true, type, fields } : parseWithSchema(type, raw, prefix);
+}
+
+/** The schemas' answer, problems and all (exported for the spec that holds the fast path to it). */
+export function parseWithSchema(type: SegmentCallType, raw: Record<string, unknown>, prefix: string): ParsedCall {
   const result = callSchemas[type].safeParse(raw);
   const problems = result.success ? [] : toProblems(result.error, prefix);
   // Alias's schema already requires userId; every other call must name someone.
@@ -152,6 +158,60 @@ function parseCall(type: SegmentCallType, raw: Record<string, unknown>, prefix: 
     problems.push({ path, message: `${path} or anonymousId is required` });
   }
   return result.success && problems.length === 0 ? { ok: true, type, fields: result.data } : { ok: false, problems };
+}
+
+/**
+ * A track call's fields without the schema, when every field is plainly what the schema accepts; the
+ * same output as `callSchemas.track` then (the spec compares them), else undefined and the schema
+ * decides, with its problems. Tracking calls are most of the traffic, and zod's parse of one cost
+ * ≈ 10 µs of the request's CPU (bench:ingest), this ≈ 1.
+ */
+export function fastTrackFields(raw: Record<string, unknown>): CallFields | undefined {
+  const { messageId, userId, anonymousId, context, integrations, timestamp, originalTimestamp, sentAt, writeKey, event, properties } = raw;
+  if (typeof event !== 'string' || event.length === 0) return undefined;
+  if (messageId != null && (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 200)) return undefined;
+  if (userId == null && anonymousId == null) return undefined;
+  const user = plainId(userId);
+  const anonymous = plainId(anonymousId);
+  if (user === null || anonymous === null) return undefined;
+  if (!plainDict(context) || !plainDict(integrations) || !plainDict(properties)) return undefined;
+  if (writeKey != null && typeof writeKey !== 'string') return undefined;
+  const at = plainDate(timestamp);
+  const original = plainDate(originalTimestamp);
+  const sent = plainDate(sentAt);
+  if (at === null || original === null || sent === null) return undefined;
+  // The schema's key order (its shape), so the stored JSON is the same either way.
+  return {
+    messageId: (messageId ?? undefined) as string | undefined,
+    userId: user,
+    anonymousId: anonymous,
+    context: context as Record<string, unknown> | undefined,
+    integrations: integrations as Record<string, unknown> | undefined,
+    timestamp: at,
+    originalTimestamp: original,
+    sentAt: sent,
+    writeKey: (writeKey ?? undefined) as string | undefined,
+    event,
+    properties: properties as Record<string, unknown> | undefined,
+  };
+}
+
+/** `id`'s output when plainly valid; null when the schema must judge it. */
+function plainId(value: unknown): string | undefined | null {
+  if (value == null) return undefined;
+  const text = typeof value === 'string' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined;
+  return text !== undefined && text.length > 0 && text.length <= 1000 ? text : null;
+}
+
+/** `dict.optional()` accepts absent or an object, not null. */
+function plainDict(value: unknown): boolean {
+  return value === undefined || isObject(value);
+}
+
+/** `optional(date)`'s output when plainly valid; null when the schema must judge it. */
+function plainDate(value: unknown): number | undefined | null {
+  if (value == null) return undefined;
+  return typeof value === 'string' ? (parseDate(value) ?? null) : null;
 }
 
 function toMessage(type: SegmentCallType, fields: CallFields, shared: Shared, ctx: ParseSegmentContext): SegmentMessage {
@@ -167,6 +227,7 @@ function toMessage(type: SegmentCallType, fields: CallFields, shared: Shared, ct
   // time the event is taken to have just happened ("leave out the timestamp and Segment servers
   // will timestamp the requests for you", HTTP API > Historical import).
   const happenedAt = original === undefined ? receivedAt : sent === undefined ? original : receivedAt - (sent - original);
+  const receivedAtText = iso(receivedAt);
   return definedOnly({
     type,
     messageId: messageId ?? ctx.newMessageId(),
@@ -174,10 +235,10 @@ function toMessage(type: SegmentCallType, fields: CallFields, shared: Shared, ct
     // Shallow merges, the message's own keys winning, as the batch docs describe.
     context: { ...shared.context, ...context },
     integrations: { ...shared.integrations, ...integrations },
-    timestamp: iso(happenedAt),
+    timestamp: happenedAt === receivedAt ? receivedAtText : iso(happenedAt),
     originalTimestamp: original === undefined ? undefined : iso(original),
     sentAt: sent === undefined ? undefined : iso(sent),
-    receivedAt: iso(receivedAt),
+    receivedAt: receivedAtText,
   });
 }
 
@@ -268,7 +329,15 @@ function withWriteKey(result: { ok: true; messages: SegmentMessage[] }, writeKey
   return writeKey ? { ...result, writeKey } : result;
 }
 
-/** Leaves absent fields out, rather than present and undefined, so stored events stay tidy. */
-function definedOnly<T extends object>(value: T): T {
-  return Object.fromEntries(Object.entries(value).filter(([, field]) => field !== undefined)) as T;
+/**
+ * Leaves absent fields out, rather than present and undefined, so stored events stay tidy. The keys
+ * are a message's own (the schemas strip any other), so plain assignment cannot meet "__proto__".
+ */
+export function definedOnly<T extends object>(value: T): T {
+  const result: Record<string, unknown> = {};
+  for (const key of Object.keys(value)) {
+    const field = (value as Record<string, unknown>)[key];
+    if (field !== undefined) result[key] = field;
+  }
+  return result as T;
 }

@@ -1,4 +1,4 @@
-import { parseDate, parseSegmentCall, type ParseSegmentContext } from './parse-segment';
+import { definedOnly, fastTrackFields, parseDate, parseSegmentCall, parseWithSchema, type ParseSegmentContext } from './parse-segment';
 import type { ParseResult, SegmentCallType, SegmentMessage } from './segment-message';
 
 const RECEIVED_AT = '2024-05-01T12:00:00.000Z';
@@ -690,5 +690,76 @@ describe('parseSegmentCall: event size', () => {
     const element = { ...bodyOfSize(900), type: 'track' };
     const messages = accepted(parseSegmentCall('batch', { batch: [element, element, element] }, context({ maxEventBytes: 1000 })));
     expect(messages).toHaveLength(3);
+  });
+});
+
+describe('parseSegmentCall: the fast path of track calls', () => {
+  // Values each field may take: what the schema accepts (absent and null included), and what it refuses.
+  const choices: Record<string, { fine: unknown[]; bad: unknown[] }> = {
+    messageId: { fine: [undefined, null, 'm-1', 'x'.repeat(200)], bad: ['', 'x'.repeat(201), 42, {}] },
+    userId: { fine: [undefined, null, 'user-1', 7, 0, -0, 1.5, 'u'.repeat(1000)], bad: ['', 'u'.repeat(1001), true, ['a'], {}] },
+    anonymousId: { fine: [undefined, null, 'anon-1', 12345678901234567890], bad: ['', false] },
+    context: { fine: [undefined, {}, { ip: '1.2.3.4', library: { name: 'x' } }], bad: [null, [], 'ctx', 3] },
+    integrations: { fine: [undefined, { All: true }], bad: [null, [], 'no'] },
+    timestamp: {
+      fine: [undefined, null, '2024-05-01T11:59:00Z', '2015-2-02T00:30:08.276Z', 'Wed, 01 May 2024 11:00:00 GMT'],
+      bad: ['yesterday', '12345', 1714560000000, ''],
+    },
+    originalTimestamp: { fine: [undefined, null, '2024-05-01T11:58:00.123456+02:00'], bad: ['nope'] },
+    sentAt: { fine: [undefined, null, '2024-05-01T11:59:30Z'], bad: ['2024-02-30T00:00:00Z', {}] },
+    writeKey: { fine: [undefined, null, 'key', ''], bad: [5] },
+    event: { fine: ['Order Completed', 'e'], bad: [undefined, null, '', 9, ['e']] },
+    properties: { fine: [undefined, {}, { plan: 'pro', amount: 42.5, nested: { a: [1, 2] } }], bad: [null, [], 'p'] },
+    type: { fine: [undefined, 'track'], bad: [] },
+    extra: { fine: [undefined, 'stripped', { deep: true }], bad: [] },
+  };
+  // A fixed pseudo-random walk through the combinations, the same on every run.
+  let seed = 20261127;
+  const next = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return Math.floor((seed / 2147483648) * n);
+  };
+  const bodies = Array.from({ length: 8000 }, () => {
+    const body: Record<string, unknown> = {};
+    for (const [key, { fine, bad }] of Object.entries(choices)) {
+      const values = bad.length > 0 && next(12) === 0 ? bad : fine;
+      const value = values[next(values.length)];
+      // Present-but-undefined is not JSON; absent stands for it.
+      if (value !== undefined) body[key] = value;
+    }
+    return body;
+  });
+
+  it('answers exactly as the schema whenever it answers, and leaves the rest to the schema', () => {
+    let taken = 0;
+    let refusedBySchema = 0;
+    for (const body of bodies) {
+      const fast = fastTrackFields(body);
+      const schema = parseWithSchema('track', body, '');
+      if (!schema.ok) refusedBySchema += 1;
+      if (!fast) continue;
+      taken += 1;
+      expect(schema.ok).toBe(true);
+      if (!schema.ok) continue;
+      // Same fields, same values, same key order (the stored JSON).
+      expect(JSON.stringify(definedOnly(fast))).toBe(JSON.stringify(definedOnly(schema.fields)));
+      expect(Object.keys(definedOnly(fast))).toEqual(Object.keys(definedOnly(schema.fields)));
+    }
+    // Both kinds occur in the corpus, so the comparison above is not vacuous.
+    expect(taken).toBeGreaterThan(1000);
+    expect(refusedBySchema).toBeGreaterThan(1000);
+  });
+
+  it('takes the calls SDKs send', () => {
+    expect(fastTrackFields({ userId: 'user-1', event: 'Order Completed', properties: { plan: 'pro' }, messageId: 'm-1' })).toBeDefined();
+    expect(fastTrackFields({ anonymousId: 'a-1', event: 'Viewed', timestamp: '2024-05-01T11:59:00Z', sentAt: '2024-05-01T11:59:30Z', context: {} })).toBeDefined();
+  });
+
+  it('a call the schema refuses gets the same problems as before', () => {
+    const result = rejected(parseSegmentCall('track', { userId: '', event: 'x', properties: null }, context()));
+    expect(result.problems).toEqual([
+      { path: 'userId', message: 'userId must not be empty' },
+      { path: 'properties', message: 'properties must be an object' },
+    ]);
   });
 });
