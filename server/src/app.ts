@@ -8,7 +8,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { AppModule, type HeraldModuleOptions } from './app.module';
 import { MAX_BODY_BYTES, registerJsonBodyParser } from './http/body-parsers';
-import { createPino, PinoNestLogger } from './http/logger';
+import { createPino, lazyRequestLogger, PinoNestLogger } from './http/logger';
 
 export async function createHeraldApp(options: HeraldModuleOptions): Promise<NestFastifyApplication> {
   const pino = createPino(options.config.logLevel);
@@ -17,6 +17,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     // No per-request log lines: at tens of thousands of tracking calls a second they cost more than
     // the work, and stream URLs carry access tokens. Errors are logged by the error filter.
     logController: new LogController({ disableRequestLogging: true }),
+    childLoggerFactory: lazyRequestLogger,
     bodyLimit: MAX_BODY_BYTES,
     trustProxy: true,
     // Signed links (tracking, unsubscribe, preferences) carry tokens longer than Fastify's default 100.
