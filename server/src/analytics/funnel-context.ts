@@ -51,7 +51,7 @@ export class FunnelContext {
   };
   private readonly statements;
 
-  constructor(private readonly db: StateDb) {
+  constructor(db: StateDb) {
     FunnelContext.setup(db);
     this.statements = {
       enrollment: db.prepare<[string], { scenario_id: string; started_at_ms: number }>(

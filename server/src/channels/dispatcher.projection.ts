@@ -141,7 +141,7 @@ export class Dispatcher implements HostedProjection {
   private readonly people = new GenerationalMap<string, PersonView>(PEOPLE_PER_GENERATION);
 
   constructor(
-    private readonly db: StateDb,
+    db: StateDb,
     private readonly store: EventStore,
     private readonly adapters: Partial<Record<Channel, ChannelAdapter>>,
     private readonly renderer: MessageRenderer,

@@ -38,7 +38,6 @@ afterEach(() => herald.destroy());
 
 type Logged = { id: string; type: string; data: Record<string, any>; metadata: Record<string, any> };
 
-const iso = (at: string | number | Date) => new Date(at).toISOString();
 const history = async (userId: string): Promise<Logged[]> => (await adminGet(`${herald.url}/api/users/${encodeURIComponent(userId)}/events`)).body.events;
 const ofType = async (userId: string, type: string) => (await history(userId)).filter((e) => e.type === type);
 const identify = (userId: string, traits: Record<string, unknown>) => post(`${herald.url}/v1/identify`, { userId, traits });

@@ -59,7 +59,7 @@ export class EmailAdapter implements ChannelAdapter {
 
   constructor(
     private readonly options: EmailAdapterOptions,
-    private readonly links: LinkSigner,
+    links: LinkSigner,
   ) {
     this.host = hostOf(links.baseUrl);
     // URL parameters (`?maxConnections=10`) override this, as nodemailer reads them last.

@@ -17,9 +17,8 @@ import {
   excludeSystemEvents,
   streamNameFilter,
 } from '@kurrent/kurrentdb-client';
-import { isUuid } from '../../shared/ids';
 import { EventStoreError, EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
-import type { EventFilter, EventMetadata, ExpectedRevision, NewEvent, RecordedEvent } from '../event-store.port';
+import type { EventFilter, EventMetadata, ExpectedRevision, RecordedEvent } from '../event-store.port';
 
 const LEGACY_PROTOCOL = /^esdb(\+discover)?:\/\//i;
 const ACCEPTED_PROTOCOL = /^(kurrentdb|kurrent|kdb)(\+discover)?:\/\//i;
