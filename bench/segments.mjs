@@ -500,12 +500,15 @@ async function measureBatch(setup, profile) {
   const before = await setup.store.headPosition();
   const batchHead = await appendBatch(setup);
   const profiler = profile ? await startProfile(`segments-${setup.label}`) : undefined;
+  const faults = process.resourceUsage().minorPageFault;
   const cpu = process.cpuUsage();
   const started = performance.now();
   const live = startRunner(setup.store, setup.db);
   await live.waitFor(batchHead);
   const elapsed = performance.now() - started;
   const cpuUsed = process.cpuUsage(cpu);
+  // Minor page faults cost ≈ 17 µs each on this VM (bench/README.md): how many the batch took.
+  const faulted = process.resourceUsage().minorPageFault - faults;
   const profileFile = await profiler?.stop();
   await live.stop();
   const events = batchHead - before;
@@ -521,7 +524,16 @@ async function measureBatch(setup, profile) {
     await drain.waitFor(after);
     await drain.stop();
   }
-  return { events, micros: (elapsed * 1000) / events, cpuMicros: (cpuUsed.user + cpuUsed.system) / events, entered, exited, profileFile };
+  return {
+    events,
+    micros: (elapsed * 1000) / events,
+    cpuMicros: (cpuUsed.user + cpuUsed.system) / events,
+    systemMicros: cpuUsed.system / events,
+    faults: faulted / events,
+    entered,
+    exited,
+    profileFile,
+  };
 }
 
 async function scale() {
@@ -544,7 +556,10 @@ async function scale() {
         const r = await measureBatch(setup, PROFILE && round === ROUNDS);
         results.get(setup.label).push(r);
         if (r.profileFile) profiles.push(r.profileFile);
-        line.push(`${setup.label}: ${r.micros.toFixed(1)} µs/event (${r.cpuMicros.toFixed(1)} µs CPU; ${r.entered} entered, ${r.exited} exited)`);
+        line.push(
+          `${setup.label}: ${r.micros.toFixed(1)} µs/event (${r.cpuMicros.toFixed(1)} µs CPU, ${r.systemMicros.toFixed(1)} of it system; ` +
+            `${r.faults.toFixed(2)} page faults; ${r.entered} entered, ${r.exited} exited)`,
+        );
       }
       console.log(`round ${round}  ${line.join('  |  ')}`);
     }
