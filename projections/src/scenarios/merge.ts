@@ -1,7 +1,9 @@
 /**
- * What an identity link does to enrolments. When `IdentityLinked` joins an identity (an anonymous
- * visitor, or an earlier user id) to a user, the identity's active enrolments move to the user:
- * they go on in the user's state, where the person's later events arrive, and end where they were.
+ * What an identity link does to the engine's state. When `IdentityLinked` joins an identity (an
+ * anonymous visitor, or an earlier user id) to a user, what the engine knew of the identity (traits,
+ * counters, the messages its caps count) joins the user's state, and the identity's active
+ * enrolments move to the user: they go on in the user's state, where the person's later events
+ * arrive, and end where they were.
  * Two pure decisions, one per stream, both caused by the link (so their ids derive from it):
  * `decideMergeInto` for the user's stream first, then `decideMergeFrom` for the linked identity's.
  * Until the user's side is durable the enrolments stay active where they were, so a re-run after a
@@ -11,10 +13,15 @@ import type { ScenarioCatalogView } from './decide';
 import type { EnrollmentState, PersonState } from './person-state';
 import type { Decision } from './scenario-events';
 
-/** Decisions for the user's stream: the linked identity's active enrolments that move, with their timers. */
+/**
+ * Decisions for the user's stream: what the engine knew of the linked identity (`PersonMerged`:
+ * profile and cap history), then its active enrolments that move, with their timers.
+ */
 export function decideMergeInto(into: PersonState, from: PersonState, linkEventId: string, scenarios: ScenarioCatalogView): Decision[] {
   if (into.person === from.person || into.handled.includes(linkEventId)) return [];
-  const decisions: Decision[] = [];
+  const decisions: Decision[] = [
+    { type: 'PersonMerged', key: `person|${from.person}`, data: { from: from.person, linkEventId, profile: from.profile, capped: from.caps.sent } },
+  ];
   const running = new Set(Object.values(into.enrollments).filter((e) => e.status === 'active').map((e) => e.scenarioId));
   for (const enrollment of activeOf(from)) {
     if (into.enrollments[enrollment.id]) continue;

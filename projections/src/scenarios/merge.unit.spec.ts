@@ -60,9 +60,9 @@ describe('moving enrolments across an identity link', () => {
 
     const at = T0 + 2 * HOUR;
     const into = decideMergeInto(initialPersonState('user:ada'), anon, 'link-1', catalog);
-    expect(into.map((d) => d.type)).toEqual(['EnrollmentMerged', 'TimerScheduled']);
-    expect(into[1].data).toMatchObject({ enrollmentId: enrollment.id, stepId: 'wait-purchase', purpose: 'waitFor-timeout', dueAt: new Date(T0 + 25 * HOUR).toISOString() });
-    expect((into[1].data as { timerId: string }).timerId).not.toBe(enrollment.timer!.id);
+    expect(into.map((d) => d.type)).toEqual(['PersonMerged', 'EnrollmentMerged', 'TimerScheduled']);
+    expect(into[2].data).toMatchObject({ enrollmentId: enrollment.id, stepId: 'wait-purchase', purpose: 'waitFor-timeout', dueAt: new Date(T0 + 25 * HOUR).toISOString() });
+    expect((into[2].data as { timerId: string }).timerId).not.toBe(enrollment.timer!.id);
     let user = fold(initialPersonState('user:ada'), into, at, 'link-1');
     expect(user.enrollments[enrollment.id]).toMatchObject({
       status: 'active',
@@ -99,7 +99,7 @@ describe('moving enrolments across an identity link', () => {
     const user = onEvent(initialPersonState('user:ada'), tracked('Checkout Started', T0 + 30 * 60_000), T0 + 30 * 60_000).state;
     const [own] = Object.values(user.enrollments);
 
-    expect(decideMergeInto(user, anon, 'link-1', catalog)).toEqual([]);
+    expect(decideMergeInto(user, anon, 'link-1', catalog).map((d) => d.type)).toEqual(['PersonMerged']);
     const from = decideMergeFrom(anon, user, 'link-1');
     expect(from.map((d) => d.data)).toEqual([{ enrollmentId: moved.id, scenarioId: 'cart', reason: 'merged_already_enrolled', stepId: 'wait-purchase' }]);
     expect(Object.keys(user.enrollments)).toEqual([own.id]);
@@ -108,7 +108,7 @@ describe('moving enrolments across an identity link', () => {
   it('moves nothing that has ended, and nothing when the link joins a person to themselves', () => {
     const anon = anonymousWaitingForOrder();
     const ended = onEvent(anon, tracked('Order Completed', T0 + 2 * HOUR), T0 + 2 * HOUR).state;
-    expect(decideMergeInto(initialPersonState('user:ada'), ended, 'link-1', catalog)).toEqual([]);
+    expect(decideMergeInto(initialPersonState('user:ada'), ended, 'link-1', catalog).map((d) => d.type)).toEqual(['PersonMerged']);
     expect(decideMergeFrom(ended, initialPersonState('user:ada'), 'link-1')).toEqual([]);
     expect(decideMergeInto(initialPersonState('anon:v1'), anon, 'link-1', catalog)).toEqual([]);
   });
@@ -132,5 +132,31 @@ describe('moving enrolments across an identity link', () => {
       ['user:grace', 'GoalReached', ''],
       ['user:grace', 'EnrollmentExited', 'exit_on'],
     ]);
+  });
+
+  it("joins what the engine knew of the identity to the user's state once: traits, counters, subscriptions and the messages the caps count", () => {
+    const specs = [{ key: 'viewed', event: 'Product Viewed', windowMs: undefined }];
+    const options = { specs, capWindowMs: 7 * 24 * HOUR };
+    let anon = initialPersonState('anon:v3');
+    anon = evolvePersonState(anon, event('Identified', { traits: { plan: 'pro', city: 'Utrecht' } }, T0), options);
+    anon = evolvePersonState(anon, tracked('Product Viewed', T0 + 1), options);
+    anon = evolvePersonState(anon, event('Unsubscribed', { channel: 'sms' }, T0 + 2), options);
+    anon = evolvePersonState(anon, event('MessageQueued', { channel: 'email', messageId: 'm1' }, T0 + 3), options);
+    let user = initialPersonState('user:ada');
+    user = evolvePersonState(user, event('Identified', { traits: { plan: 'free' } }, T0 + HOUR), options);
+    user = evolvePersonState(user, tracked('Product Viewed', T0 + HOUR + 1), options);
+    user = evolvePersonState(user, event('MessageQueued', { channel: 'email', messageId: 'm2' }, T0 + HOUR + 2), options);
+
+    const [merged] = decideMergeInto(user, anon, 'link-3', catalog);
+    const mergedEvent = event(merged.type, merged.data, T0 + 2 * HOUR, 'link-3');
+    const after = evolvePersonState(user, mergedEvent, options);
+    expect(after.profile.traits).toEqual({ plan: 'free', city: 'Utrecht' });
+    expect(after.profile.counters.viewed.count).toBe(2);
+    expect(after.profile.subscriptions.sms).toBe(false);
+    expect(after.caps.sent.map((m) => m.at)).toEqual([T0 + 3, T0 + HOUR + 2]);
+    expect(after.handled).toContain('link-3');
+    // The same decision again (the simulator meeting the live engine's copy in the log) changes nothing.
+    const again = evolvePersonState(after, { ...mergedEvent, id: 'copy' }, options);
+    expect({ ...again.profile, caps: again.caps }).toEqual({ ...after.profile, caps: after.caps });
   });
 });

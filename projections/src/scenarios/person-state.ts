@@ -3,14 +3,15 @@
  * engine decides on, and the person's stream revision is what it appends against, so two
  * concurrent decisions for one person can never both pass a frequency cap.
  */
-import { type CapState, evolveCapState, initialCapState } from '../messaging';
+import { type CapState, evolveCapState, initialCapState, type QueuedMessage } from '../messaging';
 import type { DomainEvent } from '../events';
-import { type CounterSpec, evolveProfile, newProfile, type Profile } from '../profiles';
+import { type CounterSpec, evolveProfile, mergeProfiles, newProfile, type Profile } from '../profiles';
 import type {
   EnrollmentExited,
   EnrollmentMerged,
   EnrollmentStarted,
   GoalReached,
+  PersonMerged,
   StepCompleted,
   TimerPurpose,
   TimerScheduled,
@@ -101,6 +102,16 @@ export function evolvePersonState(state: PersonState, event: DomainEvent, option
         starts: { ...next.starts, [data.scenarioId]: { at: now, count: (previous?.count ?? 0) + 1 } },
       };
     }
+    case 'PersonMerged': {
+      // Once per link: a copy of this decision (the simulator meeting the live engine's) changes nothing.
+      const data = event.data as PersonMerged;
+      if (causation !== undefined && state.handled.includes(causation)) return next;
+      return {
+        ...next,
+        profile: mergeProfiles(next.profile, data.profile, options.specs ?? []),
+        caps: { sent: mergeQueued(next.caps.sent, data.capped) },
+      };
+    }
     case 'EnrollmentMerged': {
       // An enrolment moved here from a linked identity: it goes on as it was there (its timer follows).
       const data = event.data as EnrollmentMerged;
@@ -166,4 +177,10 @@ function updateEnrollment(state: PersonState, id: string, change: (e: Enrollment
   const enrollment = state.enrollments[id];
   if (!enrollment) return state;
   return { ...state, enrollments: { ...state.enrollments, [id]: change(enrollment) } };
+}
+
+/** Two cap histories as one, in time order (the merged identity's first at equal times). */
+function mergeQueued(ours: QueuedMessage[], theirs: QueuedMessage[]): QueuedMessage[] {
+  if (theirs.length === 0) return ours;
+  return [...theirs, ...ours].sort((a, b) => a.at - b.at);
 }

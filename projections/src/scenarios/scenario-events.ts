@@ -4,7 +4,8 @@
  * nothing new.
  */
 import type { Channel } from '../segments';
-import type { CapRule } from '../messaging';
+import type { CapRule, QueuedMessage } from '../messaging';
+import type { Profile } from '../profiles';
 
 export interface TriggerInfo {
   /** The id of the event (or API call) that started the enrolment. */
@@ -175,6 +176,20 @@ export interface EnrollmentMerged {
   goalReached: boolean;
 }
 
+/**
+ * What the engine knew of a linked identity (`from`, e.g. `anon:…`) when an identity link joined it
+ * to the user, merged into the user's state so the person is one: traits, groups, event counters,
+ * subscriptions (`mergeProfiles`) and the messages counted by the frequency caps. Recorded once per
+ * link, before any `EnrollmentMerged` of the same link.
+ */
+export interface PersonMerged {
+  from: string;
+  linkEventId: string;
+  profile: Profile;
+  /** The linked identity's messages still inside the longest cap window. */
+  capped: QueuedMessage[];
+}
+
 /** A decision before it gets its id: the server derives the id from the cause and `key`. */
 export type Decision =
   | { type: 'EnrollmentStarted'; key: string; data: EnrollmentStarted }
@@ -187,6 +202,7 @@ export type Decision =
   | { type: 'GoalReached'; key: string; data: GoalReached }
   | { type: 'EnrollmentExited'; key: string; data: EnrollmentExited }
   | { type: 'EnrollmentMerged'; key: string; data: EnrollmentMerged }
+  | { type: 'PersonMerged'; key: string; data: PersonMerged }
   | { type: 'WebhookRequested'; key: string; data: WebhookRequested };
 
 export const SCENARIO_DECISION_TYPES = [
@@ -200,5 +216,6 @@ export const SCENARIO_DECISION_TYPES = [
   'GoalReached',
   'EnrollmentExited',
   'EnrollmentMerged',
+  'PersonMerged',
   'WebhookRequested',
 ] as const;

@@ -74,16 +74,17 @@ it("moves a guest's waiting enrolment to the user with its timer, and the timer 
   const anon = await bed.store.readStream(anonymousStream('default', 'g1'));
   const ada = await bed.store.readStream(userStream('default', 'ada'));
   expect(anon.map((e) => e.type)).toEqual(['Tracked', 'EnrollmentStarted', 'TimerScheduled', 'EnrollmentExited']);
-  expect(ada.map((e) => e.type)).toEqual(['IdentityLinked', 'EnrollmentMerged', 'TimerScheduled']);
+  expect(ada.map((e) => e.type)).toEqual(['IdentityLinked', 'PersonMerged', 'EnrollmentMerged', 'TimerScheduled']);
   const enrollmentId = (anon[1].data as { enrollmentId: string }).enrollmentId;
   expect(anon[3].data).toMatchObject({ enrollmentId, reason: 'merged_into_user', stepId: 'wait-1h' });
-  expect(ada[1].data).toMatchObject({ enrollmentId, from: 'anon:g1', step: 'wait-1h', linkEventId: ada[0].id });
+  expect(ada[1].data).toMatchObject({ from: 'anon:g1', linkEventId: ada[0].id, profile: { userId: 'anon:g1' } });
+  expect(ada[2].data).toMatchObject({ enrollmentId, from: 'anon:g1', step: 'wait-1h', linkEventId: ada[0].id });
   // Same due time as the guest's timer, under the user.
-  expect(ada[2].data).toMatchObject({ enrollmentId, dueAt: (anon[2].data as { dueAt: string }).dueAt });
+  expect(ada[3].data).toMatchObject({ enrollmentId, dueAt: (anon[2].data as { dueAt: string }).dueAt });
   for (const event of [...ada.slice(1), anon[3]]) expect(event.metadata.causationId).toBe(ada[0].id);
   const live = bed.timerRows();
   expect(live).toEqual([
-    { workspace: 'default', enrollment_id: enrollmentId, person: 'user:ada', timer_id: (ada[2].data as { timerId: string }).timerId, due_at: Date.parse('2026-03-02T11:00:00Z') },
+    { workspace: 'default', enrollment_id: enrollmentId, person: 'user:ada', timer_id: (ada[3].data as { timerId: string }).timerId, due_at: Date.parse('2026-03-02T11:00:00Z') },
   ]);
   expect(await bed.rebuilt()).toEqual(live);
   bed.db.close();

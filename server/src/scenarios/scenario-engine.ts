@@ -106,28 +106,32 @@ export class ScenarioEngine {
   }
 
   /**
-   * An identity link (`IdentityLinked`, on the user's stream): the linked identity's active
-   * enrolments move to the user (see `decideMergeInto`). The user's side is appended first, so
-   * that until it is durable the enrolments are still active where they were and a re-run after a
-   * crash moves them; then they end on the identity's stream. Both are caused by the link: their
-   * ids derive from it, and a re-run appends nothing twice. The caller handles the link after
-   * every earlier event of both streams (the projection makes it a barrier).
+   * An identity link (`IdentityLinked`, on the user's stream): what the engine knew of the linked
+   * identity joins the user's state (`PersonMerged`: traits, counters, the messages its caps count)
+   * and its active enrolments move to the user (see `decideMergeInto`). The user's side is appended
+   * first, so that until it is durable the enrolments are still active where they were and a re-run
+   * after a crash moves them; then they end on the identity's stream. Both are caused by the link:
+   * their ids derive from it, and a re-run appends nothing twice. The caller handles the link after
+   * every earlier event of both streams (the projection makes it a barrier). The merged counters are
+   * those the scenarios counted then: a counter a later scenario version adds starts from the user's
+   * own history.
    */
   async mergeLinked(workspace: string, link: { key: string; userId: string }, linkEvent: RecordedEvent, scenarios?: ScenarioCatalogView): Promise<void> {
     const into = `user:${link.userId}`;
     const from = link.key;
     if (from === into || !/^(anon|user):/.test(from)) return;
     const catalog = await this.catalogOf(workspace);
-    // No scenario was ever published here: nobody can have an enrolment to move.
-    if (catalog.entries.size === 0) return;
     const settings = await this.settingsOf(workspace);
     const view = scenarios ?? catalog;
     const options = personStateOptions(catalog, settings);
     const now = Date.parse(linkEvent.metadata.receivedAt);
     const meta: CauseMetadata = { id: linkEvent.id, receivedAt: linkEvent.metadata.receivedAt, correlationId: linkEvent.metadata.correlationId };
-    const fromState = (await this.persons.load(workspace, from, options)).state;
-    if (!Object.values(fromState.enrollments).some((e) => e.status === 'active')) return;
+    const linked = await this.persons.load(workspace, from, options);
+    // An id with no stream (an alias of an id never seen): nothing to join.
+    if (linked.revision < 0) return;
+    const fromState = linked.state;
     await this.appendDecided(workspace, into, options, (state) => decideMergeInto(state, fromState, linkEvent.id, view), now, meta, linkEvent);
+    if (!Object.values(fromState.enrollments).some((e) => e.status === 'active')) return;
     const intoState = (await this.persons.load(workspace, into, options)).state;
     await this.appendDecided(workspace, from, options, (state) => decideMergeFrom(state, intoState, linkEvent.id), now, meta);
   }

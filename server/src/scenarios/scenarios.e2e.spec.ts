@@ -145,6 +145,49 @@ describe('scenarios over HTTP', () => {
     expect(missingKey.status).toBe(400);
   });
 
+  it("is one person after sign-in: the caps count the guest's messages, and a branch sees what the guest did and their traits", async () => {
+    await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'email', max: 1, per: '1d' }] });
+    const send = (id: string) => ({ id, send: { channel: 'email', template: id } });
+    const publish = (definition: Record<string, unknown>) => adminSend('POST', `${herald.url}/api/scenarios`, definition);
+    expect((await publish({ id: 'browse', name: 'Browse', trigger: { event: 'Product Viewed' }, steps: [send('browse-tip')] })).status).toBe(201);
+    const welcome = {
+      id: 'welcome',
+      name: 'Welcome',
+      trigger: { event: 'Signed Up' },
+      steps: [
+        { id: 'wait', wait: '2d' },
+        { id: 'shopper', branch: [{ when: { all: [{ performed: 'Product Viewed' }, { trait: 'city', op: 'eq', value: 'Utrecht' }] }, next: 'tip' }], otherwise: 'done' },
+        send('tip'),
+        { id: 'done', exit: true },
+      ],
+    };
+    expect((await publish(welcome)).status).toBe(201);
+
+    // A guest looks at a product (and is emailed about it), tells their city, then signs up.
+    expect((await post(`${herald.url}/v1/track`, { anonymousId: 'guest-9', event: 'Product Viewed' })).status).toBe(200);
+    expect((await post(`${herald.url}/v1/identify`, { anonymousId: 'guest-9', traits: { city: 'Utrecht' } })).status).toBe(200);
+    await eventually(async () => (await ofType('guest-9', 'MessageQueued')).length === 1);
+    clock.advance(HOUR);
+    expect((await post(`${herald.url}/v1/identify`, { userId: 'lin', anonymousId: 'guest-9', traits: { plan: 'free' } })).status).toBe(200);
+    expect((await track('lin', 'Signed Up')).status).toBe(200);
+    await eventually(async () => (await ofType('lin', 'EnrollmentStarted')).some((e) => e.data.scenarioId === 'welcome'));
+    const merged = await ofType('lin', 'PersonMerged');
+    expect(merged.map((e) => e.data)).toEqual([expect.objectContaining({ from: 'anon:guest-9', capped: [expect.objectContaining({ channel: 'email' })] })]);
+
+    // Within the day, a second email to the person would break the cap of 1: the guest's counts.
+    expect((await track('lin', 'Product Viewed')).status).toBe(200);
+    const capped = await eventually(async () => {
+      const suppressed = await ofType('lin', 'MessageSuppressed');
+      return suppressed.length > 0 ? suppressed : undefined;
+    });
+    expect(capped.map((e) => [e.data.scenarioId, e.data.reason])).toEqual([['browse', 'frequency_cap']]);
+
+    // Two days on, the branch sees the guest's product view and city: the tip goes out.
+    await passTime(2 * 24 * HOUR);
+    const tip = await eventually(async () => (await ofType('lin', 'MessageQueued')).find((e) => e.data.scenarioId === 'welcome'));
+    expect(tip.data.stepId).toBe('tip');
+  });
+
   it('explains a queued message with its variant and verdicts, one suppressed by the cap, and one deferred by quiet hours', async () => {
     await adminSend('PUT', `${herald.url}/api/settings/messaging`, {
       caps: [{ channel: 'any', max: 1, per: '1d' }],
