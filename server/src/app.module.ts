@@ -9,7 +9,7 @@ import { createEventStore } from './event-store/create-event-store';
 import { EVENT_STORE, type EventStore } from './event-store/event-store.port';
 import { AdminGuard } from './http/admin.guard';
 import { ErrorFilter } from './http/error.filter';
-import { IDENTITY_LINKED, identityProjection } from './identity/identity.projection';
+import { identityProjection } from './identity/identity.projection';
 import { IdentityService } from './identity/identity.service';
 import { IngestTrackingCallHandler } from './ingestion/commands/ingest-tracking-call.handler';
 import { IngestionController } from './ingestion/ingestion.controller';
@@ -21,7 +21,6 @@ import { ProjectionRunner } from './projection-runner/projection-runner';
 import { CLOCK, type Clock, systemClock } from './shared/clock';
 import { openStateDb, readCheckpoint, type StateDb, writeCheckpoint } from './state/state-db';
 import { WorkspacesService } from './workspaces/workspaces.service';
-import type { IdentityLink } from '@herald/projections';
 import { SegmentCatalog } from './segments/segment-catalog';
 import { SegmentQueries } from './segments/segment-queries';
 import { SegmentTimers } from './segments/segment-timers';
@@ -180,8 +179,8 @@ export class AppModule {
             return new ProjectionRunner(store, db, {
               onError: (name, error) => logger.error(`Projection ${name} failed, resuming from its checkpoint: ${(error as Error).stack ?? error}`),
               onCommitted: (name, event) => {
-                if (event.type === IDENTITY_LINKED) identity.settled(event.metadata.workspace, (event.data as IdentityLink).key);
-                else if (name === INGESTED_IDS) ingestedIds?.settled(event.id);
+                identity.committed(name, event);
+                if (name === INGESTED_IDS) ingestedIds?.settled(event.id);
               },
             });
           },

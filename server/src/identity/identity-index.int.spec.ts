@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import { openStateDb, type StateDb } from '../state/state-db';
 import { IDENTITY_LINKED, IdentityIndexReader, identityProjection } from './identity.projection';
+import { IdentityService } from './identity.service';
 
 let dir: string;
 let db: StateDb;
@@ -62,4 +63,21 @@ it('forgets its answers when the projection is reset for a rebuild', () => {
   identityProjection.reset(db);
   identityProjection.setup(db);
   expect(index.lookup('default', 'user:old')).toBeUndefined();
+});
+
+it('keeps a pending link until the identity projection has it: another projection committing the link first does not settle it', () => {
+  const identity = new IdentityService(db);
+  const personOf = (anonymousId: string) => identity.resolve('default', { anonymousId, type: 'track' }).person;
+  const { links } = identity.resolve('default', { userId: 'ada', anonymousId: 'a3', type: 'identify' });
+  expect(links).toEqual([expect.objectContaining({ key: 'anon:a3', userId: 'ada' })]);
+  const event = linked('default', links[0]);
+  expect(personOf('a3')).toMatchObject({ kind: 'user', userId: 'ada' });
+
+  // The segments projection (or the scenarios one) commits the link before the identity projection applies it.
+  identity.committed('segments', event);
+  expect(personOf('a3')).toMatchObject({ kind: 'user', userId: 'ada' });
+
+  identityProjection.apply!(db, event);
+  identity.committed(identityProjection.name, event);
+  expect(personOf('a3')).toMatchObject({ kind: 'user', userId: 'ada' });
 });

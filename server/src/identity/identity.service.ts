@@ -17,7 +17,8 @@ import {
   userStream,
 } from '@herald/projections';
 import type { StateDb } from '../state/state-db';
-import { IdentityIndexReader } from './identity.projection';
+import type { RecordedEvent } from '../event-store/event-store.port';
+import { IDENTITY_LINKED, IdentityIndexReader, identityProjection } from './identity.projection';
 
 export class IdentityService {
   private readonly pending = new Map<string, string>();
@@ -39,9 +40,15 @@ export class IdentityService {
     for (const link of links) this.pending.delete(`${workspace}|${link.key}`);
   }
 
-  /** Called by the projection once a link is durable in the index. */
-  settled(workspace: string, key: IdentityKey): void {
-    this.pending.delete(`${workspace}|${key}`);
+  /**
+   * Called by the runner after each event a projection commits: a link is settled once the identity
+   * projection has it in the index. Others (segments, scenarios) also commit `IdentityLinked`, and
+   * may be ahead of it; settling then would send the next message of the linked id to its old
+   * stream until the index caught up.
+   */
+  committed(projection: string, event: RecordedEvent): void {
+    if (projection !== identityProjection.name || event.type !== IDENTITY_LINKED) return;
+    this.pending.delete(`${event.metadata.workspace}|${(event.data as IdentityLink).key}`);
   }
 
   /** All streams holding the history of the person known by `id` (a user id or an anonymous id). */
