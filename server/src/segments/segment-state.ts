@@ -101,7 +101,7 @@ export class SegmentState {
   private readonly statements;
 
   constructor(
-    private readonly db: StateDb,
+    db: StateDb,
     /** Persons (and links) kept in memory; beyond this the caches are cut back at the next flush. */
     private readonly cacheLimit = CACHE_LIMIT,
   ) {

@@ -18,7 +18,7 @@ import { Worker } from 'node:worker_threads';
 import { GenerationalMap } from '../../shared/generational-map';
 import { startWalCheckpointer } from '../../shared/wal-checkpointer';
 import { bytesToUuid, uuidToBytes } from '../../shared/ids';
-import { EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../errors';
+import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../errors';
 import type {
   AppendOptions,
   AppendResult,
