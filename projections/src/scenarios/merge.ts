@@ -19,9 +19,9 @@ import type { Decision } from './scenario-events';
  */
 export function decideMergeInto(into: PersonState, from: PersonState, linkEventId: string, scenarios: ScenarioCatalogView): Decision[] {
   if (into.person === from.person || into.handled.includes(linkEventId)) return [];
-  const decisions: Decision[] = [
-    { type: 'PersonMerged', key: `person|${from.person}`, data: { from: from.person, linkEventId, profile: from.profile, capped: from.caps.sent } },
-  ];
+  const starts = { ...from.starts };
+  const person: Decision = { type: 'PersonMerged', key: `person|${from.person}`, data: { from: from.person, linkEventId, profile: from.profile, capped: from.caps.sent, starts } };
+  const decisions: Decision[] = [person];
   const running = new Set(Object.values(into.enrollments).filter((e) => e.status === 'active').map((e) => e.scenarioId));
   for (const enrollment of activeOf(from)) {
     if (into.enrollments[enrollment.id]) continue;
@@ -29,6 +29,10 @@ export function decideMergeInto(into: PersonState, from: PersonState, linkEventI
     const concurrent = scenarios.version(enrollment.scenarioId, enrollment.version)?.entry?.concurrent === true;
     if (running.has(enrollment.scenarioId) && !concurrent) continue;
     running.add(enrollment.scenarioId);
+    // Counted by its EnrollmentMerged, not twice.
+    const started = starts[enrollment.scenarioId];
+    if (started && started.count > 1) starts[enrollment.scenarioId] = { ...started, count: started.count - 1 };
+    else delete starts[enrollment.scenarioId];
     decisions.push({
       type: 'EnrollmentMerged',
       key: `merge|${enrollment.id}`,

@@ -159,4 +159,21 @@ describe('moving enrolments across an identity link', () => {
     const again = evolvePersonState(after, { ...mergedEvent, id: 'copy' }, options);
     expect({ ...again.profile, caps: again.caps }).toEqual({ ...after.profile, caps: after.caps });
   });
+
+  it("counts the guest's finished enrolments for re-entry: a scenario entered once as a guest does not start again for the user", () => {
+    const welcome: ScenarioDefinition = { id: 'welcome', name: 'Welcome', trigger: { event: 'Visited' }, steps: [{ id: 'hello', send: { channel: 'email', template: 'hello' } }] };
+    const run = (withLink: boolean) => {
+      const sim = new ScenarioSimulator(staticCatalog([{ definition: welcome }, { definition: cart }]), NO_SETTINGS);
+      sim.handle('anon:v4', tracked('Visited', T0));
+      sim.handle('anon:v4', tracked('Checkout Started', T0 + 1));
+      if (withLink) sim.handle('user:kim', event('IdentityLinked', { key: 'anon:v4', userId: 'kim' }, T0 + HOUR));
+      sim.handle('user:kim', tracked('Visited', T0 + 2 * HOUR));
+      return { started: sim.log.filter((e) => e.person === 'user:kim' && e.type === 'EnrollmentStarted').length, starts: sim.stateOf('user:kim').starts };
+    };
+    expect(run(false).started).toBe(1);
+    const linked = run(true);
+    expect(linked.started).toBe(0);
+    // The finished welcome from the guest's record, the moved cart enrolment counted once (by its EnrollmentMerged).
+    expect(linked.starts).toEqual({ welcome: { at: T0, count: 1 }, cart: { at: T0 + 1, count: 1 } });
+  });
 });

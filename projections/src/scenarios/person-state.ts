@@ -110,6 +110,7 @@ export function evolvePersonState(state: PersonState, event: DomainEvent, option
         ...next,
         profile: mergeProfiles(next.profile, data.profile, options.specs ?? []),
         caps: { sent: mergeQueued(next.caps.sent, data.capped) },
+        starts: mergeStarts(next.starts, data.starts),
       };
     }
     case 'EnrollmentMerged': {
@@ -183,4 +184,14 @@ function updateEnrollment(state: PersonState, id: string, change: (e: Enrollment
 function mergeQueued(ours: QueuedMessage[], theirs: QueuedMessage[]): QueuedMessage[] {
   if (theirs.length === 0) return ours;
   return [...theirs, ...ours].sort((a, b) => a.at - b.at);
+}
+
+/** Enrolment starts per scenario of two identities as one person's: the latest start, the counts added. */
+function mergeStarts(ours: PersonState['starts'], theirs: PersonState['starts']): PersonState['starts'] {
+  const merged = { ...ours };
+  for (const [scenarioId, started] of Object.entries(theirs)) {
+    const own = Object.hasOwn(merged, scenarioId) ? merged[scenarioId] : undefined;
+    merged[scenarioId] = own ? { at: Math.max(own.at, started.at), count: own.count + started.count } : started;
+  }
+  return merged;
 }

@@ -188,6 +188,11 @@ export interface PersonMerged {
   profile: Profile;
   /** The linked identity's messages still inside the longest cap window. */
   capped: QueuedMessage[];
+  /**
+   * The linked identity's enrolment starts per scenario, for `entry.reenter`, leaving out the
+   * enrolments this link moves (their `EnrollmentMerged` counts them).
+   */
+  starts: Record<string, { at: number; count: number }>;
 }
 
 /** A decision before it gets its id: the server derives the id from the cause and `key`. */

@@ -149,7 +149,8 @@ describe('scenarios over HTTP', () => {
     await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'email', max: 1, per: '1d' }] });
     const send = (id: string) => ({ id, send: { channel: 'email', template: id } });
     const publish = (definition: Record<string, unknown>) => adminSend('POST', `${herald.url}/api/scenarios`, definition);
-    expect((await publish({ id: 'browse', name: 'Browse', trigger: { event: 'Product Viewed' }, steps: [send('browse-tip')] })).status).toBe(201);
+    const browse = { id: 'browse', name: 'Browse', trigger: { event: 'Product Viewed' }, entry: { reenter: 'always' }, steps: [send('browse-tip')] };
+    expect((await publish(browse)).status).toBe(201);
     const welcome = {
       id: 'welcome',
       name: 'Welcome',
