@@ -15,7 +15,8 @@ import type { Decision } from './scenario-events';
 
 /**
  * Decisions for the user's stream: what the engine knew of the linked identity (`PersonMerged`:
- * profile and cap history), then its active enrolments that move, with their timers.
+ * profile, cap history, enrolment starts), then its active enrolments that move, with their timers.
+ * The starts carried leave out the moved enrolments, which their `EnrollmentMerged` counts.
  */
 export function decideMergeInto(into: PersonState, from: PersonState, linkEventId: string, scenarios: ScenarioCatalogView): Decision[] {
   if (into.person === from.person || into.handled.includes(linkEventId)) return [];
