@@ -9,6 +9,9 @@
 
 export type IdentityKey = `anon:${string}` | `user:${string}`;
 
+/** The event type of a link, on the user's stream: `IdentityLink` is its data. */
+export const IDENTITY_LINKED = 'IdentityLinked';
+
 export const anonKey = (anonymousId: string): IdentityKey => `anon:${anonymousId}`;
 export const userKey = (userId: string): IdentityKey => `user:${userId}`;
 

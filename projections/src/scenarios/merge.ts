@@ -9,9 +9,17 @@
  * Until the user's side is durable the enrolments stay active where they were, so a re-run after a
  * crash finds them again; an enrolment the user already has is not moved twice.
  */
+import type { IdentityLink } from '../identity/identity';
 import type { ScenarioCatalogView } from './decide';
 import type { EnrollmentState, PersonState } from './person-state';
 import type { Decision } from './scenario-events';
+
+/** The engine's person keys a link joins: the linked identity (`from`) into the user; none for a self-link. */
+export function linkedPersons(link: IdentityLink): { from: string; into: string } | undefined {
+  const into = `user:${link.userId}`;
+  if (link.key === into || !/^(anon|user):/.test(link.key)) return undefined;
+  return { from: link.key, into };
+}
 
 /**
  * Decisions for the user's stream: what the engine knew of the linked identity (`PersonMerged`:

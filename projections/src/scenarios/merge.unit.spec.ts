@@ -1,7 +1,7 @@
 import type { DomainEvent } from '../events';
 import { NO_SETTINGS } from '../messaging';
 import { decide } from './decide';
-import { decideMergeFrom, decideMergeInto } from './merge';
+import { decideMergeFrom, decideMergeInto, linkedPersons } from './merge';
 import { evolvePersonState, initialPersonState, type PersonState } from './person-state';
 import type { ScenarioDefinition } from './scenario-definition';
 import type { Decision } from './scenario-events';
@@ -111,6 +111,9 @@ describe('moving enrolments across an identity link', () => {
     expect(decideMergeInto(initialPersonState('user:ada'), ended, 'link-1', catalog).map((d) => d.type)).toEqual(['PersonMerged']);
     expect(decideMergeFrom(ended, initialPersonState('user:ada'), 'link-1')).toEqual([]);
     expect(decideMergeInto(initialPersonState('anon:v1'), anon, 'link-1', catalog)).toEqual([]);
+    // Which persons a link joins, for the engine and the simulator alike.
+    expect(linkedPersons({ key: 'anon:v1', userId: 'ada' })).toEqual({ from: 'anon:v1', into: 'user:ada' });
+    expect(linkedPersons({ key: 'user:ada', userId: 'ada' })).toBeUndefined();
   });
 
   it('the simulator (herald simulate) follows a link as the engine does: a guest who orders after signing in gets no SMS', () => {

@@ -5,14 +5,12 @@
  * nothing sent and nothing appended).
  */
 import type { DomainEvent } from '../events';
+import { IDENTITY_LINKED, type IdentityLink } from '../identity/identity';
 import type { MessagingSettings } from '../messaging';
 import { decide, type DecideCause, type ScenarioCatalogView } from './decide';
-import { decideMergeFrom, decideMergeInto } from './merge';
+import { decideMergeFrom, decideMergeInto, linkedPersons } from './merge';
 import { evolvePersonState, initialPersonState, type PersonState, type PersonStateOptions } from './person-state';
 import type { Decision, ScenarioTimerFired, TimerScheduled } from './scenario-events';
-
-/** The identity projection's event (server/src/identity): `{ key, userId }` joins `key` to the user. */
-const IDENTITY_LINKED = 'IdentityLinked';
 
 export interface SimulatedTimer {
   person: string;
@@ -46,14 +44,14 @@ export class ScenarioSimulator {
    * active enrolments move to the user, then end where they were.
    */
   private link(event: DomainEvent, now: number): Decision[] {
-    const { key, userId } = event.data as { key: string; userId: string };
-    const into = `user:${userId}`;
-    if (key === into || !/^(anon|user):/.test(key)) return [];
+    const persons = linkedPersons(event.data as IdentityLink);
+    if (!persons) return [];
+    const { from, into } = persons;
     const { workspace } = event.metadata;
-    const moved = decideMergeInto(this.stateOf(into), this.stateOf(key), event.id, this.scenarios);
+    const moved = decideMergeInto(this.stateOf(into), this.stateOf(from), event.id, this.scenarios);
     this.recordDecisions(into, event.id, moved, now, workspace);
-    const ended = decideMergeFrom(this.stateOf(key), this.stateOf(into), event.id);
-    this.recordDecisions(key, event.id, ended, now, workspace);
+    const ended = decideMergeFrom(this.stateOf(from), this.stateOf(into), event.id);
+    this.recordDecisions(from, event.id, ended, now, workspace);
     return [...moved, ...ended];
   }
 

@@ -1,11 +1,11 @@
 /** The identity index: which anonymous ids and earlier user ids belong to which user, per workspace. */
-import type { IdentityKey, IdentityLink } from '@herald/projections';
+import { IDENTITY_LINKED, type IdentityKey, type IdentityLink } from '@herald/projections';
 import type { Statement } from 'better-sqlite3';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection } from '../projection-runner/projection-runner';
 import type { StateDb } from '../state/state-db';
 
-export const IDENTITY_LINKED = 'IdentityLinked';
+export { IDENTITY_LINKED };
 
 type InsertLink = Statement<[workspace: string, key: string, userId: string, position: number]>;
 const insertStatements = new WeakMap<StateDb, InsertLink>();

@@ -12,6 +12,8 @@ import {
   decide,
   decideMergeFrom,
   decideMergeInto,
+  type IdentityLink,
+  linkedPersons,
   type MessagingSettings,
   maxCapWindowMs,
   type PersonState,
@@ -116,10 +118,10 @@ export class ScenarioEngine {
    * those the scenarios counted then: a counter a later scenario version adds starts from the user's
    * own history.
    */
-  async mergeLinked(workspace: string, link: { key: string; userId: string }, linkEvent: RecordedEvent, scenarios?: ScenarioCatalogView): Promise<void> {
-    const into = `user:${link.userId}`;
-    const from = link.key;
-    if (from === into || !/^(anon|user):/.test(from)) return;
+  async mergeLinked(workspace: string, link: IdentityLink, linkEvent: RecordedEvent, scenarios?: ScenarioCatalogView): Promise<void> {
+    const persons = linkedPersons(link);
+    if (!persons) return;
+    const { from, into } = persons;
     const catalog = await this.catalogOf(workspace);
     const settings = await this.settingsOf(workspace);
     const view = scenarios ?? catalog;

@@ -5,7 +5,7 @@
  * maintained from the `TimerScheduled` / `StepCompleted` / `EnrollmentExited` / `TimerFired` events
  * it reads back, so it is rebuilt from the log like any projection.
  */
-import { type DecideCause, type DomainEvent, personKeyOfStream, TRACKING_EVENT_TYPES, userAction } from '@herald/projections';
+import { type DecideCause, type DomainEvent, type IdentityLink, personKeyOfStream, TRACKING_EVENT_TYPES, userAction } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import { IDENTITY_LINKED } from '../identity/identity.projection';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
@@ -88,7 +88,7 @@ export class ScenariosProjection implements HostedProjection {
     if (!this.decides) return [];
     if (event.type === IDENTITY_LINKED) {
       const catalog = await this.engine.catalogOf(workspace);
-      await this.engine.mergeLinked(workspace, event.data as { key: string; userId: string }, event, asOfPosition(catalog, event.position));
+      await this.engine.mergeLinked(workspace, event.data as IdentityLink, event, asOfPosition(catalog, event.position));
       // Not followed as a newcomer's event (`observe`): the merge's events may land in the user's
       // stream after later ones (an order sent right after sign-in), and a state folded from the link
       // on would decide that order without the moved enrolment; a load reads them.
