@@ -28,20 +28,15 @@ export function linkedPersons(link: IdentityLink): { from: string; into: string 
  */
 export function decideMergeInto(into: PersonState, from: PersonState, linkEventId: string, scenarios: ScenarioCatalogView): Decision[] {
   if (into.person === from.person || into.handled.includes(linkEventId)) return [];
-  const starts = { ...from.starts };
-  const person: Decision = { type: 'PersonMerged', key: `person|${from.person}`, data: { from: from.person, linkEventId, profile: from.profile, capped: from.caps.sent, starts } };
-  const decisions: Decision[] = [person];
-  const running = new Set(Object.values(into.enrollments).filter((e) => e.status === 'active').map((e) => e.scenarioId));
-  for (const enrollment of activeOf(from)) {
-    if (into.enrollments[enrollment.id]) continue;
-    // At most one active enrolment per user and scenario (unless the scenario allows more): the user's stays.
-    const concurrent = scenarios.version(enrollment.scenarioId, enrollment.version)?.entry?.concurrent === true;
-    if (running.has(enrollment.scenarioId) && !concurrent) continue;
-    running.add(enrollment.scenarioId);
-    // Counted by its EnrollmentMerged, not twice.
-    const started = starts[enrollment.scenarioId];
-    if (started && started.count > 1) starts[enrollment.scenarioId] = { ...started, count: started.count - 1 };
-    else delete starts[enrollment.scenarioId];
+  const moving = movingEnrollments(into, from, scenarios);
+  const decisions: Decision[] = [
+    {
+      type: 'PersonMerged',
+      key: `person|${from.person}`,
+      data: { from: from.person, linkEventId, profile: from.profile, capped: from.caps.sent, starts: startsLeft(from, moving) },
+    },
+  ];
+  for (const enrollment of moving) {
     decisions.push({
       type: 'EnrollmentMerged',
       key: `merge|${enrollment.id}`,
@@ -77,6 +72,30 @@ export function decideMergeInto(into: PersonState, from: PersonState, linkEventI
     }
   }
   return decisions;
+}
+
+/** The identity's active enrolments that move: not the user's already, nor a second one the user may not have. */
+function movingEnrollments(into: PersonState, from: PersonState, scenarios: ScenarioCatalogView): EnrollmentState[] {
+  const running = new Set(Object.values(into.enrollments).filter((e) => e.status === 'active').map((e) => e.scenarioId));
+  return activeOf(from).filter((enrollment) => {
+    if (into.enrollments[enrollment.id]) return false;
+    // At most one active enrolment per user and scenario (unless the scenario allows more): the user's stays.
+    const concurrent = scenarios.version(enrollment.scenarioId, enrollment.version)?.entry?.concurrent === true;
+    if (running.has(enrollment.scenarioId) && !concurrent) return false;
+    running.add(enrollment.scenarioId);
+    return true;
+  });
+}
+
+/** The identity's enrolment starts, without those that move: each `EnrollmentMerged` counts its own. */
+function startsLeft(from: PersonState, moving: EnrollmentState[]): PersonState['starts'] {
+  const starts = { ...from.starts };
+  for (const { scenarioId } of moving) {
+    const started = starts[scenarioId];
+    if (started && started.count > 1) starts[scenarioId] = { ...started, count: started.count - 1 };
+    else delete starts[scenarioId];
+  }
+  return starts;
 }
 
 /**
