@@ -71,9 +71,12 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
 
     const duplicates: Promise<unknown>[] = [];
     let messages = parsed.messages;
+    // The ids the dedupe derived, so they are not derived again (only on logs that need the dedupe).
+    let ids: Map<SegmentMessage, string> | undefined;
     if (this.dedupe) {
+      ids = new Map();
       await this.dedupe.ready();
-      messages = newMessages(workspace, messages, this.dedupe, duplicates);
+      messages = newMessages(workspace, messages, this.dedupe, duplicates, ids);
     }
 
     // Resolve in order, so a link made by an earlier message of a batch routes the later ones.
@@ -83,7 +86,7 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
       const stream = person.kind === 'user' ? userStream(workspace, person.userId) : anonymousStream(workspace, person.anonymousId);
       const entry = byStream.get(stream) ?? { events: [], links: [] };
       byStream.set(stream, entry);
-      const messageEvent = toEvent(workspace, message);
+      const messageEvent = toEvent(workspace, message, ids?.get(message));
       for (const link of links) entry.events.push(linkEvent(workspace, link, messageEvent));
       entry.links.push(...links);
       entry.events.push(messageEvent);
@@ -130,10 +133,17 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
  * The messages whose events are not in the log yet, once each. A message whose id is being appended
  * by another call adds that append to `duplicates`, to be waited for.
  */
-function newMessages(workspace: string, messages: SegmentMessage[], dedupe: IngestedIds, duplicates: Promise<unknown>[]): SegmentMessage[] {
+function newMessages(
+  workspace: string,
+  messages: SegmentMessage[],
+  dedupe: IngestedIds,
+  duplicates: Promise<unknown>[],
+  ids: Map<SegmentMessage, string>,
+): SegmentMessage[] {
   const inThisCall = new Set<string>();
   return messages.filter((message) => {
     const id = trackingEventId(workspace, message.messageId);
+    ids.set(message, id);
     if (inThisCall.has(id)) return false;
     inThisCall.add(id);
     const known = dedupe.lookup(id);
@@ -149,8 +159,8 @@ function reserveIds(dedupe: IngestedIds, entries: Array<{ events: NewEvent[] }>,
   });
 }
 
-function toEvent(workspace: string, message: SegmentMessage): NewEvent {
-  const id = trackingEventId(workspace, message.messageId);
+/** `id` when already derived (the dedupe looked it up). */
+function toEvent(workspace: string, message: SegmentMessage, id = trackingEventId(workspace, message.messageId)): NewEvent {
   return {
     id,
     type: TRACKING_EVENT_TYPES[message.type],
