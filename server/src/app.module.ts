@@ -1,4 +1,4 @@
-import { type DynamicModule, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { type DynamicModule, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit, type Provider } from '@nestjs/common';
 import { APP_FILTER } from '@nestjs/core';
 import { CqrsModule } from '@nestjs/cqrs';
 import { join } from 'node:path';
@@ -32,6 +32,7 @@ import { UserCaps } from './users/user-caps';
 import { UsersController } from './users/users.controller';
 import { SuppressionsService } from './channels/suppressions/suppressions.service';
 import { releaseDataDirLock, takeDataDirLock } from './state/data-dir-lock';
+import { recordLogSharing } from './event-store/sqlite/shared-log-marker';
 import { ScenarioCatalog } from './scenarios/scenario-catalog';
 import { ScenarioEngine } from './scenarios/scenario-engine';
 import { ScenarioTimers } from './scenarios/scenario-timers';
@@ -91,6 +92,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
 
   async onModuleInit(): Promise<void> {
     takeDataDirLock(this.config.dataDir);
+    if (this.store.kind === 'sqlite') recordLogSharing(this.config.dataDir, this.config.sqliteShared);
     const headAtStart = await this.store.headPosition();
     const secrets = await this.workspaces.bootstrap(this.config);
     if (secrets.writeKey || secrets.adminToken) this.onFirstStart?.(secrets);
@@ -106,11 +108,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
       for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
     }
-    if (this.ingestedIds) {
-      this.ingestedIds.startCatchUp(this.store, readCheckpoint(this.db, INGESTED_IDS), () => this.clock.now());
-      this.runner.start(ingestedIdsProjection);
-    }
-    this.runner.start(identityProjection);
+    startIngestionProjections(this.runner, this.store, this.db, this.clock, this.ingestedIds);
     this.runner.start(this.segments);
     if (this.phoneIndex) this.runner.start(this.phoneIndex);
     this.runner.start(this.scenarios);
@@ -139,6 +137,60 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 }
 
+/**
+ * What both roles run: the log, this process's state database, identity resolution, the projection
+ * runner, workspaces' write keys, metrics, the error filter and the ingestion command.
+ */
+export function coreProviders(options: HeraldModuleOptions): Provider[] {
+  const { config } = options;
+  return [
+    { provide: CONFIG, useValue: config },
+    { provide: CLOCK, useValue: options.clock ?? systemClock },
+    { provide: 'ON_FIRST_START', useValue: options.onFirstStart },
+    { provide: EVENT_STORE, useFactory: () => createEventStore(config) },
+    { provide: STATE_DB, useFactory: () => openStateDb(join(config.stateDir, 'state.sqlite')) },
+    { provide: IdentityService, useFactory: (db: StateDb) => new IdentityService(db), inject: [STATE_DB] },
+    // The embedded log refuses a known event id by itself; KurrentDB only within its recent-ids cache.
+    {
+      provide: IngestedIds,
+      useFactory: (store: EventStore, db: StateDb) => (store.kind === 'kurrentdb' ? new IngestedIds(db) : null),
+      inject: [EVENT_STORE, STATE_DB],
+    },
+    Metrics,
+    {
+      provide: ProjectionRunner,
+      useFactory: (store: EventStore, db: StateDb, identity: IdentityService, ingestedIds: IngestedIds | null) => {
+        const logger = new Logger('projections');
+        return new ProjectionRunner(store, db, {
+          onError: (name, error) => logger.error(`Projection ${name} failed, resuming from its checkpoint: ${(error as Error).stack ?? error}`),
+          onCommitted: (name, event) => {
+            identity.committed(name, event);
+            if (name === INGESTED_IDS) ingestedIds?.settled(event.id);
+          },
+        });
+      },
+      inject: [EVENT_STORE, STATE_DB, IdentityService, IngestedIds],
+    },
+    {
+      provide: WorkspacesService,
+      // Only the main process writes workspaces; an ingestion node rereads them for a key it does not know.
+      useFactory: (store: EventStore, clock: Clock) => new WorkspacesService(store, clock, config.role === 'ingest' ? 1000 : undefined),
+      inject: [EVENT_STORE, CLOCK],
+    },
+    { provide: APP_FILTER, useClass: ErrorFilter },
+    ...commandHandlers,
+  ];
+}
+
+/** Starts the identity projection (and the ingested-ids index on KurrentDB), which ingestion reads. */
+export function startIngestionProjections(runner: ProjectionRunner, store: EventStore, db: StateDb, clock: Clock, ingestedIds?: IngestedIds | null): void {
+  if (ingestedIds) {
+    ingestedIds.startCatchUp(store, readCheckpoint(db, INGESTED_IDS), () => clock.now());
+    runner.start(ingestedIdsProjection);
+  }
+  runner.start(identityProjection);
+}
+
 @Module({})
 export class AppModule {
   static forRoot(options: HeraldModuleOptions): DynamicModule {
@@ -159,38 +211,7 @@ export class AppModule {
         ...experimentControllers,
       ],
       providers: [
-        { provide: CONFIG, useValue: config },
-        { provide: CLOCK, useValue: options.clock ?? systemClock },
-        { provide: 'ON_FIRST_START', useValue: options.onFirstStart },
-        { provide: EVENT_STORE, useFactory: () => createEventStore(config) },
-        { provide: STATE_DB, useFactory: () => openStateDb(join(config.dataDir, 'state.sqlite')) },
-        { provide: IdentityService, useFactory: (db: StateDb) => new IdentityService(db), inject: [STATE_DB] },
-        // The embedded log refuses a known event id by itself; KurrentDB only within its recent-ids cache.
-        {
-          provide: IngestedIds,
-          useFactory: (store: EventStore, db: StateDb) => (store.kind === 'kurrentdb' ? new IngestedIds(db) : null),
-          inject: [EVENT_STORE, STATE_DB],
-        },
-        Metrics,
-        {
-          provide: ProjectionRunner,
-          useFactory: (store: EventStore, db: StateDb, identity: IdentityService, ingestedIds: IngestedIds | null) => {
-            const logger = new Logger('projections');
-            return new ProjectionRunner(store, db, {
-              onError: (name, error) => logger.error(`Projection ${name} failed, resuming from its checkpoint: ${(error as Error).stack ?? error}`),
-              onCommitted: (name, event) => {
-                identity.committed(name, event);
-                if (name === INGESTED_IDS) ingestedIds?.settled(event.id);
-              },
-            });
-          },
-          inject: [EVENT_STORE, STATE_DB, IdentityService, IngestedIds],
-        },
-        {
-          provide: WorkspacesService,
-          useFactory: (store: EventStore, clock: Clock) => new WorkspacesService(store, clock),
-          inject: [EVENT_STORE, CLOCK],
-        },
+        ...coreProviders(options),
         {
           provide: SegmentsProjection,
           useFactory: (db: StateDb, store: EventStore) => new SegmentsProjection(db, store),
@@ -250,8 +271,6 @@ export class AppModule {
         ...experimentProviders(STATE_DB),
         AdminGuard,
         HeraldLifecycle,
-        { provide: APP_FILTER, useClass: ErrorFilter },
-        ...commandHandlers,
         ...queryHandlers,
       ],
     };

@@ -1,4 +1,7 @@
-/** Builds the Herald application: Nest on Fastify, the tracking API, /api, /health, /metrics, /docs and the dashboard. */
+/**
+ * Builds the Herald application: Nest on Fastify, the tracking API, /api, /health, /metrics, /docs and
+ * the dashboard; an ingestion node (HERALD_ROLE=ingest) serves the tracking API, /health, /metrics and /docs.
+ */
 import 'reflect-metadata';
 import fastifyStatic from '@fastify/static';
 import { NestFactory } from '@nestjs/core';
@@ -7,6 +10,7 @@ import { LogController } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { AppModule, type HeraldModuleOptions } from './app.module';
+import { IngestNodeModule } from './ingest-node.module';
 import { MAX_BODY_BYTES, registerJsonBodyParser } from './http/body-parsers';
 import { createPino, lazyRequestLogger, PinoNestLogger } from './http/logger';
 
@@ -23,7 +27,8 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     // Signed links (tracking, unsubscribe, preferences) carry tokens longer than Fastify's default 100.
     routerOptions: { maxParamLength: 4096 },
   });
-  const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(options), adapter, {
+  const module = options.config.role === 'ingest' ? IngestNodeModule.forRoot(options) : AppModule.forRoot(options);
+  const app = await NestFactory.create<NestFastifyApplication>(module, adapter, {
     logger: new PinoNestLogger(pino),
     bodyParser: false,
     abortOnError: false,
@@ -39,7 +44,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     .build();
   SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi), { jsonDocumentUrl: 'docs/openapi.json' });
 
-  if (existsSync(options.config.dashboardDir)) {
+  if (options.config.role === 'all' && existsSync(options.config.dashboardDir)) {
     await app.register(fastifyStatic, { root: options.config.dashboardDir, prefix: '/', decorateReply: false });
   }
   app.enableShutdownHooks();

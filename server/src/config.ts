@@ -1,14 +1,29 @@
 /** Settings come from the environment once, at start; nothing else reads process.env. */
 import { resolve } from 'node:path';
 
+/**
+ * What a process runs (HERALD_ROLE): `all` (the default) is the whole of Herald; `ingest` is a
+ * stateless ingestion node, the tracking API only, appending to the log that an `all` process (the
+ * workers: projections, scenarios, sending, the dashboard's API) follows (docs/deployment.md).
+ */
+export type HeraldRole = 'all' | 'ingest';
+
 export interface HeraldConfig {
+  role: HeraldRole;
   port: number;
   host: string;
   dataDir: string;
+  /**
+   * Where this process keeps its projection state: DATA_DIR for `all`; for an ingestion node its own
+   * folder (STATE_DIR, default DATA_DIR/ingest-node-PORT), as several may share one data folder.
+   */
+  stateDir: string;
   /** KurrentDB/EventStoreDB connection string; the embedded SQLite log when unset. */
   eventStoreUrl?: string;
   /** The SQLite log commits on a writer thread (SQLITE_WRITER_THREAD=0 commits on the event loop). */
   sqliteWriterThread?: boolean;
+  /** Ingestion nodes in other processes append to the embedded log too (SQLITE_SHARED=1; always so on one). */
+  sqliteShared: boolean;
   adminToken?: string;
   defaultWriteKey?: string;
   logLevel: string;
@@ -58,12 +73,18 @@ export interface ChannelsConfig {
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfig {
   const port = Number(env.PORT ?? 3000);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`PORT must be a port number, got ${env.PORT}`);
+  const role = env.HERALD_ROLE || 'all';
+  if (role !== 'all' && role !== 'ingest') throw new Error(`HERALD_ROLE must be "all" or "ingest", got ${env.HERALD_ROLE}`);
+  const dataDir = resolve(env.DATA_DIR ?? './data');
   return {
+    role,
     port,
     host: env.HOST ?? '0.0.0.0',
-    dataDir: resolve(env.DATA_DIR ?? './data'),
+    dataDir,
+    stateDir: role === 'ingest' ? resolve(env.STATE_DIR || resolve(dataDir, `ingest-node-${port}`)) : dataDir,
     eventStoreUrl: env.EVENTSTORE_URL || undefined,
     sqliteWriterThread: env.SQLITE_WRITER_THREAD !== '0',
+    sqliteShared: role === 'ingest' || env.SQLITE_SHARED === '1',
     adminToken: env.ADMIN_TOKEN || undefined,
     defaultWriteKey: env.DEFAULT_WRITE_KEY || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',

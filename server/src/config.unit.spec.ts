@@ -7,6 +7,18 @@ describe('configFromEnv', () => {
     expect(configFromEnv({ PORT: '8080', DATA_DIR: '/srv/herald' })).toMatchObject({ port: 8080, dataDir: '/srv/herald', publicUrl: 'http://localhost:8080' });
   });
 
+  it('runs the whole of Herald unless HERALD_ROLE=ingest, which shares the embedded log and keeps its state apart', () => {
+    expect(configFromEnv({ DATA_DIR: '/srv/herald' })).toMatchObject({ role: 'all', stateDir: '/srv/herald', sqliteShared: false });
+    expect(configFromEnv({ DATA_DIR: '/srv/herald', SQLITE_SHARED: '1' })).toMatchObject({ role: 'all', sqliteShared: true });
+    expect(configFromEnv({ DATA_DIR: '/srv/herald', HERALD_ROLE: 'ingest', PORT: '3001' })).toMatchObject({
+      role: 'ingest',
+      stateDir: '/srv/herald/ingest-node-3001',
+      sqliteShared: true,
+    });
+    expect(configFromEnv({ HERALD_ROLE: 'ingest', STATE_DIR: '/var/lib/node-a' }).stateDir).toBe('/var/lib/node-a');
+    expect(() => configFromEnv({ HERALD_ROLE: 'worker' })).toThrow('HERALD_ROLE must be "all" or "ingest", got worker');
+  });
+
   it('refuses a PORT that is not a port number', () => {
     for (const port of ['http', '-1', '65536', '30.5']) expect(() => configFromEnv({ PORT: port })).toThrow(/PORT must be a port number/);
   });

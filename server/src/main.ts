@@ -14,10 +14,15 @@ async function main(): Promise<void> {
     },
   });
   await app.listen(config.port, config.host);
-  console.log(`Herald is listening on http://localhost:${config.port} (API docs at /docs)`);
+  console.log(
+    config.role === 'ingest'
+      ? `Herald is listening on http://localhost:${config.port} as an ingestion node: the tracking API only (docs at /docs)`
+      : `Herald is listening on http://localhost:${config.port} (API docs at /docs)`,
+  );
 }
 
 main().catch((error) => {
   console.error(error);
-  process.exitCode = 1;
+  // A start that failed half-way may leave threads and timers behind; it must not hang.
+  process.exit(1);
 });

@@ -2,10 +2,14 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import type { HeraldConfig } from '../config';
 import type { EventStore } from './event-store.port';
+import { notSharedReason } from './sqlite/shared-log-marker';
 import { SqliteEventStore } from './sqlite/sqlite-event-store';
 
 /** KurrentDB when EVENTSTORE_URL is set, else the embedded SQLite log under DATA_DIR. */
-export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'dataDir' | 'sqliteWriterThread'>, options: { readonly?: boolean } = {}): EventStore {
+export function createEventStore(
+  config: Pick<HeraldConfig, 'eventStoreUrl' | 'dataDir' | 'sqliteWriterThread'> & Partial<Pick<HeraldConfig, 'sqliteShared' | 'role'>>,
+  options: { readonly?: boolean } = {},
+): EventStore {
   if (config.eventStoreUrl) {
     // Loaded lazily: the gRPC client is only needed when a KurrentDB server is used.
     // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -16,5 +20,13 @@ export function createEventStore(config: Pick<HeraldConfig, 'eventStoreUrl' | 'd
   if (options.readonly && !existsSync(path)) {
     throw new Error(`No Herald event log at ${path}: start Herald once, or point DATA_DIR (--data-dir) at its data folder`);
   }
-  return new SqliteEventStore({ path, readonly: options.readonly, writerThread: config.sqliteWriterThread });
+  return new SqliteEventStore({
+    path,
+    readonly: options.readonly,
+    shared: config.sqliteShared,
+    writerThread: config.sqliteWriterThread,
+    // Checked before every commit (a file's existence, a few µs for hundreds of appends): an
+    // ingestion node stops at once when its main process restarts as the log's only writer.
+    refuseCommits: config.role === 'ingest' ? () => notSharedReason(config.dataDir) : undefined,
+  });
 }

@@ -67,16 +67,16 @@ export class IngestionController {
   }
 
   private async ingest(kind: SegmentCallType | 'batch', request: FastifyRequest, body: unknown) {
-    const workspace = this.authenticate(request, body);
+    const workspace = await this.authenticate(request, body);
     const result: IngestTrackingCallResult = await this.commands.execute(new IngestTrackingCallCommand(workspace, kind, body));
     return { success: true, accepted: result.accepted };
   }
 
   /** Segment sends the write key as the Basic-auth user name; some clients put `writeKey` in the body. */
-  private authenticate(request: FastifyRequest, body: unknown): string {
+  private async authenticate(request: FastifyRequest, body: unknown): Promise<string> {
     const writeKey = writeKeyFromHeader(request.headers.authorization) ?? writeKeyFromBody(body);
     if (!writeKey) throw new UnauthorizedError('A write key is required: Basic auth with the write key as user name, or `writeKey` in the body');
-    const workspace = this.workspaces.workspaceForWriteKey(writeKey);
+    const workspace = this.workspaces.workspaceForWriteKey(writeKey) ?? (await this.workspaces.workspaceForUnknownWriteKey(writeKey));
     if (!workspace) throw new UnauthorizedError('The write key is not known');
     return workspace;
   }

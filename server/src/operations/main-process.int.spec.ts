@@ -3,59 +3,10 @@
  * does, and reads what it prints. It covers what an in-process test app cannot see: JSON logs on
  * stdout, the generated secrets printed once, and PORT and DATA_DIR taken from the environment.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type AddressInfo } from 'node:net';
+import { mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-
-const main = resolve(__dirname, '../../dist/main.js');
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
-interface Started {
-  child: ChildProcess;
-  /** Everything printed on stdout so far. */
-  stdout: () => string;
-  stop: () => Promise<void>;
-}
-
-/** Starts main.js and resolves once it says it is listening (or fails with what it printed). */
-async function startMain(env: Record<string, string>): Promise<Started> {
-  const { ADMIN_TOKEN: _a, DEFAULT_WRITE_KEY: _w, ...inherited } = process.env;
-  const child = spawn(process.execPath, [main], { env: { ...inherited, ANALYTICS: 'off', WEB_PUSH: 'off', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (chunk) => (out += chunk));
-  child.stderr!.on('data', (chunk) => (err += chunk));
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
-  await new Promise<void>((ready, fail) => {
-    const check = setInterval(() => {
-      if (out.includes('Herald is listening')) {
-        clearInterval(check);
-        ready();
-      }
-    }, 20);
-    void exited.then(() => {
-      clearInterval(check);
-      fail(new Error(`main.js exited before listening:\n${out}\n${err}`));
-    });
-  });
-  return {
-    child,
-    stdout: () => out,
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
-}
+import { join } from 'node:path';
+import { freePort, startMain } from '../test-support/main-process';
 
 let dataDir: string;
 beforeEach(() => (dataDir = mkdtempSync(join(tmpdir(), 'herald-main-'))));

@@ -24,10 +24,30 @@ export class WorkspacesService {
   /** Write keys already accepted: ingestion checks one per request, and hashing it each time showed in profiles. */
   private readonly acceptedWriteKeys = new Map<string, string>();
 
+  /** When the last reload for an unknown write key started (ingestion nodes only). */
+  private lastReloadAt = Number.NEGATIVE_INFINITY;
+  private reloading?: Promise<void>;
+
   constructor(
     private readonly store: EventStore,
     private readonly clock: Clock,
+    /**
+     * Another process may add write keys (an ingestion node's main process, on a DEFAULT_WRITE_KEY
+     * rotation): an unknown key then rereads the log, at most this often (ms). Unset: never.
+     */
+    private readonly reloadUnknownKeysEveryMs?: number,
   ) {}
+
+  /**
+   * For an ingestion node, which writes nothing here: the workspaces as the log has them, which the
+   * main process must have created.
+   */
+  async loadExisting(): Promise<void> {
+    await this.load();
+    if (this.state.workspaces.size === 0) {
+      throw new Error('The event log has no workspace yet: start the main Herald process (HERALD_ROLE=all) on this log once before its ingestion nodes');
+    }
+  }
 
   /** Loads workspaces from the log, creating the defaults on first start; returns secrets generated now. */
   async bootstrap(config: Pick<HeraldConfig, 'adminToken' | 'defaultWriteKey'>): Promise<FirstStartSecrets> {
@@ -70,6 +90,22 @@ export class WorkspacesService {
     return workspace;
   }
 
+  /**
+   * `workspaceForWriteKey` for a key it does not know, after rereading the workspaces from the log if
+   * another process may have added keys and the last reread is old enough (bad keys cannot make
+   * every request read the log).
+   */
+  async workspaceForUnknownWriteKey(writeKey: string): Promise<string | undefined> {
+    if (this.reloadUnknownKeysEveryMs === undefined) return undefined;
+    const now = this.clock.now().getTime();
+    if (!this.reloading && now - this.lastReloadAt >= this.reloadUnknownKeysEveryMs) {
+      this.lastReloadAt = now;
+      this.reloading = this.load().finally(() => (this.reloading = undefined));
+    }
+    await this.reloading;
+    return this.workspaceForWriteKey(writeKey);
+  }
+
   exists(workspace: string): boolean {
     return this.state.workspaces.has(workspace);
   }
@@ -83,13 +119,14 @@ export class WorkspacesService {
   }
 
   private async load(): Promise<void> {
-    this.state = initialWorkspacesState();
-    this.acceptedWriteKeys.clear();
+    // Folded aside and swapped in whole: requests answered meanwhile (an ingestion node's reload) see
+    // the previous state, not a half-read one.
+    let state = initialWorkspacesState();
     for (const stream of [WORKSPACES_STREAM, ADMIN_STREAM]) {
-      for (const event of await this.store.readStream(stream)) {
-        this.state = evolveWorkspaces(this.state, event as unknown as WorkspaceEvent);
-      }
+      for (const event of await this.store.readStream(stream)) state = evolveWorkspaces(state, event as unknown as WorkspaceEvent);
     }
+    this.state = state;
+    this.acceptedWriteKeys.clear();
   }
 
   private async appendTo(stream: string, type: WorkspaceEvent['type'], data: WorkspaceEvent['data']): Promise<void> {

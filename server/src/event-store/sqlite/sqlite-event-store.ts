@@ -6,9 +6,11 @@
  * and projections while the disk syncs, and the appends arriving meanwhile form the next commit.
  * Reads use this thread's own connection; WAL lets them run beside the writer.
  *
- * Only this process writes. Positions are SQLite rowids assigned inside the single writer's
- * transactions, so commit order is position order and a reader following positions never misses
- * an event appended concurrently.
+ * Positions are SQLite rowids assigned inside the writers' transactions, which SQLite runs one at a
+ * time, so commit order is position order and a reader following positions never misses an event
+ * appended concurrently. By default only this process writes, which lets the store answer some reads
+ * from what it wrote itself; `shared` drops those shortcuts so ingestion nodes in other processes
+ * can append to the same file (docs/deployment.md, "Ingestion nodes").
  */
 import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
@@ -95,7 +97,18 @@ export interface SqliteEventStoreOptions {
   now?: () => number;
   /** Upper bound on events per group commit, to keep each transaction short. */
   maxBatchEvents?: number;
-  /** How often a read-only store looks for events appended by the writing process (ms). */
+  /**
+   * Other processes append to the same file (ingestion nodes): the store learns of their appends by
+   * polling, and reads the log instead of trusting what it wrote itself.
+   */
+  shared?: boolean;
+  /**
+   * Asked before each commit: a reason this store may no longer write (an ingestion node whose main
+   * process stopped sharing the log), or undefined. With a reason, the store refuses the appends
+   * waiting and every later one, and closes.
+   */
+  refuseCommits?: () => string | undefined;
+  /** How often a read-only or shared store looks for events appended by other processes (ms). */
   pollIntervalMs?: number;
   /** Commit on a writer thread (the default for files; ':memory:' databases always commit in-process). */
   writerThread?: boolean;
@@ -144,9 +157,12 @@ export class SqliteEventStore implements EventStore {
   private committing = 0;
   private readonly committer: Committer;
   private closed = false;
+  /** Why the store stopped writing by itself (its writer died, or it may no longer write). */
+  private stoppedBecause?: string;
   private readonly now: () => number;
   private readonly path: string;
   private readonly maxBatchEvents: number;
+  private readonly refuseCommits?: () => string | undefined;
   private readonly pollTimer?: NodeJS.Timeout;
   private readonly statements;
   /** Recently read events by position (see `readPage`). */
@@ -156,11 +172,11 @@ export class SqliteEventStore implements EventStore {
   private readonly readers = new Map<object, number>();
   /** The last position this store has appended (for `keepAppended` and `readPage`); 0 when read-only. */
   private head = 0;
-  private readonly readOnly: boolean;
+  /** Read-only, or shared with writers in other processes: the log may hold more than this store wrote. */
+  private readonly othersWrite: boolean;
   /**
-   * The last revision of the streams this store appended to lately. The store is the log's only
-   * writer unless it is read-only, so a forward read from past that revision has nothing to return
-   * and needs no query.
+   * The last revision of the streams this store appended to lately. When the store is the log's only
+   * writer, a forward read from past that revision has nothing to return and needs no query.
    */
   private readonly streamHeads = new GenerationalMap<string, number>(KNOWN_STREAMS);
   /**
@@ -177,9 +193,10 @@ export class SqliteEventStore implements EventStore {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path, { readonly: options.readonly ?? false });
     this.now = options.now ?? Date.now;
-    this.readOnly = options.readonly ?? false;
+    this.othersWrite = (options.readonly ?? false) || (options.shared ?? false);
     this.path = options.path;
     this.maxBatchEvents = options.maxBatchEvents ?? 10_000;
+    this.refuseCommits = options.refuseCommits;
     this.appended.setMaxListeners(0);
     if (!options.readonly) {
       this.db.pragma('journal_mode = WAL');
@@ -218,22 +235,24 @@ export class SqliteEventStore implements EventStore {
             maxWalBytes: options.maxWalBytes ?? 64 * 1024 * 1024,
             maxBatchEvents: this.maxBatchEvents,
           });
-    if (options.readonly) {
-      // Another process writes; notice its appends by polling the head.
+    if (this.othersWrite) {
+      // Other processes write; notice their appends by polling the head. A shared store polls often:
+      // its projections react to what ingestion nodes append (one indexed query per poll).
       let lastHead = this.headSync();
       this.pollTimer = setInterval(() => {
+        if (this.closed) return;
         const head = this.headSync();
         if (head !== lastHead) {
           lastHead = head;
           this.appended.emit('appended', head);
         }
-      }, options.pollIntervalMs ?? 200);
+      }, options.pollIntervalMs ?? (options.shared ? 5 : 200));
       this.pollTimer.unref();
     }
   }
 
   append(stream: string, events: NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
-    if (this.closed) return Promise.reject(new EventStoreUnavailableError('The event store is closed'));
+    if (this.closed) return Promise.reject(new EventStoreUnavailableError(this.stoppedBecause ?? 'The event store is closed'));
     try {
       validateAppend(stream, events);
       validateExpectedRevision(options.expectedRevision ?? 'any');
@@ -256,7 +275,7 @@ export class SqliteEventStore implements EventStore {
     const forwards = options.direction !== 'backwards';
     // Nothing after the stream's last revision: no query, which is most of what a reader that keeps
     // the stream folded asks (the dispatcher's check for events since its view, once per message).
-    const known = forwards ? this.streamHeads.get(stream) : undefined;
+    const known = forwards && !this.othersWrite ? this.streamHeads.get(stream) : undefined;
     if (known !== undefined && (options.fromRevision ?? 0) > known) return [];
     const found = this.statements.streamByName.get(stream);
     if (!found) return [];
@@ -330,6 +349,8 @@ export class SqliteEventStore implements EventStore {
   private flush(): void {
     this.flushScheduled = false;
     if ((this.committing > 0 && !this.committer.queues) || this.pending.length === 0) return;
+    const refusal = this.refuseCommits?.();
+    if (refusal !== undefined) return this.stopWriting(refusal);
     let batch = this.pending;
     let eventCount = 0;
     const cut = batch.findIndex((request) => (eventCount += request.events.length) > this.maxBatchEvents);
@@ -391,8 +412,13 @@ export class SqliteEventStore implements EventStore {
 
   /** The writer thread died: nothing more can be made durable. */
   private writerFailed(error: Error): void {
+    this.stopWriting(`The event log writer stopped: ${error.message}`);
+  }
+
+  private stopWriting(reason: string): void {
     this.closed = true;
-    const failure = new EventStoreUnavailableError(`The event log writer stopped: ${error.message}`);
+    this.stoppedBecause = reason;
+    const failure = new EventStoreUnavailableError(reason);
     for (const request of this.pending) request.reject(failure);
     this.pending = [];
   }
@@ -435,8 +461,8 @@ export class SqliteEventStore implements EventStore {
     // Past the last position this store appended there is nothing to read: a subscriber woken by a
     // commit it has already read from the kept events does not query the log (one empty query per
     // subscriber and commit, ≈ 6% of the event loop in bench:send). A read-only store learns of
-    // appends by polling, so it always queries.
-    if (!this.readOnly && position > this.head) return page;
+    // appends by polling, and so does a store shared with other writers, so they always query.
+    if (!this.othersWrite && position > this.head) return page;
     const lead = keep ? this.leadReader() : 0;
     for (const row of this.statements.readPage.all(position, maxCount - page.length)) {
       const event = toRecorded(row, this.streamNameOf(row.stream_id));
@@ -493,7 +519,6 @@ export class SqliteEventStore implements EventStore {
 
   /** Notes each written stream's new last revision, before the appends are acknowledged. */
   private noteStreamHeads(requests: AppendRequest[], outcomes: AppendOutcome[]): void {
-    if (this.readOnly) return;
     requests.forEach((request, i) => {
       const outcome = outcomes[i];
       if (!outcome.ok || outcome.appended === 0) return;
