@@ -1,5 +1,6 @@
 // npm run bench:ingest — Herald's tracking API against a bare Fastify endpoint (/v1/track), and
-// /v1/batch against raw better-sqlite3 writing the same rows. See bench/README.md.
+// /v1/batch against raw better-sqlite3 writing the same rows. Herald runs as an ingestion node
+// (HERALD_ROLE=ingest, the goal) and as the whole server in one process (reported). See bench/README.md.
 import autocannon from 'autocannon';
 import os from 'node:os';
 import { join } from 'node:path';
@@ -19,6 +20,15 @@ const MAX_ACCEPT_WAIT = envInt('BENCH_MAX_ACCEPT_WAIT', 20);
 const RAW_MAX_EVENTS = envInt('BENCH_RAW_MAX_EVENTS', 150_000);
 /** `track` or `batch` runs one part only (for profiling); empty runs both. */
 const ONLY = process.env.BENCH_ONLY ?? '';
+/**
+ * Which Herald to measure: `node` (an ingestion node, HERALD_ROLE=ingest: the goal), `all` (every
+ * projection, the engine, the dispatcher and the sink in the ingesting process, as `npm start` runs
+ * alone), or both (the default).
+ */
+const HERALDS = (process.env.BENCH_HERALD || 'node,all').split(',');
+for (const which of HERALDS) if (which !== 'node' && which !== 'all') throw new Error(`BENCH_HERALD: node, all or both, not ${which}`);
+const ROLE = { node: 'ingest', all: 'all' };
+const LABEL = { bare: 'bare  ', node: 'node  ', all: 'all   ' };
 /** `live` or `allocated`: a sampling heap profile of the server in the window instead (bench/heap-top.mjs). */
 const HEAP_PROFILE = process.env.BENCH_HEAP_PROF ?? '';
 const PROFILE = process.env.BENCH_CPU_PROF === '1' || HEAP_PROFILE !== '';
@@ -163,12 +173,13 @@ function threadsPerRequest(before = {}, after = {}, requests) {
 }
 
 /** Starts a server in a child process, measures it under load, and stops it. */
-async function measureServer(kind, spec, round) {
+async function measureServer(which, spec, round) {
+  const kind = which === 'bare' ? 'bare' : 'herald';
   const dataDir = kind === 'herald' ? makeTempDir(`ingest-${round}`) : undefined;
-  const server = startChild(SERVER, [JSON.stringify({ kind, dataDir, writeKey: WRITE_KEY })], { nodeFlags: NODE_FLAGS });
+  const server = startChild(SERVER, [JSON.stringify({ kind, dataDir, writeKey: WRITE_KEY, role: ROLE[which] })], { nodeFlags: NODE_FLAGS });
   try {
     const { port } = await server.next('ready');
-    return await load(server, port, spec, kind);
+    return await load(server, port, spec, which);
   } finally {
     await server.stop();
     if (dataDir) {
@@ -211,15 +222,17 @@ console.log(
 
 // ---- /v1/track: Herald against bare Fastify ------------------------------------------------------
 const trackSpec = { path: '/v1/track', connections: CONNECTIONS, pipelining: PIPELINING, duration: DURATION, body: trackCall };
-const track = { bare: [], herald: [] };
+const track = { bare: [], node: [], all: [] };
 for (let round = 1; round <= ROUNDS && ONLY !== 'batch'; round++) {
-  const order = round % 2 ? ['bare', 'herald'] : ['herald', 'bare'];
-  for (const kind of order) {
-    const r = await measureServer(kind, trackSpec, round);
-    track[kind].push(r);
-    const grouping = kind === 'herald' ? `, ${fmt(r.events / r.commits, 1)} events/commit` : '';
+  // Each round in another order, so a drift in the machine's load favours no side.
+  const sides = ['bare', ...HERALDS];
+  const order = sides.map((_, i) => sides[(i + round - 1) % sides.length]);
+  for (const which of order) {
+    const r = await measureServer(which, trackSpec, round);
+    track[which].push(r);
+    const grouping = which !== 'bare' ? `, ${fmt(r.events / r.commits, 1)} events/commit` : '';
     console.log(
-      `round ${round}  track  ${kind.padEnd(6)}  ${fmt(r.rate).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.acceptedText})  cpu server ${pct(r.serverCpu)} client ${pct(r.loadCpu)}  ${fmt(r.cpuPerRequest)} µs CPU/req  ${r.faultsPerRequest.toFixed(2)} page faults/req${grouping}\n        threads µs CPU/req: ${r.threads}; main-thread GC µs/req: scavenges ${r.gcMinor.toFixed(0)}, other ${r.gcOther.toFixed(0)}`,
+      `round ${round}  track  ${LABEL[which]}  ${fmt(r.rate).padStart(6)} req/s  p50 ${r.p50} ms  p99 ${r.p99} ms  max ${r.max} ms  (${r.acceptedText})  cpu server ${pct(r.serverCpu)} client ${pct(r.loadCpu)}  ${fmt(r.cpuPerRequest)} µs CPU/req  ${r.faultsPerRequest.toFixed(2)} page faults/req${grouping}\n        threads µs CPU/req: ${r.threads}; main-thread GC µs/req: scavenges ${r.gcMinor.toFixed(0)}, other ${r.gcOther.toFixed(0)}`,
     );
   }
 }
@@ -233,12 +246,12 @@ const batchSpec = {
   body: (n, tag) => batchCall(n, BATCH_SIZE, tag),
   eventsPerRequest: BATCH_SIZE,
 };
-const batch = { herald: [], raw: [], txn: [], rawCpu: [], heraldCpu: [] };
+const batch = { node: [], all: [], raw: [], txn: [], rawCpu: [] };
 let txnSize;
 for (let round = 1; round <= ROUNDS && ONLY !== 'track'; round++) {
-  // The baseline commits as many rows per transaction as the server did (measured from its commit
-  // counters) and writes as many rows. Round 1 needs that figure first; later rounds alternate which
-  // side runs first, the raw side using the previous round's figure when it goes first.
+  // The baseline commits as many rows per transaction as the first Herald measured did (from its
+  // commit counters) and writes as many rows. Round 1 needs that figure first; later rounds
+  // alternate which side runs first, the raw side using the previous round's figure when it goes first.
   const rawFirst = round % 2 === 0 && txnSize !== undefined;
   let raw;
   let rawCount;
@@ -246,21 +259,25 @@ for (let round = 1; round <= ROUNDS && ONLY !== 'track'; round++) {
     rawCount = Math.min(RAW_MAX_EVENTS, Math.max(20_000, events));
     raw = await measureRaw(rawCount, txnSize, round);
   };
-  if (rawFirst) await runRaw(batch.herald.at(-1).events);
-  const r = await measureServer('herald', batchSpec, round);
-  const eventsPerCommit = r.events / r.commits;
-  if (!rawFirst) {
-    txnSize = Math.max(1, Math.round(eventsPerCommit));
-    await runRaw(r.events);
+  if (rawFirst) await runRaw(batch[HERALDS[0]].at(-1).events);
+  const lines = [];
+  for (const which of rawFirst ? [...HERALDS].reverse() : HERALDS) {
+    const r = await measureServer(which, batchSpec, round);
+    const eventsPerCommit = r.events / r.commits;
+    if (!rawFirst && raw === undefined) {
+      txnSize = Math.max(1, Math.round(eventsPerCommit));
+      await runRaw(r.events);
+    }
+    batch[which].push({ ...r, eventRate: r.rate * BATCH_SIZE, cpuPerEvent: r.cpuPerRequest / BATCH_SIZE });
+    lines.push(
+      `round ${round}  batch  ${LABEL[which]}  ${fmt(r.rate * BATCH_SIZE).padStart(6)} events/s (${fmt(r.rate, 1)} req/s, p99 ${r.p99} ms, ${r.acceptedText}, ${fmt(eventsPerCommit, 1)} events/commit, cpu server ${pct(r.serverCpu)}, ${(r.cpuPerRequest / BATCH_SIZE).toFixed(1)} µs CPU/event, ${(r.faultsPerRequest / BATCH_SIZE).toFixed(3)} page faults/event; threads µs CPU/event: ${r.threads}; main-thread GC µs/event: scavenges ${r.gcMinor.toFixed(1)}, other ${r.gcOther.toFixed(1)})`,
+    );
   }
-  batch.herald.push({ ...r, eventRate: r.rate * BATCH_SIZE });
   batch.raw.push(raw.rate);
   batch.rawCpu.push(raw.cpuPerEvent);
-  batch.heraldCpu.push(r.cpuPerRequest / BATCH_SIZE);
   batch.txn.push(txnSize);
-  console.log(
-    `round ${round}  batch  herald  ${fmt(r.rate * BATCH_SIZE).padStart(6)} events/s (${fmt(r.rate, 1)} req/s, p99 ${r.p99} ms, ${r.acceptedText}, ${fmt(eventsPerCommit, 1)} events/commit, cpu server ${pct(r.serverCpu)}, ${(r.cpuPerRequest / BATCH_SIZE).toFixed(1)} µs CPU/event, ${(r.faultsPerRequest / BATCH_SIZE).toFixed(3)} page faults/event; threads µs CPU/event: ${r.threads}; main-thread GC µs/event: scavenges ${r.gcMinor.toFixed(1)}, other ${r.gcOther.toFixed(1)})   raw  ${fmt(raw.rate).padStart(6)} events/s (${fmt(rawCount)} rows, ${txnSize} per transaction, ${raw.cpuPerEvent.toFixed(1)} µs CPU/event)${rawFirst ? ', raw ran first' : ''}`,
-  );
+  console.log(lines.join('\n'));
+  console.log(`round ${round}  batch  raw     ${fmt(raw.rate).padStart(6)} events/s (${fmt(rawCount)} rows, ${txnSize} per transaction, ${raw.cpuPerEvent.toFixed(1)} µs CPU/event)${rawFirst ? ', raw ran first' : ''}`);
 }
 
 if (rowsStored) console.log(`\nrows stored by Herald: ${fmt(rowsStored.dataBytes)} B data + ${fmt(rowsStored.metadataBytes)} B metadata JSON on average`);
@@ -270,44 +287,49 @@ if (rowsRaw) console.log(`rows written raw:      ${fmt(rowsRaw.dataBytes)} B dat
 const cpuCell = (base, subject, digits) => `${base.toFixed(digits)} / ${subject.toFixed(digits)} (${ratioText(base / subject)})`;
 const verdict = (ratio, goal) => (ratio >= goal ? `met (>= ${goal})` : `NOT met (< ${goal})`);
 const summary = [];
-// The two sides of a round ran back to back, so their ratio cancels slow drifts in machine load.
+// The sides of a round ran back to back, so their ratio cancels slow drifts in machine load.
 const pairedRatio = (subject, baseline) => median(subject.map((value, i) => value / baseline[i]));
-if (track.herald.length > 0) {
+const WHAT = { node: 'ingestion node', all: 'whole server, one process' };
+// The goal is judged on the ingestion node; the whole server in one process is reported beside it.
+const judge = (which, ratio, goal) => (which === 'node' ? verdict(ratio, goal) : `reported (${ratio >= goal ? '>=' : '<'} ${goal})`);
+for (const which of HERALDS) {
+  if (track[which].length === 0) continue;
   const bareRate = median(track.bare.map((r) => r.rate));
-  const heraldRate = median(track.herald.map((r) => r.rate));
+  const heraldRate = median(track[which].map((r) => r.rate));
   const paired = pairedRatio(
-    track.herald.map((r) => r.rate),
+    track[which].map((r) => r.rate),
     track.bare.map((r) => r.rate),
   );
   summary.push([
-    '/v1/track req/s (vs bare Fastify)',
+    `/v1/track req/s, ${WHAT[which]} (vs bare Fastify)`,
     fmt(bareRate),
     fmt(heraldRate),
     ratioText(heraldRate / bareRate),
     ratioText(paired),
     `${median(track.bare.map((r) => r.p99))} ms`,
-    `${median(track.herald.map((r) => r.p99))} ms`,
-    cpuCell(median(track.bare.map((r) => r.cpuPerRequest)), median(track.herald.map((r) => r.cpuPerRequest)), 0),
-    verdict(paired, TRACK_GOAL),
+    `${median(track[which].map((r) => r.p99))} ms`,
+    cpuCell(median(track.bare.map((r) => r.cpuPerRequest)), median(track[which].map((r) => r.cpuPerRequest)), 0),
+    judge(which, paired, TRACK_GOAL),
   ]);
 }
-if (batch.herald.length > 0) {
-  const heraldRate = median(batch.herald.map((r) => r.eventRate));
+for (const which of HERALDS) {
+  if (batch[which].length === 0) continue;
+  const heraldRate = median(batch[which].map((r) => r.eventRate));
   const rawRate = median(batch.raw);
   const paired = pairedRatio(
-    batch.herald.map((r) => r.eventRate),
+    batch[which].map((r) => r.eventRate),
     batch.raw,
   );
   summary.push([
-    `/v1/batch events/s (vs raw SQLite, ~${median(batch.txn)} rows/txn)`,
+    `/v1/batch events/s, ${WHAT[which]} (vs raw SQLite, ~${median(batch.txn)} rows/txn)`,
     fmt(rawRate),
     fmt(heraldRate),
     ratioText(heraldRate / rawRate),
     ratioText(paired),
     '-',
-    `${median(batch.herald.map((r) => r.p99))} ms`,
-    cpuCell(median(batch.rawCpu), median(batch.heraldCpu), 1),
-    verdict(paired, BATCH_GOAL),
+    `${median(batch[which].map((r) => r.p99))} ms`,
+    cpuCell(median(batch.rawCpu), median(batch[which].map((r) => r.cpuPerEvent)), 1),
+    judge(which, paired, BATCH_GOAL),
   ]);
 }
 console.log('');

@@ -1,5 +1,5 @@
 // The server under test, in its own process so it does not share a core with the load generator.
-// argv: JSON { kind: 'bare' | 'herald', dataDir?, writeKey? }. Sends { type: 'ready', port }; answers
+// argv: JSON { kind: 'bare' | 'herald', dataDir?, writeKey?, role? }. Sends { type: 'ready', port }; answers
 // { type: 'stats' } with the event store's group-commit counters; closes on { type: 'stop' }.
 import { startHeapProfile, startProfile } from './projections-support.mjs';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -26,7 +26,7 @@ function threadCpu() {
   return threads;
 }
 
-const { kind, dataDir, writeKey } = JSON.parse(process.argv[2]);
+const { kind, dataDir, writeKey, role = 'all' } = JSON.parse(process.argv[2]);
 
 let app;
 let close;
@@ -51,17 +51,25 @@ if (kind === 'bare') {
   const { createHeraldApp } = requireDist('app.js');
   const { configFromEnv } = requireDist('config.js');
   const { EVENT_STORE } = requireDist('event-store/event-store.port.js');
-  const config = configFromEnv({
-    DATA_DIR: dataDir,
-    PORT: '0',
-    HOST: '127.0.0.1',
-    ADMIN_TOKEN: 'bench-admin-token',
-    DEFAULT_WRITE_KEY: writeKey,
-    LOG_LEVEL: 'warn',
-    // ANALYTICS=off measures without the ClickHouse sink (to attribute its cost); on by default, as `npm start` runs.
-    ANALYTICS: process.env.ANALYTICS,
-  });
-  app = await createHeraldApp({ config });
+  const configFor = (env) =>
+    configFromEnv({
+      DATA_DIR: dataDir,
+      PORT: '0',
+      HOST: '127.0.0.1',
+      ADMIN_TOKEN: 'bench-admin-token',
+      DEFAULT_WRITE_KEY: writeKey,
+      LOG_LEVEL: 'warn',
+      // ANALYTICS=off measures without the ClickHouse sink (to attribute its cost); on by default, as `npm start` runs.
+      ANALYTICS: process.env.ANALYTICS,
+      ...env,
+    });
+  if (role === 'ingest') {
+    // An ingestion node needs a log its main process has started on (the workspace, its write key)
+    // and shares: the main process starts once and stops; it is not measured (docs/deployment.md).
+    const main = await createHeraldApp({ config: configFor({ SQLITE_SHARED: '1', ANALYTICS: 'off' }) });
+    await main.close();
+  }
+  app = await createHeraldApp({ config: configFor({ HERALD_ROLE: role }) });
   await app.listen(0, '127.0.0.1');
   port = app.getHttpServer().address().port;
   countConnections(app.getHttpServer());
