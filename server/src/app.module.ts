@@ -12,7 +12,6 @@ import { ErrorFilter } from './http/error.filter';
 import { identityProjection } from './identity/identity.projection';
 import { IdentityService } from './identity/identity.service';
 import { IngestTrackingCallHandler } from './ingestion/commands/ingest-tracking-call.handler';
-import { IngestionController } from './ingestion/ingestion.controller';
 import { INGESTED_IDS, ingestedIdsProjection } from './ingestion/dedupe/ingested-ids.projection';
 import { IngestedIds } from './ingestion/dedupe/ingested-ids.service';
 import { Metrics } from './operations/metrics';
@@ -199,7 +198,6 @@ export class AppModule {
       module: AppModule,
       imports: [CqrsModule.forRoot()],
       controllers: [
-        IngestionController,
         AuditController,
         UsersController,
         SegmentsController,

@@ -1,6 +1,7 @@
 /**
- * Builds the Herald application: Nest on Fastify, the tracking API, /api, /health, /metrics, /docs and
- * the dashboard; an ingestion node (HERALD_ROLE=ingest) serves the tracking API, /health, /metrics and /docs.
+ * Builds the Herald application: Nest on Fastify, the tracking API (Fastify routes of its own), /api,
+ * /health, /metrics, /docs and the dashboard; an ingestion node (HERALD_ROLE=ingest) serves the tracking
+ * API, /health, /metrics and /docs.
  */
 import 'reflect-metadata';
 import fastifyStatic from '@fastify/static';
@@ -11,6 +12,9 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { AppModule, type HeraldModuleOptions } from './app.module';
 import { IngestNodeModule } from './ingest-node.module';
+import { IngestTrackingCallHandler } from './ingestion/commands/ingest-tracking-call.handler';
+import { documentTrackingRoutes, registerTrackingRoutes } from './ingestion/tracking-routes';
+import { WorkspacesService } from './workspaces/workspaces.service';
 import { MAX_BODY_BYTES, registerJsonBodyParser } from './http/body-parsers';
 import { createPino, lazyRequestLogger, PinoNestLogger } from './http/logger';
 
@@ -34,6 +38,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     abortOnError: false,
   });
   registerJsonBodyParser(app.getHttpAdapter().getInstance());
+  registerTrackingRoutes(app.getHttpAdapter().getInstance(), app.get(IngestTrackingCallHandler), app.get(WorkspacesService));
 
   const openApi = new DocumentBuilder()
     .setTitle('Herald')
@@ -42,7 +47,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     .addBasicAuth()
     .addBearerAuth()
     .build();
-  SwaggerModule.setup('docs', app, () => SwaggerModule.createDocument(app, openApi), { jsonDocumentUrl: 'docs/openapi.json' });
+  SwaggerModule.setup('docs', app, () => documentTrackingRoutes(SwaggerModule.createDocument(app, openApi)), { jsonDocumentUrl: 'docs/openapi.json' });
 
   if (options.config.role === 'all' && existsSync(options.config.dashboardDir)) {
     await app.register(fastifyStatic, { root: options.config.dashboardDir, prefix: '/', decorateReply: false });

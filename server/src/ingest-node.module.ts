@@ -12,7 +12,6 @@ import { CONFIG, coreProviders, type HeraldModuleOptions, STATE_DB, startIngesti
 import type { HeraldConfig } from './config';
 import { EVENT_STORE, type EventStore } from './event-store/event-store.port';
 import { notSharedReason } from './event-store/sqlite/shared-log-marker';
-import { IngestionController } from './ingestion/ingestion.controller';
 import { IngestedIds } from './ingestion/dedupe/ingested-ids.service';
 import { OperationsController } from './operations/operations.controller';
 import { ProjectionRunner } from './projection-runner/projection-runner';
@@ -79,7 +78,7 @@ export class IngestNodeModule {
     return {
       module: IngestNodeModule,
       imports: [CqrsModule.forRoot()],
-      controllers: [IngestionController, OperationsController],
+      controllers: [OperationsController],
       providers: [...coreProviders(options), IngestNodeLifecycle],
     };
   }

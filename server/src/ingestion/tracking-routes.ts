@@ -1,0 +1,91 @@
+/**
+ * Segment's HTTP Tracking API: existing Segment and RudderStack SDKs send here with only `host`
+ * changed. The routes are Fastify's own, not a Nest controller's: on an ingestion node the request
+ * path is the whole of the work, and Nest's router, execution context and the CommandBus cost about
+ * a tenth of a `/v1/track` request (bench:ingest, tenth session). They run the same command handler
+ * and map errors with the same function as the rest of the API (`toErrorResponse`).
+ */
+import { Logger } from '@nestjs/common';
+import type { OpenAPIObject } from '@nestjs/swagger';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { toErrorResponse } from '../http/error.filter';
+import { UnauthorizedError } from '../http/http-errors';
+import type { WorkspacesService } from '../workspaces/workspaces.service';
+import { IngestTrackingCallCommand } from './commands/ingest-tracking-call.command';
+import type { IngestTrackingCallHandler } from './commands/ingest-tracking-call.handler';
+import type { SegmentCallType } from './segment/segment-message';
+
+type TrackingCall = SegmentCallType | 'batch';
+
+/** Each call's route and what the OpenAPI document says of it. */
+const CALLS: Record<TrackingCall, string> = {
+  track: 'Record an action a user performed (Segment track)',
+  identify: 'Tie a user to their traits; links an anonymousId to the userId (Segment identify)',
+  page: 'Record a page view (Segment page)',
+  screen: 'Record a mobile screen view (Segment screen)',
+  group: 'Associate a user with a group or account (Segment group)',
+  alias: 'Merge a previous id into a user id (Segment alias)',
+  batch: 'Send up to 500 KB of calls at once; one bad call rejects the whole batch (Segment batch)',
+};
+
+export function registerTrackingRoutes(fastify: FastifyInstance, handler: IngestTrackingCallHandler, workspaces: WorkspacesService): void {
+  const logger = new Logger('http');
+  // Also for what fails before the handler runs: a body over the limit, JSON that does not parse.
+  const errorHandler = (error: unknown, _request: FastifyRequest, reply: FastifyReply) => {
+    const { status, body } = toErrorResponse(error);
+    if (status >= 500) logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    return reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+  };
+  for (const kind of Object.keys(CALLS) as TrackingCall[]) {
+    fastify.post(`/v1/${kind}`, { errorHandler }, async (request) => {
+      const workspace = await authenticate(workspaces, request);
+      const result = await handler.execute(new IngestTrackingCallCommand(workspace, kind, request.body));
+      return { success: true, accepted: result.accepted };
+    });
+  }
+}
+
+/** Segment sends the write key as the Basic-auth user name; some clients put `writeKey` in the body. */
+async function authenticate(workspaces: WorkspacesService, request: FastifyRequest): Promise<string> {
+  const writeKey = writeKeyFromHeader(request.headers.authorization) ?? writeKeyFromBody(request.body);
+  if (!writeKey) throw new UnauthorizedError('A write key is required: Basic auth with the write key as user name, or `writeKey` in the body');
+  const workspace = workspaces.workspaceForWriteKey(writeKey) ?? (await workspaces.workspaceForUnknownWriteKey(writeKey));
+  if (!workspace) throw new UnauthorizedError('The write key is not known');
+  return workspace;
+}
+
+export function writeKeyFromHeader(header: string | undefined): string | undefined {
+  const match = /^Basic\s+(.+)$/i.exec(header ?? '');
+  if (!match) return undefined;
+  const decoded = Buffer.from(match[1].trim(), 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  const user = colon === -1 ? decoded : decoded.slice(0, colon);
+  return user || undefined;
+}
+
+function writeKeyFromBody(body: unknown): string | undefined {
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    const key = (body as { writeKey?: unknown }).writeKey;
+    if (typeof key === 'string' && key.length > 0) return key;
+  }
+  return undefined;
+}
+
+/** The routes in the OpenAPI document, which Nest's swagger module builds from controllers only. */
+export function documentTrackingRoutes(document: OpenAPIObject): OpenAPIObject {
+  const answer = {
+    description: 'Accepted once durable: `{ success: true, accepted }` (a duplicate messageId is accepted and stored once)',
+  };
+  for (const [kind, summary] of Object.entries(CALLS)) {
+    document.paths[`/v1/${kind}`] = {
+      post: {
+        tags: ['tracking'],
+        summary,
+        security: [{ basic: [] }],
+        requestBody: { required: true, content: { 'application/json': { schema: { type: 'object' } } } },
+        responses: { 200: answer, 400: { description: 'The call names the bad field' }, 401: { description: 'Unknown or missing write key' } },
+      },
+    };
+  }
+  return document;
+}
