@@ -53,7 +53,7 @@ export class Broadcasts {
         const publishedAt = Date.parse(latest.publishedAt);
         const doneKey = `${workspace}|${entry.id}|${latest.version}`;
         for (const person of this.segments.allMembers(workspace, trigger.schedule.segment)) {
-          const traits = this.segments.person(workspace, person)?.profile.traits ?? {};
+          const traits = this.segments.record(workspace, person)?.profile.traits ?? {};
           const zone = resolveTimeZone(settings, typeof traits.timezone === 'string' ? traits.timezone : undefined);
           const occurrence = dueOccurrence(trigger.schedule, publishedAt, now, zone, settings.timezone ?? 'UTC');
           if (!occurrence) continue;

@@ -234,6 +234,9 @@ export class SegmentEngine {
     const specs = this.specs(workspace);
     const profile = target ? mergeProfiles(target.profile, source.profile, specs) : { ...source.profile, userId: into };
     const appends = this.membershipChanges(event, workspace, from, source.members, [], now, 'merged_into_user');
+    // What the earlier identity was last seen at beyond its record goes with it.
+    const sourceSeen = this.state.lastSeenOf(workspace, from);
+    if (sourceSeen !== undefined) this.state.noteSeen(workspace, into, sourceSeen);
     this.state.deletePerson(workspace, from);
     const decided = this.decide(event, workspace, into, target, profile, now);
     return [...appends, ...decided];
@@ -301,10 +304,17 @@ export class SegmentEngine {
     // Unchanged membership (most events) keeps its array: nothing to sort or copy.
     const next = isSameSet(before, members) ? before : [...members].sort();
     const appends = next === before ? [] : this.membershipChanges(cause, workspace, person, before, next, now, exitReason);
+    // An event that moved only last seen keeps the record's profile; its time is noted apart (see
+    // SegmentState). The same in a rebuild, so the records do not depend on where commits fall.
+    let stored = profile;
+    if (record && next === before && movedOnlyLastSeen(record.profile, profile)) {
+      this.state.noteSeen(workspace, person, profile.lastSeen);
+      stored = record.profile;
+    }
     // A record the event did not change is not written again (with a million persons, each write
     // is a page of a large B-tree).
-    if (record && profile === record.profile && next === before && nextCheckAt === record.nextCheckAt) return appends;
-    this.state.putPerson(workspace, person, { ...record, profile, members: next, nextCheckAt });
+    if (record && stored === record.profile && next === before && nextCheckAt === record.nextCheckAt) return appends;
+    this.state.putPerson(workspace, person, { ...record, profile: stored, members: next, nextCheckAt });
     return appends;
   }
 
@@ -355,6 +365,20 @@ function isSameSet(list: string[], members: ReadonlySet<string>): boolean {
   if (list.length !== members.size) return false;
   for (const id of list) if (!members.has(id)) return false;
   return true;
+}
+
+/** `after` is `before` with a later last seen and nothing else changed (evolveProfile keeps what it does not change). */
+function movedOnlyLastSeen(before: Profile, after: Profile): boolean {
+  return (
+    after !== before &&
+    after.lastSeen > before.lastSeen &&
+    after.firstSeen === before.firstSeen &&
+    after.userId === before.userId &&
+    after.traits === before.traits &&
+    after.groups === before.groups &&
+    after.counters === before.counters &&
+    after.subscriptions === before.subscriptions
+  );
 }
 
 /** Both sorted. */

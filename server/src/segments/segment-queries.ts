@@ -26,6 +26,12 @@ export class SegmentQueries {
       person: db.prepare<[string, string], { record: string; next_check_at: number | null }>(
         'SELECT record, next_check_at FROM segment_persons WHERE workspace = ? AND person = ?',
       ),
+      // Last seen noted beside the record (see SegmentState): `segment_seen` has no index, it is short.
+      lastSeen: db.prepare<[{ workspace: string; person: string }], { at: number | null }>(
+        `SELECT MAX(at) AS at FROM (
+           SELECT last_seen AS at FROM segment_last_seen WHERE workspace = @workspace AND person = @person
+           UNION ALL SELECT at FROM segment_seen WHERE workspace = @workspace AND person = @person)`,
+      ),
     };
   }
 
@@ -52,7 +58,20 @@ export class SegmentQueries {
     return new Map(this.statements.counts.all(workspace).map((row) => [row.segment_id, row.total]));
   }
 
+  /** A person's record with their exact last seen. */
   person(workspace: string, person: string): PersonRecord | undefined {
+    const record = this.record(workspace, person);
+    if (!record) return undefined;
+    const seen = this.statements.lastSeen.get({ workspace, person })?.at ?? null;
+    if (seen !== null && seen > record.profile.lastSeen) record.profile = { ...record.profile, lastSeen: seen };
+    return record;
+  }
+
+  /**
+   * A person's record as stored: its last seen may be earlier than the person's (events that moved
+   * only last seen are noted apart). Cheaper than `person`, for readers of traits or membership.
+   */
+  record(workspace: string, person: string): PersonRecord | undefined {
     const row = this.statements.person.get(workspace, person);
     return row ? decodePersonRecord(person, row.record, row.next_check_at) : undefined;
   }

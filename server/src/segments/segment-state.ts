@@ -8,6 +8,16 @@
  * projection), so the changes are kept per batch: `beginBatch` announces a batch's last position,
  * `at` tells which event the next changes come from, `applied` how far the commit in progress
  * goes, and `flush` writes only the batches up to there, each record as that batch left it.
+ *
+ * Last seen: most events (a page view, a product view no segment counts) move nothing in a record
+ * but last seen, and with a million persons rewriting the record costs a random page of a large
+ * B-tree per event. Such an event leaves the record as it is and only notes its time (`noteSeen`):
+ * a commit appends the noted times to `segment_seen` (rows in insertion order, so a batch's fill a
+ * few pages), and once that holds `seenCompactRows` rows they are folded, in key order, into
+ * `segment_last_seen` (narrow rows: many persons share each page written) in the same transaction.
+ * A person's last seen is the latest of the record's and those two tables' (`lastSeenOf`, and
+ * `SegmentQueries.person` for the API). Both live and in a rebuild the record's last seen moves
+ * only with a change to the record, so the records do not depend on where commits fall.
  */
 import type { CapState, Profile, SegmentDefinition } from '@herald/projections';
 import type { StateDb } from '../state/state-db';
@@ -48,12 +58,31 @@ CREATE TABLE IF NOT EXISTS segment_links (
   PRIMARY KEY (workspace, key)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segment_workspace_settings (
   workspace TEXT PRIMARY KEY, cap_window_ms INTEGER NOT NULL, timezone TEXT) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS segment_seen (workspace TEXT NOT NULL, person TEXT NOT NULL, at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS segment_last_seen (
+  workspace TEXT NOT NULL, person TEXT NOT NULL, last_seen INTEGER NOT NULL,
+  PRIMARY KEY (workspace, person)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS segment_definitions (
   workspace TEXT NOT NULL, segment_id TEXT NOT NULL, version INTEGER NOT NULL, definition TEXT NOT NULL,
   PRIMARY KEY (workspace, segment_id)) WITHOUT ROWID;
 `;
 
-export const SEGMENT_TABLES = ['segment_persons', 'segment_members', 'segment_links', 'segment_definitions', 'segment_workspace_settings'];
+export const SEGMENT_TABLES = [
+  'segment_persons',
+  'segment_members',
+  'segment_links',
+  'segment_definitions',
+  'segment_workspace_settings',
+  'segment_seen',
+  'segment_last_seen',
+];
+
+/**
+ * Rows of `segment_seen` that are folded into `segment_last_seen` at once. Larger: fewer, bigger
+ * folds (each rewrites up to every page of `segment_last_seen`); smaller: a shorter scan for the
+ * API's look-up of one person's last seen, which reads `segment_seen` whole.
+ */
+const SEEN_COMPACT_ROWS = 20_000;
 
 const NO_SETTINGS: WorkspaceSettings = Object.freeze({ capWindowMs: 0 });
 
@@ -70,6 +99,8 @@ interface Changes {
   first: number;
   last: number;
   persons: Map<string, Map<string, PersonRecord | null>>;
+  /** Last seen noted without a record write, per workspace and person (the latest). */
+  seen: Map<string, Map<string, number>>;
   members: MemberChange[];
   links: Map<string, Map<string, string>>;
   /** cacheKey(workspace, segment id) -> the definition, or null once deleted. */
@@ -78,7 +109,7 @@ interface Changes {
 }
 
 function noChanges(end: number, position: number): Changes {
-  return { end, first: position, last: position, persons: new Map(), members: [], links: new Map(), definitions: new Map(), workspaceSettings: new Map() };
+  return { end, first: position, last: position, persons: new Map(), seen: new Map(), members: [], links: new Map(), definitions: new Map(), workspaceSettings: new Map() };
 }
 
 export class SegmentState {
@@ -98,12 +129,17 @@ export class SegmentState {
   private position = 0;
   /** Position up to which the commit in progress goes. */
   private appliedUpTo = 0;
+  /** The latest time per person in `segment_seen` (committed, not folded yet), and its row count. */
+  private journal = new Map<string, Map<string, number>>();
+  private journalRows = 0;
   private readonly statements;
 
   constructor(
     db: StateDb,
     /** Persons (and links) kept in memory; beyond this the caches are cut back at the next flush. */
     private readonly cacheLimit = CACHE_LIMIT,
+    /** Rows of `segment_seen` folded into `segment_last_seen` at once. */
+    private readonly seenCompactRows = SEEN_COMPACT_ROWS,
   ) {
     db.exec(SCHEMA);
     this.statements = {
@@ -142,8 +178,21 @@ export class SegmentState {
          WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?`,
       ),
       nextDue: db.prepare<[], { due: number | null }>('SELECT MIN(next_check_at) AS due FROM segment_persons WHERE next_check_at IS NOT NULL'),
+      addSeen: db.prepare<[string, string, number]>('INSERT INTO segment_seen (workspace, person, at) VALUES (?, ?, ?)'),
+      journal: db.prepare<[], { workspace: string; person: string; at: number; rows: number }>(
+        'SELECT workspace, person, MAX(at) AS at, COUNT(*) AS rows FROM segment_seen GROUP BY workspace, person',
+      ),
+      // WHERE true: an upsert's SELECT needs it (SQLite's parser would read ON CONFLICT as a join's ON).
+      foldSeen: db.prepare(
+        `INSERT INTO segment_last_seen (workspace, person, last_seen)
+         SELECT workspace, person, MAX(at) FROM segment_seen WHERE true GROUP BY workspace, person ORDER BY workspace, person
+         ON CONFLICT (workspace, person) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)`,
+      ),
+      clearSeen: db.prepare('DELETE FROM segment_seen'),
+      folded: db.prepare<[string, string], { last_seen: number }>('SELECT last_seen FROM segment_last_seen WHERE workspace = ? AND person = ?'),
     };
     this.loadDefinitions();
+    this.loadJournal();
   }
 
   // Persons
@@ -187,6 +236,26 @@ export class SegmentState {
     for (const [person, record] of cache ?? []) {
       if (record && !seen.has(person)) yield [person, record];
     }
+  }
+
+  /** The person was seen at `at`, a change their record does not carry (see the file's comment). */
+  noteSeen(workspace: string, person: string, at: number): void {
+    const seen = inner(this.current().seen, workspace);
+    if (!(at <= (seen.get(person) ?? -Infinity))) seen.set(person, at);
+  }
+
+  /**
+   * The latest time noted for the person beyond their record (committed or not), or undefined.
+   * Reads `segment_last_seen` (a point query), so it is for the rare reader: an identity merge.
+   */
+  lastSeenOf(workspace: string, person: string): number | undefined {
+    let latest = this.statements.folded.get(workspace, person)?.last_seen;
+    const consider = (at: number | undefined) => {
+      if (at !== undefined && !(at <= (latest ?? -Infinity))) latest = at;
+    };
+    consider(this.journal.get(workspace)?.get(person));
+    for (const changes of this.changes) consider(changes.seen.get(workspace)?.get(person));
+    return latest;
   }
 
   recordMembership(workspace: string, segmentId: string, person: string, since: number | undefined): void {
@@ -303,6 +372,12 @@ export class SegmentState {
     if (next !== undefined && next.first <= upTo) throw new Error(`segments: changes from ${next.first} to ${next.last} straddle a commit up to ${upTo}`);
     for (const changes of this.changes.slice(0, taken)) this.write(changes);
     this.changes = this.changes.slice(taken);
+    if (this.journalRows >= this.seenCompactRows) {
+      this.statements.foldSeen.run();
+      this.statements.clearSeen.run();
+      this.journal = new Map();
+      this.journalRows = 0;
+    }
     // Bound memory: once flushed the caches are only a read-through copy, but what later batches
     // changed and have not committed yet must stay (SQLite does not have it).
     if (this.personCount > this.cacheLimit) [this.persons, this.personCount] = unflushed(this.changes.map((changes) => changes.persons));
@@ -316,6 +391,16 @@ export class SegmentState {
         const record = persons.get(person);
         if (record) this.statements.putPerson.run(workspace, person, encodePersonRecord(person, record), record.nextCheckAt ?? null);
         else this.statements.deletePerson.run(workspace, person);
+      }
+    }
+    for (const [workspace, seen] of changes.seen) {
+      const journal = inner(this.journal, workspace);
+      for (const [person, at] of seen) {
+        // A time the journal already holds (or passes) for the person adds nothing.
+        if (at <= (journal.get(person) ?? -Infinity)) continue;
+        this.statements.addSeen.run(workspace, person, at);
+        journal.set(person, at);
+        this.journalRows += 1;
       }
     }
     for (const change of changes.members) {
@@ -352,6 +437,17 @@ export class SegmentState {
     this.changes = [];
     this.batchEnds = [];
     if (definitionsChanged) this.loadDefinitions();
+    // A flush whose transaction then failed has noted rows that were rolled back.
+    this.loadJournal();
+  }
+
+  private loadJournal(): void {
+    this.journal = new Map();
+    this.journalRows = 0;
+    for (const row of this.statements.journal.all()) {
+      inner(this.journal, row.workspace).set(row.person, row.at);
+      this.journalRows += row.rows;
+    }
   }
 
   private loadDefinitions(): void {

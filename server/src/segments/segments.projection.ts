@@ -26,10 +26,12 @@ export class SegmentsProjection implements HostedProjection {
      * events (derived ids, metadata) are not built, since a rebuild throws decisions away.
      */
     private readonly decides = true,
+    /** Rows of last seen noted apart that are folded at once (tests make it small). */
+    private readonly seenCompactRows?: number,
   ) {}
 
   get state(): SegmentState {
-    this.stateInstance ??= new SegmentState(this.db);
+    this.stateInstance ??= new SegmentState(this.db, undefined, this.seenCompactRows);
     return this.stateInstance;
   }
 
