@@ -1,6 +1,8 @@
 // npm run bench:rebuild — rebuilding every projection (`herald projections rebuild`) over a generated
 // log of 1M events, against reading the same log sequentially in the same run. See bench/README.md.
+import { fork, spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import os from 'node:os';
 import { join } from 'node:path';
 import { codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, ratioText, removeDir, requireDist, serverRequire } from './lib/common.mjs';
@@ -16,8 +18,18 @@ const RATE_GOAL = 200_000;
 const RATIO_GOAL = 0.5;
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
 
-const { openStateDb } = requireDist('state/state-db.js');
-const { rebuildProjections } = requireDist('cli/projections.commands.js');
+// The Node flags the `herald` bin runs the CLI with (a 64 MB young generation). This script runs with
+// them too, so the baselines read the log as the rebuild does; it starts itself again when they are
+// missing, as the bin does.
+const { HERALD_NODE_FLAGS, missingNodeFlags } = createRequire(import.meta.url)('../server/bin/node-flags.js');
+const missingFlags = missingNodeFlags(process.execArgv);
+if (missingFlags.length > 0) {
+  const child = spawn(process.execPath, [...missingFlags, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
+  const code = await new Promise((resolve) => child.on('exit', (exitCode) => resolve(exitCode ?? 1)));
+  process.exit(code);
+}
+
 const { bytesToUuid } = requireDist('shared/ids.js');
 const Database = serverRequire('better-sqlite3');
 
@@ -106,25 +118,22 @@ function decodedSelect(path, head) {
   }
 }
 
-/** `herald projections rebuild` (all projections) into a fresh state database. */
-async function rebuild(store, dir, round, profile) {
+/**
+ * `herald projections rebuild` (all projections) into a fresh state database, in a process of its
+ * own started with `flags`: HERALD_NODE_FLAGS as the bin runs it, or none (V8's defaults, as the CLI
+ * ran before it passed them) for comparison.
+ */
+async function rebuild(logPath, dir, round, flags, profile) {
   const statePath = join(dir, `state-${round}.sqlite`);
-  const db = openStateDb(statePath);
+  const child = fork(join(import.meta.dirname, 'lib/rebuild-child.mjs'), [logPath, statePath, profile ? 'profile' : ''], { execArgv: flags, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   try {
-    const profiler = profile ? await startProfile('rebuild') : undefined;
-    const cpuStart = process.cpuUsage();
-    const started = process.hrtime.bigint();
-    const results = await rebuildProjections(store, db, []);
-    const total = seconds(started);
-    const cpu = cpuSeconds(cpuStart);
-    const profileFile = await profiler?.stop();
-    const members = db.prepare('SELECT segment_id, COUNT(*) AS n FROM segment_members GROUP BY segment_id ORDER BY segment_id').all();
-    const { persons, recordBytes } = db.prepare('SELECT COUNT(*) AS persons, AVG(LENGTH(record)) AS recordBytes FROM segment_persons').get();
-    const due = db.prepare('SELECT COUNT(*) AS n FROM segment_persons WHERE next_check_at IS NOT NULL').get().n;
-    const links = db.prepare('SELECT COUNT(*) AS n FROM identity_links').get().n;
-    return { total, cpu, results, members, persons, recordBytes, due, links, profileFile };
+    const result = await new Promise((resolve, reject) => {
+      child.once('message', resolve);
+      child.once('exit', (code) => reject(new Error(`rebuild child exited (code ${code}) without a result`)));
+    });
+    await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve()));
+    return result;
   } finally {
-    db.close();
     for (const suffix of ['', '-wal', '-shm']) removeDir(statePath + suffix);
   }
 }
@@ -182,25 +191,28 @@ try {
   };
   await withStore((store) => readAllPages(store, Math.min(head, 100_000))); // warm-up: JIT (the file is in the OS cache since it was written)
 
-  const rates = { bare: [], decoded: [], readAll: [], rebuild: [] };
-  const cpuRates = { bare: [], decoded: [], readAll: [], rebuild: [] };
-  const names = { bare: 'bare SELECT', decoded: 'SELECT+decode', readAll: 'readAll' };
+  const rates = { bare: [], decoded: [], readAll: [], rebuild: [], rebuildDefault: [] };
+  const cpuRates = { bare: [], decoded: [], readAll: [], rebuild: [], rebuildDefault: [] };
+  const names = { bare: 'bare SELECT', decoded: 'SELECT+decode', readAll: 'readAll', rebuild: 'rebuild', rebuildDefault: 'rebuild, V8 default young generation' };
   const rate = (events, s) => `${fmt(events / s)}/s`;
   let sample;
   for (let round = 1; round <= ROUNDS; round++) {
-    const steps = round % 2 ? ['bare', 'decoded', 'readAll', 'rebuild'] : ['rebuild', 'readAll', 'decoded', 'bare'];
+    const steps = round % 2 ? ['bare', 'decoded', 'readAll', 'rebuild', 'rebuildDefault'] : ['rebuildDefault', 'rebuild', 'readAll', 'decoded', 'bare'];
     const line = [];
     for (const step of steps) {
-      if (step !== 'rebuild') {
+      if (!step.startsWith('rebuild')) {
         const r = step === 'bare' ? bareSelect(logPath) : step === 'decoded' ? decodedSelect(logPath, head) : await withStore((store) => readAllPages(store, head));
         rates[step].push(r.events / r.seconds);
         cpuRates[step].push(r.events / r.cpu);
         line.push(`${names[step]} ${rate(r.events, r.seconds)} [${rate(r.events, r.cpu)}]`);
       } else {
-        const r = await withStore((store) => rebuild(store, dir, round, PROFILE && round === ROUNDS));
-        rates.rebuild.push(head / r.total);
-        cpuRates.rebuild.push(head / r.cpu);
-        line.push(`rebuild ${rate(head, r.total)} [${rate(head, r.cpu)}] (${r.total.toFixed(1)} s, one pass: ${r.results.names.join(', ')})`);
+        const r = await rebuild(logPath, dir, round, step === 'rebuild' ? HERALD_NODE_FLAGS : [], PROFILE && round === ROUNDS && step === 'rebuild');
+        rates[step].push(head / r.total);
+        cpuRates[step].push(head / r.cpu);
+        line.push(
+          `${names[step]} ${rate(head, r.total)} [${rate(head, r.cpu)}] (${r.total.toFixed(1)} s, ${(r.faults / head).toFixed(2)} faults/event, ` +
+            `node ${r.execArgv.join(' ') || 'without flags'}, one pass: ${r.results.names.join(', ')})`,
+        );
         sample ??= r;
         if (r.profileFile) sample.profileFile = r.profileFile;
       }
@@ -223,8 +235,11 @@ try {
     ['SELECT + toRecorded decoding, no adapter (check)', fmt(median(rates.decoded)), ratioText(median(rates.decoded) / readAll), fmt(median(cpuRates.decoded)), ''],
     ['raw sequential read: adapter readAll (baseline)', fmt(readAll), '1.00', fmt(readAllCpu), ''],
     ['rebuild all projections, one pass (log events / total time)', fmt(rebuildRate), ratioText(rebuildRate / readAll), fmt(rebuildCpu), `>= ${fmt(RATE_GOAL)}/s, >= ${RATIO_GOAL.toFixed(2)}`],
+    ['  the same with V8\'s default young generation (before)', fmt(median(rates.rebuildDefault)), ratioText(median(rates.rebuildDefault) / readAll), fmt(median(cpuRates.rebuildDefault)), ''],
   ];
   printTable(['median of rounds', 'events/s', 'x readAll', 'events/CPU-s', 'goal'], rows);
+  const perRound = rates.rebuild.map((r, i) => ratioText(r / rates.rebuildDefault[i])).join(', ');
+  console.log(`\nrebuild with the CLI's flags / with V8's default young generation, per round: ${perRound}`);
   const rateMet = rebuildRate >= RATE_GOAL;
   const ratioMet = rebuildRate / readAll >= RATIO_GOAL;
   console.log(`\nrebuild ${fmt(rebuildRate)} events/s: goal >= ${fmt(RATE_GOAL)} ${goalText(rateMet)}`);

@@ -86,6 +86,28 @@ describe('herald projections rebuild', () => {
     expect(timers).toEqual([{ workspace: 'default', enrollment_id: 'waiting', person: 'user:a', timer_id: 'waiting/wait/1', due_at: Date.parse('2026-03-08T10:00:00.000Z') }]);
   });
 
+  it('runs, through the `herald` bin, with the young generation `npm start` gives the server, and passes its exit code on', async () => {
+    const herald = resolve(__dirname, '../../bin/herald.js');
+    // Loaded into every Node process the command starts: each says which flags it runs with (its worker threads say nothing).
+    const probe = join(dataDir, 'probe.js');
+    writeFileSync(probe, "if (require('node:worker_threads').isMainThread) process.stderr.write(`node flags: ${JSON.stringify(process.execArgv)}\\n`);");
+    const env = { ...process.env, NODE_OPTIONS: `--require ${probe}` };
+    const flagsOf = (stderr: string) => [...stderr.matchAll(/^node flags: (.*)$/gm)].map((match) => JSON.parse(match[1]) as string[]);
+
+    const { stderr } = await run(process.execPath, [herald, '--data-dir', dataDir, 'projections', 'rebuild'], { env });
+    expect(stderr).toMatch(/Rebuilt identity, segments, scenarios: \d+ events/);
+    expect(flagsOf(stderr)).toEqual([[], ['--max-semi-space-size=64', '--min-semi-space-size=64']]);
+    // Flags given by the caller win, and nothing runs twice.
+    const own = await run(process.execPath, ['--max-semi-space-size=32', '--min-semi-space-size=8', herald, '--data-dir', dataDir, 'projections', 'rebuild'], { env });
+    expect(flagsOf(own.stderr)).toEqual([['--max-semi-space-size=32', '--min-semi-space-size=8']]);
+    const off = await run(process.execPath, [herald, '--data-dir', dataDir, 'projections', 'rebuild'], { env: { ...env, HERALD_NODE_FLAGS: 'off' } });
+    expect(flagsOf(off.stderr)).toEqual([[]]);
+    await expect(run(process.execPath, [herald, '--data-dir', dataDir, 'projections', 'rebuild', 'nope'], { env })).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('Unknown projection nope'),
+    });
+  });
+
   it('draws a progress bar when stderr is a terminal', async () => {
     const { stdout } = await runOnTerminal([bin, '--data-dir', dataDir, 'projections', 'rebuild']);
     expect(stdout).toMatch(/Rebuilding identity, segments, scenarios \[=+\] 100% \| \d+\/\d+/);
