@@ -7,7 +7,7 @@ const { missingNodeFlags } = require('./node-flags');
 const missing = missingNodeFlags([...process.execArgv, ...(process.env.NODE_OPTIONS ?? '').split(/\s+/)]);
 if (missing.length > 0 && process.env.HERALD_NODE_FLAGS !== 'off') {
   // V8 sizes the young generation when the process starts (v8.setFlagsFromString comes too late),
-  // so the CLI runs itself again with the flags `npm start` gives the server.
+  // so the CLI runs itself again with the flags (see node-flags.js).
   const { spawn } = require('node:child_process');
   const child = spawn(process.execPath, [...missing, ...process.execArgv, __filename, ...process.argv.slice(2)], { stdio: 'inherit' });
   // A terminal's Ctrl-C reaches both processes; a signal sent to this one alone is passed on.
