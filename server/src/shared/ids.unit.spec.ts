@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { HERALD_NAMESPACE, bytesToUuid, hexToUuid, isUuid, uuidToBytes, uuidv5, uuidv7 } from './ids';
 
 describe('ids', () => {
@@ -5,6 +6,20 @@ describe('ids', () => {
     expect(uuidv5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8')).toBe('2ed6657d-e927-568b-95e1-2665a8aea6a2');
     expect(uuidv5('cause|handler')).toBe(uuidv5('cause|handler', HERALD_NAMESPACE));
     expect(uuidv5('cause|handler')).not.toBe(uuidv5('cause|other'));
+  });
+
+  it("uuidv5 in Herald's namespace is the RFC's SHA-1 of namespace and name, for short, multi-byte and long names alike", () => {
+    const reference = (name: string) => {
+      const digest = createHash('sha1').update(uuidToBytes(HERALD_NAMESPACE)).update(name, 'utf8').digest();
+      digest[6] = (digest[6] & 0x0f) | 0x50;
+      digest[8] = (digest[8] & 0x3f) | 0x80;
+      return bytesToUuid(digest);
+    };
+    // Around the shared buffer's edge (4,096 bytes, 16 of them the namespace), in 1- and 3-byte characters.
+    const names = ['', 'segment|default|m-1', 'Zoë|日本語|🙂', 'x'.repeat(1360), 'x'.repeat(1361), 'x'.repeat(4080), 'x'.repeat(5000), '€'.repeat(1360), '€'.repeat(1361)];
+    for (const name of names) expect(uuidv5(name)).toBe(reference(name));
+    // The buffer is reused: a shorter name after a longer one hashes only its own bytes.
+    expect(uuidv5('ab')).toBe(reference('ab'));
   });
 
   it('uuidv7 ids are version 7, RFC variant, unique, and sort in the order they were made', () => {
