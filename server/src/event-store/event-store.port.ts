@@ -69,6 +69,13 @@ export interface SubscribeOptions {
   /** Exclusive: the checkpoint, i.e. the position of the last event already handled. 0 = from the start. */
   afterPosition?: number;
   filter?: EventFilter;
+  /**
+   * The events whose data and metadata the subscriber reads (with a `filter`, those it is handed;
+   * otherwise all when left out). It is handed the others all the same, in order, but an adapter may
+   * decode their data and metadata only when first read (a runner follows the whole log to move a
+   * projection's checkpoint, and reads only the events its filter keeps).
+   */
+  reads?: EventFilter;
 }
 
 /** A live catch-up subscription: first the history after the checkpoint, then every new event, in order. */

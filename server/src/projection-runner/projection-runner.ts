@@ -75,7 +75,10 @@ interface Running {
 
 export interface ProjectionRunnerHooks {
   onError?: (name: string, error: unknown) => void;
-  /** Called after each event a projection has committed (applied or skipped). */
+  /**
+   * Called after each event a projection has committed (applied or skipped). The data and metadata of
+   * an event outside the projection's filter may be decoded only when read: read them only if needed.
+   */
   onCommitted?: (name: string, event: RecordedEvent) => void;
   /** Delay before a failed projection resumes from its checkpoint. */
   retryDelayMs?: number;
@@ -204,8 +207,9 @@ export class ProjectionRunner {
     });
     const depth = projection.pipelined ? PIPELINE_DEPTH : 1;
     while (!running.stopped) {
-      // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures).
-      const subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint });
+      // Unfiltered, so the checkpoint also moves past events this projection ignores (honest lag figures);
+      // the log need not decode those for it.
+      const subscription = this.store.subscribeToAll({ afterPosition: running.checkpoint, reads: projection.filter });
       running.subscription = subscription;
       const events = subscription[Symbol.asyncIterator]();
       // Batches handled and not committed yet, oldest first. Each settles only once its handling has.

@@ -89,6 +89,66 @@ interface PendingAppend {
 
 type Settler = Pick<PendingAppend, 'resolve' | 'reject'>;
 
+/** A live subscription's next position to read, and the events it reads the data of (all without). */
+interface Reader {
+  next: number;
+  reads?: EventFilter;
+}
+
+/**
+ * A committed event that no live subscriber near the head reads the data of (each one's `reads`
+ * leaves it out): handed out all the same, in order, with its JSON decoded on first access instead of
+ * at once. On an ingestion node the identity projection follows the log for the links alone, so
+ * every tracked event would otherwise be parsed, kept and dropped unread (bench:ingest).
+ */
+class LazyEvent implements RecordedEvent {
+  private decodedData: unknown;
+  private decodedMetadata: RecordedEvent['metadata'] | undefined;
+
+  constructor(
+    readonly position: number,
+    readonly stream: string,
+    readonly revision: number,
+    readonly type: string,
+    readonly recordedAt: string,
+    private readonly idBytes: Uint8Array,
+    private dataText: string | undefined,
+    private metadataText: string | undefined,
+  ) {}
+
+  get id(): string {
+    return bytesToUuid(this.idBytes);
+  }
+
+  get data(): unknown {
+    if (this.dataText !== undefined) {
+      this.decodedData = JSON.parse(this.dataText);
+      this.dataText = undefined;
+    }
+    return this.decodedData;
+  }
+
+  get metadata(): RecordedEvent['metadata'] {
+    if (this.metadataText !== undefined) {
+      this.decodedMetadata = JSON.parse(this.metadataText);
+      this.metadataText = undefined;
+    }
+    return this.decodedMetadata!;
+  }
+
+  /** The event as a plain object, as readers that read its data get it. */
+  decoded(): RecordedEvent {
+    const { id, type, data, metadata, stream, revision, position, recordedAt } = this;
+    return { id, type, data, metadata, stream, revision, position, recordedAt };
+  }
+}
+
+/** Whether one of the filters matches the event. */
+function readBySome(reads: EventFilter[], type: string, stream: string): boolean {
+  for (const filter of reads) if (matchesTypeAndStream(type, stream, filter)) return true;
+  return false;
+}
+
 export interface SqliteEventStoreOptions {
   /** A file path, or ':memory:' for tests that need no durability. */
   path: string;
@@ -166,10 +226,10 @@ export class SqliteEventStore implements EventStore {
   private readonly pollTimer?: NodeJS.Timeout;
   private readonly statements;
   /** Recently read events by position (see `readPage`). */
-  private readonly recent = new Map<number, RecordedEvent>();
+  private readonly recent = new Map<number, RecordedEvent | LazyEvent>();
   private oldestRecent = 0;
-  /** Each live subscription's next position to read. */
-  private readonly readers = new Map<object, number>();
+  /** The live subscriptions. */
+  private readonly readers = new Set<Reader>();
   /** The last position this store has appended (for `keepAppended` and `readPage`); 0 when read-only. */
   private head = 0;
   /** Read-only, or shared with writers in other processes: the log may hold more than this store wrote. */
@@ -299,17 +359,18 @@ export class SqliteEventStore implements EventStore {
   }
 
   subscribeToAll(options: SubscribeOptions = {}): Subscription {
-    const reader = {};
-    this.readers.set(reader, (options.afterPosition ?? 0) + 1);
+    // What it reads the data of: what it is handed, if it filters; else what it says it reads.
+    const reader: Reader = { next: (options.afterPosition ?? 0) + 1, reads: options.filter ?? options.reads };
+    this.readers.add(reader);
     return liveSubscription({
       afterPosition: options.afterPosition ?? 0,
       readPage: async (fromPosition, maxCount) => {
         // Read unfiltered pages so the checkpoint advances past filtered-out events too.
-        const page = this.readPage(fromPosition, maxCount, true);
-        this.readers.set(reader, (page.at(-1)?.position ?? fromPosition - 1) + 1);
+        const page = this.readPage(fromPosition, maxCount, true, reader.reads);
+        reader.next = (page.at(-1)?.position ?? fromPosition - 1) + 1;
         this.forgetEventsReadByAll();
         return {
-          events: page.filter((event) => matches(event, options.filter)),
+          events: options.filter ? page.filter((event) => matches(event, options.filter)) : page,
           lastPosition: page.at(-1)?.position,
           full: page.length === maxCount,
         };
@@ -434,7 +495,8 @@ export class SqliteEventStore implements EventStore {
       const rows = this.statements.readAll.all(from, pageSize);
       for (const row of rows) {
         if (!matchesTypeAndStream(row.type, row.name, filter)) continue;
-        result.push(this.recent.get(row.position) ?? toRecorded(row, row.name));
+        const kept = this.recent.get(row.position);
+        result.push(kept === undefined ? toRecorded(row, row.name) : kept instanceof LazyEvent ? kept.decoded() : kept);
         if (result.length >= maxCount) break;
       }
       if (rows.length < pageSize) break;
@@ -449,11 +511,18 @@ export class SqliteEventStore implements EventStore {
    * the others; the objects are shared and must not be changed by readers. One-off reads (`readAll`:
    * rebuilds, backfills, exports) do not keep theirs: holding 20,000 events they will not read again
    * made every one of them survive into the old generation, which the GC then paid for.
+   *
+   * With `keep`, an event that no live subscriber near the head reads the data of (`reads`) is handed
+   * out as a `LazyEvent`; a subscriber that reads it gets it decoded (and kept so for the others).
    */
-  private readPage(fromPosition: number, maxCount: number, keep: boolean): RecordedEvent[] {
+  private readPage(fromPosition: number, maxCount: number, keep: boolean, reads?: EventFilter): RecordedEvent[] {
     const page: RecordedEvent[] = [];
     let position = fromPosition;
     for (let cached = this.recent.get(position); cached && page.length < maxCount; cached = this.recent.get(position)) {
+      if (cached instanceof LazyEvent && (!keep || matchesTypeAndStream(cached.type, cached.stream, reads))) {
+        cached = cached.decoded();
+        this.recent.set(position, cached);
+      }
       page.push(cached);
       position = cached.position + 1;
     }
@@ -464,8 +533,15 @@ export class SqliteEventStore implements EventStore {
     // appends by polling, and so does a store shared with other writers, so they always query.
     if (!this.othersWrite && position > this.head) return page;
     const lead = keep ? this.leadReader() : 0;
+    // Read by this subscriber or by another near the head (undefined: all events are).
+    const readers = keep && reads !== undefined ? this.readsNear(lead) : undefined;
+    readers?.push(reads!);
     for (const row of this.statements.readPage.all(position, maxCount - page.length)) {
-      const event = toRecorded(row, this.streamNameOf(row.stream_id));
+      const stream = this.streamNameOf(row.stream_id);
+      const event =
+        readers === undefined || readBySome(readers, row.type, stream)
+          ? toRecorded(row, stream)
+          : new LazyEvent(row.position, stream, row.revision, row.type, new Date(row.recorded_at).toISOString(), row.event_id, row.data, row.metadata);
       page.push(event);
       if (keep && maxCount <= RECENT_READS && !farBehind(event.position, lead)) this.remember(event);
     }
@@ -488,12 +564,13 @@ export class SqliteEventStore implements EventStore {
     for (const outcome of outcomes) if (outcome.ok) this.head = Math.max(this.head, outcome.position);
     const lead = this.leadReader();
     let near = 0;
-    for (const next of this.readers.values()) {
+    for (const { next } of this.readers) {
       if (farBehind(next, lead)) continue;
       if (next <= previousHead) return;
       near += 1;
     }
     if (near === 0) return;
+    const readers = this.readsNear(lead);
     const recordedAtText = new Date(recordedAt).toISOString();
     requests.forEach((request, i) => {
       const outcome = outcomes[i];
@@ -503,6 +580,12 @@ export class SqliteEventStore implements EventStore {
       // positions and revisions ending at the ones reported.
       request.events.forEach((event, k) => {
         const before = count - 1 - k;
+        if (readers !== undefined && !readBySome(readers, event.type, request.stream)) {
+          const position = outcome.position - before;
+          const revision = outcome.nextExpectedRevision - before;
+          this.remember(new LazyEvent(position, request.stream, revision, event.type, recordedAtText, event.id, event.data, event.metadata));
+          return;
+        }
         this.remember({
           id: bytesToUuid(event.id),
           type: event.type,
@@ -536,7 +619,7 @@ export class SqliteEventStore implements EventStore {
   private forgetEventsReadByAll(): void {
     const lead = this.leadReader();
     let slowest = Number.POSITIVE_INFINITY;
-    for (const next of this.readers.values()) if (!farBehind(next, lead)) slowest = Math.min(slowest, next);
+    for (const { next } of this.readers) if (!farBehind(next, lead)) slowest = Math.min(slowest, next);
     while (this.recent.size > 0 && this.oldestRecent < slowest) {
       this.recent.delete(this.oldestRecent);
       this.oldestRecent += 1;
@@ -546,8 +629,23 @@ export class SqliteEventStore implements EventStore {
   /** The position the furthest-ahead live subscriber reads next (0 with none). */
   private leadReader(): number {
     let lead = 0;
-    for (const next of this.readers.values()) lead = Math.max(lead, next);
+    for (const { next } of this.readers) lead = Math.max(lead, next);
     return lead;
+  }
+
+  /**
+   * What the live subscribers near the head read the data of (one filter each), or undefined when one
+   * of them reads every event (as most projections do in the server that runs them all): then every
+   * event is decoded at once, as before.
+   */
+  private readsNear(lead: number): EventFilter[] | undefined {
+    const reads: EventFilter[] = [];
+    for (const reader of this.readers) {
+      if (farBehind(reader.next, lead)) continue;
+      if (reader.reads === undefined) return undefined;
+      reads.push(reader.reads);
+    }
+    return reads;
   }
 
   /** How many read events are kept for other subscribers (for tests and metrics). */
@@ -555,7 +653,7 @@ export class SqliteEventStore implements EventStore {
     return this.recent.size;
   }
 
-  private remember(event: RecordedEvent): void {
+  private remember(event: RecordedEvent | LazyEvent): void {
     if (this.recent.has(event.position)) return;
     // Only events at or after the oldest kept: a re-read of older ones (a subscriber replaying from
     // the start) would leave every kept position below `oldestRecent`, and the eviction below would
