@@ -91,6 +91,30 @@ describe('SqliteEventStore durability and group commit', () => {
     await store.close();
   });
 
+  it('writes only the new ids of an append to an existing stream, in order; known ids, also from the same commit, are no-ops', async () => {
+    const store = new SqliteEventStore({ path: tempFile() });
+    const [a, b, c, d, elsewhere] = [newEvent('A'), newEvent('B'), newEvent('C'), newEvent('D'), newEvent('X')];
+    await store.append('s', [a]);
+    const other = await store.append('t', [elsewhere]);
+    // In one commit: new and known ids mixed (one stored in another stream), a replay of ids written
+    // earlier in the same commit, and an append of known ids only.
+    const [mixed, replay, known] = await Promise.all([
+      store.append('s', [a, b, elsewhere, c]),
+      store.append('s', [b, c]),
+      store.append('s', [elsewhere]),
+    ]);
+    expect(store.stats.commits).toBe(3);
+    expect(mixed).toEqual({ nextExpectedRevision: 2, position: other.position + 2, appended: 2 });
+    expect(replay).toEqual({ nextExpectedRevision: 2, position: other.position + 2, appended: 0 });
+    expect(known).toEqual({ nextExpectedRevision: 2, position: other.position, appended: 0 });
+    const next = await store.append('s', [d, a]);
+    expect(next).toEqual({ nextExpectedRevision: 3, position: other.position + 3, appended: 1 });
+    const stream = await store.readStream('s');
+    expect(stream.map((event) => [event.type, event.revision])).toEqual([['A', 0], ['B', 1], ['C', 2], ['D', 3]]);
+    expect(stream.map((event) => event.position)).toEqual([1, other.position + 1, other.position + 2, other.position + 3]);
+    await store.close();
+  });
+
   it('fails only the appends whose expectation does not hold within a group commit', async () => {
     const store = new SqliteEventStore({ path: tempFile() });
     await store.append('s', [newEvent()]);

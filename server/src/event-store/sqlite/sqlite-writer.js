@@ -27,7 +27,43 @@ function createWriter(db) {
       `INSERT INTO events (stream_id, revision, event_id, type, data, metadata, recorded_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
+    insertEventIfNew: db.prepare(
+      `INSERT INTO events (stream_id, revision, event_id, type, data, metadata, recorded_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING`,
+    ),
   };
+
+  /**
+   * An append to an existing stream that expects nothing of it (every tracking call): each event is
+   * inserted unless its id is stored, which the insert's own probe of the id index tells, instead of
+   * a lookup of the id before each insert (one index probe and one statement fewer per event). The
+   * outcome is the one `applyAppend` gives.
+   * @param {AppendRequest} request
+   * @param {{ stream_id: number; revision: number }} existing
+   * @param {number} recordedAt
+   * @returns {AppendOutcome}
+   */
+  function appendToExisting(request, existing, recordedAt) {
+    const streamId = existing.stream_id;
+    let revision = existing.revision;
+    let position = 0;
+    let knownPosition = 0;
+    for (const event of request.events) {
+      const inserted = statements.insertEventIfNew.run(streamId, revision + 1, event.id, event.type, event.data, event.metadata, recordedAt);
+      if (inserted.changes === 1) {
+        revision += 1;
+        position = Number(inserted.lastInsertRowid);
+      } else {
+        const stored = /** @type {{ position: number }} */ (statements.eventById.get(event.id));
+        knownPosition = Math.max(knownPosition, stored.position);
+      }
+    }
+    const appended = revision - existing.revision;
+    // Every id is known: an idempotent replay of an earlier append.
+    if (appended === 0) return { ok: true, nextExpectedRevision: existing.revision, position: knownPosition, appended: 0 };
+    statements.updateStreamRevision.run(revision, streamId);
+    return { ok: true, nextExpectedRevision: revision, position, appended, streamId };
+  }
 
   /**
    * @param {AppendRequest} request
@@ -38,6 +74,7 @@ function createWriter(db) {
     const { stream, events, expected } = request;
     /** @type {{ stream_id: number; revision: number } | undefined} */
     const existing = /** @type {any} */ (statements.streamByName.get(stream));
+    if (existing && expected === 'any') return appendToExisting(request, existing, recordedAt);
     const fresh = [];
     let knownPosition = 0;
     for (const event of events) {
