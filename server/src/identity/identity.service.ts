@@ -73,9 +73,7 @@ export class IdentityService {
   }
 
   private lookup(workspace: string, key: IdentityKey): string | undefined {
-    // Nearly always empty (links are rare and settle within a commit): no key built for it then.
-    const pending = this.pending.size === 0 ? undefined : this.pending.get(`${workspace}|${key}`);
-    return pending ?? this.index.lookup(workspace, key);
+    return this.pending.get(`${workspace}|${key}`) ?? this.index.lookup(workspace, key);
   }
 }
 

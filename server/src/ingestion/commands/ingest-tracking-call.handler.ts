@@ -79,23 +79,17 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
       messages = newMessages(workspace, messages, this.dedupe, duplicates, ids);
     }
 
-    // One message on a log that dedupes by itself (every plain track call): one append, awaited
-    // alone, without the per-stream map, the type counts and `allSettled` that a batch needs; what
-    // waits for the commit is the append's promise and the message's links.
-    if (messages.length === 1 && !this.dedupe) {
-      const { stream, events, links } = this.eventsOf(workspace, messages[0]);
-      const started = process.hrtime.bigint();
-      return { accepted: 1, durable: this.whenAppended(workspace, this.store.append(stream, events, { expectedRevision: 'any' }), links, messages[0].type, started) };
-    }
-
     // Resolve in order, so a link made by an earlier message of a batch routes the later ones.
     const byStream = new Map<string, { events: NewEvent[]; links: IdentityLink[] }>();
     for (const message of messages) {
-      const { stream, events, links } = this.eventsOf(workspace, message, ids?.get(message));
+      const { person, links } = this.identity.resolve(workspace, message);
+      const stream = person.kind === 'user' ? userStream(workspace, person.userId) : anonymousStream(workspace, person.anonymousId);
       const entry = byStream.get(stream) ?? { events: [], links: [] };
       byStream.set(stream, entry);
-      entry.events.push(...events);
+      const messageEvent = toEvent(workspace, message, ids?.get(message));
+      for (const link of links) entry.events.push(linkEvent(workspace, link, messageEvent));
       entry.links.push(...links);
+      entry.events.push(messageEvent);
     }
     // Counted by type for the metrics, which are written once the call is durable.
     const types = new Map<string, number>();
@@ -110,28 +104,6 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
     }
     if (this.dedupe) reserveIds(this.dedupe, [...byStream.values()], appends);
     return { accepted: parsed.messages.length, durable: this.whenDurable(workspace, appends, links, duplicates, types, started) };
-  }
-
-  /** The message's person's stream and its events: the links the message makes, then the message. */
-  private eventsOf(workspace: string, message: SegmentMessage, id?: string): { stream: string; events: NewEvent[]; links: IdentityLink[] } {
-    const { person, links } = this.identity.resolve(workspace, message);
-    const stream = person.kind === 'user' ? userStream(workspace, person.userId) : anonymousStream(workspace, person.anonymousId);
-    const messageEvent = toEvent(workspace, message, id);
-    const events = links.length === 0 ? [messageEvent] : [...links.map((link) => linkEvent(workspace, link, messageEvent)), messageEvent];
-    return { stream, events, links };
-  }
-
-  /** `whenDurable` for a single append of a single message. */
-  private async whenAppended(workspace: string, append: Promise<unknown>, links: IdentityLink[], type: string, started: bigint): Promise<void> {
-    try {
-      await append;
-    } catch (error) {
-      this.metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-      this.identity.release(workspace, links);
-      throw error;
-    }
-    this.metrics.appendLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    this.metrics.ingestedEvents.inc({ workspace, type }, 1);
   }
 
   /** Waits for every append; a failed one gives its reserved links back. */

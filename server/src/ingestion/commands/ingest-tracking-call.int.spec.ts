@@ -1,7 +1,7 @@
 /**
  * The tracking-call handler on the embedded log when an append fails: the call is refused and the
- * identity links it reserved are given back, so a later call decides them again. A single call and
- * a batch take different paths to the append; both are run.
+ * identity links it reserved are given back, so a later call decides them again, for a single call
+ * and for a batch whose messages go to two streams.
  */
 import { userStream } from '@herald/projections';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -52,7 +52,7 @@ const identify = (anonymousId: string, userId: string, messageId: string) => ({ 
 
 it.each([
   ['a single call', (call: { messageId: string }) => new IngestTrackingCallCommand('default', 'identify', call)],
-  // Two messages to two streams: the batch's path (one append per stream).
+  // Two messages to two streams: one append each.
   [
     'a batch',
     (call: { messageId: string }) =>
