@@ -38,7 +38,10 @@ export function registerTrackingRoutes(fastify: FastifyInstance, handler: Ingest
   };
   for (const kind of Object.keys(CALLS) as TrackingCall[]) {
     fastify.post(`/v1/${kind}`, { errorHandler }, async (request) => {
-      const workspace = await authenticate(workspaces, request);
+      const writeKey = writeKeyOf(request);
+      // A known key is answered at once; only an unknown one may wait for the workspaces to be reread.
+      const workspace = workspaces.workspaceForWriteKey(writeKey) ?? (await workspaces.workspaceForUnknownWriteKey(writeKey));
+      if (!workspace) throw new UnauthorizedError('The write key is not known');
       const result = await handler.execute(new IngestTrackingCallCommand(workspace, kind, request.body));
       return { success: true, accepted: result.accepted };
     });
@@ -46,12 +49,10 @@ export function registerTrackingRoutes(fastify: FastifyInstance, handler: Ingest
 }
 
 /** Segment sends the write key as the Basic-auth user name; some clients put `writeKey` in the body. */
-async function authenticate(workspaces: WorkspacesService, request: FastifyRequest): Promise<string> {
+function writeKeyOf(request: FastifyRequest): string {
   const writeKey = writeKeyFromHeader(request.headers.authorization) ?? writeKeyFromBody(request.body);
   if (!writeKey) throw new UnauthorizedError('A write key is required: Basic auth with the write key as user name, or `writeKey` in the body');
-  const workspace = workspaces.workspaceForWriteKey(writeKey) ?? (await workspaces.workspaceForUnknownWriteKey(writeKey));
-  if (!workspace) throw new UnauthorizedError('The write key is not known');
-  return workspace;
+  return writeKey;
 }
 
 export function writeKeyFromHeader(header: string | undefined): string | undefined {

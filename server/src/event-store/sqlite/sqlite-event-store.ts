@@ -297,12 +297,16 @@ export class SqliteEventStore implements EventStore {
           });
     if (this.othersWrite) {
       // Other processes write; notice their appends by polling the head. A shared store polls often:
-      // its projections react to what ingestion nodes append (one indexed query per poll).
+      // its projections react to what ingestion nodes append (one indexed query per poll). Not while
+      // a commit of its own is on its way: the poll would see that commit in the file before its
+      // answer came back, and wake the subscribers to read and decode from the file what the answer
+      // hands them decoded (`keepAppended`); the answer wakes them, and they then read the file past
+      // it, where the others' appends are.
       let lastHead = this.headSync();
       this.pollTimer = setInterval(() => {
-        if (this.closed) return;
+        if (this.closed || this.committing > 0) return;
         const head = this.headSync();
-        if (head !== lastHead) {
+        if (head > Math.max(lastHead, this.head)) {
           lastHead = head;
           this.appended.emit('appended', head);
         }
