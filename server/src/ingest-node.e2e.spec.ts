@@ -5,7 +5,7 @@
  */
 import { userStream } from '@herald/projections';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp, tempDataDir } from './test-support/herald-test-app';
-import { freePort, runMainToExit, type StartedMain, startMain } from './test-support/main-process';
+import { freePort, runMainUntilItEnds, type StartedMain, startMain } from './test-support/main-process';
 import { rmSync } from 'node:fs';
 
 async function startNode(dataDir: string): Promise<{ node: StartedMain; url: string }> {
@@ -73,7 +73,7 @@ describe('an ingestion node on a log its main process does not share', () => {
     const main = await startTestApp();
     try {
       const port = await freePort();
-      const { code, output } = await runMainToExit({ HERALD_ROLE: 'ingest', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: main.dataDir });
+      const { code, output } = await runMainUntilItEnds({ HERALD_ROLE: 'ingest', PORT: String(port), HOST: '127.0.0.1', DATA_DIR: main.dataDir });
       expect(code).not.toBe(0);
       expect(output).toContain('SQLITE_SHARED=1');
     } finally {

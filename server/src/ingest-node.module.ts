@@ -38,6 +38,17 @@ class IngestNodeLifecycle implements OnModuleInit, OnApplicationShutdown {
   ) {}
 
   async onModuleInit(): Promise<void> {
+    try {
+      await this.start();
+    } catch (error) {
+      // Nest runs no shutdown hook for a start that failed: the log's writer and the state database
+      // are closed here, or the process would stay up with nothing to serve.
+      await this.onApplicationShutdown();
+      throw error;
+    }
+  }
+
+  private async start(): Promise<void> {
     if (this.store.kind === 'sqlite') {
       const refusal = notSharedReason(this.config.dataDir);
       if (refusal) throw new Error(`${refusal} (${this.config.dataDir})`);

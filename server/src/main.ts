@@ -23,6 +23,5 @@ async function main(): Promise<void> {
 
 main().catch((error) => {
   console.error(error);
-  // A start that failed half-way may leave threads and timers behind; it must not hang.
-  process.exit(1);
+  process.exitCode = 1;
 });

@@ -21,7 +21,7 @@ export interface StartedMain {
 }
 
 /** Runs main.js to its end (for one that must refuse to start): its exit code and everything it printed. */
-export async function runMainToExit(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+export async function runMainUntilItEnds(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
   const child = spawnMain(env);
   let output = '';
   child.stdout!.on('data', (chunk) => (output += chunk));
