@@ -102,6 +102,24 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(await log.headPosition());
   });
 
+  it('reads the log every pollMs while a batch is open, not after every append', async () => {
+    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 1_000, pollMs: 250 });
+    sink.start();
+    await sink.caughtUpTo(await appendUsers(1, 1));
+    const readsBefore = sink.threadReads!;
+    // 100 commits in about a second, all within one batch's window.
+    for (let i = 0; i < 100; i++) {
+      const now = new Date().toISOString();
+      await log.append(`user-${i}`, [{ id: uuidv7(), type: 'Tracked', data: { event: 'Go' }, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } }]);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await sink.caughtUpTo(await log.headPosition());
+    // The first append opens the batch; then a read every 250 ms and one at the close: a handful of
+    // pages, where waking on every append read about a hundred.
+    expect(sink.threadReads! - readsBefore).toBeLessThan(15);
+    expect(await stored()).toBe(await log.headPosition());
+  });
+
   it('inserts a batch of events appended longer than maxWaitMs ago once it reaches the head, without waiting again', async () => {
     const head = await appendUsers(30, 8);
     // As if the events had been appended an hour ago (recorded_at: the log's commit time in ms), and

@@ -56,6 +56,11 @@ export class AnalyticsSink {
   private worker?: SinkWorker;
   /** Inserts that failed since the sink started (for /metrics). */
   failedInserts = 0;
+  /** Pages of the log the sink's thread had read by its last batch (tests); undefined on this thread. */
+  get threadReads(): number | undefined {
+    return this.worker?.reads;
+  }
+
   /** Where the sink reads, maps and serialises: a worker thread, or this thread. */
   readonly runsOn: 'worker thread' | 'event loop';
 

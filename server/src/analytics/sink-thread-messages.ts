@@ -25,8 +25,11 @@ export type ToSinkThread =
 
 export type FromSinkThread =
   | { type: 'started'; checkpoint: number }
-  /** TabSeparated rows of the events after the checkpoint up to `last`, as UTF-8 bytes. */
-  | { type: 'batch'; seq: number; payload: ArrayBuffer; offset: number; length: number; events: number; last: number }
+  /**
+   * TabSeparated rows of the events after the checkpoint up to `last`, as UTF-8 bytes; `reads`: the
+   * pages of the log the thread has read so far.
+   */
+  | { type: 'batch'; seq: number; payload: ArrayBuffer; offset: number; length: number; events: number; last: number; reads: number }
   | { type: 'committed'; seq: number; position: number }
   /** Reading the log or the state database failed; the thread ends. */
   | { type: 'failed'; message: string };

@@ -24,6 +24,8 @@ type Waiter<T> = { resolve: (value: T) => void; reject: (error: Error) => void }
 
 export class SinkWorker {
   private readonly worker: Worker;
+  /** Pages of the log the thread had read when it handed over its last batch. */
+  reads = 0;
   private readonly unsubscribe: () => void;
   /** Batches handed over and not asked for yet, oldest first. */
   private readonly ready: SinkBatch[] = [];
@@ -107,6 +109,7 @@ export class SinkWorker {
       case 'started':
         return;
       case 'batch': {
+        this.reads = message.reads;
         const batch = { seq: message.seq, payload: new Uint8Array(message.payload, message.offset, message.length), events: message.events, last: message.last };
         const waiter = this.batchWaiter;
         this.batchWaiter = undefined;
