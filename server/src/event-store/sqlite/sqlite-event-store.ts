@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { EventEmitter } from 'node:events';
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { MessageChannel, type MessagePort, Worker } from 'node:worker_threads';
+import { Worker } from 'node:worker_threads';
 import { GenerationalMap } from '../../shared/generational-map';
 import { startWalCheckpointer } from '../../shared/wal-checkpointer';
 import { bytesToUuid, uuidToBytes } from '../../shared/ids';
@@ -173,12 +173,6 @@ export interface SqliteEventStoreOptions {
   /** Commit on a writer thread (the default for files; ':memory:' databases always commit in-process). */
   writerThread?: boolean;
   /**
-   * Commit through another store's writer thread (a port from its `attachWriter`): a store on another
-   * thread of the same process. Its appends join that writer's group commits, and it learns of every
-   * commit there at once, without polling.
-   */
-  writerPort?: MessagePort;
-  /**
    * With a writer thread, how often another thread checkpoints the WAL (ms); 0 leaves checkpoints to
    * SQLite, inside whichever commit crosses 1,000 WAL pages.
    */
@@ -207,8 +201,6 @@ interface Committer {
   readonly queues: boolean;
   /** Commits the batch, in one transaction (perhaps shared with batches handed over with it). */
   commit(batch: AppendRequest[], recordedAt: number, done: CommitDone): void;
-  /** A port through which a store on another thread commits with this committer's writer thread. */
-  attach?(): MessagePort;
   close(): Promise<void>;
 }
 
@@ -240,8 +232,8 @@ export class SqliteEventStore implements EventStore {
   private readonly readers = new Set<Reader>();
   /** The last position this store has appended (for `keepAppended` and `readPage`); 0 when read-only. */
   private head = 0;
-  /** Read-only, or shared with other writers: the log may hold more than this store wrote. */
-  private othersWrite: boolean;
+  /** Read-only, or shared with writers in other processes: the log may hold more than this store wrote. */
+  private readonly othersWrite: boolean;
   /**
    * The last revision of the streams this store appended to lately. When the store is the log's only
    * writer, a forward read from past that revision has nothing to return and needs no query.
@@ -261,7 +253,7 @@ export class SqliteEventStore implements EventStore {
     if (options.path !== ':memory:') mkdirSync(dirname(options.path), { recursive: true });
     this.db = new Database(options.path, { readonly: options.readonly ?? false });
     this.now = options.now ?? Date.now;
-    this.othersWrite = (options.readonly ?? false) || (options.shared ?? false) || options.writerPort !== undefined;
+    this.othersWrite = (options.readonly ?? false) || (options.shared ?? false);
     this.path = options.path;
     this.maxBatchEvents = options.maxBatchEvents ?? 10_000;
     this.refuseCommits = options.refuseCommits;
@@ -295,17 +287,15 @@ export class SqliteEventStore implements EventStore {
       head: this.db.prepare<[], { head: number | null }>('SELECT MAX(position) AS head FROM events'),
     };
     if (!options.readonly) this.head = this.headSync();
-    const onHead = (head: number) => this.appended.emit('appended', head);
-    this.committer = options.writerPort
-      ? portCommitter(options.writerPort, (error) => this.writerFailed(error), onHead)
-      : options.readonly || options.path === ':memory:' || options.writerThread === false
+    this.committer =
+      options.readonly || options.path === ':memory:' || options.writerThread === false
         ? inProcessCommitter(this.db)
-        : threadCommitter(options.path, (error) => this.writerFailed(error), onHead, {
+        : threadCommitter(options.path, (error) => this.writerFailed(error), {
             intervalMs: options.checkpointIntervalMs ?? 100,
             maxWalBytes: options.maxWalBytes ?? 64 * 1024 * 1024,
             maxBatchEvents: this.maxBatchEvents,
           });
-    if ((options.readonly || options.shared) && !options.writerPort) {
+    if (this.othersWrite) {
       // Other processes write; notice their appends by polling the head. A shared store polls often:
       // its projections react to what ingestion nodes append (one indexed query per poll). Not while
       // a commit of its own is on its way: the poll would see that commit in the file before its
@@ -397,16 +387,6 @@ export class SqliteEventStore implements EventStore {
         };
       },
     });
-  }
-
-  /**
-   * A port to this store's writer thread for a store on another thread of the process (its
-   * `writerPort`). From then on this store too reads the log instead of trusting what it wrote itself.
-   */
-  attachWriter(): MessagePort {
-    if (!this.committer.attach) throw new Error('This event store has no writer thread to share');
-    this.othersWrite = true;
-    return this.committer.attach();
   }
 
   localLogFile(): LocalLogFile | undefined {
@@ -774,7 +754,6 @@ function inProcessCommitter(db: Database.Database): Committer {
 function threadCommitter(
   path: string,
   onFailure: (error: Error) => void,
-  onHead: (head: number) => void,
   checkpoints: { intervalMs: number; maxWalBytes: number; maxBatchEvents: number },
 ): Committer {
   const background = checkpoints.intervalMs > 0;
@@ -791,67 +770,18 @@ function threadCommitter(
         onFailure: () => worker.postMessage({ autocheckpoint: true }),
       })
     : undefined;
-  const commits = committerOver(worker, onFailure, onHead);
-  worker.on('error', commits.fail);
-  worker.on('exit', (code) => commits.ended(new Error(`writer thread exited with code ${code}`)));
-  return {
-    queues: true,
-    commit: commits.commit,
-    attach() {
-      const { port1, port2 } = new MessageChannel();
-      worker.postMessage({ attach: port2 }, [port2]);
-      return port1;
-    },
-    async close() {
-      checkpointer?.stop();
-      if (commits.isEnded()) return;
-      const ended = new Promise((resolve) => worker.once('exit', resolve));
-      // Held open until the thread has exited: unref'd, it let a process with nothing else pending
-      // end in the middle of `await store.close()` (code after the close never ran).
-      worker.ref();
-      worker.postMessage({ close: true });
-      await ended;
-    },
-  };
-}
-
-/** Commits through the writer thread of a store on another thread (its `attachWriter`). */
-function portCommitter(port: MessagePort, onFailure: (error: Error) => void, onHead: (head: number) => void): Committer {
-  const commits = committerOver(port, onFailure, onHead);
-  port.on('close', () => commits.ended(new Error('the event log writer has closed')));
-  return {
-    queues: true,
-    commit: commits.commit,
-    async close() {
-      if (commits.isEnded()) return;
-      port.postMessage({ close: true });
-      port.close();
-    },
-  };
-}
-
-type WriterChannel = Pick<Worker, 'ref' | 'unref'> & { postMessage(message: unknown): void; on(event: 'message', listener: (message: any) => void): unknown };
-
-/**
- * The conversation with a writer thread: batches go out numbered, and each answer settles the
- * batches it names, in order. A notice of someone else's commit (`head`) wakes the subscribers.
- * The channel holds the process open only while a commit is in flight, so an idle store does not
- * keep a finished CLI command running.
- */
-function committerOver(channel: WriterChannel, onFailure: (error: Error) => void, onHead: (head: number) => void) {
   let seq = 0;
   // Batches handed over and not answered yet, by sequence number (in order).
   const inflight = new Map<number, CommitDone>();
-  let ended = false;
+  let exited = false;
   const fail = (error: Error) => {
     const waiting = [...inflight.values()];
     inflight.clear();
     for (const done of waiting) done(undefined, error);
     onFailure(error);
   };
-  type Reply = { head?: number; seqs: number[]; outcomes?: AppendOutcome[][]; failure?: { message: string; code?: string }; startedAt: number; writerMs: number };
-  channel.on('message', (reply: Reply) => {
-    if (reply.head !== undefined) return onHead(reply.head);
+  type Reply = { seqs: number[]; outcomes?: AppendOutcome[][]; failure?: { message: string; code?: string }; startedAt: number; writerMs: number };
+  worker.on('message', (reply: Reply) => {
     const failure = reply.outcomes ? undefined : Object.assign(new Error(reply.failure?.message ?? 'commit failed'), { code: reply.failure?.code });
     reply.seqs.forEach((s, i) => {
       const done = inflight.get(s);
@@ -859,22 +789,31 @@ function committerOver(channel: WriterChannel, onFailure: (error: Error) => void
       inflight.delete(s);
       done(reply.outcomes?.[i], failure, { startedAt: reply.startedAt, writerMs: reply.writerMs, joined: i > 0 });
     });
-    if (inflight.size === 0) channel.unref();
+    if (inflight.size === 0) worker.unref();
+  });
+  worker.on('error', fail);
+  worker.on('exit', (code) => {
+    exited = true;
+    if (inflight.size > 0) fail(new Error(`writer thread exited with code ${code}`));
   });
   return {
-    fail,
-    isEnded: () => ended,
-    ended(error: Error) {
-      if (ended) return;
-      ended = true;
-      if (inflight.size > 0) fail(error);
-    },
-    commit(batch: AppendRequest[], recordedAt: number, done: CommitDone) {
-      if (ended) return done(undefined, new EventStoreUnavailableError('The event log writer has stopped'));
+    queues: true,
+    commit(batch, recordedAt, done) {
+      if (exited) return done(undefined, new EventStoreUnavailableError('The event log writer has stopped'));
       seq += 1;
       inflight.set(seq, done);
-      channel.ref();
-      channel.postMessage({ seq, batch, recordedAt });
+      worker.ref();
+      worker.postMessage({ seq, batch, recordedAt });
+    },
+    async close() {
+      checkpointer?.stop();
+      if (exited) return;
+      const ended = new Promise((resolve) => worker.once('exit', resolve));
+      // Held open until the thread has exited: unref'd, it let a process with nothing else pending
+      // end in the middle of `await store.close()` (code after the close never ran).
+      worker.ref();
+      worker.postMessage({ close: true });
+      await ended;
     },
   };
 }

@@ -19,14 +19,7 @@ if (!workerData.autocheckpoint) db.pragma('wal_autocheckpoint = 0');
 const writer = createWriter(db);
 
 if (!parentPort) throw new Error('sqlite-writer.worker.js runs as a worker thread');
-/** @typedef {import('node:worker_threads').MessagePort} Port */
-/**
- * Where batches come from: the store that started the thread, and stores on other threads of the
- * process given a port of their own (`attach`), so that their appends join the same group commits
- * instead of contending for SQLite's write lock. Each commit is answered on the port that asked.
- * @type {Port[]}
- */
-const ports = [parentPort];
+const port = parentPort;
 /** @type {number} */
 const maxBatchEvents = workerData.maxBatchEvents ?? 10_000;
 
@@ -35,33 +28,25 @@ const maxBatchEvents = workerData.maxBatchEvents ?? 10_000;
  * while a commit runs; everything posted meanwhile goes into the next transaction, which starts as
  * soon as the last one ends, without a trip to the store's thread and back in between (that trip
  * waits for the store's event loop: 26% of the writer's time in bench:segments (a) at 2k/s).
- * @type {Array<{ seq: number; batch: any[]; recordedAt: number; from: Port }>}
+ * @type {Array<{ seq: number; batch: any[]; recordedAt: number }>}
  */
 const queue = [];
 let closing = false;
 
 /** Takes every message already posted, without waiting. */
 function drain() {
-  for (const port of ports) {
-    for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) take(next.message, port);
-  }
+  for (let next = receiveMessageOnPort(port); next; next = receiveMessageOnPort(port)) take(next.message);
 }
 
-/**
- * @param {any} message
- * @param {Port} from
- */
-function take(message, from) {
+/** @param {any} message */
+function take(message) {
   if (message.autocheckpoint) {
     // The checkpointer thread failed: checkpoint on commit again.
     db.pragma('wal_autocheckpoint = 1000');
   } else if (message.close) {
-    if (from === parentPort) closing = true;
-    else detach(from);
-  } else if (message.attach) {
-    listen(message.attach);
+    closing = true;
   } else {
-    queue.push({ ...message, from });
+    queue.push(message);
   }
 }
 
@@ -76,56 +61,16 @@ function commitQueued() {
       taken += 1;
     }
     const group = queue.splice(0, taken);
+    const seqs = group.map((message) => message.seq);
     const started = performance.now();
-    /** @type {any[] | undefined} */
-    let outcomes;
-    /** @type {any} */
-    let failure;
     try {
-      outcomes = writer.commitBatches(group);
+      const outcomes = writer.commitBatches(group);
+      port.postMessage({ seqs, outcomes, startedAt: performance.timeOrigin + started, writerMs: performance.now() - started });
     } catch (error) {
-      failure = error instanceof Error ? { name: error.name, message: error.message, code: /** @type {any} */ (error).code } : { message: String(error) };
-    }
-    const timing = { startedAt: performance.timeOrigin + started, writerMs: performance.now() - started };
-    for (const port of ports) {
-      const mine = group.flatMap((message, i) => (message.from === port ? [i] : []));
-      if (mine.length > 0) {
-        const seqs = mine.map((i) => group[i].seq);
-        port.postMessage(outcomes ? { seqs, outcomes: mine.map((i) => outcomes[i]), ...timing } : { seqs, failure, ...timing });
-      } else if (outcomes && ports.length > 1) {
-        // The others' subscribers wake without polling the file.
-        const head = lastPosition(outcomes);
-        if (head > 0) port.postMessage({ head });
-      }
+      const failure = error instanceof Error ? { name: error.name, message: error.message, code: /** @type {any} */ (error).code } : { message: String(error) };
+      port.postMessage({ seqs, failure, startedAt: performance.timeOrigin + started, writerMs: performance.now() - started });
     }
   }
-}
-
-/**
- * The position of the last event a commit wrote (0 if none).
- * @param {any[]} outcomes one list of append outcomes per batch
- */
-function lastPosition(outcomes) {
-  let head = 0;
-  for (const batch of outcomes) for (const outcome of batch) if (outcome.ok && outcome.appended > 0 && outcome.position > head) head = outcome.position;
-  return head;
-}
-
-/** @param {Port} port */
-function listen(port) {
-  ports.push(port);
-  port.on('message', (message) => {
-    take(message, port);
-    commitQueued();
-  });
-  port.on('close', () => detach(port));
-}
-
-/** @param {Port} port */
-function detach(port) {
-  const index = ports.indexOf(port);
-  if (index > 0) ports.splice(index, 1);
-  port.close();
 }
 
 /** @param {any[]} batch */
@@ -135,11 +80,11 @@ function countEvents(batch) {
   return n;
 }
 
-parentPort.on('message', (message) => {
-  take(message, /** @type {Port} */ (parentPort));
+port.on('message', (message) => {
+  take(message);
   commitQueued();
   if (closing) {
     db.close();
-    for (const port of ports) port.close();
+    port.close();
   }
 });
