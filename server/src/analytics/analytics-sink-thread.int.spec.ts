@@ -102,8 +102,8 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     expect(readCheckpoint(db, ANALYTICS_SINK)).toBe(await log.headPosition());
   });
 
-  it('reads the log every pollMs while a batch is open, not after every append', async () => {
-    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 1_000, pollMs: 250 });
+  it('reads the log every openBatchReadMs while a batch is open, not after every append', async () => {
+    sink = new AnalyticsSink(log, db, analytics, { maxWaitMs: 1_000, openBatchReadMs: 250 });
     sink.start();
     await sink.caughtUpTo(await appendUsers(1, 1));
     const readsBefore = sink.threadReads!;

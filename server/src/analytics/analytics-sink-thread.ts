@@ -161,15 +161,14 @@ async function run(): Promise<void> {
         continue;
       }
       // At the head. An open batch closes at its time whatever arrives meanwhile, so appends do not
-      // wake the thread for it: it reads every pollMs and at the close, a page of many events each
-      // time, instead of a page of a few after every commit of the log (hundreds a second, each a
-      // read transaction: about a quarter of a core at 300 triggers/s in bench:scenarios). An empty
-      // batch is opened by the first append.
+      // wake the thread for it: it reads every openBatchReadMs and at the close, many events each
+      // time, instead of a few after every commit of the log (hundreds a second, each a read
+      // transaction). An empty batch is opened by the first append.
       if (payload.rows > 0) {
         const left = closesAt - Date.now();
         if (left <= 0) break;
         wakeOnAppend = false;
-        await sleep(Math.min(left, options.pollMs), false);
+        await sleep(Math.min(left, options.openBatchReadMs), false);
         wakeOnAppend = true;
       } else {
         await sleep(options.pollMs, true);

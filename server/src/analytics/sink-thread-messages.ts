@@ -10,6 +10,8 @@ export interface SinkThreadData {
   maxWaitMs: number;
   /** How often the thread looks at the log's head when no append was announced. */
   pollMs: number;
+  /** How often an open batch reads what was appended (appends do not wake it then). */
+  openBatchReadMs: number;
   busyTimeoutMs: number;
 }
 
