@@ -1,5 +1,6 @@
 // bench:scenarios part 1, in its own process: trigger event -> MessageQueued latency at a steady
 // rate. argv: JSON { host: 'app' | 'engine', rate, duration, warmup, profile }. Sends { type: 'result', ... }.
+import { readFileSync, readdirSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { makeTempDir, removeDir } from './common.mjs';
 import { percentile, startProfile } from './projections-support.mjs';
@@ -46,6 +47,7 @@ try {
   const measureFrom = started + warmup * 1000;
   const end = measureFrom + duration * 1000;
   let profiler;
+  let threadsAtStart;
   let lagSampler;
   let statsStart;
   let eluStart;
@@ -72,6 +74,7 @@ try {
     const tick = async () => {
       const t = performance.now();
       if (!statsStart && t >= measureFrom) {
+        if (trace) threadsAtStart = threadCpuByTid();
         statsStart = { ...herald.store.stats };
         eluStart = performance.eventLoopUtilization();
         cpuStart = process.cpuUsage();
@@ -88,6 +91,7 @@ try {
     tick();
   });
   const profileFile = profiler ? await profiler.stop() : undefined;
+  if (trace) send({ type: 'log', text: `CPU by thread over the window (ms; "node" threads are the log's writer, the sink's, V8's helpers...): ${threadLines(threadsAtStart, threadCpuByTid())}` });
   const stats = { ...herald.store.stats };
   const elu = performance.eventLoopUtilization(eluStart);
   const cpu = process.cpuUsage(cpuStart);
@@ -196,4 +200,31 @@ function traceHerald(herald) {
   loopTrace.wrap(herald.engine, 'decideAndAppend', 'scenarios.decideAndAppend');
   loopTrace.wrap(herald.engine.persons, 'load', 'scenarios.persons.load');
   return loopTrace;
+}
+
+/** Each thread's CPU time so far (ms), by thread id, with its name (Linux; empty elsewhere). */
+function threadCpuByTid() {
+  const threads = new Map();
+  let tids = [];
+  try {
+    tids = readdirSync('/proc/self/task');
+  } catch {
+    return threads;
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      threads.set(tid, { name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), ms: (Number(fields[11]) + Number(fields[12])) * 10 });
+    } catch {
+      // The thread has ended.
+    }
+  }
+  return threads;
+}
+
+/** The threads that used CPU between two readings, busiest first. */
+function threadLines(before, after) {
+  const rows = [...after].map(([tid, { name, ms }]) => [tid === String(process.pid) ? 'main' : `${name}:${tid}`, ms - (before.get(tid)?.ms ?? 0)]);
+  return rows.filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${name} ${ms}`).join(', ');
 }
