@@ -93,6 +93,7 @@ export async function startApp(dataDir, { clock } = {}) {
     DEFAULT_WRITE_KEY: 'bench-write-key',
     LOG_LEVEL: 'error',
     SQLITE_WRITER_THREAD: process.env.SQLITE_WRITER_THREAD,
+    ANALYTICS: process.env.ANALYTICS,
   });
   const app = await createHeraldApp({ config, clock });
   const store = app.get(EVENT_STORE, { strict: false });
