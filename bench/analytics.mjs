@@ -8,11 +8,10 @@
 //   3. sink lag p99 while events are appended at 5,000/s; goal < 2 s.
 // Everything runs in this one process: libchdb binds one data folder per process, and Herald runs
 // its sink beside ingestion in one process too.
-import { readdirSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import { join } from 'node:path';
 import { abandonedCartHistories, recorded } from './lib/analytics-log.mjs';
-import { codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, ratioText, removeDir, requireDist, serverRequire } from './lib/common.mjs';
+import { codeLine, envInt, fmt, machineLine, makeTempDir, median, printTable, ratioText, removeDir, requireDist, serverRequire, threadTimes } from './lib/common.mjs';
 import { goalText, percentile, waitForQuietMachine } from './lib/projections-support.mjs';
 
 const SINK_EVENTS = envInt('BENCH_SINK_EVENTS', 1_000_000);
@@ -42,22 +41,6 @@ const processCpuSeconds = () => {
   return (user + system) / 1e6;
 };
 
-/** CPU seconds and minor page faults of each thread of this process now, by thread id (`/proc/self/task`). */
-function threadTimes() {
-  const threads = new Map();
-  for (const tid of readdirSync('/proc/self/task')) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      const name = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-      threads.set(tid, { name, cpu: (Number(fields[11]) + Number(fields[12])) / 100, faults: Number(fields[7]) });
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  return threads;
-}
-
 /**
  * Where a side's CPU went, in µs per event: this thread (`main`), threads started meanwhile and gone
  * or still there (`new`: the sink's worker thread), Node's other threads (`node`: V8's helpers for
@@ -71,14 +54,14 @@ function threadBreakdown(before, after, events, startCpu, endCpu) {
   let seen = 0;
   for (const [tid, t] of after) {
     const old = before.get(tid);
-    const cpu = t.cpu - (old?.cpu ?? 0);
+    const cpu = (t.micros - (old?.micros ?? 0)) / 1e6;
     seen += cpu;
     if (tid === String(process.pid)) {
       add('main', cpu);
-      faults.main += t.faults - old.faults;
+      faults.main += t.minorFaults - old.minorFaults;
     } else if (!old) {
       add(t.name === 'node' ? 'new' : t.name, cpu);
-      if (t.name === 'node') faults.new += t.faults;
+      if (t.name === 'node') faults.new += t.minorFaults;
     } else add(t.name, cpu);
   }
   // Threads that ended before the second look (the sink's worker thread, once stopped, among them).

@@ -1,8 +1,7 @@
 // bench:scenarios part 1, in its own process: trigger event -> MessageQueued latency at a steady
 // rate. argv: JSON { host: 'app' | 'engine', rate, duration, warmup, profile }. Sends { type: 'result', ... }.
-import { readFileSync, readdirSync } from 'node:fs';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { makeTempDir, removeDir } from './common.mjs';
+import { makeTempDir, removeDir, threadTimes } from './common.mjs';
 import { percentile, startProfile } from './projections-support.mjs';
 import { SEND_NOW, WORKSPACE, projections, startApp, startEngineOnly, trackedEvent, uuidv7, watchLog } from './scenarios-common.mjs';
 import { createLoopTrace, traceLines } from './loop-trace.mjs';
@@ -74,7 +73,7 @@ try {
     const tick = async () => {
       const t = performance.now();
       if (!statsStart && t >= measureFrom) {
-        if (trace) threadsAtStart = threadCpuByTid();
+        if (trace) threadsAtStart = threadTimes();
         statsStart = { ...herald.store.stats };
         eluStart = performance.eventLoopUtilization();
         cpuStart = process.cpuUsage();
@@ -91,7 +90,7 @@ try {
     tick();
   });
   const profileFile = profiler ? await profiler.stop() : undefined;
-  if (trace) send({ type: 'log', text: `CPU by thread over the window (ms; "node" threads are the log's writer, the sink's, V8's helpers...): ${threadLines(threadsAtStart, threadCpuByTid())}` });
+  if (trace) send({ type: 'log', text: `CPU by thread over the window (ms; "node" threads are the log's writer, the sink's, V8's helpers...): ${threadLines(threadsAtStart, threadTimes())}` });
   const stats = { ...herald.store.stats };
   const elu = performance.eventLoopUtilization(eluStart);
   const cpu = process.cpuUsage(cpuStart);
@@ -202,29 +201,8 @@ function traceHerald(herald) {
   return loopTrace;
 }
 
-/** Each thread's CPU time so far (ms), by thread id, with its name (Linux; empty elsewhere). */
-function threadCpuByTid() {
-  const threads = new Map();
-  let tids = [];
-  try {
-    tids = readdirSync('/proc/self/task');
-  } catch {
-    return threads;
-  }
-  for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      threads.set(tid, { name: readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim(), ms: (Number(fields[11]) + Number(fields[12])) * 10 });
-    } catch {
-      // The thread has ended.
-    }
-  }
-  return threads;
-}
-
 /** The threads that used CPU between two readings, busiest first. */
 function threadLines(before, after) {
-  const rows = [...after].map(([tid, { name, ms }]) => [tid === String(process.pid) ? 'main' : `${name}:${tid}`, ms - (before.get(tid)?.ms ?? 0)]);
+  const rows = [...after].map(([tid, { name, micros }]) => [tid === String(process.pid) ? 'main' : `${name}:${tid}`, Math.round((micros - (before.get(tid)?.micros ?? 0)) / 1000)]);
   return rows.filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${name} ${ms}`).join(', ');
 }

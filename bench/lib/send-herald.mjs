@@ -6,12 +6,11 @@
 //   <- { type: 'outcomes', from } -> { type: 'outcomes', counts: { MessageSent: n, ... }, queuedAt, sentAt } for positions > from
 //   <- { type: 'profile-start' } / { type: 'profile-stop', name } (the measured window only)
 //   <- { type: 'stop' }
-import { readdirSync, readFileSync } from 'node:fs';
 import { startProfile } from './projections-support.mjs';
-import { requireDist, serverRequire } from './common.mjs';
+import { requireDist, serverRequire, threadTimes } from './common.mjs';
 
 // The process's threads before Herald starts: the main thread and V8's platform threads (GC, JIT).
-const threadsAtStart = new Set(threadIds());
+const threadsAtStart = new Set(threadTimes().keys());
 
 const { dataDir, smtpUrl, writeKey, adminToken } = JSON.parse(process.argv[2]);
 const sqlCalls = process.env.BENCH_SEND_SQL === '1' ? countSqlCalls() : undefined;
@@ -37,32 +36,12 @@ await app.listen(0, '127.0.0.1');
 const port = app.getHttpServer().address().port;
 // Started with the app: the log's writer, the state checkpointer. The analytics sink's thread starts
 // a little later, like the SMTP thread (first send).
-const threadsAtReady = new Set(threadIds());
+const threadsAtReady = new Set(threadTimes().keys());
 const store = app.get(EVENT_STORE, { strict: false });
 const runner = app.get(ProjectionRunner, { strict: false });
 
 const OUTCOMES = ['MessageQueued', 'MessageDispatching', 'MessageSent', 'MessageFailed', 'MessageBounced', 'MessageOutcomeUnknown', 'MessageSuppressed'];
 let profiler;
-
-function threadIds() {
-  try {
-    return readdirSync('/proc/self/task').map(Number);
-  } catch {
-    return [];
-  }
-}
-
-/** A thread's CPU time in µs from Linux's per-thread counters (utime + stime, clock ticks of 10 ms). */
-function threadCpuMicros(tid) {
-  try {
-    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-    // Fields after the command name, which is in parentheses and may contain spaces.
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
-  } catch {
-    return 0;
-  }
-}
 
 /**
  * CPU µs by group of threads (Linux only; empty elsewhere): the main thread (the event loop), V8's
@@ -72,16 +51,10 @@ function threadCpuMicros(tid) {
  */
 function threadCpu() {
   const groups = {};
-  for (const tid of threadIds()) {
-    let comm = '';
-    try {
-      comm = readFileSync(`/proc/self/task/${tid}/comm`, 'utf8').trim();
-    } catch {
-      continue;
-    }
+  for (const [tid, { name, micros }] of threadTimes()) {
     const group =
-      tid === process.pid ? 'main' : comm !== 'node' ? 'chdb' : threadsAtStart.has(tid) ? 'v8' : threadsAtReady.has(tid) ? 'app' : 'later';
-    groups[group] = (groups[group] ?? 0) + threadCpuMicros(tid);
+      tid === String(process.pid) ? 'main' : name !== 'node' ? 'chdb' : threadsAtStart.has(tid) ? 'v8' : threadsAtReady.has(tid) ? 'app' : 'later';
+    groups[group] = (groups[group] ?? 0) + micros;
   }
   return groups;
 }

@@ -2,29 +2,8 @@
 // argv: JSON { kind: 'bare' | 'herald', dataDir?, writeKey?, role? }. Sends { type: 'ready', port }; answers
 // { type: 'stats' } with the event store's group-commit counters; closes on { type: 'stop' }.
 import { startHeapProfile, startProfile } from './projections-support.mjs';
-import { readdirSync, readFileSync } from 'node:fs';
 import { constants as perfConstants, PerformanceObserver } from 'node:perf_hooks';
-import { requireDist, serverRequire } from './common.mjs';
-
-/**
- * CPU time (µs) of each of this process's threads by thread id, from /proc (Linux; empty elsewhere).
- * Worker threads are all named "node", so they are told apart by id; the main thread's id is the pid.
- */
-function threadCpu() {
-  const ticks = 1e6 / 100; // USER_HZ
-  const threads = {};
-  try {
-    for (const tid of readdirSync('/proc/self/task')) {
-      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
-      const close = stat.lastIndexOf(')');
-      const fields = stat.slice(close + 2).split(' ');
-      threads[tid] = { name: stat.slice(stat.indexOf('(') + 1, close), micros: (Number(fields[11]) + Number(fields[12])) * ticks };
-    }
-  } catch {
-    return {};
-  }
-  return threads;
-}
+import { requireDist, serverRequire, threadTimes } from './common.mjs';
 
 const { kind, dataDir, writeKey, role = 'all' } = JSON.parse(process.argv[2]);
 
@@ -94,7 +73,7 @@ process.on('message', async (message) => {
     const cpu = process.cpuUsage();
     // Minor page faults: ≈ 17 µs each on this machine (bench/README.md), mostly V8 taking fresh pages.
     const { minorPageFault } = process.resourceUsage();
-    process.send({ type: 'stats', stats: { ...stats(), accepted, cpuMicros: cpu.user + cpu.system, minorPageFaults: minorPageFault, threads: threadCpu(), gcMillis: { ...gcMillis } } });
+    process.send({ type: 'stats', stats: { ...stats(), accepted, cpuMicros: cpu.user + cpu.system, minorPageFaults: minorPageFault, threads: Object.fromEntries(threadTimes()), gcMillis: { ...gcMillis } } });
   }
   // BENCH_CPU_PROF=1: the parent profiles only the measured run, not start-up and warm-up.
   if (message.type === 'profile-start') {
