@@ -9,10 +9,10 @@ import { createEventStore } from './event-store/create-event-store';
 import { EVENT_STORE, type EventStore } from './event-store/event-store.port';
 import { AdminGuard } from './http/admin.guard';
 import { ErrorFilter } from './http/error.filter';
-import { identityProjection } from './identity/identity.projection';
+import { IngestionProjections } from './ingestion/ingestion-projections';
 import { IdentityService } from './identity/identity.service';
 import { IngestTrackingCallHandler } from './ingestion/commands/ingest-tracking-call.handler';
-import { INGESTED_IDS, ingestedIdsProjection } from './ingestion/dedupe/ingested-ids.projection';
+import { INGESTED_IDS } from './ingestion/dedupe/ingested-ids.projection';
 import { IngestedIds } from './ingestion/dedupe/ingested-ids.service';
 import { Metrics } from './operations/metrics';
 import { OperationsController } from './operations/operations.controller';
@@ -71,9 +71,9 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(STATE_DB) private readonly db: StateDb,
     @Inject(CONFIG) private readonly config: HeraldConfig,
-    @Inject(CLOCK) private readonly clock: Clock,
     private readonly workspaces: WorkspacesService,
     private readonly runner: ProjectionRunner,
+    private readonly ingestion: IngestionProjections,
     private readonly segments: SegmentsProjection,
     private readonly timers: SegmentTimers,
     private readonly scenarios: ScenariosProjection,
@@ -86,7 +86,6 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
     @Optional() private readonly phoneIndex?: PhoneIndexProjection,
     @Optional() private readonly email?: EmailAdapter,
-    @Optional() private readonly ingestedIds?: IngestedIds | null,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -107,7 +106,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
       for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
     }
-    startIngestionProjections(this.runner, this.store, this.db, this.clock, this.ingestedIds);
+    this.ingestion.start();
     this.runner.start(this.segments);
     if (this.phoneIndex) this.runner.start(this.phoneIndex);
     this.runner.start(this.scenarios);
@@ -171,6 +170,12 @@ export function coreProviders(options: HeraldModuleOptions): Provider[] {
       inject: [EVENT_STORE, STATE_DB, IdentityService, IngestedIds],
     },
     {
+      provide: IngestionProjections,
+      useFactory: (runner: ProjectionRunner, store: EventStore, db: StateDb, clock: Clock, ingestedIds: IngestedIds | null) =>
+        new IngestionProjections(runner, store, db, clock, ingestedIds),
+      inject: [ProjectionRunner, EVENT_STORE, STATE_DB, CLOCK, IngestedIds],
+    },
+    {
       provide: WorkspacesService,
       // Only the main process writes workspaces; an ingestion node rereads them for a key it does not know.
       useFactory: (store: EventStore, clock: Clock) => new WorkspacesService(store, clock, config.role === 'ingest' ? 1000 : undefined),
@@ -179,15 +184,6 @@ export function coreProviders(options: HeraldModuleOptions): Provider[] {
     { provide: APP_FILTER, useClass: ErrorFilter },
     ...commandHandlers,
   ];
-}
-
-/** Starts the identity projection (and the ingested-ids index on KurrentDB), which ingestion reads. */
-export function startIngestionProjections(runner: ProjectionRunner, store: EventStore, db: StateDb, clock: Clock, ingestedIds?: IngestedIds | null): void {
-  if (ingestedIds) {
-    ingestedIds.startCatchUp(store, readCheckpoint(db, INGESTED_IDS), () => clock.now());
-    runner.start(ingestedIdsProjection);
-  }
-  runner.start(identityProjection);
 }
 
 @Module({})

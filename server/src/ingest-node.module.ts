@@ -6,16 +6,15 @@
  * process. This is DESIGN.md's "stateless ingestion nodes": on KurrentDB any number of them; on the
  * embedded log, processes on the log's machine (docs/deployment.md, "Ingestion nodes").
  */
-import { type DynamicModule, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit, Optional } from '@nestjs/common';
+import { type DynamicModule, Inject, Logger, Module, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { CqrsModule } from '@nestjs/cqrs';
-import { CONFIG, coreProviders, type HeraldModuleOptions, STATE_DB, startIngestionProjections } from './app.module';
+import { CONFIG, coreProviders, type HeraldModuleOptions, STATE_DB } from './app.module';
+import { IngestionProjections } from './ingestion/ingestion-projections';
 import type { HeraldConfig } from './config';
 import { EVENT_STORE, type EventStore } from './event-store/event-store.port';
 import { notSharedReason } from './event-store/sqlite/shared-log-marker';
-import { IngestedIds } from './ingestion/dedupe/ingested-ids.service';
 import { OperationsController } from './operations/operations.controller';
 import { ProjectionRunner } from './projection-runner/projection-runner';
-import { CLOCK, type Clock } from './shared/clock';
 import { releaseDataDirLock, takeDataDirLock } from './state/data-dir-lock';
 import type { StateDb } from './state/state-db';
 import { WorkspacesService } from './workspaces/workspaces.service';
@@ -31,10 +30,9 @@ class IngestNodeLifecycle implements OnModuleInit, OnApplicationShutdown {
     @Inject(EVENT_STORE) private readonly store: EventStore,
     @Inject(STATE_DB) private readonly db: StateDb,
     @Inject(CONFIG) private readonly config: HeraldConfig,
-    @Inject(CLOCK) private readonly clock: Clock,
     private readonly workspaces: WorkspacesService,
     private readonly runner: ProjectionRunner,
-    @Optional() private readonly ingestedIds?: IngestedIds | null,
+    private readonly ingestion: IngestionProjections,
   ) {}
 
   async onModuleInit(): Promise<void> {
@@ -57,7 +55,7 @@ class IngestNodeLifecycle implements OnModuleInit, OnApplicationShutdown {
     }
     takeDataDirLock(this.config.stateDir);
     await this.workspaces.loadExisting();
-    startIngestionProjections(this.runner, this.store, this.db, this.clock, this.ingestedIds);
+    this.ingestion.start();
     this.logger.log(`Ingestion node: event store ${this.store.kind}; state in ${this.config.stateDir}`);
   }
 
