@@ -107,6 +107,7 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     sink.start();
     await sink.caughtUpTo(await appendUsers(1, 1));
     const readsBefore = sink.threadReads!;
+    const wakesBefore = sink.threadWakes!;
     // 100 commits in about a second, all within one batch's window.
     for (let i = 0; i < 100; i++) {
       const now = new Date().toISOString();
@@ -117,6 +118,9 @@ describe.each(analyticsEngines)('analytics sink thread against $name', (engine) 
     // The first append opens the batch; then a read every 250 ms and one at the close: a handful of
     // pages, where waking on every append read about a hundred.
     expect(sink.threadReads! - readsBefore).toBeLessThan(15);
+    // And the main thread announces an append only to a thread waiting for one (no batch open): a
+    // message per batch, not per commit.
+    expect(sink.threadWakes! - wakesBefore).toBeLessThan(5);
     expect(await stored()).toBe(await log.headPosition());
   });
 

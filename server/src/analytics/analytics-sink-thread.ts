@@ -26,6 +26,8 @@ const port = parentPort;
 const options = workerData as SinkThreadData;
 
 const post = (message: FromSinkThread, transfer?: ArrayBuffer[]) => port.postMessage(message, transfer);
+/** 1 while an append should be announced (see `SinkThreadData.listening`). */
+const listening = new Int32Array(options.listening);
 
 let stopping = false;
 let wake: (() => void) | undefined;
@@ -149,6 +151,9 @@ async function run(): Promise<void> {
       appended = false;
       const want = Math.min(PAGE, options.maxBatch - payload.rows);
       const first = payload.rows === 0;
+      // Listening from before the read that may find the head empty: an append after this is either
+      // in that read or announced. An open batch reads on its own clock instead.
+      Atomics.store(listening, 0, first ? 1 : 0);
       const readAt = Date.now();
       const page = mapPage(read + 1, want);
       if (page.last !== undefined) read = page.last;

@@ -69,6 +69,11 @@ export class AnalyticsSink {
     return this.worker?.reads;
   }
 
+  /** Appends announced to the sink's thread (tests); undefined on this thread. */
+  get threadWakes(): number | undefined {
+    return this.worker?.wakes;
+  }
+
   /** Where the sink reads, maps and serialises: a worker thread, or this thread. */
   readonly runsOn: 'worker thread' | 'event loop';
 

@@ -13,10 +13,16 @@ export interface SinkThreadData {
   /** How often an open batch reads what was appended (appends do not wake it then). */
   openBatchReadMs: number;
   busyTimeoutMs: number;
+  /**
+   * One Int32 the thread sets to 1 while it waits for an append with no batch open; the main thread
+   * swaps it back to 0 when it posts `appended`. So an append is announced only to a thread that
+   * waits for one, not on every commit (hundreds a second, each a message to clone and a wake-up).
+   */
+  listening: SharedArrayBuffer;
 }
 
 export type ToSinkThread =
-  /** Something was appended to the log. */
+  /** Something was appended to the log (posted only while the thread is `listening`). */
   | { type: 'appended' }
   /**
    * The batch is in ClickHouse: commit its funnel links and the checkpoint. `buffer` is the batch's

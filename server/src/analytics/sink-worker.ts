@@ -26,6 +26,8 @@ export class SinkWorker {
   private readonly worker: Worker;
   /** Pages of the log the thread had read when it handed over its last batch. */
   reads = 0;
+  /** `appended` messages posted to the thread (for tests). */
+  wakes = 0;
   private readonly unsubscribe: () => void;
   /** Batches handed over and not asked for yet, oldest first. */
   private readonly ready: SinkBatch[] = [];
@@ -36,8 +38,10 @@ export class SinkWorker {
   private ended = false;
   private readonly exited: Promise<void>;
 
-  constructor(data: SinkThreadData, log: LocalLogFile) {
-    this.worker = new Worker(join(__dirname, 'analytics-sink.worker.js'), { workerData: data });
+  constructor(data: Omit<SinkThreadData, 'listening'>, log: LocalLogFile) {
+    const listening = new SharedArrayBuffer(4);
+    const flag = new Int32Array(listening);
+    this.worker = new Worker(join(__dirname, 'analytics-sink.worker.js'), { workerData: { ...data, listening } satisfies SinkThreadData });
     // Never what keeps a process alive: the owner stops the sink (stop() holds it open meanwhile).
     this.worker.unref();
     this.worker.on('message', (message: FromSinkThread) => this.receive(message));
@@ -50,7 +54,12 @@ export class SinkWorker {
         resolve();
       }),
     );
-    this.unsubscribe = log.onAppended(() => this.send({ type: 'appended' }));
+    this.unsubscribe = log.onAppended(() => {
+      // Once per wait of the thread: whoever swaps the 1 out posts.
+      if (Atomics.compareExchange(flag, 0, 1, 0) !== 1) return;
+      this.wakes += 1;
+      this.send({ type: 'appended' });
+    });
   }
 
   /** Whether the thread is still alive. */
