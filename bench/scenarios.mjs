@@ -2,7 +2,7 @@
 // 1k triggers/s, against the trigger's own append -> visible latency; (2) timer firing lag with 100k
 // enrolments waiting, against an in-memory setTimeout due at the same moments; (3) memory per 100k
 // waiting enrolments. See bench/README.md.
-import { fork } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { BENCH_DIR, envInt, fmt, machineLine, makeTempDir, median, printTable, otherBenchmarkProcesses, removeDir, waitForOtherBenchmarks } from './lib/common.mjs';
 import { percentile, printProfileTop } from './lib/projections-support.mjs';
@@ -25,6 +25,8 @@ const ONLY = process.env.BENCH_ONLY ?? '';
 /** Part 1 runs the whole app, and the scenario reactor alone (`engine`) at the full rate. */
 const HOSTS = (process.env.BENCH_SCENARIOS_HOSTS ?? 'app,engine').split(',');
 const PROFILE = process.env.BENCH_CPU_PROF === '1';
+/** `live`, `promoted` or `allocated`: a sampling heap profile of the measured window (bench/heap-top.mjs). */
+const HEAP_PROFILE = process.env.BENCH_HEAP_PROF ?? '';
 /** The young generation's semi-space (MB) of the measured process; 64 as `npm start` gives the app. */
 const SEMI_SPACE = envInt('BENCH_SCENARIOS_SEMI_SPACE', 64);
 /** More flags for the measured process, e.g. `--trace-gc-nvp` (what each scavenge copied and promoted). */
@@ -84,7 +86,7 @@ async function latency() {
     for (const host of HOSTS) {
       for (const rate of host === 'app' && !SKIP_LOW ? [RATE, LOW_RATE] : [RATE]) {
         const duration = host === 'app' ? DURATION : ENGINE_DURATION;
-        const result = await runChild('scenarios-latency.mjs', { host, rate, duration, warmup: WARMUP, grace: GRACE, profile: PROFILE, trace: TRACE, tag: `r${round}` });
+        const result = await runChild('scenarios-latency.mjs', { host, rate, duration, warmup: WARMUP, grace: GRACE, profile: PROFILE, heap: HEAP_PROFILE, trace: TRACE, tag: `r${round}` });
         result.round = round;
         result.offered = rate;
         runs.push(result);
@@ -94,7 +96,10 @@ async function latency() {
             `event loop delay p99 ${ms(result.loopDelay.p99)}, max ${ms(result.loopDelay.max)}; ` +
             `dispatch outcomes: ${Object.entries(result.outcomes).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`,
         );
-        if (result.profileFile) printProfileTop(result.profileFile, 25);
+        if (result.profileFile) {
+          if (HEAP_PROFILE) console.log(spawnSync(process.execPath, [join(BENCH_DIR, 'heap-top.mjs'), result.profileFile, '40'], { encoding: 'utf8' }).stdout);
+          else printProfileTop(result.profileFile, 25);
+        }
       }
     }
   }

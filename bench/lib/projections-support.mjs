@@ -38,10 +38,12 @@ export async function startProfile(name) {
 /**
  * Starts V8's sampling heap profiler in this process. `stop()` writes bench/profiles/<name>-<ts>.heapprofile
  * (open it in Chrome DevTools, or summarise with `node bench/heap-top.mjs`). `live`: only the sampled
- * objects still alive when it stops (what the process holds, e.g. requests in flight); otherwise every
- * sampled allocation since the start, collected or not (what it allocates).
+ * objects still alive when it stops (what the process holds, e.g. requests in flight); `promoted`:
+ * those that outlived the young generation, dead or alive (what each scavenge copies into the old
+ * generation, plus the young objects still alive at the stop); otherwise every sampled allocation
+ * since the start, collected or not (what it allocates).
  */
-export async function startHeapProfile(name, { live }) {
+export async function startHeapProfile(name, { live, promoted = false }) {
   const session = new Session();
   session.connect();
   const post = (method, params) => new Promise((resolve, reject) => session.post(method, params, (error, result) => (error ? reject(error) : resolve(result))));
@@ -49,7 +51,7 @@ export async function startHeapProfile(name, { live }) {
   await post('HeapProfiler.startSampling', {
     samplingInterval: 4096,
     includeObjectsCollectedByMajorGC: !live,
-    includeObjectsCollectedByMinorGC: !live,
+    includeObjectsCollectedByMinorGC: !live && !promoted,
   });
   return {
     async stop() {
@@ -59,7 +61,7 @@ export async function startHeapProfile(name, { live }) {
       session.disconnect();
       const dir = join(BENCH_DIR, 'profiles');
       mkdirSync(dir, { recursive: true });
-      const file = join(dir, `${name}-${live ? 'live' : 'allocated'}-${Date.now()}.heapprofile`);
+      const file = join(dir, `${name}-${live ? 'live' : promoted ? 'promoted' : 'allocated'}-${Date.now()}.heapprofile`);
       writeFileSync(file, JSON.stringify(profile));
       return file;
     },

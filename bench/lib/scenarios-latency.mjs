@@ -1,12 +1,13 @@
 // bench:scenarios part 1, in its own process: trigger event -> MessageQueued latency at a steady
 // rate. argv: JSON { host: 'app' | 'engine', rate, duration, warmup, profile }. Sends { type: 'result', ... }.
+import os from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { makeTempDir, removeDir, threadTimes } from './common.mjs';
-import { percentile, startProfile } from './projections-support.mjs';
+import { percentile, startHeapProfile, startProfile } from './projections-support.mjs';
 import { SEND_NOW, WORKSPACE, projections, startApp, startEngineOnly, trackedEvent, uuidv7, watchLog } from './scenarios-common.mjs';
 import { createLoopTrace, traceLines } from './loop-trace.mjs';
 
-const { host, rate, duration, warmup, grace, profile, tag, trace } = JSON.parse(process.argv[2]);
+const { host, rate, duration, warmup, grace, profile, heap, tag, trace } = JSON.parse(process.argv[2]);
 const send = process.send ? (message) => process.send(message) : (message) => console.log(JSON.stringify(message, null, 1));
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -74,6 +75,7 @@ try {
       const t = performance.now();
       if (!statsStart && t >= measureFrom) {
         if (trace) threadsAtStart = threadTimes();
+        if (process.env.BENCH_RENICE) renice(process.env.BENCH_RENICE);
         statsStart = { ...herald.store.stats };
         eluStart = performance.eventLoopUtilization();
         cpuStart = process.cpuUsage();
@@ -81,6 +83,7 @@ try {
         loopTrace?.start();
         lagSampler = trace ? sampleLags(herald) : undefined;
         if (profile) profiler = await startProfile(`scenarios-latency-${host}-${rate}`);
+        else if (heap) profiler = await startHeapProfile(`scenarios-latency-${host}-${rate}`, { live: heap === 'live', promoted: heap === 'promoted' });
       }
       if (t >= end) return resolve();
       const due = Math.floor(((t - started) * rate) / 1000) - scheduled;
@@ -90,7 +93,7 @@ try {
     tick();
   });
   const profileFile = profiler ? await profiler.stop() : undefined;
-  if (trace) send({ type: 'log', text: `CPU by thread over the window (ms; "node" threads are the log's writer, the sink's, V8's helpers...): ${threadLines(threadsAtStart, threadTimes())}` });
+  if (trace) send({ type: 'log', text: `CPU by thread over the window (ms, and minor page faults; "node" threads are the log's writer, the sink's, V8's helpers...; resident memory at the end ${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB): ${threadLines(threadsAtStart, threadTimes())}` });
   const stats = { ...herald.store.stats };
   const elu = performance.eventLoopUtilization(eluStart);
   const cpu = process.cpuUsage(cpuStart);
@@ -201,8 +204,23 @@ function traceHerald(herald) {
   return loopTrace;
 }
 
+/** DIAGNOSTIC: nice 10 for the threads whose name matches. */
+function renice(pattern) {
+  const re = new RegExp(pattern);
+  const done = [];
+  for (const [tid, { name }] of threadTimes()) {
+    if (tid === String(process.pid) || !re.test(name)) continue;
+    try { os.setPriority(Number(tid), 10); done.push(`${name}:${tid}`); } catch {}
+  }
+  send({ type: 'log', text: `reniced ${done.join(' ')}` });
+}
+
 /** The threads that used CPU between two readings, busiest first. */
 function threadLines(before, after) {
-  const rows = [...after].map(([tid, { name, micros }]) => [tid === String(process.pid) ? 'main' : `${name}:${tid}`, Math.round((micros - (before.get(tid)?.micros ?? 0)) / 1000)]);
-  return rows.filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([name, ms]) => `${name} ${ms}`).join(', ');
+  const rows = [...after].map(([tid, { name, micros, minorFaults }]) => [
+    tid === String(process.pid) ? 'main' : `${name}:${tid}`,
+    Math.round((micros - (before.get(tid)?.micros ?? 0)) / 1000),
+    minorFaults - (before.get(tid)?.minorFaults ?? 0),
+  ]);
+  return rows.filter(([, ms]) => ms > 0).sort((a, b) => b[1] - a[1]).map(([name, ms, faults]) => `${name} ${ms} (${faults} faults)`).join(', ');
 }
