@@ -75,6 +75,7 @@ try {
       const t = performance.now();
       if (!statsStart && t >= measureFrom) {
         if (trace) threadsAtStart = threadTimes();
+        // A diagnostic (bench/README, twelfth session): chDB's threads at nice 10 with `^(?!node)`.
         if (process.env.BENCH_RENICE) renice(process.env.BENCH_RENICE);
         statsStart = { ...herald.store.stats };
         eluStart = performance.eventLoopUtilization();
@@ -204,13 +205,18 @@ function traceHerald(herald) {
   return loopTrace;
 }
 
-/** DIAGNOSTIC: nice 10 for the threads whose name matches. */
+/** Nice 10 for the threads (other than main) whose name matches, as they are now (a diagnostic). */
 function renice(pattern) {
   const re = new RegExp(pattern);
   const done = [];
   for (const [tid, { name }] of threadTimes()) {
     if (tid === String(process.pid) || !re.test(name)) continue;
-    try { os.setPriority(Number(tid), 10); done.push(`${name}:${tid}`); } catch {}
+    try {
+      os.setPriority(Number(tid), 10);
+      done.push(`${name}:${tid}`);
+    } catch {
+      // The thread ended meanwhile.
+    }
   }
   send({ type: 'log', text: `reniced ${done.join(' ')}` });
 }
