@@ -161,6 +161,10 @@ export function coreProviders(options: HeraldModuleOptions): Provider[] {
         const logger = new Logger('projections');
         return new ProjectionRunner(store, db, {
           onError: (name, error) => logger.error(`Projection ${name} failed, resuming from its checkpoint: ${(error as Error).stack ?? error}`),
+          onParked: (parked) =>
+            logger.error(
+              `Projection ${parked.projection} parked event ${parked.eventId} (${parked.type}, position ${parked.position}, stream ${parked.stream}) after ${parked.attempts} failures: ${parked.error}. It skips the event from now on; see docs/deployment.md`,
+            ),
           onCommitted: (name, event) => {
             identity.committed(name, event);
             if (name === INGESTED_IDS) ingestedIds?.settled(event.id);

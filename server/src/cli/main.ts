@@ -7,7 +7,7 @@ import { Command, InvalidArgumentError } from 'commander';
 import { configFromEnv } from '../config';
 import { createEventStore } from '../event-store/create-event-store';
 import { exportEvents, tailEvents } from './events.commands';
-import { rebuildProjections } from './projections.commands';
+import { formatParked, readParked, rebuildProjections } from './projections.commands';
 import { formatReport, loadScenarioFile, loadSettingsFile, parseDate, simulateScenario } from './simulate.command';
 import { openStateDb } from '../state/state-db';
 import { dataDirHolder } from '../state/data-dir-lock';
@@ -68,9 +68,8 @@ export function buildCli(): Command {
       process.once('SIGTERM', shutdown);
     });
 
-  program
-    .command('projections')
-    .description('projections (state derived from the log)')
+  const projections = program.command('projections').description('projections (state derived from the log)');
+  projections
     .command('rebuild')
     .argument('[names...]', 'projections to rebuild (default: all)')
     .description('drop projections and rebuild them from the log; run it while the server is stopped')
@@ -90,6 +89,15 @@ export function buildCli(): Command {
         db.close();
         await store.close();
       }
+    });
+
+  projections
+    .command('parked')
+    .description('list the events projections set aside after their code failed on each repeatedly (docs/deployment.md)')
+    .option('--json', 'one JSON object per line')
+    .action((options: { json?: boolean }) => {
+      const { dataDir } = config();
+      process.stdout.write(formatParked(readParked(join(dataDir, 'state.sqlite')), options.json === true));
     });
 
   program

@@ -10,6 +10,7 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { SegmentCatalog } from '../segments/segment-catalog';
 import { systemClock } from '../shared/clock';
 import { openStateDb } from '../state/state-db';
+import { EventHandlingError, park, parkedPositions } from '../projection-runner/parked-events';
 
 const run = promisify(execFile);
 
@@ -125,6 +126,30 @@ describe('herald projections rebuild', () => {
       });
     } finally {
       holder.kill();
+    }
+  });
+});
+
+describe('herald projections parked', () => {
+  it('lists the parked events, as text or JSON lines, beside a running server', async () => {
+    const none = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'parked']);
+    expect(none.stdout).toBe('No parked events.\n');
+    const store = new SqliteEventStore({ path: join(dataDir, 'events.sqlite') });
+    const db = openStateDb(join(dataDir, 'state.sqlite'));
+    try {
+      const [event] = await store.readStream(userStream('default', 'a'));
+      parkedPositions(db, 'segments');
+      await park(store, db, new EventHandlingError(event, 'segments', new TypeError('boom')), 5, new Date('2026-11-27T10:00:00Z'));
+      // The server's connection stays open meanwhile.
+      const text = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'parked']);
+      expect(text.stdout).toBe(`2026-11-27T10:00:00.000Z  segments  position ${event.position}  Tracked ${event.id} (user-default:a), 5 attempts: boom\n`);
+      const json = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'parked', '--json']);
+      expect(json.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([
+        { projection: 'segments', position: event.position, event_id: event.id, stream: 'user-default:a', type: 'Tracked', attempts: 5, error: 'boom', parked_at: '2026-11-27T10:00:00.000Z' },
+      ]);
+    } finally {
+      db.close();
+      await store.close();
     }
   });
 });

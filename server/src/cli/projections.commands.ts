@@ -1,7 +1,10 @@
+import Database from 'better-sqlite3';
 import { SingleBar } from 'cli-progress';
+import { existsSync } from 'node:fs';
 import type { EventStore } from '../event-store/event-store.port';
 import { identityProjection } from '../identity/identity.projection';
 import { ingestedIdsProjection } from '../ingestion/dedupe/ingested-ids.projection';
+import { listParked, type ParkedEventRow } from '../projection-runner/parked-events';
 import { type HostedProjection, ProjectionRunner } from '../projection-runner/projection-runner';
 import { SegmentsProjection } from '../segments/segments.projection';
 import type { StateDb } from '../state/state-db';
@@ -48,4 +51,24 @@ export async function rebuildProjections(
     bar?.stop();
   }
   return { names: selected.map((projection) => projection.name), events: head, seconds: Number(process.hrtime.bigint() - started) / 1e9 };
+}
+
+/** The parked events in a state database, read-only (the server may be running). */
+export function readParked(statePath: string): ParkedEventRow[] {
+  if (!existsSync(statePath)) return [];
+  const db = new Database(statePath, { readonly: true, fileMustExist: true });
+  try {
+    const table = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'projection_parked'").get();
+    return table ? listParked(db) : [];
+  } finally {
+    db.close();
+  }
+}
+
+export function formatParked(rows: ParkedEventRow[], json: boolean): string {
+  if (json) return rows.map((row) => `${JSON.stringify({ ...row, parked_at: new Date(row.parked_at).toISOString() })}\n`).join('');
+  if (rows.length === 0) return 'No parked events.\n';
+  return rows
+    .map((row) => `${new Date(row.parked_at).toISOString()}  ${row.projection}  position ${row.position}  ${row.type} ${row.event_id} (${row.stream}), ${row.attempts} attempts: ${row.error}\n`)
+    .join('');
 }

@@ -27,6 +27,12 @@ export class Metrics {
     labelNames: ['subscriber'] as const,
     registers: [this.registry],
   });
+  readonly parkedEvents = new Gauge({
+    name: 'herald_projection_parked_events',
+    help: 'Events a projection set aside after its code failed on each of them repeatedly (docs/deployment.md)',
+    labelNames: ['projection'] as const,
+    registers: [this.registry],
+  });
   readonly logHead = new Gauge({
     name: 'herald_log_head_position',
     help: 'Global position of the last event in the log',

@@ -35,6 +35,7 @@ export class OperationsController {
       this.metrics.logHead.set(head);
       for (const name of this.runner.names()) {
         this.metrics.subscriptionLag.set({ subscriber: `projection:${name}` }, Math.max(0, head - this.runner.checkpoint(name)));
+        this.metrics.parkedEvents.set({ projection: name }, this.runner.parkedCount(name));
       }
     } catch {
       // The store being down is reported by /health; metrics still answer with what they have.

@@ -15,7 +15,7 @@ describe('operations surface', () => {
     expect(await response.json()).toMatchObject({ status: 'ok', store: 'sqlite' });
   });
 
-  it('GET /metrics exposes ingested events, append latency and subscription lag in Prometheus format', async () => {
+  it('GET /metrics exposes ingested events, append latency, subscription lag and parked events in Prometheus format', async () => {
     await post(`${herald.url}/v1/track`, { userId: 'metrics-user', event: 'Measured' });
     const { status, body, headers } = await adminGet(`${herald.url}/metrics`);
     expect(status).toBe(200);
@@ -23,6 +23,7 @@ describe('operations surface', () => {
     expect(body).toMatch(/herald_ingested_events_total\{workspace="default",type="track"\} [1-9]/);
     expect(body).toMatch(/herald_append_duration_seconds_bucket\{le="0.01"\} \d+/);
     expect(body).toMatch(/herald_subscription_lag_events\{subscriber="projection:identity"\} \d+/);
+    expect(body).toContain('herald_projection_parked_events{projection="scenarios"} 0');
   });
 
   it('publishes the OpenAPI document at /docs', async () => {

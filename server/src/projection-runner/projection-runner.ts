@@ -10,6 +10,7 @@ import { matches as matchesFilter } from '../event-store/event-filter';
 import type { EventFilter, EventStore, NewEvent, RecordedEvent, Subscription } from '../event-store/event-store.port';
 import type Database from 'better-sqlite3';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
+import { attributed, EventHandlingError, forgetParked, isEventFault, park, PARK_AFTER_ATTEMPTS, parkedPositions, type ProjectionEventParked } from './parked-events';
 
 export interface PlannedAppend {
   stream: string;
@@ -67,6 +68,10 @@ interface Running {
   loop: Promise<void>;
   /** Position of the last event handled and committed, or skipped as irrelevant. */
   checkpoint: number;
+  /** Positions of the events this projection parked (parked-events.ts): skipped, not handled. */
+  parked: Set<number>;
+  /** The event the last failures were attributed to, and how many times in a row. */
+  failing?: { position: number; attempts: number };
   /** The checkpoint as last written to the state database, and when (ms). */
   persisted: number;
   persistedAt: number;
@@ -82,6 +87,10 @@ export interface ProjectionRunnerHooks {
   onCommitted?: (name: string, event: RecordedEvent) => void;
   /** Delay before a failed projection resumes from its checkpoint. */
   retryDelayMs?: number;
+  /** Called once an event is parked (after PARK_AFTER_ATTEMPTS failures of the projection on it). */
+  onParked?: (parked: ProjectionEventParked) => void;
+  /** The time written on a parked event (default: the system clock). */
+  now?: () => Date;
   /** How long a checkpoint may stay unwritten over events the projection ignores (default 1 s). */
   idleCheckpointMs?: number;
 }
@@ -102,9 +111,15 @@ export class ProjectionRunner {
   start(projection: HostedProjection): void {
     projection.setup(this.db);
     const checkpoint = readCheckpoint(this.db, projection.name);
-    const running: Running = { projection, checkpoint, persisted: checkpoint, persistedAt: Date.now(), loop: Promise.resolve(), stopped: false };
+    const parked = parkedPositions(this.db, projection.name);
+    const running: Running = { projection, checkpoint, parked, persisted: checkpoint, persistedAt: Date.now(), loop: Promise.resolve(), stopped: false };
     running.loop = this.follow(running);
     this.running.set(projection.name, running);
+  }
+
+  /** How many events a projection has parked (for /metrics). */
+  parkedCount(name: string): number {
+    return this.running.get(name)?.parked.size ?? 0;
   }
 
   /** Position of the last event a projection has committed. */
@@ -146,6 +161,8 @@ export class ProjectionRunner {
         projection.reset(this.db);
         projection.setup(this.db);
         writeCheckpoint(this.db, projection.name, 0);
+        // A rebuild (after a fix) handles the events it had parked again.
+        forgetParked(this.db, projection.name);
       }
     })();
     const filter = unionOf(projections.map((projection) => projection.filter));
@@ -201,7 +218,7 @@ export class ProjectionRunner {
     // The state of a whole batch and the checkpoint after it are committed together: one transaction
     // per batch instead of one per event.
     const commit = this.db.transaction((relevant: RecordedEvent[], last: number) => {
-      for (const event of relevant) projection.apply?.(this.db, event);
+      for (const event of relevant) applyAttributed(projection, this.db, event);
       if (relevant.length > 0) projection.flush?.(this.db);
       writeCheckpoint(this.db, projection.name, last);
     });
@@ -215,6 +232,7 @@ export class ProjectionRunner {
       // Batches handled and not committed yet, oldest first. Each settles only once its handling has.
       const inFlight: Array<Promise<void>> = [];
       const partitions = new Partitions(projection);
+      const { parked } = running;
       // The decisions this subscription appends, each stream's in batch order.
       const decisions = new DecisionAppends(this.store);
       // Resolves once a batch has queued its appends (in batch order), not once they are durable.
@@ -243,7 +261,8 @@ export class ProjectionRunner {
             }
             if (batch.length === MAX_BATCH) pending = events.next();
           }
-          const relevant = projection.filter ? batch.filter((event) => matchesFilter(event, projection.filter)) : batch;
+          const wanted = projection.filter ? batch.filter((event) => matchesFilter(event, projection.filter)) : batch;
+          const relevant = parked.size > 0 ? wanted.filter((event) => !parked.has(event.position)) : wanted;
           if (relevant.length > 0) projection.preload?.(relevant);
           const handled = projection.handle ? partitions.handleBatch(relevant) : Promise.resolve([]);
           // The batch's decisions are appended together (one group commit, not one per deciding event),
@@ -285,8 +304,30 @@ export class ProjectionRunner {
         await running.subscription.stop();
         // Resume from the last committed position after a pause.
         running.checkpoint = running.persisted = readCheckpoint(this.db, projection.name);
+        await this.parkIfStuck(running, error);
         await new Promise((resolve) => setTimeout(resolve, this.hooks.retryDelayMs ?? 1000));
       }
+    }
+  }
+
+  /**
+   * Counts the failures the projection's code had on one event in a row, and parks that event at
+   * PARK_AFTER_ATTEMPTS. A failure of the log or the state database changes nothing (it is retried).
+   */
+  private async parkIfStuck(running: Running, error: unknown): Promise<void> {
+    if (!(error instanceof EventHandlingError) || !isEventFault(error)) return;
+    const position = error.event.position;
+    const attempts = running.failing?.position === position ? running.failing.attempts + 1 : 1;
+    running.failing = { position, attempts };
+    if (attempts < PARK_AFTER_ATTEMPTS) return;
+    try {
+      const parked = await park(this.store, this.db, error, attempts, this.hooks.now?.() ?? new Date());
+      running.parked.add(position);
+      running.failing = undefined;
+      this.hooks.onParked?.(parked);
+    } catch (failure) {
+      // The log or the state database failed meanwhile: the event is handled again, and parked later.
+      this.hooks.onError?.(running.projection.name, failure);
     }
   }
 
@@ -312,6 +353,7 @@ export class ProjectionRunner {
       running.persistedAt = now;
     }
     running.checkpoint = last;
+    if (running.failing && running.failing.position <= last) running.failing = undefined;
     for (const event of batch) this.hooks.onCommitted?.(projection.name, event);
   }
 }
@@ -400,11 +442,17 @@ class Partitions {
   /** The batch's planned appends in log order, once every event of it is handled. */
   async handleBatch(events: RecordedEvent[]): Promise<PlannedAppend[]> {
     const handle = this.projection.handle!.bind(this.projection);
+    const name = this.projection.name;
     const results: PlannedAppend[][] = new Array(events.length);
     if (!this.projection.partitionOf) {
       // Every event in turn, after the batches before.
       await this.after(undefined, async () => {
-        for (let i = 0; i < events.length; i++) results[i] = await handle(events[i]);
+        let i = 0;
+        try {
+          for (; i < events.length; i++) results[i] = await handle(events[i]);
+        } catch (error) {
+          throw attributed(error, events[i], name);
+        }
       });
       return results.flat();
     }
@@ -413,8 +461,9 @@ class Partitions {
     }));
     // Every event of the batch settles before this returns or throws, so nothing of it runs on after a failed batch is discarded.
     const outcomes = await Promise.allSettled(handled);
-    const failed = outcomes.find((outcome): outcome is PromiseRejectedResult => outcome.status === 'rejected');
-    if (failed) throw failed.reason;
+    // The first event in log order that failed (a later one of its partition fails with it, unhandled).
+    const failed = outcomes.findIndex((outcome) => outcome.status === 'rejected');
+    if (failed >= 0) throw attributed((outcomes[failed] as PromiseRejectedResult).reason, events[failed], name);
     return results.flat();
   }
 
@@ -438,6 +487,16 @@ class Partitions {
     };
     run.then(forget, forget);
     return run;
+  }
+}
+
+/** `apply`, with a failure attributed to the event (parked-events.ts). */
+function applyAttributed(projection: HostedProjection, db: StateDb, event: RecordedEvent): void {
+  if (!projection.apply) return;
+  try {
+    projection.apply(db, event);
+  } catch (error) {
+    throw attributed(error, event, projection.name);
   }
 }
 

@@ -1,0 +1,214 @@
+/**
+ * Parking (parked-events.ts), against the real SQLite log and state database: an event the
+ * projection's own code fails on five times in a row is set aside, recorded in the log and the state
+ * database, and skipped from then on, also after a restart; the events after it are handled. A
+ * failure of the log or the state database, or one that passes, parks nothing. A rebuild handles
+ * parked events again.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EventStoreUnavailableError } from '../event-store/errors';
+import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
+import { uuidv7 } from '../shared/ids';
+import { openStateDb, type StateDb } from '../state/state-db';
+import { EventHandlingError, listParked, operationsStream, park, PARK_AFTER_ATTEMPTS, PROJECTION_EVENT_PARKED, type ProjectionEventParked } from './parked-events';
+import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
+
+function newEvent(type: string): NewEvent {
+  const now = new Date().toISOString();
+  return { id: uuidv7(), type, data: {}, metadata: { workspace: 'w', occurredAt: now, receivedAt: now, schemaVersion: 1 } };
+}
+
+let dir: string;
+let store: SqliteEventStore;
+let db: StateDb;
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'herald-parked-'));
+  store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
+  db = openStateDb(join(dir, 'state.sqlite'));
+});
+afterEach(async () => {
+  db.close();
+  await store.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function until(condition: () => boolean): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Handles each event of its partition (stream) by counting it; `failWith` decides a failure per event and attempt. */
+class CountingProjection implements HostedProjection {
+  readonly handled = new Map<number, number>();
+  constructor(
+    readonly name: string,
+    private readonly failWith: (event: RecordedEvent, attempt: number) => unknown,
+  ) {}
+  setup(): void {}
+  reset(): void {
+    this.handled.clear();
+  }
+  partitionOf(event: RecordedEvent): string {
+    return event.stream;
+  }
+  async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+    const attempt = (this.handled.get(event.position) ?? 0) + 1;
+    this.handled.set(event.position, attempt);
+    const failure = this.failWith(event, attempt);
+    if (failure) throw failure;
+    return [];
+  }
+}
+
+async function parkedEventsInLog(): Promise<Array<RecordedEvent<string, ProjectionEventParked>>> {
+  return (await store.readStream(operationsStream('w'))) as Array<RecordedEvent<string, ProjectionEventParked>>;
+}
+
+it(`parks an event its handle fails on ${PARK_AFTER_ATTEMPTS} times in a row, goes on after it, and skips it after a restart`, async () => {
+  await store.append('s-a', [newEvent('Fine')]);
+  const poison = await store.append('s-poison', [newEvent('Poison')]);
+  await store.append('s-b', [newEvent('Fine')]);
+  const bug = () => new TypeError("Cannot read properties of undefined (reading 'cart_id')");
+  const projection = new CountingProjection('counting', (event) => (event.type === 'Poison' ? bug() : undefined));
+  const parked: ProjectionEventParked[] = [];
+  const runner = new ProjectionRunner(store, db, { retryDelayMs: 1, onParked: (event) => parked.push(event), now: () => new Date('2026-11-27T10:00:00Z') });
+  runner.start(projection);
+  try {
+    await until(() => runner.checkpoint('counting') >= 3);
+    expect(projection.handled.get(poison.position)).toBe(PARK_AFTER_ATTEMPTS);
+    expect(projection.handled.get(3)).toBeGreaterThanOrEqual(1);
+    expect(runner.parkedCount('counting')).toBe(1);
+  } finally {
+    await runner.stop();
+  }
+  const [event] = await store.readStream('s-poison');
+  const expected = {
+    projection: 'counting',
+    position: poison.position,
+    eventId: event.id,
+    stream: 's-poison',
+    type: 'Poison',
+    attempts: PARK_AFTER_ATTEMPTS,
+    error: "Cannot read properties of undefined (reading 'cart_id')",
+  };
+  expect(parked).toEqual([expected]);
+  const inLog = await parkedEventsInLog();
+  expect(inLog.map((e) => [e.type, e.data, e.metadata.causationId, e.metadata.workspace])).toEqual([[PROJECTION_EVENT_PARKED, expected, event.id, 'w']]);
+  expect(listParked(db)).toEqual([
+    {
+      projection: 'counting',
+      position: poison.position,
+      event_id: event.id,
+      stream: 's-poison',
+      type: 'Poison',
+      attempts: PARK_AFTER_ATTEMPTS,
+      error: expected.error,
+      parked_at: Date.parse('2026-11-27T10:00:00Z'),
+    },
+  ]);
+
+  // A restart reads the parked positions: the event is not handled again, the next ones are.
+  const later = await store.append('s-poison', [newEvent('Fine')]);
+  const restarted = new ProjectionRunner(store, db, { retryDelayMs: 1 });
+  const again = new CountingProjection('counting', () => undefined);
+  restarted.start(again);
+  try {
+    await until(() => restarted.checkpoint('counting') >= later.position);
+    expect(again.handled.has(poison.position)).toBe(false);
+    expect(again.handled.get(later.position)).toBe(1);
+    expect(restarted.parkedCount('counting')).toBe(1);
+  } finally {
+    await restarted.stop();
+  }
+});
+
+it('parks an event its apply fails on, and commits the state of the events around it', async () => {
+  db.exec('CREATE TABLE applied (position INTEGER PRIMARY KEY)');
+  const insert = db.prepare<[number]>('INSERT INTO applied (position) VALUES (?)');
+  const projection: HostedProjection = {
+    name: 'applying',
+    setup() {},
+    reset() {},
+    apply(_db, event) {
+      if (event.type === 'Poison') throw new RangeError('Invalid time value');
+      insert.run(event.position);
+    },
+  };
+  await store.append('s', [newEvent('Fine'), newEvent('Poison'), newEvent('Fine')]);
+  const errors: unknown[] = [];
+  const runner = new ProjectionRunner(store, db, { retryDelayMs: 1, onError: (_name, error) => errors.push(error) });
+  runner.start(projection);
+  try {
+    await until(() => runner.checkpoint('applying') >= 4);
+  } finally {
+    await runner.stop();
+  }
+  // 4: the ProjectionEventParked, an event of the log like any other.
+  expect(db.prepare('SELECT position FROM applied ORDER BY position').pluck().all()).toEqual([1, 3, 4]);
+  expect(errors).toHaveLength(PARK_AFTER_ATTEMPTS);
+  expect(errors[0]).toBeInstanceOf(EventHandlingError);
+  expect((errors[0] as EventHandlingError).event.position).toBe(2);
+  expect((await parkedEventsInLog()).map((e) => e.data.error)).toEqual(['Invalid time value']);
+});
+
+it('parks nothing for failures of the log or the state database, however long they last, nor for a failure that passes', async () => {
+  // First in the log, so the failures are counted against it until it passes (at the last attempt before parking).
+  await store.append('s-flaky', [newEvent('Flaky')]);
+  await store.append('s-store', [newEvent('StoreDown')]);
+  await store.append('s-sqlite', [newEvent('Busy')]);
+  const attempts = PARK_AFTER_ATTEMPTS * 2;
+  const projection = new CountingProjection('patient', (event, attempt) => {
+    if (event.type === 'StoreDown' && attempt <= attempts) return new EventStoreUnavailableError('The event store is closed');
+    if (event.type === 'Busy' && attempt <= attempts) return Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' });
+    if (event.type === 'Flaky' && attempt < PARK_AFTER_ATTEMPTS) return new Error('not yet');
+    return undefined;
+  });
+  const runner = new ProjectionRunner(store, db, { retryDelayMs: 1 });
+  runner.start(projection);
+  try {
+    await until(() => runner.checkpoint('patient') >= 3);
+    expect(projection.handled.get(1)).toBeGreaterThanOrEqual(PARK_AFTER_ATTEMPTS);
+    expect(projection.handled.get(2)).toBeGreaterThan(attempts);
+    expect(projection.handled.get(3)).toBeGreaterThan(attempts);
+    expect(runner.parkedCount('patient')).toBe(0);
+  } finally {
+    await runner.stop();
+  }
+  expect(listParked(db)).toEqual([]);
+  expect(await parkedEventsInLog()).toEqual([]);
+});
+
+it('parking the same event again (a crash between the log and the state database) appends nothing twice', async () => {
+  const { position } = await store.append('s', [newEvent('Poison')]);
+  const [event] = await store.readStream('s');
+  const failure = new EventHandlingError(event, 'p', new Error('boom'));
+  await park(store, db, failure, PARK_AFTER_ATTEMPTS, new Date());
+  await park(store, db, failure, PARK_AFTER_ATTEMPTS + 1, new Date());
+  expect((await parkedEventsInLog()).map((e) => e.data.position)).toEqual([position]);
+  expect(listParked(db).map((row) => [row.projection, row.position, row.attempts])).toEqual([['p', position, PARK_AFTER_ATTEMPTS + 1]]);
+});
+
+it('a rebuild handles the parked events again and forgets them', async () => {
+  await store.append('s-a', [newEvent('Fine')]);
+  await store.append('s-poison', [newEvent('Poison')]);
+  let fixed = false;
+  const projection = new CountingProjection('fixable', (event) => (event.type === 'Poison' && !fixed ? new Error('bug') : undefined));
+  const runner = new ProjectionRunner(store, db, { retryDelayMs: 1 });
+  runner.start(projection);
+  try {
+    await until(() => runner.checkpoint('fixable') >= 2);
+  } finally {
+    await runner.stop();
+  }
+  expect(listParked(db)).toHaveLength(1);
+  fixed = true;
+  await new ProjectionRunner(store, db).rebuildAll([projection]);
+  expect(projection.handled.get(2)).toBe(1);
+  expect(listParked(db)).toEqual([]);
+});

@@ -1,0 +1,137 @@
+/**
+ * Events a projection could not handle, set aside so that one event does not stop the projection for
+ * every person behind it. An event is parked only when the projection's own code failed on it
+ * (`handle` or `apply`, the failure attributed to that event) the same way PARK_AFTER_ATTEMPTS times
+ * in a row; a failure of the log or the state database, which says nothing about the event, is
+ * retried for as long as it lasts. Parking is recorded twice: a row in the state database, which the
+ * runner reads at start to keep skipping the event, and a `ProjectionEventParked` event in the log
+ * (stream `operations-{workspace}`), for the audit and the analytics export. A rebuild of the
+ * projection (after a fix) handles parked events again and forgets them.
+ */
+import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
+import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../event-store/errors';
+import { derivedEventId } from '../shared/ids';
+import { prepared } from '../state/prepared';
+import type { StateDb } from '../state/state-db';
+
+export const PROJECTION_EVENT_PARKED = 'ProjectionEventParked';
+/** Failures in a row, of the projection's own code on one event, before that event is parked. */
+export const PARK_AFTER_ATTEMPTS = 5;
+
+export function operationsStream(workspace: string): string {
+  return `operations-${workspace}`;
+}
+
+/** `ProjectionEventParked`: `projection` no longer handles the event at `position`. */
+export interface ProjectionEventParked {
+  projection: string;
+  position: number;
+  eventId: string;
+  stream: string;
+  type: string;
+  attempts: number;
+  /** The last failure's message (at most 2,000 characters). */
+  error: string;
+}
+
+/** A failure of a projection's `handle` or `apply` on one event. */
+export class EventHandlingError extends Error {
+  constructor(
+    readonly event: RecordedEvent,
+    readonly projection: string,
+    override readonly cause: unknown,
+  ) {
+    super(`Projection ${projection} failed on event ${event.id} (${event.type}, position ${event.position}): ${messageOf(cause)}`);
+    this.name = 'EventHandlingError';
+  }
+}
+
+/** Wraps a failure of the projection's code on `event`, unless it is one already (a partition's chain passes it on). */
+export function attributed(error: unknown, event: RecordedEvent, projection: string): EventHandlingError {
+  return error instanceof EventHandlingError ? error : new EventHandlingError(event, projection, error);
+}
+
+/**
+ * Whether the failure may be the event's fault. Not when the log or the state database failed (or a
+ * network call to them): those pass, and parking events meanwhile would drop people's history.
+ */
+export function isEventFault(error: EventHandlingError): boolean {
+  const cause = error.cause as { name?: unknown; code?: unknown } | undefined;
+  if (cause instanceof EventStoreUnavailableError || cause instanceof WrongExpectedRevisionError) return false;
+  if (cause?.name === 'SqliteError') return false;
+  const code = typeof cause?.code === 'string' ? cause.code : '';
+  return !(code.startsWith('SQLITE_') || SYSTEM_CODES.has(code));
+}
+
+const SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOSPC', 'EIO', 'EMFILE']);
+
+export const PARKED_EVENTS_TABLE = `CREATE TABLE IF NOT EXISTS projection_parked (
+  projection TEXT NOT NULL, position INTEGER NOT NULL, event_id TEXT NOT NULL, stream TEXT NOT NULL, type TEXT NOT NULL,
+  attempts INTEGER NOT NULL, error TEXT NOT NULL, parked_at INTEGER NOT NULL,
+  PRIMARY KEY (projection, position)) WITHOUT ROWID`;
+
+export interface ParkedEventRow {
+  projection: string;
+  position: number;
+  event_id: string;
+  stream: string;
+  type: string;
+  attempts: number;
+  error: string;
+  parked_at: number;
+}
+
+/** The positions a projection skips. */
+export function parkedPositions(db: StateDb, projection: string): Set<number> {
+  db.exec(PARKED_EVENTS_TABLE);
+  const rows = prepared<[string], { position: number }>(db, 'SELECT position FROM projection_parked WHERE projection = ?').all(projection);
+  return new Set(rows.map((row) => row.position));
+}
+
+/** Every parked event, oldest first (the table exists once a runner has started on the database). */
+export function listParked(db: StateDb): ParkedEventRow[] {
+  return prepared<[], ParkedEventRow>(db, 'SELECT * FROM projection_parked ORDER BY parked_at, projection, position').all();
+}
+
+/** A rebuild handles them again. */
+export function forgetParked(db: StateDb, projection: string): void {
+  db.exec(PARKED_EVENTS_TABLE);
+  prepared<[string]>(db, 'DELETE FROM projection_parked WHERE projection = ?').run(projection);
+}
+
+/**
+ * Parks the event for the projection: the event in the log first (its id derived from the event and
+ * the projection, so parking again after a crash appends nothing), then the row the runner skips by.
+ */
+export async function park(store: EventStore, db: StateDb, failure: EventHandlingError, attempts: number, now: Date): Promise<ProjectionEventParked> {
+  const { event, projection } = failure;
+  const parked: ProjectionEventParked = {
+    projection,
+    position: event.position,
+    eventId: event.id,
+    stream: event.stream,
+    type: event.type,
+    attempts,
+    error: messageOf(failure.cause).slice(0, 2000),
+  };
+  const workspace = typeof event.metadata?.workspace === 'string' ? event.metadata.workspace : 'default';
+  const at = now.toISOString();
+  const record: NewEvent = {
+    id: derivedEventId(event.id, 'parked', projection),
+    type: PROJECTION_EVENT_PARKED,
+    data: parked,
+    metadata: { workspace, causationId: event.id, correlationId: event.metadata?.correlationId ?? event.id, occurredAt: at, receivedAt: at, schemaVersion: 1 },
+  };
+  await store.append(operationsStream(workspace), [record]);
+  db.exec(PARKED_EVENTS_TABLE);
+  prepared<[string, number, string, string, string, number, string, number]>(
+    db,
+    `INSERT OR REPLACE INTO projection_parked (projection, position, event_id, stream, type, attempts, error, parked_at)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+  ).run(projection, event.position, event.id, event.stream, event.type, attempts, parked.error, now.getTime());
+  return parked;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
