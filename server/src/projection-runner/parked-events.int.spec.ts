@@ -5,43 +5,24 @@
  * failure of the log or the state database, or one that passes, parks nothing. A rebuild handles
  * parked events again.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { EventStoreUnavailableError } from '../event-store/errors';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { uuidv7 } from '../shared/ids';
-import { openStateDb, type StateDb } from '../state/state-db';
+import type { StateDb } from '../state/state-db';
 import { EventHandlingError, listParked, operationsStream, park, PARK_AFTER_ATTEMPTS, PROJECTION_EVENT_PARKED, type ProjectionEventParked } from './parked-events';
 import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
+import { until, useLogAndState } from '../test-support/log-and-state';
 
 function newEvent(type: string): NewEvent {
   const now = new Date().toISOString();
   return { id: uuidv7(), type, data: {}, metadata: { workspace: 'w', occurredAt: now, receivedAt: now, schemaVersion: 1 } };
 }
 
-let dir: string;
+const files = useLogAndState('parked');
 let store: SqliteEventStore;
 let db: StateDb;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'herald-parked-'));
-  store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  db = openStateDb(join(dir, 'state.sqlite'));
-});
-afterEach(async () => {
-  db.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+beforeEach(() => ({ store, db } = files));
 
 /** Handles each event of its partition (stream) by counting it; `failWith` decides a failure per event and attempt. */
 class CountingProjection implements HostedProjection {

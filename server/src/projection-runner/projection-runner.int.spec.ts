@@ -3,15 +3,14 @@
  * concurrently and one key in log order; events without a key are barriers; a failure in one
  * partition discards the whole batch, which is handled again from the checkpoint.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { uuidv5, uuidv7 } from '../shared/ids';
 import { openStateDb, readCheckpoint, type StateDb } from '../state/state-db';
 import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
+import { until, useLogAndState } from '../test-support/log-and-state';
 
 function newEvent(type: string): NewEvent {
   const now = new Date().toISOString();
@@ -50,27 +49,11 @@ class RecordingProjection implements HostedProjection {
   }
 }
 
+const files = useLogAndState('runner');
 let dir: string;
 let store: SqliteEventStore;
 let db: StateDb;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'herald-runner-'));
-  store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  db = openStateDb(join(dir, 'state.sqlite'));
-});
-afterEach(async () => {
-  db.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-async function until(condition: () => boolean): Promise<void> {
-  const deadline = Date.now() + 10_000;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
+beforeEach(() => ({ dir, store, db } = files));
 
 it('handles other partitions while one waits, keeps order within a partition, and waits for all at a barrier', async () => {
   await store.append('p-slow', [newEvent('A'), newEvent('B')]);

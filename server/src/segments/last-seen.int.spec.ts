@@ -4,38 +4,26 @@
  * occurrence time of the person's events, also across identity merges, folds and restarts.
  */
 import { anonymousStream, userStream } from '@herald/projections';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { NewEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { identityProjection } from '../identity/identity.projection';
 import { ProjectionRunner } from '../projection-runner/projection-runner';
 import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
-import { openStateDb, type StateDb } from '../state/state-db';
+import type { StateDb } from '../state/state-db';
 import { SegmentCatalog } from './segment-catalog';
 import { SegmentQueries } from './segment-queries';
 import { SEGMENTS_PROJECTION, SegmentsProjection } from './segments.projection';
+import { useLogAndState } from '../test-support/log-and-state';
 
 const HOUR = 3_600_000;
 const T = Date.parse('2026-02-01T12:00:00Z');
 
-let dir: string;
+let runner: ProjectionRunner;
+const files = useLogAndState('last-seen', () => runner.stop());
 let store: SqliteEventStore;
 let db: StateDb;
-let runner: ProjectionRunner;
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'herald-last-seen-'));
-  store = new SqliteEventStore({ path: join(dir, 'events.sqlite') });
-  db = openStateDb(join(dir, 'state.sqlite'));
-});
-afterEach(async () => {
-  await runner.stop();
-  db.close();
-  await store.close();
-  rmSync(dir, { recursive: true, force: true });
-});
+beforeEach(() => ({ store, db } = files));
 
 /** Identity and segments, last seen folded every `foldRows` rows. */
 function start(foldRows: number): void {
