@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import type { ScenarioCatalog } from '../scenarios/scenario-catalog';
 import { openStateDb, type StateDb } from '../state/state-db';
+import { prepared } from '../state/prepared';
 import { committedCounts, ExperimentsProjection } from './experiments.projection';
 
 let dir: string;
@@ -39,8 +40,10 @@ function event(type: string, data: Record<string, unknown>, at: string): Recorde
 const started = (enrollmentId: string, at: string) => event('EnrollmentStarted', { enrollmentId, scenarioId: 'promo', version: 1, trigger: { event: 'Signed Up' } }, at);
 const assigned = (enrollmentId: string, variant: string, at: string) => event('VariantAssigned', { enrollmentId, scenarioId: 'promo', stepId: 'offer', variant }, at);
 
-/** Handles one batch and commits it, as the runner does. */
+/** Handles one batch and commits it, as the runner does (which preloads it first). */
+let preloading = true;
 async function batch(projection: ExperimentsProjection, events: RecordedEvent[]): Promise<void> {
+  if (preloading) projection.preload(events);
   for (const e of events) await projection.handle(e);
   db.transaction(() => projection.flush(db))();
 }
@@ -52,7 +55,8 @@ function recordOf(enrollmentId: string): EnrollmentExposures | undefined {
 
 const counts = (): ArmCounts[] => committedCounts(db, 'default', 'promo', 'offer');
 
-it('keeps the stored record when an enrolment it has seen starts again, in a later batch or with more of it in the same batch', async () => {
+it.each([true, false])('keeps the stored record when an enrolment it has seen starts again, in a later batch or with more of it in the same batch (preloaded: %s)', async (preload) => {
+  preloading = preload;
   const projection = new ExperimentsProjection(db, undefined as unknown as ScenarioCatalog, false);
   projection.setup(db);
 
@@ -79,4 +83,29 @@ it('keeps the stored record when an enrolment it has seen starts again, in a lat
     { variant: 'discount', phase: 'experiment', exposures: 1, conversions: 0 },
     { variant: 'plain', phase: 'experiment', exposures: 1, conversions: 0 },
   ]);
+});
+
+it('reads the records a batch needs in one transaction, not one autocommit read each', async () => {
+  preloading = true;
+  const projection = new ExperimentsProjection(db, undefined as unknown as ScenarioCatalog, false);
+  projection.setup(db);
+  await batch(projection, [started('e1', '2026-03-02T10:00:00.000Z'), assigned('e1', 'plain', '2026-03-02T10:00:01.000Z')]);
+  // Every read of the records table, and whether a transaction was open.
+  const reads: boolean[] = [];
+  const select = prepared(db, 'SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?');
+  const get = select.get.bind(select);
+  select.get = ((...args: unknown[]) => {
+    reads.push(db.inTransaction);
+    return get(...args);
+  }) as typeof select.get;
+  // Started again (e1, stored) and anew (e2), each with more of it in the batch: both need the table.
+  await batch(projection, [
+    started('e1', '2026-03-03T10:00:00.000Z'),
+    assigned('e1', 'discount', '2026-03-03T10:00:01.000Z'),
+    started('e2', '2026-03-03T10:00:02.000Z'),
+    assigned('e2', 'plain', '2026-03-03T10:00:03.000Z'),
+  ]);
+  expect(reads).toEqual([true, true]);
+  expect(recordOf('e1')?.steps.offer?.variant).toBe('plain');
+  expect(recordOf('e2')?.steps.offer?.variant).toBe('plain');
 });

@@ -50,6 +50,11 @@ export class ExperimentsProjection implements HostedProjection {
    * event loop made per message outside a transaction. If there is one, it stands, as the fold keeps it.
    */
   private unchecked = new Set<string>();
+  /**
+   * What the table held, before this batch, for the enrolments of the batch (null: no record), read
+   * by `preload` in one read transaction; until the batch is flushed or discarded.
+   */
+  private stored = new Map<string, EnrollmentExposures | null>();
   private changes: ArmChange[] = [];
   private readonly catalogs = new Map<string, Promise<ScenarioCatalogSnapshot>>();
   /**
@@ -71,6 +76,26 @@ export class ExperimentsProjection implements HostedProjection {
 
   reset(db: StateDb): void {
     db.exec('DROP TABLE IF EXISTS experiment_enrollments; DROP TABLE IF EXISTS experiment_arms;');
+  }
+
+  /**
+   * Reads the records of the batch's enrolments in one read transaction: `recordOf` reads one when an
+   * enrolment started in this batch has more events in it (to keep a stored record, if any), and an
+   * autocommit read on the WAL database took about 27 µs each (2% of the event loop at 1,000
+   * triggers/s); in a transaction a few.
+   */
+  preload(events: RecordedEvent[]): void {
+    const wanted = new Map<string, [workspace: string, enrollmentId: string]>();
+    for (const event of events) {
+      const enrollmentId = experimentEnrollmentOf(event as DomainEvent);
+      if (enrollmentId === undefined) continue;
+      const key = enrollmentKey(event.metadata.workspace, enrollmentId);
+      if (!this.stored.has(key)) wanted.set(key, [event.metadata.workspace, enrollmentId]);
+    }
+    if (wanted.size === 0) return;
+    this.db.transaction(() => {
+      for (const [key, [workspace, enrollmentId]] of wanted) this.stored.set(key, this.readRecord(workspace, enrollmentId) ?? null);
+    })();
   }
 
   async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
@@ -122,12 +147,14 @@ export class ExperimentsProjection implements HostedProjection {
     for (const c of this.changes) addCounts.run(c.workspace, c.scenarioId, c.stepId, c.variant, c.phase, c.exposures, c.conversions);
     this.records.clear();
     this.unchecked.clear();
+    this.stored.clear();
     this.changes = [];
   }
 
   discard(): void {
     this.records.clear();
     this.unchecked.clear();
+    this.stored.clear();
     this.changes = [];
     this.catalogs.clear();
     // The appends of the failed batch may not have happened; the catalog read afresh will tell.
@@ -150,15 +177,20 @@ export class ExperimentsProjection implements HostedProjection {
   private recordOf(workspace: string, enrollmentId: string, key: string): EnrollmentExposures | undefined {
     const pending = this.records.get(key);
     if (pending && !this.unchecked.has(key)) return pending;
-    const row = prepared<[string, string], { record: string }>(this.db, 'SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?')
-      .get(workspace, enrollmentId);
-    if (!pending) return row ? (JSON.parse(row.record) as EnrollmentExposures) : undefined;
+    const preloaded = this.stored.get(key);
+    const stored = preloaded === undefined ? this.readRecord(workspace, enrollmentId) : (preloaded ?? undefined);
+    if (!pending) return stored;
     // A record started unchecked is needed further: the one in the table, if any, is the enrolment's.
     this.unchecked.delete(key);
-    if (!row) return pending;
-    const stored = JSON.parse(row.record) as EnrollmentExposures;
+    if (!stored) return pending;
     this.records.set(key, stored);
     return stored;
+  }
+
+  private readRecord(workspace: string, enrollmentId: string): EnrollmentExposures | undefined {
+    const row = prepared<[string, string], { record: string }>(this.db, 'SELECT record FROM experiment_enrollments WHERE workspace = ? AND enrollment_id = ?')
+      .get(workspace, enrollmentId);
+    return row ? (JSON.parse(row.record) as EnrollmentExposures) : undefined;
   }
 
   private async autoWinner(workspace: string, scenarioId: string, stepId: string, cause: RecordedEvent): Promise<PlannedAppend | undefined> {
