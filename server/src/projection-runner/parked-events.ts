@@ -93,6 +93,14 @@ export function listParked(db: StateDb): ParkedEventRow[] {
   return prepared<[], ParkedEventRow>(db, 'SELECT * FROM projection_parked ORDER BY parked_at, projection, position').all();
 }
 
+/** The events of these streams that some projection parked, in log order. */
+export function parkedInStreams(db: StateDb, streams: readonly string[]): ParkedEventRow[] {
+  if (streams.length === 0) return [];
+  db.exec(PARKED_EVENTS_TABLE);
+  const select = prepared<[string], ParkedEventRow>(db, 'SELECT * FROM projection_parked WHERE stream = ? ORDER BY position, projection');
+  return streams.flatMap((stream) => select.all(stream)).sort((a, b) => a.position - b.position || a.projection.localeCompare(b.projection));
+}
+
 /** A rebuild handles them again. */
 export function forgetParked(db: StateDb, projection: string): void {
   db.exec(PARKED_EVENTS_TABLE);

@@ -10,7 +10,18 @@ import { matches as matchesFilter } from '../event-store/event-filter';
 import type { EventFilter, EventStore, NewEvent, RecordedEvent, Subscription } from '../event-store/event-store.port';
 import type Database from 'better-sqlite3';
 import { readCheckpoint, type StateDb, writeCheckpoint } from '../state/state-db';
-import { attributed, EventHandlingError, forgetParked, isEventFault, park, PARK_AFTER_ATTEMPTS, parkedPositions, type ProjectionEventParked } from './parked-events';
+import {
+  attributed,
+  EventHandlingError,
+  forgetParked,
+  isEventFault,
+  park,
+  PARK_AFTER_ATTEMPTS,
+  type ParkedEventRow,
+  parkedInStreams,
+  parkedPositions,
+  type ProjectionEventParked,
+} from './parked-events';
 
 export interface PlannedAppend {
   stream: string;
@@ -115,6 +126,11 @@ export class ProjectionRunner {
     const running: Running = { projection, checkpoint, parked, persisted: checkpoint, persistedAt: Date.now(), loop: Promise.resolve(), stopped: false };
     running.loop = this.follow(running);
     this.running.set(projection.name, running);
+  }
+
+  /** The events of these streams that a projection parked (a person's history). */
+  parkedInStreams(streams: readonly string[]): ParkedEventRow[] {
+    return parkedInStreams(this.db, streams);
   }
 
   /** How many events a projection has parked (for /metrics). */

@@ -3,6 +3,7 @@ import { Inject } from '@nestjs/common';
 import { type IQueryHandler, QueryHandler } from '@nestjs/cqrs';
 import { EVENT_STORE, type EventStore, type RecordedEvent } from '../../event-store/event-store.port';
 import { IdentityService } from '../../identity/identity.service';
+import { ProjectionRunner } from '../../projection-runner/projection-runner';
 import { GetUserHistoryQuery } from './get-user-history.query';
 
 export interface UserHistory {
@@ -10,6 +11,18 @@ export interface UserHistory {
   userId: string;
   streams: string[];
   events: RecordedEvent[];
+  /** Events of theirs a projection set aside after its code failed on them (docs/deployment.md). */
+  parked: ParkedEvent[];
+}
+
+export interface ParkedEvent {
+  projection: string;
+  eventId: string;
+  position: number;
+  type: string;
+  attempts: number;
+  error: string;
+  parkedAt: string;
 }
 
 @QueryHandler(GetUserHistoryQuery)
@@ -17,12 +30,22 @@ export class GetUserHistoryHandler implements IQueryHandler<GetUserHistoryQuery,
   constructor(
     @Inject(EVENT_STORE) private readonly store: EventStore,
     private readonly identity: IdentityService,
+    private readonly runner: ProjectionRunner,
   ) {}
 
   async execute({ workspace, id }: GetUserHistoryQuery): Promise<UserHistory> {
     const { userId, streams } = this.identity.streamsOf(workspace, id);
     const perStream = await Promise.all(streams.map((stream) => this.store.readStream(stream)));
     const events = perStream.flat().sort((a, b) => a.position - b.position);
-    return { workspace, userId, streams: streams.filter((_, i) => perStream[i].length > 0), events };
+    const parked = this.runner.parkedInStreams(streams).map((row) => ({
+      projection: row.projection,
+      eventId: row.event_id,
+      position: row.position,
+      type: row.type,
+      attempts: row.attempts,
+      error: row.error,
+      parkedAt: new Date(row.parked_at).toISOString(),
+    }));
+    return { workspace, userId, streams: streams.filter((_, i) => perStream[i].length > 0), events, parked };
   }
 }
