@@ -5,12 +5,21 @@
  * failure of the log or the state database, or one that passes, parks nothing. A rebuild handles
  * parked events again.
  */
-import { EventStoreUnavailableError } from '../event-store/errors';
+import { EventStoreError, EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../event-store/errors';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { uuidv7 } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
-import { EventHandlingError, listParked, operationsStream, park, PARK_AFTER_ATTEMPTS, PROJECTION_EVENT_PARKED, type ProjectionEventParked } from './parked-events';
+import {
+  EventHandlingError,
+  isEventFault,
+  listParked,
+  operationsStream,
+  park,
+  PARK_AFTER_ATTEMPTS,
+  PROJECTION_EVENT_PARKED,
+  type ProjectionEventParked,
+} from './parked-events';
 import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
 import { until, useLogAndState } from '../test-support/log-and-state';
 
@@ -192,4 +201,19 @@ it('a rebuild handles the parked events again and forgets them', async () => {
   await new ProjectionRunner(store, db).rebuildAll([projection]);
   expect(projection.handled.get(2)).toBe(1);
   expect(listParked(db)).toEqual([]);
+});
+
+it("tells the projection's own failures from those of the log, SQLite or the network", async () => {
+  await store.append('s', [newEvent('E')]);
+  const [event] = await store.readStream('s');
+  const fault = (cause: unknown) => isEventFault(new EventHandlingError(event, 'p', cause));
+  expect(fault(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBe(true);
+  // An append the log refuses as invalid: the same event makes it again.
+  expect(fault(new InvalidEventError('Event type must be a non-empty string'))).toBe(true);
+  expect(fault(new EventStoreUnavailableError('KurrentDB is unavailable'))).toBe(false);
+  expect(fault(new WrongExpectedRevisionError('s', '1', 2))).toBe(false);
+  expect(fault(new EventStoreError('KurrentDB failed: timeout'))).toBe(false);
+  expect(fault(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }))).toBe(false);
+  expect(fault(Object.assign(new Error('disk I/O error'), { name: 'SqliteError' }))).toBe(false);
+  expect(fault(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
 });

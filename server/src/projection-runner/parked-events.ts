@@ -1,15 +1,14 @@
 /**
  * Events a projection could not handle, set aside so that one event does not stop the projection for
  * every person behind it. An event is parked only when the projection's own code failed on it
- * (`handle` or `apply`, the failure attributed to that event) the same way PARK_AFTER_ATTEMPTS times
- * in a row; a failure of the log or the state database, which says nothing about the event, is
+ * (`handle` or `apply`, the failure attributed to that event) PARK_AFTER_ATTEMPTS times in a row; a failure of the log or the state database, which says nothing about the event, is
  * retried for as long as it lasts. Parking is recorded twice: a row in the state database, which the
  * runner reads at start to keep skipping the event, and a `ProjectionEventParked` event in the log
  * (stream `operations-{workspace}`), for the audit and the analytics export. A rebuild of the
  * projection (after a fix) handles parked events again and forgets them.
  */
 import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
-import { EventStoreUnavailableError, WrongExpectedRevisionError } from '../event-store/errors';
+import { EventStoreError, InvalidEventError } from '../event-store/errors';
 import { derivedEventId } from '../shared/ids';
 import { prepared } from '../state/prepared';
 import type { StateDb } from '../state/state-db';
@@ -53,11 +52,13 @@ export function attributed(error: unknown, event: RecordedEvent, projection: str
 
 /**
  * Whether the failure may be the event's fault. Not when the log or the state database failed (or a
- * network call to them): those pass, and parking events meanwhile would drop people's history.
+ * network call to them): those pass, and parking events meanwhile would drop people's history. The
+ * log's errors (unavailable, a revision conflict, KurrentDB failing) are not, except an append it
+ * refuses as invalid, which the same event would make again.
  */
 export function isEventFault(error: EventHandlingError): boolean {
   const cause = error.cause as { name?: unknown; code?: unknown } | undefined;
-  if (cause instanceof EventStoreUnavailableError || cause instanceof WrongExpectedRevisionError) return false;
+  if (cause instanceof EventStoreError && !(cause instanceof InvalidEventError)) return false;
   if (cause?.name === 'SqliteError') return false;
   const code = typeof cause?.code === 'string' ? cause.code : '';
   return !(code.startsWith('SQLITE_') || SYSTEM_CODES.has(code));
