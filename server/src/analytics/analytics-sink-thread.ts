@@ -32,8 +32,6 @@ const listening = new Int32Array(options.listening);
 let stopping = false;
 let wake: (() => void) | undefined;
 let appended = false;
-/** Whether an append ends the current sleep: only while no batch is open (see the loop in `run`). */
-let wakeOnAppend = true;
 /** Batches handed over and not yet stored, oldest first, and who waits for one of them to be. */
 const unacknowledged: Array<{ seq: number; last: number }> = [];
 const MAX_UNACKNOWLEDGED = 2;
@@ -52,7 +50,7 @@ port.on('message', (message: ToSinkThread) => {
   switch (message.type) {
     case 'appended':
       appended = true;
-      if (wakeOnAppend) wake?.();
+      wake?.();
       return;
     case 'stored':
       if (message.buffer && spareBuffers.length < MAX_UNACKNOWLEDGED + 1) spareBuffers.push(message.buffer);
@@ -88,12 +86,9 @@ let commit: ((last: number) => void) | undefined;
 /** Pages of the log read so far (reported with each batch). */
 let reads = 0;
 
-/**
- * Resolves after `ms` or on `stop`, and on an append if `untilAppended` (the poll also catches appends
- * nobody announced).
- */
-function sleep(ms: number, untilAppended: boolean): Promise<void> {
-  if ((untilAppended && appended) || stopping) return Promise.resolve();
+/** Resolves on an announced append, on `stop`, or after `ms` (the poll also catches appends nobody announced). */
+function sleep(ms: number): Promise<void> {
+  if (appended || stopping) return Promise.resolve();
   return new Promise((resolve) => {
     const timer = setTimeout(done, ms);
     function done() {
@@ -152,11 +147,12 @@ async function run(): Promise<void> {
       const want = Math.min(PAGE, options.maxBatch - payload.rows);
       const first = payload.rows === 0;
       // Listening from before the read that may find the head empty: an append after this is either
-      // in that read or announced. An open batch reads on its own clock instead.
-      Atomics.store(listening, 0, first ? 1 : 0);
+      // in that read or announced. Not once a batch is open: it reads on its own clock (below).
+      if (first) Atomics.store(listening, 0, 1);
       const readAt = Date.now();
       const page = mapPage(read + 1, want);
       if (page.last !== undefined) read = page.last;
+      if (payload.rows > 0) Atomics.store(listening, 0, 0);
       // A batch stays open up to maxWaitMs after its first event was appended (or read, if the
       // clock says later): events that already waited that long, as at the end of a catch-up after
       // a start or a replay, go in as soon as the head is reached instead of waiting once more.
@@ -165,18 +161,16 @@ async function run(): Promise<void> {
         await yieldToMessages();
         continue;
       }
-      // At the head. An open batch closes at its time whatever arrives meanwhile, so appends do not
-      // wake the thread for it: it reads every openBatchReadMs and at the close, many events each
-      // time, instead of a few after every commit of the log (hundreds a second, each a read
-      // transaction). An empty batch is opened by the first append.
+      // At the head. An open batch closes at its time whatever arrives meanwhile, so appends are not
+      // announced to it (`listening` is down): it reads every openBatchReadMs and at the close, many
+      // events each time, instead of a few after every commit of the log (hundreds a second, each a
+      // read transaction). An empty batch is opened by the first append.
       if (payload.rows > 0) {
         const left = closesAt - Date.now();
         if (left <= 0) break;
-        wakeOnAppend = false;
-        await sleep(Math.min(left, options.openBatchReadMs), false);
-        wakeOnAppend = true;
+        await sleep(Math.min(left, options.openBatchReadMs));
       } else {
-        await sleep(options.pollMs, true);
+        await sleep(options.pollMs);
       }
     }
     if (stopping || payload.rows === 0) break;

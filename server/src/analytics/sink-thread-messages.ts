@@ -14,8 +14,8 @@ export interface SinkThreadData {
   openBatchReadMs: number;
   busyTimeoutMs: number;
   /**
-   * One Int32 the thread sets to 1 while it waits for an append with no batch open; the main thread
-   * swaps it back to 0 when it posts `appended`. So an append is announced only to a thread that
+   * One Int32 the thread sets to 1 while it waits for an append with no batch open (and to 0 once a
+   * read opens one); the main thread swaps it back to 0 when it posts `appended`. So an append is announced only to a thread that
    * waits for one, not on every commit (hundreds a second, each a message to clone and a wake-up).
    */
   listening: SharedArrayBuffer;
