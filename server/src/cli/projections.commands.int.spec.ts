@@ -10,7 +10,7 @@ import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
 import { SegmentCatalog } from '../segments/segment-catalog';
 import { systemClock } from '../shared/clock';
 import { openStateDb } from '../state/state-db';
-import { EventHandlingError, park, parkedPositions } from '../projection-runner/parked-events';
+import { EventHandlingError, park } from '../projection-runner/parked-events';
 
 const run = promisify(execFile);
 
@@ -138,7 +138,6 @@ describe('herald projections parked', () => {
     const db = openStateDb(join(dataDir, 'state.sqlite'));
     try {
       const [event] = await store.readStream(userStream('default', 'a'));
-      parkedPositions(db, 'segments');
       await park(store, db, new EventHandlingError(event, 'segments', new TypeError('boom')), 5, new Date('2026-11-27T10:00:00Z'));
       // The server's connection stays open meanwhile.
       const text = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'parked']);

@@ -66,6 +66,7 @@ export function isEventFault(error: EventHandlingError): boolean {
 
 const SYSTEM_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOSPC', 'EIO', 'EMFILE']);
 
+/** Created by the runner (and by `park`); the functions below read and write it. */
 export const PARKED_EVENTS_TABLE = `CREATE TABLE IF NOT EXISTS projection_parked (
   projection TEXT NOT NULL, position INTEGER NOT NULL, event_id TEXT NOT NULL, stream TEXT NOT NULL, type TEXT NOT NULL,
   attempts INTEGER NOT NULL, error TEXT NOT NULL, parked_at INTEGER NOT NULL,
@@ -84,12 +85,11 @@ export interface ParkedEventRow {
 
 /** The positions a projection skips. */
 export function parkedPositions(db: StateDb, projection: string): Set<number> {
-  db.exec(PARKED_EVENTS_TABLE);
   const rows = prepared<[string], { position: number }>(db, 'SELECT position FROM projection_parked WHERE projection = ?').all(projection);
   return new Set(rows.map((row) => row.position));
 }
 
-/** Every parked event, oldest first (the table exists once a runner has started on the database). */
+/** Every parked event, oldest first. */
 export function listParked(db: StateDb): ParkedEventRow[] {
   return prepared<[], ParkedEventRow>(db, 'SELECT * FROM projection_parked ORDER BY parked_at, projection, position').all();
 }
@@ -97,14 +97,12 @@ export function listParked(db: StateDb): ParkedEventRow[] {
 /** The events of these streams that some projection parked, in log order. */
 export function parkedInStreams(db: StateDb, streams: readonly string[]): ParkedEventRow[] {
   if (streams.length === 0) return [];
-  db.exec(PARKED_EVENTS_TABLE);
   const select = prepared<[string], ParkedEventRow>(db, 'SELECT * FROM projection_parked WHERE stream = ? ORDER BY position, projection');
   return streams.flatMap((stream) => select.all(stream)).sort((a, b) => a.position - b.position || a.projection.localeCompare(b.projection));
 }
 
 /** A rebuild handles them again. */
 export function forgetParked(db: StateDb, projection: string): void {
-  db.exec(PARKED_EVENTS_TABLE);
   prepared<[string]>(db, 'DELETE FROM projection_parked WHERE projection = ?').run(projection);
 }
 

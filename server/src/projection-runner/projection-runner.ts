@@ -17,6 +17,7 @@ import {
   isEventFault,
   park,
   PARK_AFTER_ATTEMPTS,
+  PARKED_EVENTS_TABLE,
   type ParkedEventRow,
   parkedInStreams,
   parkedPositions,
@@ -113,7 +114,9 @@ export class ProjectionRunner {
     private readonly store: EventStore,
     private readonly db: StateDb,
     private readonly hooks: ProjectionRunnerHooks = {},
-  ) {}
+  ) {
+    db.exec(PARKED_EVENTS_TABLE);
+  }
 
   names(): string[] {
     return [...this.running.keys()];
