@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { newEvent } from '../event-store.contract';
 import type { RecordedEvent } from '../event-store.port';
+import { until } from '../../test-support/log-and-state';
 import { SqliteEventStore } from './sqlite-event-store';
 
 it('reads from the start again after the newest 20,000+ events were kept', async () => {
@@ -73,6 +74,49 @@ it('keeps read events until every live subscriber has read them, then drops them
     expect(store.keptEvents).toBe(0);
     await Promise.all(subscriptions.map((subscription) => subscription.stop()));
   } finally {
+    await store.close();
+    rmSync(folder, { recursive: true, force: true });
+  }
+});
+
+it('keeps each commit while a subscriber lags a little: the others read none of it from the log, and the laggard reads every event once, in order', async () => {
+  const folder = mkdtempSync(join(tmpdir(), 'herald-recent-'));
+  const store = new SqliteEventStore({ path: join(folder, 'events.sqlite') });
+  let slowMayRead = false;
+  try {
+    await store.append('user-default:seed', Array.from({ length: 300 }, (_, n) => newEvent('Before', { n })));
+    const readsBefore = store.stats.logReads;
+    // The laggard starts 300 events back (not far behind): it reads those from the log, at once.
+    const lagging = store.subscribeToAll({ afterPosition: 0 });
+    const start = await store.headPosition();
+    const atHead = [0, 1].map(() => store.subscribeToAll({ afterPosition: start }));
+    const total = 600;
+    const received: number[][] = [[], [], []];
+    const consumers = [...atHead, lagging].map(async (subscription, i) => {
+      const expected = i === 2 ? total + 300 : total;
+      for await (const event of subscription) {
+        while (i === 2 && !slowMayRead) await new Promise((resolve) => setTimeout(resolve, 5));
+        received[i].push(event.position);
+        if (received[i].length === expected) break;
+      }
+    });
+    expect(store.stats.logReads).toBe(readsBefore + 1);
+    for (let batch = 0; batch < total / 50; batch++) {
+      await store.append(`user-default:l${batch % 5}`, Array.from({ length: 50 }, (_, n) => newEvent('Kept', { batch, n })));
+      await until(() => received[0].length === (batch + 1) * 50 && received[1].length === (batch + 1) * 50, 'the subscribers at the head');
+    }
+    // Every commit was kept for the two at the head, although the laggard had not read the one before.
+    expect(store.stats.logReads).toBe(readsBefore + 1);
+    slowMayRead = true;
+    await Promise.all(consumers);
+    expect(received[0]).toEqual(Array.from({ length: total }, (_, i) => start + i + 1));
+    expect(received[1]).toEqual(received[0]);
+    expect(received[2]).toEqual(Array.from({ length: total + 300 }, (_, i) => i + 1));
+    // The laggard read only the 300 events before the kept ones from the log.
+    expect(store.stats.logReads).toBe(readsBefore + 1);
+    await Promise.all([...atHead, lagging].map((subscription) => subscription.stop()));
+  } finally {
+    slowMayRead = true;
     await store.close();
     rmSync(folder, { recursive: true, force: true });
   }
