@@ -5,7 +5,8 @@
  * intent (`MessageDispatching`) durably, and only then calls the provider, recording `MessageSent`,
  * `MessageFailed` or `MessageBounced`. Messages of different people are handled concurrently (the
  * runner's partitions, so their intents share group commits) and up to `concurrency` provider calls
- * run at once, so one slow provider call does not hold up the log.
+ * run at once, so one slow provider call does not hold up the log. (For a channel sent at most once,
+ * the slot is taken before the intent; see `dispatch`.)
  *
  * A transient failure is not retried in memory: it is recorded as `MessageRetryScheduled` with the
  * next attempt and its due time, which this projection keeps in a timer index; when the clock passes
@@ -343,15 +344,22 @@ export class Dispatcher implements HostedProjection {
     };
     if (this.active.has(queued.messageId)) return false;
     this.active.add(queued.messageId);
-    await this.acquireSlot();
+    // A channel sent at most once takes its call slot before the intent: a crash can then leave at
+    // most `concurrency` intents without a call, each recorded as unknown and not sent. A channel
+    // safe to retry loses nothing there (its intent is made again), so the wait for the log's commit
+    // does not hold a slot: with slots held over that wait, a fast provider went no faster than
+    // `concurrency` messages per commit, and the dispatcher fell behind under load (bench/README).
+    const slotFirst = !adapter.safeToRetry;
+    if (slotFirst) await this.acquireSlot();
     try {
       await record(`dispatching|${attempt}`, 'MessageDispatching', { provider: adapter.provider, to, attempt });
       this.inflight.set(queued.messageId, [queued.messageId, workspace, event.stream, event.id, queued.channel, attempt]);
     } catch (error) {
-      this.releaseSlot();
+      if (slotFirst) this.releaseSlot();
       this.active.delete(queued.messageId);
       throw error;
     }
+    if (!slotFirst) await this.acquireSlot();
     let released = false;
     const release = () => {
       if (released) return;
