@@ -3,7 +3,7 @@ import type { ChannelAdapter, Contact, Delivery, SendResult } from './channel.po
 
 /**
  * The default for a channel with no provider configured: records the message as sent and sends
- * nothing. The rendered content is kept in the `MessageSent` event, so it can be inspected.
+ * nothing. The message is still rendered, so a template that fails to render fails the message here too.
  */
 export class SandboxAdapter implements ChannelAdapter {
   readonly provider = 'sandbox';
