@@ -4,14 +4,14 @@
  * so a crash leaves at most `concurrency` intents without a call; a channel safe to retry records its
  * intents without waiting for a slot, so the log's commits do not limit how fast it sends.
  */
-import { type Channel, type MessageQueued, userStream } from '@herald/projections';
+import { type Channel, userStream } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import { TestClock } from '../shared/clock';
-import { uuidv7 } from '../shared/ids';
 import { until, useLogAndState } from '../test-support/log-and-state';
 import type { ChannelAdapter, Delivery, SendResult } from './channel.port';
 import { Dispatcher } from './dispatcher.projection';
 import { LinkSigner } from './link-signer';
+import { queueMessage } from './queued-message.fixture';
 import type { MessageRenderer } from './renderer.port';
 
 const log = useLogAndState('dispatcher-slots');
@@ -51,23 +51,7 @@ class GatedAdapter implements ChannelAdapter {
 
 async function queueMessages(): Promise<RecordedEvent[]> {
   const queued: RecordedEvent[] = [];
-  for (let i = 0; i < PEOPLE; i++) {
-    const stream = userStream('default', `p${i}`);
-    const data: MessageQueued = {
-      messageId: `m-${i}`,
-      enrollmentId: 'e',
-      scenarioId: 's',
-      stepId: 'st',
-      channel: 'sms',
-      template: 't',
-      transactional: false,
-      variables: { user: {}, event: {}, trigger: {} },
-      checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
-    };
-    const now = clock.now().toISOString();
-    await log.store.append(stream, [{ id: uuidv7(), type: 'MessageQueued', data, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } }]);
-    queued.push((await log.store.readStream(stream))[0]);
-  }
+  for (let i = 0; i < PEOPLE; i++) queued.push(await queueMessage(log.store, userStream('default', `p${i}`), `m-${i}`, 'sms', clock.now()));
   return queued;
 }
 

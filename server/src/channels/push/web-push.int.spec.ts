@@ -1,18 +1,18 @@
 /** web-push against a real local HTTPS push service that checks VAPID and decrypts like a browser. */
-import { type MessageQueued, userStream } from '@herald/projections';
+import { userStream } from '@herald/projections';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EventStore, RecordedEvent } from '../../event-store/event-store.port';
+import type { EventStore } from '../../event-store/event-store.port';
 import { SqliteEventStore } from '../../event-store/sqlite/sqlite-event-store';
 import { TestClock } from '../../shared/clock';
-import { uuidv7 } from '../../shared/ids';
 import { openStateDb, type StateDb } from '../../state/state-db';
 import { type Delivery, PermanentDeliveryError, TransientDeliveryError } from '../channel.port';
 import { Dispatcher } from '../dispatcher.projection';
 import { LinkSigner } from '../link-signer';
+import { queueMessage } from '../queued-message.fixture';
 import type { MessageRenderer } from '../renderer.port';
 import { LocalPushService } from './local-push-service.fixture';
 import { PushSubscriptions } from './push-subscriptions.service';
@@ -127,22 +127,7 @@ describe('push through the dispatcher', () => {
     await subscriptions.subscribe('default', 'user:ada', laptop.subscription);
     await subscriptions.subscribe('default', 'user:ada', tablet.subscription);
     await subscriptions.subscribe('default', 'user:ada', phone.subscription);
-    const queue = async (messageId: string): Promise<RecordedEvent> => {
-      const data: MessageQueued = {
-        messageId,
-        enrollmentId: 'e',
-        scenarioId: 's',
-        stepId: 'st',
-        channel: 'push',
-        template: 't',
-        transactional: false,
-        variables: { user: {}, event: {}, trigger: {} },
-        checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
-      };
-      const now = clock.now().toISOString();
-      await store.append(stream, [{ id: uuidv7(), type: 'MessageQueued', data, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } }]);
-      return (await store.readStream(stream)).at(-1)!;
-    };
+    const queue = (messageId: string) => queueMessage(store, stream, messageId, 'push', clock.now());
     const types = async () => (await store.readStream(stream)).map((e) => ({ type: e.type, data: e.data as Record<string, unknown> }));
 
     await dispatcher.handle(await queue('m-1'));

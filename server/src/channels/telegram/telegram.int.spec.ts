@@ -1,17 +1,16 @@
 /** The real grammy client against a real local Bot API server; a real SQLite log; the real dispatcher. */
-import type { MessageQueued } from '@herald/projections';
 import { userStream } from '@herald/projections';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import type { EventStore, RecordedEvent } from '../../event-store/event-store.port';
+import type { EventStore } from '../../event-store/event-store.port';
 import { SqliteEventStore } from '../../event-store/sqlite/sqlite-event-store';
 import { IdentityService } from '../../identity/identity.service';
 import { TestClock } from '../../shared/clock';
-import { uuidv7 } from '../../shared/ids';
 import { openStateDb, type StateDb } from '../../state/state-db';
 import { type Delivery, PermanentDeliveryError, TransientDeliveryError } from '../channel.port';
 import { Dispatcher } from '../dispatcher.projection';
 import { LinkSigner } from '../link-signer';
+import { queueMessage } from '../queued-message.fixture';
 import type { MessageRenderer } from '../renderer.port';
 import { LocalBotApi, startUpdate, TEST_BOT } from './local-bot-api.fixture';
 import { createTelegramApi, TelegramAdapter, TelegramOutcomeUnknownError } from './telegram.adapter';
@@ -139,23 +138,7 @@ describe('deep links and the dispatcher', () => {
     const renderer: MessageRenderer = { render: async () => ({ text: 'Your cart misses you' }) };
     const dispatcher = new Dispatcher(db, store, { telegram: adapter }, renderer, new LinkSigner(Buffer.from('k'), 'https://herald.test'), clock, { retryBaseMs: 1 });
     const stream = userStream('default', 'ada');
-    const queue = async (messageId: string): Promise<RecordedEvent> => {
-      const data: MessageQueued = {
-        messageId,
-        enrollmentId: 'e',
-        scenarioId: 's',
-        stepId: 'st',
-        channel: 'telegram',
-        template: 't',
-        transactional: false,
-        variables: { user: {}, event: {}, trigger: {} },
-        checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
-      };
-      const now = clock.now().toISOString();
-      await store.append(stream, [{ id: uuidv7(), type: 'MessageQueued', data, metadata: { workspace: 'default', occurredAt: now, receivedAt: now, schemaVersion: 1 } }]);
-      const events = await store.readStream(stream);
-      return events[events.length - 1];
-    };
+    const queue = (messageId: string) => queueMessage(store, stream, messageId, 'telegram', clock.now());
     const link = await links.issue('default', 'ada');
     await links.handleUpdate(startUpdate(400, 42, link.token));
 

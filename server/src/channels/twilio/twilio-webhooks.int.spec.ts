@@ -3,7 +3,7 @@
  * local Twilio, which posts signed status callbacks and inbound texts back to the real webhook
  * controller over HTTP (Nest on Fastify, Herald's body parser and error filter), on a real SQLite log.
  */
-import { type MessageQueued, userStream } from '@herald/projections';
+import { userStream } from '@herald/projections';
 import { Module } from '@nestjs/common';
 import { APP_FILTER, NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
@@ -21,6 +21,7 @@ import { uuidv7 } from '../../shared/ids';
 import { openStateDb, type StateDb } from '../../state/state-db';
 import { Dispatcher } from '../dispatcher.projection';
 import { LinkSigner } from '../link-signer';
+import { queueMessage } from '../queued-message.fixture';
 import type { MessageRenderer } from '../renderer.port';
 import { FakeTwilioServer } from './fake-twilio-server.fixture';
 import { PHONE_INDEX, PhoneIndexProjection } from './phone-index.projection';
@@ -113,20 +114,8 @@ async function indexed(): Promise<void> {
   while (runner.checkpoint(PHONE_INDEX) < head) await new Promise((resolve) => setTimeout(resolve, 5));
 }
 
-async function queue(messageId: string, channel: 'sms' | 'whatsapp' = 'sms', stream = ada): Promise<RecordedEvent> {
-  const data: MessageQueued = {
-    messageId,
-    enrollmentId: 'e-1',
-    scenarioId: 'abandoned-cart',
-    stepId: 'sms-nudge',
-    channel,
-    template: 'cart-sms',
-    transactional: false,
-    variables: { user: {}, event: {}, trigger: {} },
-    checks: { subscribed: true, caps: [], quietHours: 'none', timezone: 'UTC' },
-  };
-  await store.append(stream, [{ id: uuidv7(), type: 'MessageQueued', data, metadata: { workspace: 'default', occurredAt: now(), receivedAt: now(), schemaVersion: 1 } }]);
-  return (await store.readStream(stream)).at(-1)!;
+function queue(messageId: string, channel: 'sms' | 'whatsapp' = 'sms', stream = ada): Promise<RecordedEvent> {
+  return queueMessage(store, stream, messageId, channel, clock.now(), { enrollmentId: 'e-1', scenarioId: 'abandoned-cart', stepId: 'sms-nudge', template: 'cart-sms' });
 }
 
 async function dispatch(messageId: string, channel: 'sms' | 'whatsapp' = 'sms'): Promise<void> {
