@@ -16,6 +16,7 @@ import { INGESTED_IDS } from './ingestion/dedupe/ingested-ids.projection';
 import { IngestedIds } from './ingestion/dedupe/ingested-ids.service';
 import { Metrics } from './operations/metrics';
 import { OperationsController } from './operations/operations.controller';
+import { ParkedEventsController } from './operations/parked-events.controller';
 import { ProjectionRunner } from './projection-runner/projection-runner';
 import { CLOCK, type Clock, systemClock } from './shared/clock';
 import { openStateDb, readCheckpoint, type StateDb, writeCheckpoint } from './state/state-db';
@@ -204,6 +205,7 @@ export class AppModule {
         ScenariosController,
         MessagingSettingsController,
         OperationsController,
+        ParkedEventsController,
         ...channelControllers(config),
         ...analyticsControllers(),
         ...experimentControllers,

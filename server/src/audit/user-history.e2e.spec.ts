@@ -1,10 +1,11 @@
 /**
  * A person's history (`GET /api/users/:userId/events`) names the events of theirs that a projection
- * parked (docs/deployment.md), so an audit of why nothing happened after an event finds the reason.
+ * parked (docs/deployment.md), so an audit of why nothing happened after an event finds the reason;
+ * `/api/operations/parked` lists them all and replays them after a fix.
  */
 import Database from 'better-sqlite3';
 import { join } from 'node:path';
-import { adminGet, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
 
 describe('a person history with parked events', () => {
   let herald: TestApp;
@@ -44,5 +45,30 @@ describe('a person history with parked events', () => {
         parkedAt: '2026-11-27T10:00:00.000Z',
       },
     ]);
+
+    // The operator lists what is parked, and replays the scenario engine's event after a fix.
+    const listed = await adminGet(`${herald.url}/api/operations/parked`);
+    expect(listed.status).toBe(200);
+    expect((listed.body.parked as Array<{ projection: string; position: number }>).map((row) => [row.projection, row.position])).toEqual([
+      ['scenarios', event.position],
+      ['segments', elsewhere.position],
+    ]);
+    const replay = await adminSend('POST', `${herald.url}/api/operations/parked/scenarios/replay`, { positions: [event.position] });
+    expect(replay.status).toBe(200);
+    expect(replay.body).toEqual({
+      replayed: [{ projection: 'scenarios', position: event.position, eventId: event.id, stream: event.stream, type: 'Tracked', outcome: 'handled', attempts: 5 }],
+    });
+    expect((await history('grace')).parked).toEqual([]);
+    expect((await history('other')).parked).toHaveLength(1);
+  });
+
+  it('answers a replay of a projection it does not run with 404, a malformed one with 400, and nothing parked with an empty list', async () => {
+    expect((await adminSend('POST', `${herald.url}/api/operations/parked/nothing/replay`, {})).status).toBe(404);
+    const malformed = await adminSend('POST', `${herald.url}/api/operations/parked/scenarios/replay`, { positions: ['1'] });
+    expect(malformed.status).toBe(400);
+    expect(JSON.stringify(malformed.body)).toContain('positions');
+    expect((await adminSend('POST', `${herald.url}/api/operations/parked/scenarios/replay`, { position: 1 })).status).toBe(400);
+    expect(await adminSend('POST', `${herald.url}/api/operations/parked/dispatch/replay`)).toEqual({ status: 200, body: { replayed: [] } });
+    expect((await fetch(`${herald.url}/api/operations/parked`)).status).toBe(401);
   });
 });

@@ -141,7 +141,10 @@ describe('herald projections parked', () => {
       await park(store, db, new EventHandlingError(event, 'segments', new TypeError('boom')), 5, new Date('2026-11-27T10:00:00Z'));
       // The server's connection stays open meanwhile.
       const text = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'parked']);
-      expect(text.stdout).toBe(`2026-11-27T10:00:00.000Z  segments  position ${event.position}  Tracked ${event.id} (user-default:a), 5 attempts: boom\n`);
+      expect(text.stdout).toBe(
+        `2026-11-27T10:00:00.000Z  segments  position ${event.position}  Tracked ${event.id} (user-default:a), 5 attempts: boom\n` +
+          'After a fix, replay them on the running server: POST /api/operations/parked/<projection>/replay (docs/deployment.md).\n',
+      );
       const json = await run(process.execPath, [bin, '--data-dir', dataDir, 'projections', 'parked', '--json']);
       expect(json.stdout.trim().split('\n').map((line) => JSON.parse(line))).toEqual([
         { projection: 'segments', position: event.position, event_id: event.id, stream: 'user-default:a', type: 'Tracked', attempts: 5, error: 'boom', parked_at: '2026-11-27T10:00:00.000Z' },

@@ -68,7 +68,8 @@ export function readParked(statePath: string): ParkedEventRow[] {
 export function formatParked(rows: ParkedEventRow[], json: boolean): string {
   if (json) return rows.map((row) => `${JSON.stringify({ ...row, parked_at: new Date(row.parked_at).toISOString() })}\n`).join('');
   if (rows.length === 0) return 'No parked events.\n';
-  return rows
-    .map((row) => `${new Date(row.parked_at).toISOString()}  ${row.projection}  position ${row.position}  ${row.type} ${row.event_id} (${row.stream}), ${row.attempts} attempts: ${row.error}\n`)
-    .join('');
+  const lines = rows.map(
+    (row) => `${new Date(row.parked_at).toISOString()}  ${row.projection}  position ${row.position}  ${row.type} ${row.event_id} (${row.stream}), ${row.attempts} attempts: ${row.error}\n`,
+  );
+  return `${lines.join('')}After a fix, replay them on the running server: POST /api/operations/parked/<projection>/replay (docs/deployment.md).\n`;
 }

@@ -8,7 +8,7 @@
 import { EventStoreError, EventStoreUnavailableError, InvalidEventError, WrongExpectedRevisionError } from '../event-store/errors';
 import type { NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
-import { uuidv7 } from '../shared/ids';
+import { derivedEventId, uuidv7 } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
 import {
   EventHandlingError,
@@ -18,9 +18,10 @@ import {
   park,
   PARK_AFTER_ATTEMPTS,
   PROJECTION_EVENT_PARKED,
+  PROJECTION_EVENT_REPLAYED,
   type ProjectionEventParked,
 } from './parked-events';
-import { type HostedProjection, type PlannedAppend, ProjectionRunner } from './projection-runner';
+import { type HostedProjection, type PlannedAppend, ProjectionRunner, UnknownProjectionError } from './projection-runner';
 import { until, useLogAndState } from '../test-support/log-and-state';
 
 function newEvent(type: string): NewEvent {
@@ -216,4 +217,99 @@ it("tells the projection's own failures from those of the log, SQLite or the net
   expect(fault(Object.assign(new Error('database is locked'), { code: 'SQLITE_BUSY' }))).toBe(false);
   expect(fault(Object.assign(new Error('disk I/O error'), { name: 'SqliteError' }))).toBe(false);
   expect(fault(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBe(false);
+});
+
+describe('replaying parked events after a fix', () => {
+  /** Fails on `Poison` events while `broken`; otherwise plans one `Reacted` event per event, with an id derived from it. */
+  class FixableProjection extends CountingProjection {
+    broken = true;
+    constructor() {
+      super('fixable', (event) => (this.broken && event.type === 'Poison' ? new TypeError('bug in the fixable projection') : undefined));
+    }
+    override async handle(event: RecordedEvent): Promise<PlannedAppend[]> {
+      await super.handle(event);
+      return [{ stream: `reactions-${event.stream}`, events: [{ ...newEvent('Reacted'), id: derivedEventId(event.id, 'fixable') }] }];
+    }
+  }
+
+  async function parkedFixture() {
+    await store.append('s-a', [newEvent('Fine')]);
+    const poison = await store.append('s-poison', [newEvent('Poison')]);
+    const other = await store.append('s-other', [newEvent('Poison')]);
+    const projection = new FixableProjection();
+    const runner = new ProjectionRunner(store, db, { retryDelayMs: 1, now: () => new Date('2026-11-27T12:00:00Z') });
+    runner.start(projection);
+    await until(() => runner.parkedCount('fixable') === 2 && runner.checkpoint('fixable') >= other.position, 'both parked');
+    return { projection, runner, poison: poison.position, other: other.position };
+  }
+
+  const replayedInLog = async () => (await store.readStream(operationsStream('w'))).filter((e) => e.type === PROJECTION_EVENT_REPLAYED).map((e) => e.data);
+
+  it('handles the event again: its decisions are appended, it is no longer skipped, and the projection goes on', async () => {
+    const { projection, runner, poison, other } = await parkedFixture();
+    try {
+      projection.broken = false;
+      const replayed = await runner.replayParked('fixable', [poison]);
+      expect(replayed).toEqual([
+        { projection: 'fixable', position: poison, eventId: expect.any(String), stream: 's-poison', type: 'Poison', outcome: 'handled', attempts: PARK_AFTER_ATTEMPTS },
+      ]);
+      expect(projection.handled.get(poison)).toBe(PARK_AFTER_ATTEMPTS + 1);
+      expect((await store.readStream('reactions-s-poison')).map((e) => e.type)).toEqual(['Reacted']);
+      expect(listParked(db).map((row) => row.position)).toEqual([other]);
+      expect(runner.parkedCount('fixable')).toBe(1);
+      expect(await replayedInLog()).toEqual(replayed);
+
+      // The projection resumed where it was: a new event is handled, once.
+      const after = await store.append('s-a', [newEvent('Fine')]);
+      await until(() => runner.checkpoint('fixable') >= after.position, 'the event after the replay');
+      expect(projection.handled.get(after.position)).toBe(1);
+      expect(projection.handled.get(poison)).toBe(PARK_AFTER_ATTEMPTS + 1);
+    } finally {
+      await runner.stop();
+    }
+    // After a restart, the replayed event stays handled (not skipped, not handled again); the other stays parked.
+    const restarted = new ProjectionRunner(store, db, { retryDelayMs: 1 });
+    restarted.start(new FixableProjection());
+    try {
+      expect(restarted.parkedCount('fixable')).toBe(1);
+    } finally {
+      await restarted.stop();
+    }
+  });
+
+  it('a replay that fails again leaves the event parked with one more attempt; a later one, after the fix, handles it', async () => {
+    const { projection, runner, poison, other } = await parkedFixture();
+    try {
+      const failed = await runner.replayParked('fixable');
+      expect(failed.map((r) => [r.position, r.outcome, r.attempts, r.error])).toEqual([
+        [poison, 'failed', PARK_AFTER_ATTEMPTS, 'bug in the fixable projection'],
+        [other, 'failed', PARK_AFTER_ATTEMPTS, 'bug in the fixable projection'],
+      ]);
+      expect(listParked(db).map((row) => [row.position, row.attempts])).toEqual([
+        [poison, PARK_AFTER_ATTEMPTS + 1],
+        [other, PARK_AFTER_ATTEMPTS + 1],
+      ]);
+      expect(await store.readStream('reactions-s-poison')).toEqual([]);
+
+      projection.broken = false;
+      const handled = await runner.replayParked('fixable');
+      expect(handled.map((r) => [r.position, r.outcome, r.attempts])).toEqual([
+        [poison, 'handled', PARK_AFTER_ATTEMPTS + 1],
+        [other, 'handled', PARK_AFTER_ATTEMPTS + 1],
+      ]);
+      expect(listParked(db)).toEqual([]);
+      expect(runner.parkedCount('fixable')).toBe(0);
+      // Each replay is recorded once, in the order they were made.
+      expect((await replayedInLog()).map((r) => (r as { outcome: string }).outcome)).toEqual(['failed', 'failed', 'handled', 'handled']);
+      // Nothing left to replay.
+      expect(await runner.replayParked('fixable')).toEqual([]);
+    } finally {
+      await runner.stop();
+    }
+  });
+
+  it('refuses a projection it does not run', async () => {
+    const runner = new ProjectionRunner(store, db);
+    await expect(runner.replayParked('nothing')).rejects.toBeInstanceOf(UnknownProjectionError);
+  });
 });

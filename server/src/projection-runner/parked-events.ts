@@ -4,8 +4,9 @@
  * (`handle` or `apply`, the failure attributed to that event) PARK_AFTER_ATTEMPTS times in a row; a failure of the log or the state database, which says nothing about the event, is
  * retried for as long as it lasts. Parking is recorded twice: a row in the state database, which the
  * runner reads at start to keep skipping the event, and a `ProjectionEventParked` event in the log
- * (stream `operations-{workspace}`), for the audit and the analytics export. A rebuild of the
- * projection (after a fix) handles parked events again and forgets them.
+ * (stream `operations-{workspace}`), for the audit and the analytics export. After a fix, a replay
+ * (`ProjectionRunner.replayParked`) handles them again one by one, and a rebuild of the projection
+ * handles them with the rest of the log and forgets them.
  */
 import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import { EventStoreError, InvalidEventError } from '../event-store/errors';
@@ -14,6 +15,7 @@ import { prepared } from '../state/prepared';
 import type { StateDb } from '../state/state-db';
 
 export const PROJECTION_EVENT_PARKED = 'ProjectionEventParked';
+export const PROJECTION_EVENT_REPLAYED = 'ProjectionEventReplayed';
 /** Failures in a row, of the projection's own code on one event, before that event is parked. */
 export const PARK_AFTER_ATTEMPTS = 5;
 
@@ -31,6 +33,20 @@ export interface ProjectionEventParked {
   attempts: number;
   /** The last failure's message (at most 2,000 characters). */
   error: string;
+}
+
+/** `ProjectionEventReplayed`: `projection` was asked to handle a parked event again (`ProjectionRunner.replayParked`). */
+export interface ProjectionEventReplayed {
+  projection: string;
+  position: number;
+  eventId: string;
+  stream: string;
+  type: string;
+  /** `handled`: no longer parked; `failed`: still parked, with one more attempt. */
+  outcome: 'handled' | 'failed';
+  /** The attempts before this one (those that parked it and failed replays). */
+  attempts: number;
+  error?: string;
 }
 
 /** A failure of a projection's `handle` or `apply` on one event. */
@@ -101,6 +117,65 @@ export function parkedInStreams(db: StateDb, streams: readonly string[]): Parked
   return streams.flatMap((stream) => select.all(stream)).sort((a, b) => a.position - b.position || a.projection.localeCompare(b.projection));
 }
 
+/** The parked events of a projection, in log order. */
+export function parkedOf(db: StateDb, projection: string): ParkedEventRow[] {
+  return prepared<[string], ParkedEventRow>(db, 'SELECT * FROM projection_parked WHERE projection = ? ORDER BY position').all(projection);
+}
+
+/** Handled at last (a replay): the event is no longer skipped. Runs inside the replay's state transaction. */
+export function unpark(db: StateDb, projection: string, position: number): void {
+  prepared<[string, number]>(db, 'DELETE FROM projection_parked WHERE projection = ? AND position = ?').run(projection, position);
+}
+
+/** A replay failed too: the event stays parked, with one more attempt and the new error. */
+export function noteFailedReplay(db: StateDb, projection: string, position: number, error: unknown): void {
+  prepared<[string, string, number]>(db, 'UPDATE projection_parked SET attempts = attempts + 1, error = ? WHERE projection = ? AND position = ?').run(
+    messageOf(error).slice(0, 2000),
+    projection,
+    position,
+  );
+}
+
+/**
+ * The `ProjectionEventReplayed` of one replay of a parked event, to append to the operations stream.
+ * Its id is derived from the event, the projection and the attempt, so a replay repeated after a
+ * crash records once, and each later replay records anew.
+ */
+export function replayRecord(row: ParkedEventRow, event: RecordedEvent, outcome: 'handled' | 'failed', now: Date, error?: unknown): PlannedAppendOf<ProjectionEventReplayed> {
+  const data: ProjectionEventReplayed = {
+    projection: row.projection,
+    position: row.position,
+    eventId: row.event_id,
+    stream: row.stream,
+    type: row.type,
+    outcome,
+    attempts: row.attempts,
+    ...(error === undefined ? {} : { error: messageOf(error).slice(0, 2000) }),
+  };
+  const workspace = workspaceOf(event);
+  const at = now.toISOString();
+  return {
+    stream: operationsStream(workspace),
+    events: [
+      {
+        id: derivedEventId(event.id, 'replayed', row.projection, row.attempts),
+        type: PROJECTION_EVENT_REPLAYED,
+        data,
+        metadata: { workspace, causationId: event.id, correlationId: event.metadata?.correlationId ?? event.id, occurredAt: at, receivedAt: at, schemaVersion: 1 },
+      },
+    ],
+  };
+}
+
+interface PlannedAppendOf<Data> {
+  stream: string;
+  events: Array<NewEvent & { data: Data }>;
+}
+
+function workspaceOf(event: RecordedEvent): string {
+  return typeof event.metadata?.workspace === 'string' ? event.metadata.workspace : 'default';
+}
+
 /** A rebuild handles them again. */
 export function forgetParked(db: StateDb, projection: string): void {
   prepared<[string]>(db, 'DELETE FROM projection_parked WHERE projection = ?').run(projection);
@@ -121,7 +196,7 @@ export async function park(store: EventStore, db: StateDb, failure: EventHandlin
     attempts,
     error: messageOf(failure.cause).slice(0, 2000),
   };
-  const workspace = typeof event.metadata?.workspace === 'string' ? event.metadata.workspace : 'default';
+  const workspace = workspaceOf(event);
   const at = now.toISOString();
   const record: NewEvent = {
     id: derivedEventId(event.id, 'parked', projection),

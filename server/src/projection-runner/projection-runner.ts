@@ -15,13 +15,19 @@ import {
   EventHandlingError,
   forgetParked,
   isEventFault,
+  listParked,
   park,
   PARK_AFTER_ATTEMPTS,
   PARKED_EVENTS_TABLE,
   type ParkedEventRow,
+  noteFailedReplay,
   parkedInStreams,
+  parkedOf,
   parkedPositions,
   type ProjectionEventParked,
+  type ProjectionEventReplayed,
+  replayRecord,
+  unpark,
 } from './parked-events';
 
 export interface PlannedAppend {
@@ -109,6 +115,9 @@ export interface ProjectionRunnerHooks {
 
 export class ProjectionRunner {
   private readonly running = new Map<string, Running>();
+  /** Replays run one at a time; `stop` waits for them. */
+  private replays: Promise<unknown> = Promise.resolve();
+  private stopping = false;
 
   constructor(
     private readonly store: EventStore,
@@ -147,14 +156,91 @@ export class ProjectionRunner {
   }
 
   async stop(): Promise<void> {
-    for (const running of this.running.values()) {
-      running.stopped = true;
-      await running.subscription?.stop();
-      await running.loop;
-      // Events skipped since the last write were irrelevant to the projection: record having passed them.
-      if (running.checkpoint > running.persisted && this.db.open) writeCheckpoint(this.db, running.projection.name, running.checkpoint);
-    }
+    this.stopping = true;
+    await this.replays.catch(() => undefined);
+    for (const running of this.running.values()) await this.halt(running);
     this.running.clear();
+    this.stopping = false;
+  }
+
+  /** Every event a projection parked, oldest first. */
+  listParked(): ParkedEventRow[] {
+    return listParked(this.db);
+  }
+
+  /**
+   * Hands a running projection the events it parked again (all of them, or those at `positions`),
+   * one by one in log order, after a fix: the projection is halted meanwhile and then resumes where
+   * it was. An event handled now is no longer skipped; one that fails again stays parked, with one
+   * more attempt. Each replay is recorded as `ProjectionEventReplayed` in the operations stream.
+   * The event is handled as a live one would be now, with the projection's state as it is now.
+   */
+  replayParked(name: string, positions?: readonly number[]): Promise<ProjectionEventReplayed[]> {
+    const replay = this.replays.catch(() => undefined).then(() => this.replayNow(name, positions));
+    this.replays = replay;
+    return replay;
+  }
+
+  private async replayNow(name: string, positions?: readonly number[]): Promise<ProjectionEventReplayed[]> {
+    const running = this.running.get(name);
+    if (!running || this.stopping) throw new UnknownProjectionError(name);
+    const rows = parkedOf(this.db, name).filter((row) => !positions || positions.includes(row.position));
+    if (rows.length === 0) return [];
+    await this.halt(running);
+    const replayed: ProjectionEventReplayed[] = [];
+    try {
+      for (const row of rows) replayed.push(await this.replayOne(running, row));
+    } finally {
+      running.stopped = false;
+      running.loop = this.follow(running);
+    }
+    return replayed;
+  }
+
+  /** Stops a projection's subscription and loop, and writes its checkpoint. */
+  private async halt(running: Running): Promise<void> {
+    running.stopped = true;
+    await running.subscription?.stop();
+    await running.loop;
+    // Events skipped since the last write were irrelevant to the projection: record having passed them.
+    if (running.checkpoint > running.persisted && this.db.open) {
+      writeCheckpoint(this.db, running.projection.name, running.checkpoint);
+      running.persisted = running.checkpoint;
+    }
+  }
+
+  /**
+   * One parked event handled again, as a batch of one: its decisions and the replay's record are
+   * appended first (derived ids: a replay repeated after a crash appends nothing new), then its state
+   * is committed with the row removed. A failure of the log or the state database is thrown.
+   */
+  private async replayOne(running: Running, row: ParkedEventRow): Promise<ProjectionEventReplayed> {
+    const { projection } = running;
+    const [event] = await this.store.readAll({ fromPosition: row.position, maxCount: 1 });
+    if (!event || event.position !== row.position) throw new Error(`The log has no event at position ${row.position}, parked by ${projection.name}`);
+    const now = this.hooks.now?.() ?? new Date();
+    try {
+      projection.preload?.([event]);
+      const planned = projection.handle ? await projection.handle(event) : [];
+      const record = replayRecord(row, event, 'handled', now);
+      const decisions = new DecisionAppends(this.store);
+      await decisions.append([...planned, record]);
+      this.db.transaction(() => {
+        applyAttributed(projection, this.db, event);
+        projection.flush?.(this.db);
+        unpark(this.db, projection.name, row.position);
+      }).immediate();
+      running.parked.delete(row.position);
+      return record.events[0].data;
+    } catch (error) {
+      projection.discard?.();
+      if (!isEventFault(attributed(error, event, projection.name))) throw error;
+      const cause = error instanceof EventHandlingError ? error.cause : error;
+      const record = replayRecord(row, event, 'failed', now, cause);
+      await this.store.append(record.stream, record.events);
+      noteFailedReplay(this.db, projection.name, row.position, cause);
+      return record.events[0].data;
+    }
   }
 
   /** Drops a projection's state and checkpoint, then rebuilds it from the start of the log (nothing is appended). */
@@ -436,6 +522,14 @@ class DecisionAppends {
       },
     );
     return append;
+  }
+}
+
+/** Asked of a projection this runner does not run. */
+export class UnknownProjectionError extends Error {
+  constructor(readonly projection: string) {
+    super(`No projection named ${projection} is running`);
+    this.name = 'UnknownProjectionError';
   }
 }
 
