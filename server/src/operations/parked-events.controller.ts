@@ -2,7 +2,7 @@ import { Body, Controller, Get, HttpCode, Param, Post, UseGuards } from '@nestjs
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { AdminGuard } from '../http/admin.guard';
 import { BadRequestError, NotFoundError } from '../http/http-errors';
-import type { ProjectionEventReplayed } from '../projection-runner/parked-events';
+import { parkedEventView, type ProjectionEventReplayed } from '../projection-runner/parked-events';
 import { ProjectionRunner, UnknownProjectionError } from '../projection-runner/projection-runner';
 
 /** The events projections set aside (docs/deployment.md, "When a projection fails on an event"), and their replay after a fix. */
@@ -16,18 +16,7 @@ export class ParkedEventsController {
   @Get()
   @ApiOperation({ summary: 'Every event a projection parked, oldest first' })
   list() {
-    return {
-      parked: this.runner.listParked().map((row) => ({
-        projection: row.projection,
-        position: row.position,
-        eventId: row.event_id,
-        stream: row.stream,
-        type: row.type,
-        attempts: row.attempts,
-        error: row.error,
-        parkedAt: new Date(row.parked_at).toISOString(),
-      })),
-    };
+    return { parked: this.runner.listParked().map(parkedEventView) };
   }
 
   @Post(':projection/replay')

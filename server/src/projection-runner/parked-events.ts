@@ -1,8 +1,9 @@
 /**
  * Events a projection could not handle, set aside so that one event does not stop the projection for
  * every person behind it. An event is parked only when the projection's own code failed on it
- * (`handle` or `apply`, the failure attributed to that event) PARK_AFTER_ATTEMPTS times in a row; a failure of the log or the state database, which says nothing about the event, is
- * retried for as long as it lasts. Parking is recorded twice: a row in the state database, which the
+ * (`handle` or `apply`, the failure attributed to that event) PARK_AFTER_ATTEMPTS times in a row; a
+ * failure of the log or the state database, which says nothing about the event, is retried for as
+ * long as it lasts. Parking is recorded twice: a row in the state database, which the
  * runner reads at start to keep skipping the event, and a `ProjectionEventParked` event in the log
  * (stream `operations-{workspace}`), for the audit and the analytics export. After a fix, a replay
  * (`ProjectionRunner.replayParked`) handles them again one by one, and a rebuild of the projection
@@ -136,12 +137,37 @@ export function noteFailedReplay(db: StateDb, projection: string, position: numb
   );
 }
 
+/** A parked event as the HTTP API shows it (the operations list, a person's history). */
+export interface ParkedEventView {
+  projection: string;
+  position: number;
+  eventId: string;
+  stream: string;
+  type: string;
+  attempts: number;
+  error: string;
+  parkedAt: string;
+}
+
+export function parkedEventView(row: ParkedEventRow): ParkedEventView {
+  return {
+    projection: row.projection,
+    position: row.position,
+    eventId: row.event_id,
+    stream: row.stream,
+    type: row.type,
+    attempts: row.attempts,
+    error: row.error,
+    parkedAt: new Date(row.parked_at).toISOString(),
+  };
+}
+
 /**
- * The `ProjectionEventReplayed` of one replay of a parked event, to append to the operations stream.
- * Its id is derived from the event, the projection and the attempt, so a replay repeated after a
- * crash records once, and each later replay records anew.
+ * The `ProjectionEventReplayed` of one replay of a parked event. Its id is derived from the event, the
+ * projection and the attempt, so a replay repeated after a crash records once, and each later replay
+ * records anew.
  */
-export function replayRecord(row: ParkedEventRow, event: RecordedEvent, outcome: 'handled' | 'failed', now: Date, error?: unknown): PlannedAppendOf<ProjectionEventReplayed> {
+export function replayRecord(row: ParkedEventRow, event: RecordedEvent, outcome: 'handled' | 'failed', now: Date, error?: unknown): OperationsEvent<ProjectionEventReplayed> {
   const data: ProjectionEventReplayed = {
     projection: row.projection,
     position: row.position,
@@ -152,28 +178,20 @@ export function replayRecord(row: ParkedEventRow, event: RecordedEvent, outcome:
     attempts: row.attempts,
     ...(error === undefined ? {} : { error: messageOf(error).slice(0, 2000) }),
   };
-  const workspace = workspaceOf(event);
-  const at = now.toISOString();
-  return {
-    stream: operationsStream(workspace),
-    events: [
-      {
-        id: derivedEventId(event.id, 'replayed', row.projection, row.attempts),
-        type: PROJECTION_EVENT_REPLAYED,
-        data,
-        metadata: { workspace, causationId: event.id, correlationId: event.metadata?.correlationId ?? event.id, occurredAt: at, receivedAt: at, schemaVersion: 1 },
-      },
-    ],
-  };
+  return operationsEvent(event, derivedEventId(event.id, 'replayed', row.projection, row.attempts), PROJECTION_EVENT_REPLAYED, data, now);
 }
 
-interface PlannedAppendOf<Data> {
+/** An event of the operations stream about `cause`: in its workspace, caused by it, in its correlation. */
+interface OperationsEvent<Data> {
   stream: string;
-  events: Array<NewEvent & { data: Data }>;
+  event: NewEvent<string, Data>;
 }
 
-function workspaceOf(event: RecordedEvent): string {
-  return typeof event.metadata?.workspace === 'string' ? event.metadata.workspace : 'default';
+function operationsEvent<Data>(cause: RecordedEvent, id: string, type: string, data: Data, now: Date): OperationsEvent<Data> {
+  const workspace = typeof cause.metadata?.workspace === 'string' ? cause.metadata.workspace : 'default';
+  const at = now.toISOString();
+  const metadata = { workspace, causationId: cause.id, correlationId: cause.metadata?.correlationId ?? cause.id, occurredAt: at, receivedAt: at, schemaVersion: 1 };
+  return { stream: operationsStream(workspace), event: { id, type, data, metadata } };
 }
 
 /** A rebuild handles them again. */
@@ -196,15 +214,8 @@ export async function park(store: EventStore, db: StateDb, failure: EventHandlin
     attempts,
     error: messageOf(failure.cause).slice(0, 2000),
   };
-  const workspace = workspaceOf(event);
-  const at = now.toISOString();
-  const record: NewEvent = {
-    id: derivedEventId(event.id, 'parked', projection),
-    type: PROJECTION_EVENT_PARKED,
-    data: parked,
-    metadata: { workspace, causationId: event.id, correlationId: event.metadata?.correlationId ?? event.id, occurredAt: at, receivedAt: at, schemaVersion: 1 },
-  };
-  await store.append(operationsStream(workspace), [record]);
+  const record = operationsEvent(event, derivedEventId(event.id, 'parked', projection), PROJECTION_EVENT_PARKED, parked, now);
+  await store.append(record.stream, [record.event]);
   db.exec(PARKED_EVENTS_TABLE);
   prepared<[string, number, string, string, string, number, string, number]>(
     db,

@@ -223,23 +223,22 @@ export class ProjectionRunner {
       projection.preload?.([event]);
       const planned = projection.handle ? await projection.handle(event) : [];
       const record = replayRecord(row, event, 'handled', now);
-      const decisions = new DecisionAppends(this.store);
-      await decisions.append([...planned, record]);
+      await new DecisionAppends(this.store).append([...planned, { stream: record.stream, events: [record.event] }]);
       this.db.transaction(() => {
         applyAttributed(projection, this.db, event);
         projection.flush?.(this.db);
         unpark(this.db, projection.name, row.position);
       }).immediate();
       running.parked.delete(row.position);
-      return record.events[0].data;
+      return record.event.data;
     } catch (error) {
       projection.discard?.();
       if (!isEventFault(attributed(error, event, projection.name))) throw error;
       const cause = error instanceof EventHandlingError ? error.cause : error;
       const record = replayRecord(row, event, 'failed', now, cause);
-      await this.store.append(record.stream, record.events);
+      await this.store.append(record.stream, [record.event]);
       noteFailedReplay(this.db, projection.name, row.position, cause);
-      return record.events[0].data;
+      return record.event.data;
     }
   }
 

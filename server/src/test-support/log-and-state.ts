@@ -50,9 +50,9 @@ export function useLogAndState(prefix: string, beforeClose?: () => Promise<void>
 }
 
 /** Waits (polling every 5 ms, 10 s at most) until `condition` holds. */
-export async function until(condition: () => boolean, what = 'condition'): Promise<void> {
+export async function until(condition: () => boolean | Promise<boolean>, what = 'condition'): Promise<void> {
   const deadline = Date.now() + 10_000;
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`${what} not reached`);
     await new Promise((resolve) => setTimeout(resolve, 5));
   }

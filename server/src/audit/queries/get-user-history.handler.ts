@@ -3,6 +3,7 @@ import { Inject } from '@nestjs/common';
 import { type IQueryHandler, QueryHandler } from '@nestjs/cqrs';
 import { EVENT_STORE, type EventStore, type RecordedEvent } from '../../event-store/event-store.port';
 import { IdentityService } from '../../identity/identity.service';
+import { parkedEventView, type ParkedEventView } from '../../projection-runner/parked-events';
 import { ProjectionRunner } from '../../projection-runner/projection-runner';
 import { GetUserHistoryQuery } from './get-user-history.query';
 
@@ -15,15 +16,7 @@ export interface UserHistory {
   parked: ParkedEvent[];
 }
 
-export interface ParkedEvent {
-  projection: string;
-  eventId: string;
-  position: number;
-  type: string;
-  attempts: number;
-  error: string;
-  parkedAt: string;
-}
+export type ParkedEvent = Omit<ParkedEventView, 'stream'>;
 
 @QueryHandler(GetUserHistoryQuery)
 export class GetUserHistoryHandler implements IQueryHandler<GetUserHistoryQuery, UserHistory> {
@@ -37,15 +30,11 @@ export class GetUserHistoryHandler implements IQueryHandler<GetUserHistoryQuery,
     const { userId, streams } = this.identity.streamsOf(workspace, id);
     const perStream = await Promise.all(streams.map((stream) => this.store.readStream(stream)));
     const events = perStream.flat().sort((a, b) => a.position - b.position);
-    const parked = this.runner.parkedInStreams(streams).map((row) => ({
-      projection: row.projection,
-      eventId: row.event_id,
-      position: row.position,
-      type: row.type,
-      attempts: row.attempts,
-      error: row.error,
-      parkedAt: new Date(row.parked_at).toISOString(),
-    }));
+    // Without the stream: it is one of this person's `streams`.
+    const parked = this.runner.parkedInStreams(streams).map((row) => {
+      const { stream: _stream, ...view } = parkedEventView(row);
+      return view;
+    });
     return { workspace, userId, streams: streams.filter((_, i) => perStream[i].length > 0), events, parked };
   }
 }
