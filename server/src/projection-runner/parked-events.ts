@@ -37,16 +37,12 @@ export interface ProjectionEventParked {
 }
 
 /** `ProjectionEventReplayed`: `projection` was asked to handle a parked event again (`ProjectionRunner.replayParked`). */
-export interface ProjectionEventReplayed {
-  projection: string;
-  position: number;
-  eventId: string;
-  stream: string;
-  type: string;
+export interface ProjectionEventReplayed extends Omit<ProjectionEventParked, 'error'> {
   /** `handled`: no longer parked; `failed`: still parked, with one more attempt. */
   outcome: 'handled' | 'failed';
   /** The attempts before this one (those that parked it and failed replays). */
   attempts: number;
+  /** Why it failed again. */
   error?: string;
 }
 
@@ -138,14 +134,7 @@ export function noteFailedReplay(db: StateDb, projection: string, position: numb
 }
 
 /** A parked event as the HTTP API shows it (the operations list, a person's history). */
-export interface ParkedEventView {
-  projection: string;
-  position: number;
-  eventId: string;
-  stream: string;
-  type: string;
-  attempts: number;
-  error: string;
+export interface ParkedEventView extends ProjectionEventParked {
   parkedAt: string;
 }
 
