@@ -159,7 +159,7 @@ describe('abandoned cart with real email and SMS', () => {
     const [email] = await eventsOf(ada, 'MessageQueued');
     const why = await adminGet(`${herald.url}/api/users/${ada}/explain?message=${encodeURIComponent(email.data.messageId)}`);
     expect(why.status).toBe(200);
-    expect(why.body).toMatchObject({ status: 'queued', scenario: { id: 'abandoned-cart', version: 1 }, variant: { key: 'plain' } });
+    expect(why.body).toMatchObject({ status: 'queued', delivery: { state: 'sent' }, scenario: { id: 'abandoned-cart', version: 1 }, variant: { key: 'plain' } });
     expect(why.body.trigger.data.event).toBe('Checkout Started');
     expect(why.body.chain.map((e: { type: string }) => e.type)).toContain('EnrollmentMerged');
   });

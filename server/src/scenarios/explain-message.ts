@@ -8,10 +8,52 @@ import type { RecordedEvent } from '../event-store/event-store.port';
 
 const MESSAGE_DECISIONS = ['MessageQueued', 'MessageSuppressed', 'MessageDeferred'];
 
+/**
+ * Where the message got to, as a delivery dashboard says it: `pending` (queued or deferred, nothing
+ * back yet), `dispatching`, `retrying`, `outcome_unknown`, `sent`, `delivered`, `opened`, `clicked`,
+ * `failed`, `bounced`, `complained`, or `not_sent` for a suppressed message.
+ */
+export type DeliveryState =
+  | 'pending'
+  | 'dispatching'
+  | 'retrying'
+  | 'outcome_unknown'
+  | 'sent'
+  | 'delivered'
+  | 'opened'
+  | 'clicked'
+  | 'failed'
+  | 'bounced'
+  | 'complained'
+  | 'not_sent';
+
+/**
+ * Each outcome's state, weakest first: the strongest one reported wins, whatever order the reports
+ * came in (a provider's delivery callback may arrive after the open pixel). A failure, a bounce or a
+ * complaint outranks engagement: it is what an auditor asking about the message needs to see.
+ */
+const OUTCOME_STATES: Array<[string, DeliveryState]> = [
+  ['MessageDispatching', 'dispatching'],
+  ['MessageRetryScheduled', 'retrying'],
+  ['MessageOutcomeUnknown', 'outcome_unknown'],
+  ['MessageSent', 'sent'],
+  ['InAppMessageDelivered', 'delivered'],
+  ['MessageDelivered', 'delivered'],
+  ['MessageOpened', 'opened'],
+  ['MessageClicked', 'clicked'],
+  ['MessageFailed', 'failed'],
+  ['MessageBounced', 'bounced'],
+  ['MessageComplained', 'complained'],
+];
+const OUTCOME_RANK = new Map(OUTCOME_STATES.map(([type], rank) => [type, rank]));
+
 export interface Explanation {
   messageId: string;
+  /** The latest decision about the message; where it got to after that is `delivery`. */
   status: 'queued' | 'suppressed' | 'deferred';
   reason?: string;
+  /** Where the message got to, from its outcomes: `at` is when the outcome that says so occurred. */
+  delivery: { state: DeliveryState; at?: string };
   scenario: { id: string; version: number };
   trigger?: RecordedEvent;
   enrollment: RecordedEvent;
@@ -71,6 +113,7 @@ export function explainMessage(history: RecordedEvent[], messageId: string): Exp
     messageId,
     status,
     reason: data.reason,
+    delivery: deliveryOf(status, outcomes),
     scenario: { id: started.scenarioId, version: started.version },
     trigger,
     enrollment,
@@ -90,4 +133,16 @@ export function explainMessage(history: RecordedEvent[], messageId: string): Exp
     outcomes,
     chain: history.filter((event) => chainIds.has(event.id)),
   };
+}
+
+/** The strongest outcome reported for a queued message (the latest of equals); see `OUTCOME_STATES`. */
+export function deliveryOf(status: Explanation['status'], outcomes: RecordedEvent[]): Explanation['delivery'] {
+  if (status === 'suppressed') return { state: 'not_sent' };
+  let strongest: RecordedEvent | undefined;
+  for (const event of outcomes) {
+    const rank = OUTCOME_RANK.get(event.type);
+    if (rank !== undefined && (strongest === undefined || rank >= OUTCOME_RANK.get(strongest.type)!)) strongest = event;
+  }
+  if (!strongest) return { state: 'pending' };
+  return { state: OUTCOME_STATES[OUTCOME_RANK.get(strongest.type)!][1], at: strongest.metadata.occurredAt };
 }

@@ -120,7 +120,7 @@ describe('suppression list', () => {
     // Explain names the bounce.
     const explained = await adminGet(`${herald.url}/api/users/ada/explain?message=${encodeURIComponent(marketing.data.messageId)}`);
     expect(explained.status).toBe(200);
-    expect(explained.body).toMatchObject({ status: 'suppressed', reason: 'bounced_address', suppressedBy: { id: bounce.id, type: 'MessageBounced' } });
+    expect(explained.body).toMatchObject({ status: 'suppressed', reason: 'bounced_address', delivery: { state: 'not_sent' }, suppressedBy: { id: bounce.id, type: 'MessageBounced' } });
     expect(explained.body.chain.map((e: Logged) => e.id)).toContain(bounce.id);
 
     // The person gives a new address: it is not suppressed.
