@@ -38,6 +38,7 @@ import { ScenarioEngine } from './scenarios/scenario-engine';
 import { ScenarioTimers } from './scenarios/scenario-timers';
 import { ScenarioTriggers } from './scenarios/scenario-triggers';
 import { ScenariosController } from './scenarios/scenarios.controller';
+import { ScenarioSimulations } from './scenarios/simulation/scenario-simulations';
 import { ScenariosProjection } from './scenarios/scenarios.projection';
 import { WebhooksProjection } from './scenarios/webhooks.projection';
 import { Broadcasts } from './scenarios/broadcasts';
@@ -253,6 +254,11 @@ export class AppModule {
           provide: ScenarioTimers,
           useFactory: (db: StateDb, store: EventStore, clock: Clock) => new ScenarioTimers(db, store, clock),
           inject: [STATE_DB, EVENT_STORE, CLOCK],
+        },
+        {
+          provide: ScenarioSimulations,
+          useFactory: (clock: Clock) => new ScenarioSimulations({ eventStoreUrl: config.eventStoreUrl, dataDir: config.dataDir }, clock),
+          inject: [CLOCK],
         },
         {
           provide: ScenarioTriggers,

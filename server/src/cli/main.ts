@@ -8,7 +8,7 @@ import { configFromEnv } from '../config';
 import { createEventStore } from '../event-store/create-event-store';
 import { exportEvents, tailEvents } from './events.commands';
 import { formatParked, readParked, rebuildProjections } from './projections.commands';
-import { formatReport, loadScenarioFile, loadSettingsFile, parseDate, simulateScenario } from './simulate.command';
+import { formatReport, loadScenarioFile, loadSettingsFile, parseDate, simulateWithProgress } from './simulate.command';
 import { openStateDb } from '../state/state-db';
 import { dataDirHolder } from '../state/data-dir-lock';
 import { join } from 'node:path';
@@ -115,7 +115,7 @@ export function buildCli(): Command {
       const settings = options.settings === undefined ? undefined : loadSettingsFile(options.settings);
       const store = openStore();
       try {
-        const report = await simulateScenario(store, definition, {
+        const report = await simulateWithProgress(store, definition, {
           workspace: options.workspace,
           from: options.from,
           to: options.to ?? Date.now(),

@@ -13,7 +13,9 @@ import { gbHash, parseScenarioDefinition, type MessagingSettings } from '@herald
 import { parse as parseYaml } from 'yaml';
 import type { NewEvent } from '../event-store/event-store.port';
 import { SqliteEventStore } from '../event-store/sqlite/sqlite-event-store';
-import { type SimulationReport, simulateScenario } from './simulate.command';
+import { ScenarioSimulations } from '../scenarios/simulation/scenario-simulations';
+import { type SimulationReport, simulateScenario } from '../scenarios/simulation/simulate-scenario';
+import { TestClock } from '../shared/clock';
 
 const run = promisify(execFile);
 const bin = resolve(__dirname, '../../dist/cli/main.js');
@@ -317,5 +319,38 @@ describe('herald simulate', () => {
     } finally {
       await writer.close();
     }
+  });
+});
+
+describe('the server\'s simulations (POST /api/scenarios/simulate), on a thread of their own', () => {
+  const draft = () => {
+    const parsed = parseScenarioDefinition(parseYaml(readFileSync(scenarioFile, 'utf8')));
+    if (!parsed.ok) throw new Error('the example must parse');
+    return parsed.definition;
+  };
+  const window = { workspace: 'default', from: Date.parse('2026-03-02T00:00:00Z'), to: Date.parse('2026-03-06T23:59:59.999Z') };
+  const clock = new TestClock(new Date('2026-03-09T00:00:00Z'));
+
+  it('report what the command reports, and append nothing', async () => {
+    const before = snapshot(dataDir);
+    const onThread = await new ScenarioSimulations({ dataDir }, clock).run(draft(), window);
+    expect(onThread).toEqual(await simulate('--from', '2026-03-02', '--to', '2026-03-06'));
+    // Without `to`: up to the server clock's now.
+    expect((await new ScenarioSimulations({ dataDir }, clock).run(draft(), { ...window, to: undefined })).to).toBe('2026-03-09T00:00:00.000Z');
+    expect(snapshot(dataDir)).toEqual(before);
+  });
+
+  it('run one at a time: a second while one runs is a 429', async () => {
+    const simulations = new ScenarioSimulations({ dataDir }, clock);
+    const first = simulations.run(draft(), window);
+    await expect(simulations.run(draft(), window)).rejects.toMatchObject({ status: 429 });
+    expect((await first).entries).toBe(7);
+    // Free again once the first has answered.
+    expect((await simulations.run(draft(), window)).entries).toBe(7);
+  });
+
+  it('end the thread, not the server, when a simulation outgrows its heap: a 422 that says so', async () => {
+    const starved = new ScenarioSimulations({ dataDir }, clock, 1);
+    await expect(starved.run(draft(), window)).rejects.toMatchObject({ status: 422, message: expect.stringContaining('more than its 1 MB heap') });
   });
 });

@@ -2,11 +2,14 @@ import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseG
 import { ApiBearerAuth, ApiConsumes, ApiHeader, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard } from '../http/admin.guard';
-import { BadRequestError } from '../http/http-errors';
 import { workspaceFrom } from '../http/workspace.param';
 import { WorkspacesService } from '../workspaces/workspaces.service';
+import { parseScenarioDefinition } from '@herald/projections';
+import { BadRequestError, InvalidDefinitionError } from '../http/http-errors';
 import { ScenarioCatalog } from './scenario-catalog';
 import { ScenarioTriggers } from './scenario-triggers';
+import { ScenarioSimulations } from './simulation/scenario-simulations';
+import { windowBound } from './simulation/simulate-scenario';
 
 @ApiTags('scenarios')
 @ApiBearerAuth()
@@ -17,6 +20,7 @@ export class ScenariosController {
     private readonly catalog: ScenarioCatalog,
     private readonly triggers: ScenarioTriggers,
     private readonly workspaces: WorkspacesService,
+    private readonly simulations: ScenarioSimulations,
   ) {}
 
   @Post()
@@ -27,6 +31,23 @@ export class ScenariosController {
     const result = await this.catalog.publish(workspaceFrom(this.workspaces, workspace), body);
     void reply.status(result.created ? 201 : 200);
     return { id: result.id, version: result.version };
+  }
+
+  @Post('simulate')
+  @HttpCode(200)
+  @ApiOperation({
+    summary:
+      'Run a draft scenario (the body, as for publish) over the recorded history in a sandbox: nothing is sent, nothing is appended; reports entries, messages per step and variant, suppressions and goals',
+  })
+  @ApiConsumes('application/json', 'application/yaml')
+  @ApiQuery({ name: 'from', required: true, description: 'ISO 8601 date or date-time (UTC without an offset): triggers received from here on enrol' })
+  @ApiQuery({ name: 'to', required: false, description: 'ISO 8601; history is read and the clock runs up to here (a bare date: its end). Default: now' })
+  @ApiQuery({ name: 'workspace', required: false })
+  async simulate(@Body() body: unknown, @Query('from') from: unknown, @Query('to') to: unknown, @Query('workspace') workspace: string | undefined) {
+    const space = workspaceFrom(this.workspaces, workspace);
+    const parsed = parseScenarioDefinition(body);
+    if (!parsed.ok) throw new InvalidDefinitionError('scenario definition', parsed.problems);
+    return this.simulations.run(parsed.definition, { workspace: space, from: bound('from', from), to: to === undefined ? undefined : bound('to', to) });
   }
 
   @Get()
@@ -98,6 +119,16 @@ export class ScenariosController {
     const entry = await this.catalog.setStatus(workspaceFrom(this.workspaces, workspace), id, status);
     return { id, status: entry.status };
   }
+}
+
+/** `?from=` / `?to=` of a simulation: one ISO 8601 date or date-time. */
+function bound(which: 'from' | 'to', value: unknown): number {
+  const instant = typeof value === 'string' ? windowBound(which, value) : undefined;
+  if (instant === undefined) {
+    const got = value === undefined ? 'nothing' : typeof value === 'string' ? `"${value.slice(0, 100)}"` : 'it more than once';
+    throw new BadRequestError(`${which} must be an ISO 8601 date or date-time, e.g. 2026-03-01 or 2026-03-01T09:30:00Z; got ${got}`, which);
+  }
+  return instant;
 }
 
 export interface TriggerRequest {

@@ -11,6 +11,7 @@ import { SegmentQueries } from '../segments/segment-queries';
 import { WorkspacesService } from '../workspaces/workspaces.service';
 import { LinkSigner } from '../channels/link-signer';
 import { createServer, type IncomingMessage } from 'node:http';
+import { parse as parseYamlCart } from 'yaml';
 import type { AddressInfo } from 'node:net';
 
 const examples = join(__dirname, '../../../examples');
@@ -283,6 +284,67 @@ describe('scenarios over HTTP', () => {
     await eventually(async () => (await ofType('paula', 'EnrollmentExited')).length === 1);
     expect((await ofType('paula', 'EnrollmentExited'))[0].data.reason).toBe('archived');
     expect((await adminSend('POST', `${herald.url}/api/scenarios/abandoned-cart/resume`)).status).toBe(409);
+  });
+});
+
+describe('simulating a draft over HTTP', () => {
+  const cart = () => readFileSync(join(examples, 'scenarios/abandoned-cart.yaml'), 'utf8');
+  const simulate = (query: string, body: unknown = cart(), contentType = 'application/yaml') =>
+    adminSend('POST', `${herald.url}/api/scenarios/simulate${query}`, body, contentType);
+
+  it('runs the draft over the recorded history on its own thread, and appends nothing', async () => {
+    // Two checkouts before the draft exists; nothing is published, so the live engine enrols nobody.
+    const [ann, ben] = [userNotInHoldout('ann'), userNotInHoldout('ben')];
+    await track(ann, 'Checkout Started', { cart_id: 'a1' });
+    await track(ben, 'Checkout Started', { cart_id: 'b1' });
+    await track(ben, 'Order Completed', { cart_id: 'b1' });
+    await eventually(async () => (await history(ben)).length === 2);
+    clock.advance(2 * HOUR);
+    const store = herald.app.get<EventStore>(EVENT_STORE);
+    const head = await store.headPosition();
+
+    const answer = await simulate('?from=2026-03-02');
+    expect(answer.status).toBe(200);
+    expect(answer.body).toMatchObject({
+      scenario: { id: 'abandoned-cart' },
+      workspace: 'default',
+      from: '2026-03-02T00:00:00.000Z',
+      // No `to`: the server's clock.
+      to: clock.now().toISOString(),
+      history: { events: 3, persons: 2 },
+      entries: 2,
+      // Ben ordered within the hour: he left before the reminder, and reached the goal.
+      goals: { reached: 1 },
+      exits: { exit_on: 1 },
+    });
+    const reminder = answer.body.steps.find((step: { stepId: string }) => step.stepId === 'reminder');
+    expect(reminder).toMatchObject({ reached: 1, queued: 1 });
+    // JSON works as for publish, and a window before the checkouts enrols nobody.
+    const before = await simulate('?from=2026-03-01&to=2026-03-01', JSON.stringify(parseYamlCart(cart())), 'application/json');
+    expect(before.body).toMatchObject({ entries: 0, to: '2026-03-01T23:59:59.999Z' });
+
+    expect(await store.headPosition()).toBe(head);
+    expect(await ofType(ann, 'MessageQueued')).toHaveLength(0);
+  });
+
+  it('answers a missing or unreadable window, an invalid draft, a window backwards and a missing token with 4xx naming the problem', async () => {
+    const missing = await simulate('');
+    expect(missing).toMatchObject({ status: 400, body: { error: 'bad_request', path: 'from' } });
+    expect(missing.body.message).toMatch(/from must be an ISO 8601 date/);
+    expect((await simulate('?from=yesterday')).body).toMatchObject({ path: 'from', message: expect.stringContaining('"yesterday"') });
+    expect((await simulate('?from=2026-03-01&from=2026-03-02')).body).toMatchObject({ path: 'from', message: expect.stringContaining('more than once') });
+    expect((await simulate('?from=2026-03-01&to=soon')).body).toMatchObject({ path: 'to' });
+    const backwards = await simulate('?from=2026-03-05&to=2026-03-01');
+    expect(backwards).toMatchObject({ status: 400, body: { path: 'from', message: expect.stringContaining('is after to') } });
+
+    const invalid = await simulate('?from=2026-03-01', { id: 'draft', name: 'Draft', trigger: { event: 'X' }, steps: [{ id: 'a', wait: '7x' }] }, 'application/json');
+    expect(invalid).toMatchObject({ status: 400, body: { error: 'invalid_definition' } });
+    expect(invalid.body.problems.map((p: { path: string }) => p.path)).toContain('steps[0].wait');
+    expect((await simulate('?from=2026-03-01', 'id: [unclosed')).status).toBe(400);
+
+    const anonymous = await fetch(`${herald.url}/api/scenarios/simulate?from=2026-03-01`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: cart() });
+    expect(anonymous.status).toBe(401);
+    expect((await simulate('?from=2026-03-01&workspace=nowhere')).status).toBe(404);
   });
 });
 
