@@ -85,6 +85,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly dispatcher: Dispatcher,
     private readonly dispatchRetries: DispatchRetryTimers,
     private readonly templates: TemplateStore,
+    private readonly simulations: ScenarioSimulations,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
     @Optional() private readonly phoneIndex?: PhoneIndexProjection,
     @Optional() private readonly email?: EmailAdapter,
@@ -128,6 +129,7 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     await this.scenarioTimers.stop();
     await this.dispatchRetries.stop();
     await this.broadcasts.stop();
+    await this.simulations.stop();
     await this.runner.stop();
     await this.dispatcher.drain();
     await this.email?.close?.();

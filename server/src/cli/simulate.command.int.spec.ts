@@ -349,6 +349,14 @@ describe('the server\'s simulations (POST /api/scenarios/simulate), on a thread 
     expect((await simulations.run(draft(), window)).entries).toBe(7);
   });
 
+  it('end with the server: stop() ends a simulation still running (a 503 for its request), and no other starts', async () => {
+    const simulations = new ScenarioSimulations({ dataDir }, clock);
+    const running = simulations.run(draft(), window);
+    await simulations.stop();
+    await expect(running).rejects.toMatchObject({ status: 503, message: expect.stringContaining('the simulation was stopped') });
+    await expect(simulations.run(draft(), window)).rejects.toMatchObject({ status: 503 });
+  });
+
   it('end the thread, not the server, when a simulation outgrows its heap: a 422 that says so', async () => {
     const starved = new ScenarioSimulations({ dataDir }, clock, 1);
     await expect(starved.run(draft(), window)).rejects.toMatchObject({ status: 422, message: expect.stringContaining('more than its 1 MB heap') });

@@ -1,11 +1,11 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
+import { parseScenarioDefinition } from '@herald/projections';
 import { ApiBearerAuth, ApiConsumes, ApiHeader, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard } from '../http/admin.guard';
+import { BadRequestError, InvalidDefinitionError } from '../http/http-errors';
 import { workspaceFrom } from '../http/workspace.param';
 import { WorkspacesService } from '../workspaces/workspaces.service';
-import { parseScenarioDefinition } from '@herald/projections';
-import { BadRequestError, InvalidDefinitionError } from '../http/http-errors';
 import { ScenarioCatalog } from './scenario-catalog';
 import { ScenarioTriggers } from './scenario-triggers';
 import { ScenarioSimulations } from './simulation/scenario-simulations';

@@ -19,7 +19,9 @@ import type { FromSimulationThread, SimulationThreadData } from './simulation-th
 export const SIMULATION_HEAP_MB = 2048;
 
 export class ScenarioSimulations {
-  private running = false;
+  /** The simulation's thread while one runs. */
+  private running?: Worker;
+  private stopping = false;
 
   constructor(
     private readonly log: Pick<HeraldConfig, 'eventStoreUrl' | 'dataDir'>,
@@ -33,18 +35,26 @@ export class ScenarioSimulations {
     if (options.from > options.to) {
       throw new BadRequestError(`from (${new Date(options.from).toISOString()}) is after to (${new Date(options.to).toISOString()})`, 'from');
     }
+    if (this.stopping) throw new HttpException('Herald is shutting down', 503);
     if (this.running) throw new HttpException('A simulation is already running on this server; try again when it has finished', 429);
-    this.running = true;
+    const data: SimulationThreadData = { log: { eventStoreUrl: this.log.eventStoreUrl, dataDir: this.log.dataDir }, definition, options };
+    const worker = new Worker(join(__dirname, 'simulation.worker.js'), { workerData: data, resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
+    this.running = worker;
     try {
-      return await this.onThread({ log: { eventStoreUrl: this.log.eventStoreUrl, dataDir: this.log.dataDir }, definition, options });
+      return await this.outcome(worker);
     } finally {
-      this.running = false;
+      this.running = undefined;
     }
   }
 
-  private onThread(data: SimulationThreadData): Promise<SimulationReport> {
+  /** On shutdown: a simulation still running ends with its thread (its request gets a 503), and no other starts. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await this.running?.terminate();
+  }
+
+  private outcome(worker: Worker): Promise<SimulationReport> {
     return new Promise((resolve, reject) => {
-      const worker = new Worker(join(__dirname, 'simulation.worker.js'), { workerData: data, resourceLimits: { maxOldGenerationSizeMb: this.heapMb } });
       let settled = false;
       const settle = (outcome: () => void) => {
         if (settled) return;
@@ -63,7 +73,15 @@ export class ScenarioSimulations {
           ),
         ),
       );
-      worker.once('exit', (code) => settle(() => reject(new Error(`The simulation thread ended (exit code ${code}) without a report`))));
+      worker.once('exit', (code) =>
+        settle(() =>
+          reject(
+            this.stopping
+              ? new HttpException('Herald is shutting down: the simulation was stopped', 503)
+              : new Error(`The simulation thread ended (exit code ${code}) without a report`),
+          ),
+        ),
+      );
     });
   }
 }

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { ScenarioDefinition } from '@herald/projections';
 import type { HeraldConfig } from '../../config';
 import { createEventStore } from '../../event-store/create-event-store';
+import type { EventStore } from '../../event-store/event-store.port';
 import { type SimulateOptions, type SimulationReport, simulateScenario } from './simulate-scenario';
 
 export interface SimulationThreadData {
@@ -20,13 +21,14 @@ export type FromSimulationThread = { report: SimulationReport } | { failure: { n
 
 async function run(port: NonNullable<typeof parentPort>, data: SimulationThreadData): Promise<void> {
   let message: FromSimulationThread;
-  const store = createEventStore(data.log, { readonly: true });
+  let store: EventStore | undefined;
   try {
+    store = createEventStore(data.log, { readonly: true });
     message = { report: await simulateScenario(store, data.definition, data.options) };
   } catch (error) {
     message = { failure: { name: (error as Error).name ?? 'Error', message: (error as Error).message ?? String(error) } };
   } finally {
-    await store.close();
+    await store?.close();
   }
   port.postMessage(message);
 }
