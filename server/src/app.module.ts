@@ -109,6 +109,10 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
       for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
     }
+    // Each timer index is written by one projection: its timers look again when that one commits.
+    this.runner.onStateCommitted(this.segments.name, () => this.timers.indexChanged());
+    this.runner.onStateCommitted(this.scenarios.name, () => this.scenarioTimers.indexChanged());
+    this.runner.onStateCommitted(this.dispatcher.name, () => this.dispatchRetries.indexChanged());
     this.ingestion.start();
     this.runner.start(this.segments);
     if (this.phoneIndex) this.runner.start(this.phoneIndex);

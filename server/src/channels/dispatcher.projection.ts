@@ -520,6 +520,7 @@ export class DispatchRetryTimers extends DueTimers<DueTimer & { queuedId: string
     const due = db.prepare<[number, number], { timer_id: string; workspace: string; person: string; queued_id: string; message_id: string; attempt: number; due_at: number }>(
       'SELECT * FROM dispatch_retries WHERE due_at <= ? ORDER BY due_at LIMIT ?',
     );
+    const next = db.prepare<[], { due_at: number | null }>('SELECT MIN(due_at) AS due_at FROM dispatch_retries');
     super(
       store,
       clock,
@@ -534,6 +535,7 @@ export class DispatchRetryTimers extends DueTimers<DueTimer & { queuedId: string
           messageId: row.message_id,
           attempt: row.attempt,
         })),
+      () => next.get()?.due_at ?? undefined,
       (timer) => ({
         data: { timerId: timer.key, queuedId: timer.queuedId, messageId: timer.messageId, attempt: timer.attempt } satisfies Omit<DispatchRetryFired, 'purpose' | 'dueAt'>,
         causationId: timer.queuedId,
@@ -541,7 +543,8 @@ export class DispatchRetryTimers extends DueTimers<DueTimer & { queuedId: string
     );
   }
 
-  override start(intervalMs = 50): void {
-    super.start(intervalMs);
+  /** While fired retries wait for the dispatcher, looked at again every 50 ms. */
+  override start(inFlightRetryMs = 50): void {
+    super.start(inFlightRetryMs);
   }
 }

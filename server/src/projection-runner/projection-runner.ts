@@ -118,6 +118,8 @@ export class ProjectionRunner {
   /** Replays run one at a time; `stop` waits for them. */
   private replays: Promise<unknown> = Promise.resolve();
   private stopping = false;
+  /** Per projection, what to call once a commit of its state applied events (see onStateCommitted). */
+  private readonly stateListeners = new Map<string, Array<() => void>>();
 
   constructor(
     private readonly store: EventStore,
@@ -138,6 +140,21 @@ export class ProjectionRunner {
     const running: Running = { projection, checkpoint, parked, persisted: checkpoint, persistedAt: Date.now(), loop: Promise.resolve(), stopped: false };
     running.loop = this.follow(running);
     this.running.set(projection.name, running);
+  }
+
+  /**
+   * Calls `listener` after each commit of the projection's state that applied events (a batch it
+   * handled, a replayed event), not after checkpoint-only ones: what reads the projection's tables
+   * (its due timers) looks again then.
+   */
+  onStateCommitted(name: string, listener: () => void): void {
+    const listeners = this.stateListeners.get(name) ?? [];
+    listeners.push(listener);
+    this.stateListeners.set(name, listeners);
+  }
+
+  private stateCommitted(name: string): void {
+    for (const listener of this.stateListeners.get(name) ?? []) listener();
   }
 
   /** The events of these streams that a projection parked (a person's history). */
@@ -230,6 +247,7 @@ export class ProjectionRunner {
         unpark(this.db, projection.name, row.position);
       }).immediate();
       running.parked.delete(row.position);
+      this.stateCommitted(projection.name);
       return record.event.data;
     } catch (error) {
       projection.discard?.();
@@ -455,6 +473,7 @@ export class ProjectionRunner {
       commit.immediate(relevant, last);
       running.persisted = last;
       running.persistedAt = now;
+      if (relevant.length > 0) this.stateCommitted(projection.name);
     }
     running.checkpoint = last;
     if (running.failing && running.failing.position <= last) running.failing = undefined;

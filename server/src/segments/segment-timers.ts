@@ -15,6 +15,7 @@ export class SegmentTimers extends DueTimers {
       `SELECT workspace, person, next_check_at FROM segment_persons
        WHERE next_check_at IS NOT NULL AND next_check_at <= ? ORDER BY next_check_at LIMIT ?`,
     );
+    const next = db.prepare<[], { due_at: number | null }>('SELECT MIN(next_check_at) AS due_at FROM segment_persons WHERE next_check_at IS NOT NULL');
     super(
       store,
       clock,
@@ -26,11 +27,13 @@ export class SegmentTimers extends DueTimers {
           person: row.person,
           dueAt: row.next_check_at,
         })),
+      () => next.get()?.due_at ?? undefined,
       (timer) => ({ data: { person: timer.person } satisfies Omit<TimerFiredData, 'purpose' | 'dueAt'> }),
     );
   }
 
-  override start(intervalMs = 250): void {
-    super.start(intervalMs);
+  /** While fired timers wait for the segments projection, looked at again every 250 ms. */
+  override start(inFlightRetryMs = 250): void {
+    super.start(inFlightRetryMs);
   }
 }

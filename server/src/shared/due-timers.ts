@@ -4,6 +4,12 @@
  * is derived from the timer, so firing twice appends once; a timer stays "in flight" for a minute so
  * a slow projection is not sent the same timer again and again. The projection that owns the index
  * moves or deletes the row when it reads the `TimerFired`.
+ *
+ * Started, the timers sleep until the index's earliest due time instead of polling it: they look
+ * again when that moment comes, when the owning projection has committed (`indexChanged`: a row due
+ * sooner may have been written), when a test clock jumps, and at least every MAX_SLEEP_MS. While due
+ * rows are all in flight (their projection has not read the `TimerFired` yet) they look every
+ * `inFlightRetryMs`, the old poll's interval.
  */
 import { personStream } from '@herald/projections';
 import type { EventStore, NewEvent } from '../event-store/event-store.port';
@@ -14,6 +20,11 @@ import { uuidv5 } from './ids';
 const FIRE_BATCH = 1000;
 /** Due rows read per round at most, in flight or not (a projection that is down leaves them all due). */
 const MAX_DUE_READ = 20_000;
+/**
+ * The longest sleep without looking at the index: a bound on how late a timer fires should a change
+ * of the index go unsignalled, or the system clock be set forward.
+ */
+export const MAX_SLEEP_MS = 1000;
 
 export interface DueTimer {
   /** Unique per timer and due time; the `TimerFired` id is derived from it. */
@@ -25,8 +36,15 @@ export interface DueTimer {
 
 export class DueTimers<Timer extends DueTimer = DueTimer> {
   private readonly inFlight = new Set<string>();
-  private timer?: NodeJS.Timeout;
   private running?: Promise<number>;
+  private started = false;
+  /** The next look at the index, and when (performance.now()) it is due. */
+  private wake?: NodeJS.Timeout;
+  private wakeAt = 0;
+  /** The last look fired nothing, and nothing changed since: rows due are in flight. */
+  private stalled = false;
+  private inFlightRetryMs = 10;
+  private unsubscribeJumps?: () => void;
 
   constructor(
     private readonly store: EventStore,
@@ -35,18 +53,67 @@ export class DueTimers<Timer extends DueTimer = DueTimer> {
     private readonly purpose: string,
     /** Due rows of the index, oldest first. */
     private readonly due: (now: number, limit: number) => Timer[],
+    /** The earliest due time in the index (in flight or not), or undefined when it is empty. */
+    private readonly nextDue: () => number | undefined,
     /** What the `TimerFired` of a due timer carries besides its purpose and due time. */
     private readonly payload: (timer: Timer) => { data: Record<string, unknown>; causationId?: string },
   ) {}
 
-  start(intervalMs: number): void {
-    this.timer = setInterval(() => void this.fireDue().catch(() => undefined), intervalMs);
-    this.timer.unref();
+  /** Fires each timer when it falls due from now on; `inFlightRetryMs`: see the class comment. */
+  start(inFlightRetryMs: number): void {
+    this.inFlightRetryMs = inFlightRetryMs;
+    this.started = true;
+    this.unsubscribeJumps = this.clock.onJump?.(() => this.indexChanged());
+    this.schedule();
   }
 
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.started = false;
+    clearTimeout(this.wake);
+    this.wake = undefined;
+    this.unsubscribeJumps?.();
     await this.running;
+  }
+
+  /**
+   * The owning projection committed (or the clock jumped): a row due sooner than the next look may
+   * have been written, and rows in flight may have moved.
+   */
+  indexChanged(): void {
+    this.stalled = false;
+    this.schedule();
+  }
+
+  /** Arms the next look at the index for its earliest due time, unless one is armed sooner. */
+  private schedule(): void {
+    if (!this.started) return;
+    const next = this.nextDue();
+    const now = this.clock.now().getTime();
+    let delay: number;
+    if (next === undefined) delay = MAX_SLEEP_MS;
+    else if (next > now) delay = Math.min(MAX_SLEEP_MS, next - now);
+    else delay = this.stalled ? this.inFlightRetryMs : 0;
+    const at = performance.now() + delay;
+    if (this.wake && this.wakeAt <= at) return;
+    clearTimeout(this.wake);
+    this.wakeAt = at;
+    this.wake = setTimeout(() => this.look(), delay);
+    this.wake.unref();
+  }
+
+  private look(): void {
+    this.wake = undefined;
+    this.fireDue().then(
+      (fired) => {
+        this.stalled = fired === 0;
+        this.schedule();
+      },
+      () => {
+        // The log refused the appends (it is down, or closing): look again after the retry interval.
+        this.stalled = true;
+        this.schedule();
+      },
+    );
   }
 
   /** Appends `TimerFired` for every timer due at the clock's now; returns how many. */
