@@ -9,7 +9,7 @@ import type { DomainEvent } from '../events';
 import { parseDuration } from '../time/durations';
 import { isTimeZone } from '../time/instants';
 import { CHANNELS, type CapRule, type Channel, type MessagingSettings } from './messaging-settings';
-import { quietHoursEndAfter } from './quiet-hours';
+import { isQuietAt, quietHoursEndAfter } from './quiet-hours';
 
 export interface QueuedMessage {
   channel: Channel;
@@ -153,6 +153,39 @@ export function checkSend(state: CapState, settings: MessagingSettings, request:
   if (decidedBy.reason === 'quiet_hours') return { allowed: false, reason: 'quiet_hours', nextAllowedAt: at, timezone };
   const { rule } = decidedBy;
   return { allowed: false, reason: 'frequency_cap', rule, used: countedAt(state, rule, now).length, nextAllowedAt: at };
+}
+
+/**
+ * What the engine does with a message `checkSend` holds back (docs/scenarios.md, "send"):
+ * - `defer` while quiet hours hold it now and no cap outlasts them: it goes out at `until`, when they
+ *   end (a cap that lifts during quiet hours does not keep it back then);
+ * - `suppress` when a cap blocks it: one that outlasts quiet hours, or one that blocks it now outside
+ *   quiet hours, even when that cap lifts during the next quiet hours (`checkSend` then names quiet
+ *   hours, which bound its next allowed time: a marketing message is not held for days).
+ */
+export type HeldMessage =
+  | { outcome: 'defer'; until: number; timezone: string }
+  | { outcome: 'suppress'; rule: CapRule; used: number; nextAllowedAt: number };
+
+export function heldMessage(state: CapState, settings: MessagingSettings, request: SendRequest, verdict: Exclude<SendVerdict, { allowed: true }>): HeldMessage {
+  if (verdict.reason === 'frequency_cap') return { outcome: 'suppress', rule: verdict.rule, used: verdict.used, nextAllowedAt: verdict.nextAllowedAt };
+  const quietNow = !request.exemptQuietHours && settings.quietHours !== undefined && isQuietAt(request.now, settings.quietHours, verdict.timezone);
+  // Not quiet now: only a cap can hold the message now; the one that lifts last names it.
+  const capped = quietNow ? undefined : latestBlockingRule(state, settings, request);
+  if (!capped) return { outcome: 'defer', until: verdict.nextAllowedAt, timezone: verdict.timezone };
+  return { outcome: 'suppress', rule: capped, used: countedAt(state, capped, request.now).length, nextAllowedAt: verdict.nextAllowedAt };
+}
+
+/** The cap rule that holds a send back at `request.now` for longest, if any does. */
+function latestBlockingRule(state: CapState, settings: MessagingSettings, request: SendRequest): CapRule | undefined {
+  if (request.transactional) return undefined;
+  let latest: { at: number; rule: CapRule } | undefined;
+  for (const rule of settings.caps) {
+    if (rule.channel !== 'any' && rule.channel !== request.channel) continue;
+    const allowsFrom = ruleAllowsFrom(state, rule, request.now);
+    if (allowsFrom > request.now && (!latest || allowsFrom > latest.at)) latest = { at: allowsFrom, rule };
+  }
+  return latest?.rule;
 }
 
 export interface CapUsage {

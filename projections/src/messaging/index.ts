@@ -21,6 +21,8 @@ export {
   capUsage,
   checkSend,
   evolveCapState,
+  type HeldMessage,
+  heldMessage,
   initialCapState,
   maxCapWindowMs,
   resolveTimeZone,

@@ -54,6 +54,8 @@ function quietAtLocal(localMs: number, start: number, end: number): boolean {
 
 /** Whether instant `at` falls in quiet hours in `timeZone`. */
 export function isQuietAt(at: number, quietHours: QuietHours, timeZone: string): boolean {
+  // A window that starts where it ends is empty, as quietHoursEndAfter reads it (settings refuse it).
+  if (quietHours.start === quietHours.end) return false;
   return quietAtLocal(at + timeZoneOffset(timeZone, at), timeOfDayMs(quietHours.start), timeOfDayMs(quietHours.end));
 }
 

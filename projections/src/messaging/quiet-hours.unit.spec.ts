@@ -120,3 +120,13 @@ describe('nextOffsetTransition', () => {
     expect(nextOffsetTransition(at('2026-06-01T00:00:00Z'), at('2026-06-02T00:00:00Z'), AMS)).toBeUndefined();
   });
 });
+
+describe('an empty window (start = end)', () => {
+  it('is never quiet, as quietHoursEndAfter reads it', () => {
+    const empty = { start: '22:00', end: '22:00' };
+    for (const at of ['2026-03-02T21:59:00Z', '2026-03-02T22:00:00Z', '2026-03-02T03:00:00Z']) {
+      expect(isQuietAt(Date.parse(at), empty, 'UTC')).toBe(false);
+      expect(quietHoursEndAfter(Date.parse(at), empty, 'UTC')).toBe(Date.parse(at));
+    }
+  });
+});

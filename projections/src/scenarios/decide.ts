@@ -6,7 +6,7 @@
  * second send in the same run already sees the first one against the caps.
  */
 import type { DomainEvent } from '../events';
-import { checkSend, type MessagingSettings, resolveTimeZone } from '../messaging';
+import { checkSend, heldMessage, type MessagingSettings, resolveTimeZone } from '../messaging';
 import { compareValue, type Condition, evaluateCondition, type PropertyFilter, valueAtPath } from '../segments';
 import { chooseVariant, gbHash } from '../stats';
 import { parseDuration, timeZoneOffset, wallTimeToInstant } from '../time';
@@ -336,24 +336,20 @@ class Run {
     const userTimezone = typeof profile.traits.timezone === 'string' ? profile.traits.timezone : undefined;
     const timezone = resolveTimeZone(this.input.settings, userTimezone);
     const exemptQuietHours = send.quietHours === 'ignore';
-    const verdict = checkSend(this.state.caps, this.input.settings, {
-      channel: send.channel,
-      now: this.now,
-      timezone: userTimezone,
-      transactional,
-      exemptQuietHours,
-    });
-    if (!verdict.allowed && verdict.reason === 'quiet_hours') {
-      const until = new Date(verdict.nextAllowedAt).toISOString();
-      this.emit({ type: 'MessageDeferred', key: `deferred|${messageId}`, data: { ...base, reason: 'quiet_hours', until, timezone: verdict.timezone } });
-      this.schedule(enrollment, step.id, 'deferred', verdict.nextAllowedAt);
+    const request = { channel: send.channel, now: this.now, timezone: userTimezone, transactional, exemptQuietHours };
+    const verdict = checkSend(this.state.caps, this.input.settings, request);
+    const held = verdict.allowed ? undefined : heldMessage(this.state.caps, this.input.settings, request, verdict);
+    if (held?.outcome === 'defer') {
+      const until = new Date(held.until).toISOString();
+      this.emit({ type: 'MessageDeferred', key: `deferred|${messageId}`, data: { ...base, reason: 'quiet_hours', until, timezone: held.timezone } });
+      this.schedule(enrollment, step.id, 'deferred', held.until);
       return 'wait';
     }
-    if (!verdict.allowed) {
+    if (held) {
       this.emit({
         type: 'MessageSuppressed',
         key: `suppressed|${messageId}`,
-        data: { ...base, reason: 'frequency_cap', variant: variantKey, rule: verdict.rule, nextAllowedAt: new Date(verdict.nextAllowedAt).toISOString() },
+        data: { ...base, reason: 'frequency_cap', variant: variantKey, rule: held.rule, nextAllowedAt: new Date(held.nextAllowedAt).toISOString() },
       });
       this.complete(enrollment, step, 'suppressed');
       return this.nextOf(definition, step);

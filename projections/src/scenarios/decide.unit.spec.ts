@@ -179,6 +179,44 @@ describe('caps, quiet hours, subscriptions', () => {
     expect((queued.data as { messageId: string }).messageId).toBe((deferred.data as { messageId: string }).messageId);
   });
 
+  describe('a message held by a cap and quiet hours together', () => {
+    // Quiet 22:00-07:00 UTC, one message of any channel per `per`.
+    const capped = (per: string): MessagingSettings => ({ caps: [{ channel: 'any', max: 1, per }], quietHours: { start: '22:00', end: '07:00' }, timezone: 'UTC' });
+    const firstAndSecond = (settings: MessagingSettings, first: string, second: string) => {
+      const sim = new ScenarioSimulator(staticCatalog([{ definition: { ...promo('a'), trigger: { event: 'A' } } }, { definition: { ...promo('b'), trigger: { event: 'B' } } }]), settings);
+      sim.handle('user:h', tracked('A', Date.parse(first)));
+      sim.handle('user:h', tracked('B', Date.parse(second)));
+      return sim;
+    };
+
+    it('is suppressed when the cap blocks it outside quiet hours, even if the cap lifts during the next ones', () => {
+      // The second at 13:00: capped until 00:00 (inside quiet hours), so it could only go at 07:00.
+      const sim = firstAndSecond(capped('12h'), '2026-03-02T12:00:00Z', '2026-03-02T13:00:00Z');
+      expect(ofType(sim, 'user:h', 'MessageDeferred')).toHaveLength(0);
+      const [suppressed] = ofType(sim, 'user:h', 'MessageSuppressed');
+      expect(suppressed.data).toMatchObject({ reason: 'frequency_cap', rule: { channel: 'any', max: 1, per: '12h' }, nextAllowedAt: '2026-03-03T07:00:00.000Z' });
+      // Nothing goes out later either.
+      sim.advanceTo(Date.parse('2026-03-04T00:00:00Z'));
+      expect(ofType(sim, 'user:h', 'MessageQueued')).toHaveLength(1);
+    });
+
+    it('is deferred when quiet hours hold it now and the cap lifts before they end', () => {
+      // The first at 21:00; the second at 23:00, in quiet hours, capped until 03:00, free when they end at 07:00.
+      const sim = firstAndSecond(capped('6h'), '2026-03-02T21:00:00Z', '2026-03-02T23:00:00Z');
+      const [deferred] = ofType(sim, 'user:h', 'MessageDeferred');
+      expect(deferred.data).toMatchObject({ reason: 'quiet_hours', until: '2026-03-03T07:00:00.000Z' });
+      sim.advanceTo(Date.parse('2026-03-03T07:00:00Z'));
+      expect(ofType(sim, 'user:h', 'MessageQueued')).toHaveLength(2);
+    });
+
+    it('is suppressed when quiet hours hold it now but the cap outlasts them', () => {
+      // The first at 08:00; the second at 23:00 is capped until 08:00 the next day, after quiet hours end.
+      const sim = firstAndSecond(capped('1d'), '2026-03-02T08:00:00Z', '2026-03-02T23:00:00Z');
+      expect(ofType(sim, 'user:h', 'MessageDeferred')).toHaveLength(0);
+      expect(ofType(sim, 'user:h', 'MessageSuppressed').map((e) => (e.data as { reason: string }).reason)).toEqual(['frequency_cap']);
+    });
+  });
+
   it('suppresses marketing to an unsubscribed channel but lets a transactional message through caps', () => {
     const receipt: ScenarioDefinition = {
       id: 'receipt',

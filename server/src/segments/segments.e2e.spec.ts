@@ -105,6 +105,7 @@ describe('segments', () => {
     expect(await at(t1)).toEqual(['viewers']);
     expect(await at(t2)).toEqual([]);
     expect((await adminGet(`${herald.url}/api/users/cy/segments?at=yesterday`)).status).toBe(400);
+    expect((await adminGet(`${herald.url}/api/users/cy/segments?at=${encodeURIComponent('March 1, 2026')}`)).status).toBe(400);
   });
 
   it('supports segment-of-segment and subscription conditions, and pages members with a total', async () => {
@@ -230,13 +231,17 @@ describe('frequency caps and quiet hours for a user', () => {
       { channel: 'sms', per: '1d', used: 1, max: 1, resetsAt: '2026-03-02T10:00:00.000Z' },
     ]);
     const sms = await check('sms');
-    expect(sms.body).toMatchObject({ allowed: false, reason: 'frequency_cap', nextAllowedAt: '2026-03-02T10:00:00.000Z' });
+    expect(sms.body).toMatchObject({ allowed: false, reason: 'frequency_cap', outcome: 'suppressed', nextAllowedAt: '2026-03-02T10:00:00.000Z' });
     expect((await check('email')).body).toMatchObject({ allowed: true });
     expect((await check('sms', '&transactional=true')).body).toMatchObject({ allowed: true });
     // 22:00 in Amsterdam (21:00 UTC) is quiet until 08:00 Amsterdam (07:00 UTC).
     const quiet = await check('email', '&at=2026-03-01T21:00:00Z');
-    expect(quiet.body).toMatchObject({ allowed: false, reason: 'quiet_hours', nextAllowedAt: '2026-03-02T07:00:00.000Z' });
+    expect(quiet.body).toMatchObject({ allowed: false, reason: 'quiet_hours', outcome: 'deferred', nextAllowedAt: '2026-03-02T07:00:00.000Z' });
+    // Without an offset, `at` is UTC whatever the server's zone; text that is not ISO 8601 is a 400.
+    expect((await check('email', '&at=2026-03-01T21:00')).body).toMatchObject({ at: '2026-03-01T21:00:00.000Z', reason: 'quiet_hours' });
     expect((await check('fax')).status).toBe(400);
     expect((await check('email', '&at=soon')).status).toBe(400);
+    expect((await check('email', `&at=${encodeURIComponent('March 1, 2026 21:00')}`)).body).toMatchObject({ path: 'at' });
+    expect((await check('email', '&at=2026-03-01T21:00:00Z&at=2026-03-02T21:00:00Z')).status).toBe(400);
   });
 });

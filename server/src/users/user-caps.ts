@@ -1,5 +1,6 @@
-import { CHANNELS, type Channel, capUsage, checkSend, initialCapState } from '@herald/projections';
+import { CHANNELS, type Channel, capUsage, checkSend, heldMessage, initialCapState } from '@herald/projections';
 import { BadRequestError } from '../http/http-errors';
+import { instantParam } from '../http/instant.param';
 import type { Clock } from '../shared/clock';
 import type { PersonRecord } from '../segments/segment-state';
 import type { MessagingSettingsService } from '../settings/messaging-settings.service';
@@ -34,7 +35,7 @@ export class UserCaps {
 
 export interface SendCheckQuery {
   channel?: string;
-  at?: string;
+  at?: unknown;
   transactional?: string;
 }
 
@@ -43,16 +44,14 @@ export async function sendCheck(caps: UserCaps, workspace: string, record: Perso
   if (!query.channel || !(CHANNELS as readonly string[]).includes(query.channel)) {
     throw new BadRequestError(`channel must be one of ${CHANNELS.join(', ')}`, 'channel');
   }
-  const now = query.at === undefined ? caps.now() : Date.parse(query.at);
-  if (Number.isNaN(now)) throw new BadRequestError(`at must be an ISO 8601 time, got "${query.at}"`, 'at');
+  const now = query.at === undefined ? caps.now() : instantParam('at', query.at);
   const { settings } = await caps.settingsOf(workspace);
   const timezone = typeof record.profile.traits.timezone === 'string' ? record.profile.traits.timezone : undefined;
-  const verdict = checkSend(record.caps ?? initialCapState(), settings, {
-    channel: query.channel as Channel,
-    now,
-    timezone,
-    transactional: query.transactional === 'true',
-  });
+  const request = { channel: query.channel as Channel, now, timezone, transactional: query.transactional === 'true' };
+  const state = record.caps ?? initialCapState();
+  const verdict = checkSend(state, settings, request);
   if (verdict.allowed) return { allowed: true, at: new Date(now).toISOString() };
-  return { ...verdict, at: new Date(now).toISOString(), nextAllowedAt: new Date(verdict.nextAllowedAt).toISOString() };
+  // What the scenario engine would do with a message now: wait for quiet hours to end, or drop it.
+  const outcome = heldMessage(state, settings, request, verdict).outcome === 'defer' ? 'deferred' : 'suppressed';
+  return { ...verdict, outcome, at: new Date(now).toISOString(), nextAllowedAt: new Date(verdict.nextAllowedAt).toISOString() };
 }

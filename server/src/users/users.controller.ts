@@ -5,6 +5,7 @@ import type { UserHistory } from '../audit/queries/get-user-history.handler';
 import { GetUserHistoryQuery } from '../audit/queries/get-user-history.query';
 import { AdminGuard } from '../http/admin.guard';
 import { BadRequestError, NotFoundError } from '../http/http-errors';
+import { instantParam } from '../http/instant.param';
 import { workspaceFrom } from '../http/workspace.param';
 import { IdentityService } from '../identity/identity.service';
 import { SEGMENT_ENTERED, SEGMENT_EXITED, type SegmentMembershipData } from '../segments/segment.events';
@@ -118,10 +119,9 @@ export class UsersController {
   @Get(':userId/segments')
   @ApiOperation({ summary: 'Segments the user was in at a moment (`at`, ISO 8601; default now), answered from the log' })
   @ApiQuery({ name: 'at', required: false, description: 'ISO 8601 time' })
-  async segmentsAt(@Param('userId') id: string, @Query('at') at?: string, @Query('workspace') workspace?: string) {
+  async segmentsAt(@Param('userId') id: string, @Query('at') at?: unknown, @Query('workspace') workspace?: string) {
     const ws = workspaceFrom(this.workspaces, workspace);
-    const moment = at === undefined ? Date.now() : Date.parse(at);
-    if (Number.isNaN(moment)) throw new BadRequestError(`at must be an ISO 8601 time, got "${at}"`, 'at');
+    const moment = at === undefined ? Date.now() : instantParam('at', at);
     const history: UserHistory = await this.queries.execute(new GetUserHistoryQuery(ws, id));
     // Membership per (person, segment): an anonymous identity's memberships end when it merges.
     const active = new Map<string, { segmentId: string; since: string; version: number }>();
