@@ -6,6 +6,7 @@
  * second send in the same run already sees the first one against the caps.
  */
 import type { DomainEvent } from '../events';
+import { occurrenceTime, profileTimeZone } from '../profiles';
 import { checkSend, heldMessage, type MessagingSettings, resolveTimeZone } from '../messaging';
 import { compareValue, type Condition, evaluateCondition, type PropertyFilter, valueAtPath } from '../segments';
 import { chooseVariant, gbHash } from '../stats';
@@ -73,8 +74,9 @@ export function userAction(event: DomainEvent): { name: string; properties: Reco
   return undefined;
 }
 
-function matchesFilters(properties: Record<string, unknown>, filters: PropertyFilter[] | undefined, now: number): boolean {
-  return (filters ?? []).every((filter) => compareValue(valueAtPath(properties, filter.property), filter.op, filter.value, now));
+/** Dates without an offset in a filter's value read in `timeZone`, the person's (as in segments). */
+function matchesFilters(properties: Record<string, unknown>, filters: PropertyFilter[] | undefined, now: number, timeZone: string): boolean {
+  return (filters ?? []).every((filter) => compareValue(valueAtPath(properties, filter.property), filter.op, filter.value, now, timeZone));
 }
 
 class Run {
@@ -110,7 +112,7 @@ class Run {
     for (const scenario of this.input.scenarios.current()) {
       const trigger = scenario.definition.trigger;
       const fires =
-        (action && 'event' in trigger && trigger.event === action.name && matchesFilters(action.properties, trigger.where, this.now)) ||
+        (action && 'event' in trigger && trigger.event === action.name && matchesFilters(action.properties, trigger.where, this.now, this.timeZone)) ||
         ('segment' in trigger &&
           ((event.type === 'SegmentEntered' && 'entered' in trigger.segment && trigger.segment.entered === segmentOf(event)) ||
             (event.type === 'SegmentExited' && 'exited' in trigger.segment && trigger.segment.exited === segmentOf(event))));
@@ -122,6 +124,11 @@ class Run {
 
   private get now(): number {
     return this.input.now;
+  }
+
+  /** The person's zone for dates without an offset (their `timezone` trait, else the workspace's), as segments read them. */
+  private get timeZone(): string {
+    return profileTimeZone(this.state.profile, this.input.settings.timezone);
   }
 
   private emit(decision: Decision): void {
@@ -145,7 +152,9 @@ class Run {
   // Causes
 
   private onAction(event: DomainEvent, action: { name: string; properties: Record<string, unknown> }): void {
-    const at = Date.parse(event.metadata.occurredAt);
+    // When it happened, but never after we received it: a device clock ahead of ours cannot move a
+    // purchase out of the goal's window or past a waitFor's timeout.
+    const at = occurrenceTime(event) ?? this.now;
     for (const enrollment of Object.values(this.state.enrollments)) {
       const definition = this.definitionOf(enrollment);
       if (!definition) continue;
@@ -155,7 +164,7 @@ class Run {
         goal &&
         !enrollment.goalReached &&
         goal.event === action.name &&
-        matchesFilters(action.properties, goal.where, this.now) &&
+        matchesFilters(action.properties, goal.where, this.now, this.timeZone) &&
         at >= enrollment.startedAt &&
         at <= enrollment.startedAt + parseDuration(goal.within)
       ) {
@@ -173,7 +182,7 @@ class Run {
         });
       }
       if (enrollment.status !== 'active') continue;
-      if ((definition.exitOn ?? []).some((rule) => rule.event === action.name && matchesFilters(action.properties, rule.where, this.now))) {
+      if ((definition.exitOn ?? []).some((rule) => rule.event === action.name && matchesFilters(action.properties, rule.where, this.now, this.timeZone))) {
         this.endEnrollment(enrollment, 'exit_on', enrollment.step);
         continue;
       }
@@ -187,7 +196,7 @@ class Run {
         });
         // An event after the timeout's due time is too late, even if the timer has not fired yet.
         const inTime = at <= enrollment.timer.dueAt;
-        if (inTime && wanted.event === action.name && matchesFilters(action.properties, wanted.where, this.now) && sameAsTrigger) {
+        if (inTime && wanted.event === action.name && matchesFilters(action.properties, wanted.where, this.now, this.timeZone) && sameAsTrigger) {
           this.complete(enrollment, step, 'event');
           this.runFrom(this.state.enrollments[enrollment.id], step.onEvent);
         }
@@ -416,7 +425,7 @@ class Run {
 
   private branchHolds(condition: BranchCondition, enrollment: EnrollmentState): boolean {
     if ('trigger' in condition) {
-      return compareValue(valueAtPath(enrollment.trigger.properties, condition.trigger), condition.op, condition.value, this.now);
+      return compareValue(valueAtPath(enrollment.trigger.properties, condition.trigger), condition.op, condition.value, this.now, this.timeZone);
     }
     if ('all' in condition) return (condition.all as BranchCondition[]).every((c) => this.branchHolds(c, enrollment));
     if ('any' in condition) return (condition.any as BranchCondition[]).some((c) => this.branchHolds(c, enrollment));
@@ -425,7 +434,7 @@ class Run {
       profile: this.state.profile,
       now: this.now,
       isMember: (segmentId) => this.state.segments.includes(segmentId),
-      timezone: this.input.settings.timezone,
+      timezone: this.timeZone,
     });
   }
 

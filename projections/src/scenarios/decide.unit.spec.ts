@@ -407,3 +407,52 @@ describe('userAction', () => {
     },
   );
 });
+
+describe("dates in the person's zone, and the time of an action", () => {
+  const tokyo = (sim: ScenarioSimulator, at: number) => sim.handle('user:k', identified({ timezone: 'Asia/Tokyo', signup_at: '2026-03-01T23:30:00Z' }, at));
+  // 23:30 UTC on 1 March is 08:30 on 2 March in Tokyo.
+  const utcSettings: MessagingSettings = { caps: [], timezone: 'UTC' };
+
+  it('reads a trigger filter date without an offset in the person zone, as segments do', () => {
+    const booked: ScenarioDefinition = {
+      id: 'booked',
+      name: 'Booked',
+      trigger: { event: 'Booked', where: [{ property: 'date', op: 'gte', value: '2026-03-02' }] },
+      steps: [{ id: 'send', send: { channel: 'email', template: 't' } }],
+    };
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: booked }]), utcSettings);
+    tokyo(sim, T0);
+    sim.handle('user:k', tracked('Booked', T0 + HOUR, { date: '2026-03-01T23:30:00Z' }));
+    expect(ofType(sim, 'user:k', 'EnrollmentStarted')).toHaveLength(1);
+  });
+
+  it('reads a branch on a trait date in the person zone, as the segment with the same condition does', () => {
+    const welcome: ScenarioDefinition = {
+      id: 'welcome',
+      name: 'Welcome',
+      trigger: { event: 'Go' },
+      steps: [
+        { id: 'when', branch: [{ when: { trait: 'signup_at', op: 'gte', value: '2026-03-02' }, next: 'new' }], otherwise: 'old' },
+        { id: 'new', send: { channel: 'email', template: 'new' } },
+        { id: 'done', exit: true },
+        { id: 'old', send: { channel: 'email', template: 'old' } },
+      ],
+    };
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: welcome }]), utcSettings);
+    tokyo(sim, T0);
+    sim.handle('user:k', tracked('Go', T0 + HOUR));
+    expect(ofType(sim, 'user:k', 'MessageQueued').map((e) => (e.data as { template: string }).template)).toEqual(['new']);
+  });
+
+  it('times a goal by when the action happened, but never later than it was received', () => {
+    const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), utcSettings);
+    sim.handle('user:g', tracked('Checkout Started', T0, { cart_id: 'c1' }));
+    // Received 71 h after the checkout, from a device whose clock is 9 h ahead.
+    const received = T0 + 71 * HOUR;
+    const order: DomainEvent = { ...tracked('Order Completed', received, { cart_id: 'c1' }) };
+    order.metadata = { ...order.metadata, occurredAt: new Date(received + 9 * HOUR).toISOString() };
+    sim.advanceTo(received);
+    sim.handle('user:g', order);
+    expect(ofType(sim, 'user:g', 'GoalReached')).toHaveLength(1);
+  });
+});
