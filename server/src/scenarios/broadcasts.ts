@@ -1,6 +1,7 @@
 /**
  * Scheduled broadcasts: scenarios triggered by `schedule` enrol the members of a segment when an
- * occurrence comes due for them (with `localTime`, at that time in each member's own zone). Each
+ * occurrence comes due for them (with `localTime`, at that time in each member's own zone), if they
+ * were members by then. Each
  * member's enrolment cause is derived from scenario, version, occurrence and person, so running a
  * tick twice (or after a restart) enrols nobody twice; the engine's entry rules still apply.
  */
@@ -52,11 +53,13 @@ export class Broadcasts {
         if (entry.status !== 'active' || !('schedule' in trigger)) continue;
         const publishedAt = Date.parse(latest.publishedAt);
         const doneKey = `${workspace}|${entry.id}|${latest.version}`;
-        for (const person of this.segments.allMembers(workspace, trigger.schedule.segment)) {
+        for (const { person, since } of this.segments.allMembers(workspace, trigger.schedule.segment)) {
           const traits = this.segments.record(workspace, person)?.profile.traits ?? {};
           const zone = resolveTimeZone(settings, typeof traits.timezone === 'string' ? traits.timezone : undefined);
           const occurrence = dueOccurrence(trigger.schedule, publishedAt, now, zone, settings.timezone ?? 'UTC');
-          if (!occurrence) continue;
+          // An occurrence goes to those who were members when it came due: someone who joins the
+          // segment in June is not sent March's one-off broadcast, nor yesterday's daily one at 03:00.
+          if (!occurrence || since > occurrence.dueAt) continue;
           let done = this.done.get(doneKey);
           if (!done || done.occurrence !== occurrence.key) {
             done = { occurrence: occurrence.key, persons: new Set() };

@@ -427,6 +427,13 @@ describe('scheduled broadcasts', () => {
     expect(await ofType('free', 'EnrollmentStarted')).toHaveLength(0);
     const [started] = await ofType('nyc', 'EnrollmentStarted');
     expect(started.data.trigger).toMatchObject({ type: 'ScheduledBroadcast', properties: { occurrence: '2026-03-05', scheduledAt: '2026-03-05T14:00:00.000Z' } });
+
+    // Someone who becomes a member after the occurrence came due is not sent it.
+    clock.set(new Date('2026-06-01T10:00:00Z'));
+    await post(`${herald.url}/v1/identify`, { userId: 'late', traits: { plan: 'pro', timezone: 'Europe/Amsterdam' } });
+    await eventually(async () => (await adminGet(`${herald.url}/api/segments/pro/members`)).body.total === 3);
+    expect(await broadcasts.tick()).toBe(0);
+    expect(await ofType('late', 'EnrollmentStarted')).toHaveLength(0);
   });
 });
 

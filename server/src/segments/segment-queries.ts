@@ -20,8 +20,8 @@ export class SegmentQueries {
       counts: db.prepare<[string], { segment_id: string; total: number }>(
         'SELECT segment_id, COUNT(*) AS total FROM segment_members WHERE workspace = ? GROUP BY segment_id',
       ),
-      allMembers: db.prepare<[string, string, string, number], { person: string }>(
-        'SELECT person FROM segment_members WHERE workspace = ? AND segment_id = ? AND person > ? ORDER BY person LIMIT ?',
+      allMembers: db.prepare<[string, string, string, number], { person: string; since: number }>(
+        'SELECT person, since FROM segment_members WHERE workspace = ? AND segment_id = ? AND person > ? ORDER BY person LIMIT ?',
       ),
       person: db.prepare<[string, string], { record: string; next_check_at: number | null }>(
         'SELECT record, next_check_at FROM segment_persons WHERE workspace = ? AND person = ?',
@@ -43,12 +43,12 @@ export class SegmentQueries {
     return { total, members };
   }
 
-  /** Every current member, in pages (for broadcasts). */
-  *allMembers(workspace: string, segmentId: string, pageSize = 5000): Generator<string> {
+  /** Every current member and since when (epoch ms), in pages (for broadcasts). */
+  *allMembers(workspace: string, segmentId: string, pageSize = 5000): Generator<{ person: string; since: number }> {
     let after = '';
     for (;;) {
       const page = this.statements.allMembers.all(workspace, segmentId, after, pageSize);
-      for (const row of page) yield row.person;
+      yield* page;
       if (page.length < pageSize) return;
       after = page[page.length - 1].person;
     }
