@@ -113,9 +113,11 @@ export function timeZoneOffset(timeZone: string, instant: number): number {
 }
 
 /**
- * The instant whose wall time in `timeZone` is `wall` (a UTC-based reading of the wall clock). In a
- * spring-forward gap the result lies just after the gap; in a fall-back overlap it is the earlier
- * of the two instants.
+ * The instant whose wall time in `timeZone` is `wall` (a UTC-based reading of the wall clock). A
+ * wall time a spring-forward gap skips is moved forward by the gap's length, as java.time and
+ * iCalendar (RFC 5545) do: 02:30 on a day Berlin skips 02:00-03:00 is 03:30 CEST. In a fall-back
+ * overlap it is the earlier of the two instants. (Quiet hours differ on purpose: an end inside the
+ * gap ends them as soon as the gap does, at 03:00; see quietHoursEndAfter.)
  */
 export function wallTimeToInstant(wall: number, timeZone: string): number {
   if (timeZone === 'UTC' || !isTimeZone(timeZone)) return wall;
