@@ -11,12 +11,33 @@
  *   guarded (`| default: ...`, or the condition of an `if`/`unless`), so nothing half-rendered goes
  *   out. Output into HTML is escaped (`| raw` opts out); subject and text are not.
  */
-import { type Context, Expression, Liquid, LiquidError, type Template as LiquidTemplate, Tokenizer, type TopLevelToken, TypeGuards } from 'liquidjs';
+import {
+  type Context,
+  Expression,
+  Liquid,
+  LiquidError,
+  type Template as LiquidTemplate,
+  type Token,
+  Tokenizer,
+  type TopLevelToken,
+  toValueSync,
+  TypeGuards,
+  Value,
+} from 'liquidjs';
 import mjml2html from 'mjml';
 import { htmlToMarkedText } from './html-to-text';
 // Writes the commonest outputs without liquidjs's generators (see there); the results are the same.
 import './liquid-fast-output';
 import type { Problem, TemplateContent } from './template';
+
+/**
+ * What one render may allocate, in liquidjs's units: characters of filter results and escaped
+ * output, array elements (a range `(a..b)` counts b - a + 1 before it is built). The example
+ * emails use a few hundred. liquidjs builds a range the limit allows before any other check, so the
+ * limit also bounds how long a range loop holds the event loop (a million steps: about half a
+ * second); at 1e8 a `(1..100000000)` took 10-20 s and 2 GB before the render limit stopped it.
+ */
+export const MEMORY_LIMIT = 1_000_000;
 
 const LIQUID_OPTIONS = {
   strictVariables: true,
@@ -29,7 +50,7 @@ const LIQUID_OPTIONS = {
   // Bounds on what one template may cost, against runaway loops in an admin's template.
   parseLimit: 2_000_000,
   renderLimit: 2_000,
-  memoryLimit: 100_000_000,
+  memoryLimit: MEMORY_LIMIT,
 };
 
 /*
@@ -119,11 +140,54 @@ export async function compileTemplate(content: TemplateContent, bodyLineOffset =
 }
 
 function parseLiquid(engine: Liquid, source: string, path: string, lineOffset: number): { templates: LiquidTemplate[] } | { problem: Problem } {
+  let templates: LiquidTemplate[];
   try {
-    return { templates: engine.parse(source) };
+    templates = engine.parse(source);
   } catch (error) {
     return { problem: liquidProblem(error, path, lineOffset) };
   }
+  const range = oversizedRange(templates);
+  if (range) {
+    const [line, column] = range.token.getPosition();
+    const message = `the range ${range.token.getText()} has ${range.size} items, more than one render may allocate (memory limit ${MEMORY_LIMIT})`;
+    return { problem: { path, message: `line ${line + lineOffset}, column ${column}: ${message}` } };
+  }
+  return { templates };
+}
+
+/**
+ * The first range with literal bounds, `(1..100000000)`, that is over the memory limit on its own,
+ * so every render that reaches it fails: refused at publish rather than at each send. Ranges with a
+ * variable bound are left to the limit at render.
+ */
+function oversizedRange(templates: LiquidTemplate[]): { token: Token; size: number } | undefined {
+  // A stack, in source order, so the range reported is the first one.
+  const nodes = [...templates].reverse();
+  const tokens: unknown[] = [];
+  const addValue = (value: { initial: Expression; filters: Array<{ args: unknown[] }> }) => {
+    tokens.push(...value.initial.postfix);
+    for (const filter of value.filters) for (const arg of filter.args) tokens.push(Array.isArray(arg) ? arg[1] : arg);
+  };
+  for (let node = nodes.pop(); node; node = nodes.pop()) {
+    for (const argument of node.arguments?.() ?? []) {
+      if (argument instanceof Value) addValue(argument);
+      else tokens.push(argument);
+    }
+    for (let token = tokens.pop(); token !== undefined; token = tokens.pop()) {
+      if (TypeGuards.isFilteredValueToken(token)) addValue(token);
+      else if (TypeGuards.isRangeToken(token)) {
+        const { lhs, rhs } = token;
+        if (TypeGuards.isNumberToken(lhs) && TypeGuards.isNumberToken(rhs)) {
+          const size = Number(rhs.content) - Number(lhs.content) + 1;
+          if (size > MEMORY_LIMIT) return { token, size };
+        }
+        tokens.push(lhs, rhs);
+      }
+    }
+    // No partials here (false): there are none, and a child is only this template's own.
+    if (node.children) nodes.push(...[...(toValueSync(node.children(false, true)) as LiquidTemplate[])].reverse());
+  }
+  return undefined;
 }
 
 function liquidProblem(error: unknown, path: string, lineOffset: number): Problem {

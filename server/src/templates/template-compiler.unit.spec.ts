@@ -158,3 +158,31 @@ describe('MJML leaves the Liquid intact', () => {
     );
   });
 });
+
+describe('a range loop is bounded before liquidjs builds the range', () => {
+  it('a range with literal bounds over the memory limit is refused at publish, wherever it is', async () => {
+    expect(await problems({ format: 'liquid', body: 'Hi\n  {% for i in (1..100000000) %}{% endfor %}' })).toEqual([
+      { path: 'body', message: 'line 2, column 15: the range (1..100000000) has 100000000 items, more than one render may allocate (memory limit 1000000)' },
+    ]);
+    expect(await problems({ format: 'liquid', body: 'x', subject: '{% if a %}{% assign r = (0..2000000) | join: "" %}{% endif %}' }, 3)).toEqual([
+      { path: 'subject', message: expect.stringMatching(/^line 1, column 25: the range \(0\.\.2000000\) has 2000001 items/) },
+    ]);
+    expect(await problems(email(inColumn('<mj-text>{% for i in (-5..1000000) %}.{% endfor %}</mj-text>')), 2)).toEqual([
+      { path: 'body', message: expect.stringMatching(/^line 7, column 30: the range \(-5\.\.1000000\) has 1000006 items/) },
+    ]);
+    // Within the limit, or with a bound only known at render: published, and left to the limit at render.
+    expect(await problems({ format: 'liquid', body: '{% for i in (1..1000) %}{% for j in (1..trigger.n) %}{% endfor %}{% endfor %}' })).toEqual([]);
+  });
+
+  it.each([
+    ['text', textLiquid],
+    ['HTML', htmlLiquid],
+  ])('a range from variables is refused by the memory limit at render before it is built (%s)', (_name, engine) => {
+    // Under the old limit (1e8) this one passed the memory check, was built, and looped until the
+    // render limit (2 s); one of 1e8 took 10-20 s and 2 GB.
+    const loop = engine.parse('{% for i in (1..trigger.n) %}{% endfor %}done');
+    expect(() => engine.renderSync(loop, { trigger: { n: 10_000_000 } })).toThrow(/^memory alloc limit exceeded/);
+    expect(() => engine.renderSync(loop, { trigger: { n: 100_000_000 } })).toThrow(/^memory alloc limit exceeded/);
+    expect(engine.renderSync(loop, { trigger: { n: 1000 } })).toBe('done');
+  });
+});

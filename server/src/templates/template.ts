@@ -4,7 +4,7 @@
  * (JSON fields or a file with YAML front matter). Compiling (Liquid, MJML) is in template-compiler.ts.
  */
 import { CHANNELS, type Channel } from '@herald/projections';
-import { parseDocument } from 'yaml';
+import { type Document, parseDocument, visit } from 'yaml';
 
 export const TEMPLATE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const TEMPLATE_FORMATS = ['mjml', 'liquid'] as const;
@@ -113,6 +113,8 @@ export interface ParsedInput {
 
 const FIELDS = ['format', 'channel', 'subject', 'body', 'text', 'url', 'source'];
 const FRONT_MATTER_FIELDS = ['subject', 'channel', 'text', 'url'];
+/** Alias expansions allowed in front matter (yaml's guard against a "billion laughs" document). */
+const MAX_FRONT_MATTER_ALIASES = 10;
 
 /**
  * A template as sent to the API: JSON fields `{ format?, channel?, subject?, body, text?, url? }`,
@@ -195,12 +197,44 @@ function splitFrontMatter(
     const where = at ? `line ${at.line + 1}, column ${at.col}: ` : '';
     return { ok: false, problems: [{ path: 'front matter', message: `${where}${error.message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '')}` }] };
   }
-  const value = document.toJS({ maxAliasCount: 10 }) ?? {};
+  let value: unknown;
+  try {
+    value = document.toJS({ maxAliasCount: MAX_FRONT_MATTER_ALIASES }) ?? {};
+  } catch (error) {
+    // yaml throws here (not in document.errors) for aliases: too many expansions, or no anchor.
+    return { ok: false, problems: [{ path: 'front matter', message: yamlValueProblem(document, yamlText, error) }] };
+  }
   if (!isPlainObject(value)) return { ok: false, problems: [{ path: 'front matter', message: 'line 2, column 1: must be a YAML mapping (subject, channel, text, url)' }] };
   const problems = Object.keys(value)
     .filter((key) => !FRONT_MATTER_FIELDS.includes(key))
     .map((key) => ({ path: `front matter.${key}`, message: `is not a front matter field (use ${FRONT_MATTER_FIELDS.join(', ')})` }));
   return problems.length > 0 ? { ok: false, problems } : { ok: true, fields: value, body, bodyLineOffset };
+}
+
+/** What `toJS` threw, at the alias it is about (the first one when it names none), in file lines. */
+function yamlValueProblem(document: Document, yamlText: string, error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const unresolved = /^Unresolved alias[^:]*: (.+)$/.exec(message)?.[1];
+  let offset: number | undefined;
+  let alias: string | undefined;
+  visit(document, {
+    Alias(_key, node) {
+      if (unresolved !== undefined && node.source !== unresolved) return undefined;
+      offset = node.range?.[0];
+      alias = node.source;
+      return visit.BREAK;
+    },
+  });
+  let where = 'line 2, column 1';
+  if (offset !== undefined) {
+    const before = yamlText.slice(0, offset);
+    where = `line ${(before.match(/\n/g)?.length ?? 0) + 2}, column ${offset - before.lastIndexOf('\n')}`;
+  }
+  if (unresolved !== undefined) return `${where}: the alias *${unresolved} has no anchor &${unresolved} before it`;
+  if (/Excessive alias count/.test(message)) {
+    return `${where}: aliases${alias ? ` (*${alias})` : ''} expand to more than ${MAX_FRONT_MATTER_ALIASES} copies; write the values out instead`;
+  }
+  return `${where}: the front matter cannot be read (${message.split('\n')[0]})`;
 }
 
 function checkFields(fields: Record<string, unknown>, bodyLineOffset: number): { ok: true; parsed: ParsedInput } | { ok: false; problems: Problem[] } {

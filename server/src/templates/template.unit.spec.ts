@@ -67,6 +67,26 @@ describe('parseTemplateInput', () => {
     expect(result).toEqual({ ok: false, problems: [{ path: 'front matter', message: expect.stringMatching(/^line \d, column \d+: /) }] });
   });
 
+  it('rejects front matter whose aliases yaml refuses to expand, at the alias (a 400, not a crash)', () => {
+    const many = parseTemplateInput('a', { format: 'liquid', source: '---\na: &a [x]\nb: [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n---\nbody' });
+    expect(many).toEqual({
+      ok: false,
+      problems: [{ path: 'front matter', message: 'line 3, column 5: aliases (*a) expand to more than 10 copies; write the values out instead' }],
+    });
+    // A few aliases are fine: only the front matter fields are then checked.
+    expect(parseTemplateInput('a', { source: '---\nsubject: &s Hi\nurl: *s\n---\nbody' })).toMatchObject({ ok: true, parsed: { content: { subject: 'Hi', url: 'Hi' } } });
+    const unresolved = parseTemplateInput('a', { source: '---\nsubject: Hi\nurl: *nowhere\n---\nbody' });
+    expect(unresolved).toEqual({
+      ok: false,
+      problems: [{ path: 'front matter', message: 'line 3, column 6: the alias *nowhere has no anchor &nowhere before it' }],
+    });
+    // An alias inside its own anchor makes a circular value, which is then not a string.
+    expect(parseTemplateInput('a', { source: '---\nsubject: &s [*s]\n---\nbody' })).toEqual({
+      ok: false,
+      problems: [{ path: 'subject', message: 'must be a string (Liquid)' }],
+    });
+  });
+
   it('rejects unknown front matter keys and unclosed front matter', () => {
     expect(parseTemplateInput('a', { source: '---\nsubjet: Hi\n---\nBody' })).toEqual({
       ok: false,

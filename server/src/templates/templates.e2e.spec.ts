@@ -119,6 +119,46 @@ describe('/api/templates', () => {
     expect((await adminSend('POST', api('/nope/preview'), {})).status).toBe(404);
   });
 
+  it('front matter whose aliases yaml refuses to expand is a 400 naming the alias, not a 500', async () => {
+    const source = '---\na: &a [x]\nb: [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n---\nbody';
+    expect(await adminSend('PUT', api('/aliases'), { format: 'liquid', source })).toEqual({
+      status: 400,
+      body: {
+        error: 'invalid_definition',
+        message: expect.stringContaining('front matter: line 3, column 5: aliases (*a) expand to more than 10 copies'),
+        problems: [{ path: 'front matter', message: 'line 3, column 5: aliases (*a) expand to more than 10 copies; write the values out instead' }],
+      },
+    });
+    const unresolved = await adminSend('PUT', api('/aliases'), { format: 'liquid', source: '---\nsubject: *nowhere\n---\nbody' });
+    expect(unresolved.status).toBe(400);
+    expect(unresolved.body.problems).toEqual([{ path: 'front matter', message: 'line 2, column 10: the alias *nowhere has no anchor &nowhere before it' }]);
+    expect((await adminGet(api('/aliases'))).status).toBe(404);
+  });
+
+  it('a range loop over the memory limit is refused at publish (literal bounds) or at once at preview', async () => {
+    const literal = await adminSend('PUT', api('/ranges'), { format: 'liquid', body: '{% for i in (1..100000000) %}{% endfor %}' });
+    expect(literal).toEqual({
+      status: 400,
+      body: {
+        error: 'invalid_definition',
+        message: expect.stringContaining('body: line 1, column 13: the range (1..100000000) has 100000000 items'),
+        problems: [{ path: 'body', message: 'line 1, column 13: the range (1..100000000) has 100000000 items, more than one render may allocate (memory limit 1000000)' }],
+      },
+    });
+    expect((await adminGet(api('/ranges'))).status).toBe(404);
+    const variable = { format: 'liquid', channel: 'sms', body: '{% for i in (1..trigger.n) %}.{% endfor %}' };
+    expect((await adminSend('PUT', api('/ranges'), variable)).status).toBe(201);
+    expect((await adminSend('POST', api('/ranges/preview'), { event: { n: 3 } })).body.text).toBe('...');
+    // Under the old limit (1e8) this range was built and looped until the render limit, 2 s later.
+    expect(await adminSend('POST', api('/ranges/preview'), { event: { n: 10_000_000 } })).toEqual({
+      status: 422,
+      body: { error: 'render_failed', reason: 'template_invalid', message: expect.stringContaining('memory alloc limit exceeded') },
+    });
+    // A step subject is rendered by the same engines.
+    const subject = await adminSend('POST', api('/ranges/preview'), { event: { n: 1 }, subject: '{% for i in (1..10000000) %}{% endfor %}' });
+    expect(subject).toEqual({ status: 422, body: { error: 'render_failed', reason: 'template_invalid', message: expect.stringContaining('memory alloc limit exceeded') } });
+  });
+
   it('needs the admin token and a known workspace', async () => {
     expect((await adminGet(api(''), 'wrong')).status).toBe(401);
     expect((await fetch(api('/x'), { method: 'PUT', body: '{}', headers: { 'content-type': 'application/json' } })).status).toBe(401);
