@@ -11,10 +11,18 @@ import { AnalyticsStoreError } from './analytics-store.port';
 import { AnalyticsService, AnalyticsUnavailableError } from './analytics.service';
 
 const DAY = /^\d{4}-\d{2}-\d{2}$/;
+/**
+ * The enrolment days a funnel can ask about: what every supported ClickHouse reads as a `Date`.
+ * `Date` starts at 1970-01-01; chDB (26.x) clamps later days to 2149-06-06, and 18.16 reads any day
+ * after 2105-12-31 as 1970-01-01, so a wider range would answer with wrong, empty funnels.
+ */
+export const FIRST_DAY = '1970-01-01';
+export const LAST_DAY = '2105-12-31';
 const isoDay = z
   .string()
   .regex(DAY, 'must be a date as YYYY-MM-DD')
-  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value), 'is not a real date');
+  .refine((value) => !Number.isNaN(Date.parse(`${value}T00:00:00Z`)) && new Date(`${value}T00:00:00Z`).toISOString().startsWith(value), 'is not a real date')
+  .refine((value) => value >= FIRST_DAY && value <= LAST_DAY, `must be a day from ${FIRST_DAY} to ${LAST_DAY}`);
 
 const funnelQuery = z
   .object({
@@ -46,6 +54,8 @@ function parse<T>(schema: z.ZodType<T>, input: unknown): T {
 }
 
 const DAY_MS = 86_400_000;
+/** The later of two YYYY-MM-DD days (both in FIRST_DAY..LAST_DAY, so they compare as text). */
+const maxDay = (a: string, b: string) => (a > b ? a : b);
 
 @ApiTags('analytics')
 @ApiBearerAuth()
@@ -65,15 +75,16 @@ export class AnalyticsController {
       'Per step of a scenario, enrolments that entered, were sent, delivered, opened, clicked and converted (reached the goal within its window), by enrolment day (from/to inclusive, UTC; the last 30 days by default), optionally split by variant or day',
   })
   @ApiQuery({ name: 'scenario', required: true })
-  @ApiQuery({ name: 'from', required: false, description: 'YYYY-MM-DD' })
-  @ApiQuery({ name: 'to', required: false, description: 'YYYY-MM-DD' })
+  @ApiQuery({ name: 'from', required: false, description: `YYYY-MM-DD, from ${FIRST_DAY} to ${LAST_DAY}; 29 days before to by default (not before ${FIRST_DAY})` })
+  @ApiQuery({ name: 'to', required: false, description: `YYYY-MM-DD, from ${FIRST_DAY} to ${LAST_DAY}; today (UTC) by default` })
   @ApiQuery({ name: 'by', required: false, enum: ['variant', 'day'] })
   @ApiQuery({ name: 'workspace', required: false })
   async funnel(@Query() raw: Record<string, unknown>) {
     const query = parse(funnelQuery, raw);
     const workspace = workspaceFrom(this.workspaces, query.workspace);
     const to = query.to ?? this.clock.now().toISOString().slice(0, 10);
-    const from = query.from ?? new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS).toISOString().slice(0, 10);
+    // The default window is the 30 days up to `to`, cut at the first day there can be data for.
+    const from = query.from ?? maxDay(FIRST_DAY, new Date(Date.parse(`${to}T00:00:00Z`) - 29 * DAY_MS).toISOString().slice(0, 10));
     if (from > to) throw new BadRequestError(`from (${from}) is after to (${to})`, 'from');
     const entry = await this.scenarios.get(workspace, query.scenario);
     const stepOrder = entry.versions.at(-1)?.definition.steps.map((step) => step.id) ?? [];

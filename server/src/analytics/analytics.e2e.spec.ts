@@ -130,6 +130,15 @@ describe.each(engines)('analytics API on $name', (engine) => {
     expect((await get('?scenario=abandoned-cart&from=yesterday')).body).toMatchObject({ error: 'bad_request', path: 'from' });
     expect((await get('?scenario=abandoned-cart&from=2026-02-30')).body).toMatchObject({ error: 'bad_request', path: 'from' });
     expect((await get('?scenario=abandoned-cart&from=2026-03-05&to=2026-03-01')).body).toMatchObject({ error: 'bad_request', path: 'from' });
+    // Days no ClickHouse Date holds are a 400 naming the parameter, never ClickHouse's own error (503).
+    const outOfRange = 'must be a day from 1970-01-01 to 2105-12-31';
+    expect(await get('?scenario=abandoned-cart&to=0000-01-01')).toMatchObject({ status: 400, body: { error: 'bad_request', path: 'to', message: `to: ${outOfRange}` } });
+    expect(await get('?scenario=abandoned-cart&from=1969-12-31')).toMatchObject({ status: 400, body: { error: 'bad_request', path: 'from', message: `from: ${outOfRange}` } });
+    expect(await get('?scenario=abandoned-cart&from=2026-03-01&to=2106-01-01')).toMatchObject({ status: 400, body: { error: 'bad_request', path: 'to' } });
+    expect(await get('?scenario=abandoned-cart&from=9999-12-31&to=9999-12-31')).toMatchObject({ status: 400, body: { error: 'bad_request', path: 'from' } });
+    // The default from (29 days before to) stops at the first day a Date holds; the edges are fine.
+    expect(await get('?scenario=abandoned-cart&to=1970-01-10')).toMatchObject({ status: 200, body: { from: '1970-01-01', to: '1970-01-10', scenario: { entered: 0 } } });
+    expect(await get('?scenario=abandoned-cart&from=2105-12-31&to=2105-12-31')).toMatchObject({ status: 200, body: { scenario: { entered: 0 } } });
     expect((await get('?scenario=abandoned-cart&colour=red')).body).toMatchObject({ error: 'bad_request', message: 'Unknown query parameter: colour' });
     expect((await get('?scenario=abandoned-cart&scenario=twice')).status).toBe(400);
     expect((await get(`?scenario=${encodeURIComponent("x'); DROP TABLE events; --")}`)).status).toBe(404);
