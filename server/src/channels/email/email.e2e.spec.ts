@@ -141,6 +141,37 @@ describe('email channel through the app', () => {
     expect((await fetch(`${herald.url}/u/${genuine}`)).status).toBe(200);
   });
 
+  it('redirects links whose target is not ASCII to its ASCII form, and records a click only for a redirect made', async () => {
+    const body = `<mjml><mj-body><mj-section><mj-column><mj-text><a href="https://example.com/商品">item</a> <a href="https://пример.рф/">site</a></mj-text></mj-column></mj-section></mj-body></mjml>`;
+    expect((await adminSend('PUT', `${herald.url}/api/templates/intl-links`, { format: 'mjml', subject: 'Links', body })).status).toBe(201);
+    await post(`${herald.url}/v1/identify`, { userId: 'yui', traits: { email: 'yui@example.com' } });
+    await eventually(async () => (await ofType('yui', 'Identified')).length === 1);
+    await queue('yui', 'enr-e2e/intl/0', 'intl-links', {});
+    const [mail] = await smtp.waitFor(1);
+    const clicks = [...(mail.html as string).matchAll(/href="(https:\/\/herald\.test\/t\/c\/[^"]+)"/g)].map((m) => m[1]);
+    expect(clicks).toHaveLength(2);
+    const item = 'https://example.com/%E5%95%86%E5%93%81';
+    const site = 'https://xn--e1afmkfd.xn--p1ai/';
+
+    // A link checker's HEAD gets the redirect and records nothing.
+    const head = await fetch(local(clicks[0]), { method: 'HEAD', redirect: 'manual' });
+    expect([head.status, head.headers.get('location')]).toEqual([302, item]);
+    const first = await fetch(local(clicks[0]), { redirect: 'manual' });
+    expect([first.status, first.headers.get('location')]).toEqual([302, item]);
+    const second = await fetch(local(clicks[1]), { redirect: 'manual' });
+    expect([second.status, second.headers.get('location')]).toEqual([302, site]);
+    // The click is appended before the 302 is answered: one MessageClicked per GET, none for the HEAD.
+    expect((await ofType('yui', 'MessageClicked')).map((e) => e.data.url)).toEqual([item, site]);
+
+    // A link signed before targets were encoded (the raw target in the token) redirects the same way.
+    const legacy = herald.app.get(LinkSigner).sign({ k: 'c', w: 'default', p: 'user:yui', m: 'enr-e2e/intl/0', ch: 'email', u: 'https://example.com/商品' });
+    const headLegacy = await fetch(`${herald.url}/t/c/${legacy}`, { method: 'HEAD', redirect: 'manual' });
+    expect([headLegacy.status, headLegacy.headers.get('location')]).toEqual([302, item]);
+    const legacyClick = await fetch(`${herald.url}/t/c/${legacy}`, { redirect: 'manual' });
+    expect([legacyClick.status, legacyClick.headers.get('location')]).toEqual([302, item]);
+    expect((await ofType('yui', 'MessageClicked')).map((e) => e.data.url)).toEqual([item, site, 'https://example.com/商品']);
+  });
+
   it('a template with a variable that is not set fails the message with the reason, and nothing reaches the SMTP server', async () => {
     const body = `<mjml><mj-body><mj-section><mj-column><mj-text>Hi {{ user.first_name | default: 'there' }}, your code is {{ trigger.code }}. Ref. {{ message.id }}</mj-text></mj-column></mj-section></mj-body></mjml>`;
     expect((await adminSend('PUT', `${herald.url}/api/templates/strict-code`, { format: 'mjml', subject: 'Your code', body })).status).toBe(201);

@@ -37,7 +37,10 @@ function trackHtml(html, tracking) {
     return tag.replace(HREF, (attribute, /** @type {string} */ prefix, /** @type {string | undefined} */ double, /** @type {string | undefined} */ single, /** @type {string | undefined} */ bare) => {
       const target = decodeEntities((double ?? single ?? bare ?? '').trim());
       if (!/^https?:\/\/[^\s]+$/i.test(target) || tracking.untracked(target)) return attribute;
-      return `${prefix}"${escapeAttribute(tracking.click(target))}"`;
+      const ascii = asciiUrl(target);
+      // A target no redirect can name (not a URL at all) stays as written rather than becoming a broken link.
+      if (ascii === undefined) return attribute;
+      return `${prefix}"${escapeAttribute(tracking.click(ascii))}"`;
     });
   });
   const pixel = `<img src="${escapeAttribute(tracking.pixel)}" width="1" height="1" alt="" style="display:block;width:1px;height:1px;border:0;margin:0;padding:0">`;
@@ -66,6 +69,24 @@ function trackEmailHtml(html, key, message) {
   });
 }
 
+/**
+ * The target as the click redirect's `Location` can carry it: ASCII as written, or, with any other
+ * character (`https://example.com/商品`, `https://пример.рф/`, `café`), the URL's ASCII form
+ * (`new URL(target).href`: path, query and fragment percent-encoded as UTF-8, the host in punycode).
+ * Undefined when it is not a URL.
+ * @param {string} target
+ * @returns {string | undefined}
+ */
+function asciiUrl(target) {
+  let href;
+  try {
+    href = new URL(target).href;
+  } catch {
+    return undefined;
+  }
+  return /^[\x21-\x7e]+$/.test(target) ? target : href;
+}
+
 /** @type {Record<string, string>} */
 const NAMED = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'", nbsp: '\u00a0' };
 
@@ -89,4 +110,4 @@ function escapeAttribute(value) {
   return value.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
 
-module.exports = { trackHtml, trackEmailHtml, decodeEntities };
+module.exports = { trackHtml, trackEmailHtml, decodeEntities, asciiUrl };

@@ -1,4 +1,4 @@
-import { decodeEntities, trackHtml } from './tracked-html';
+import { asciiUrl, decodeEntities, trackHtml } from './tracked-html';
 
 const tracking = {
   click: (target: string) => `https://h.test/t/c/${Buffer.from(target).toString('base64url')}`,
@@ -42,9 +42,39 @@ describe('trackHtml', () => {
     expect(trackHtml('<p>fragment</p>', tracking)).toMatch(new RegExp(`^<p>fragment</p>${pixel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   });
 
+  it('signs a target with characters outside ASCII as its ASCII form, which a Location header can carry', () => {
+    const html = `<body>
+<a href="https://example.com/商品?q=é#ü">product</a>
+<a href="https://пример.рф/">idn</a>
+<a href="https://example.com/caf&#xe9;">latin-1</a>
+<a href="https://example.com/plain">ascii</a>
+</body>`;
+    const out = trackHtml(html, tracking);
+    expect(out).toContain(`<a href="${clicked('https://example.com/%E5%95%86%E5%93%81?q=%C3%A9#%C3%BC')}">product</a>`);
+    expect(out).toContain(`<a href="${clicked('https://xn--e1afmkfd.xn--p1ai/')}">idn</a>`);
+    expect(out).toContain(`<a href="${clicked('https://example.com/caf%C3%A9')}">latin-1</a>`);
+    // ASCII targets are signed exactly as written (no trailing slash or case added).
+    expect(trackHtml('<a href="https://Example.com">x</a>', tracking)).toContain(clicked('https://Example.com'));
+    expect(out).toContain(`<a href="${clicked('https://example.com/plain')}">ascii</a>`);
+  });
+
+  it('leaves a link that is not a URL as written instead of signing a redirect that cannot be made', () => {
+    const link = '<a href="https://[not-a-host/x">x</a>';
+    expect(trackHtml(`<body>${link}</body>`, tracking)).toContain(link);
+  });
+
   it('keeps replacement patterns in URLs literal', () => {
     const out = trackHtml('<body><a href="https://example.com/$&$1">x</a></body>', tracking);
     expect(out).toContain(clicked('https://example.com/$&$1'));
+  });
+});
+
+describe('asciiUrl', () => {
+  it('keeps ASCII URLs as written, encodes others, and refuses what is not a URL', () => {
+    expect(asciiUrl('https://example.com')).toBe('https://example.com');
+    expect(asciiUrl('https://example.com/商品')).toBe('https://example.com/%E5%95%86%E5%93%81');
+    expect(asciiUrl('https://пример.рф/')).toBe('https://xn--e1afmkfd.xn--p1ai/');
+    expect(asciiUrl('https://[x')).toBeUndefined();
   });
 });
 

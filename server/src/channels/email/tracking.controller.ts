@@ -12,7 +12,11 @@ import { EVENT_STORE, type EventStore, type NewEvent } from '../../event-store/e
 import { CLOCK, type Clock } from '../../shared/clock';
 import { LinkSigner } from '../link-signer';
 import { invalidLinkPage, PAGE_HEADERS } from '../subscriptions/html';
+import { asciiUrl } from './tracked-html';
 import { clickedEvent, clickLink, openedEvent, openLink, TRANSPARENT_GIF } from './tracking.events';
+
+/** What a `Location` header may hold: printable ASCII, no spaces or controls. */
+const HEADER_SAFE_URL = /^[\x21-\x7e]+$/;
 
 @ApiTags('tracking links')
 @Controller('t')
@@ -56,9 +60,17 @@ export class TrackingController {
       void reply.status(400).headers(PAGE_HEADERS).send(invalidLinkPage());
       return;
     }
+    // A header carries ASCII only: the target's ASCII form (links signed before tracked-html.js
+    // encoded them may hold `https://example.com/商品`). Decided before anything is recorded, so a
+    // click is logged only for a redirect that is made.
+    const location = asciiUrl(link.u);
+    if (location === undefined || !HEADER_SAFE_URL.test(location)) {
+      void reply.status(400).headers(PAGE_HEADERS).send(invalidLinkPage());
+      return;
+    }
     // Link checkers probe with HEAD (Fastify answers HEAD with the GET handler): only a GET is a click.
     if (request.method === 'GET') await this.record(link.w, link.p, clickedEvent(link, userAgent, now));
-    void reply.status(302).headers({ location: link.u, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }).send();
+    void reply.status(302).headers({ location, 'cache-control': 'no-store', 'referrer-policy': 'no-referrer' }).send();
   }
 
   private async record(workspace: string, person: string, event: NewEvent): Promise<void> {
