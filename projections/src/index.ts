@@ -18,3 +18,4 @@ export * from './scenarios/scenario-schema';
 export * from './scenarios/placeholders';
 export * from './scenarios/schedule';
 export * from './experiments';
+export { MAX_NESTING, nestingProblem, tooDeeplyNested } from './plain-input';

@@ -6,6 +6,7 @@
 import type { SendStep } from '../scenarios/scenario-definition';
 import { HOLDOUT_KEY } from '../scenarios/parse-scenario';
 import { chanceToBeatControl, holm, sequentialTest, srmTest, twoProportionZTest, type Counts } from '../stats';
+import { finiteSumWeights } from '../stats/assignment';
 import type { ArmCounts } from './experiment-ledger';
 
 /** The sample ratio mismatch flag: p below this means the split is not what the weights ask for. */
@@ -84,7 +85,11 @@ export interface ExperimentAnalysis {
   control: string;
   alpha: number;
   variants: VariantResult[];
-  srm: { chi2: number; pValue: number; mismatch: boolean };
+  /**
+   * The sample ratio check. `notApplicable` (present only then) says why the configured weights
+   * give no split to test against; chi2 is then 0, pValue 1 and mismatch false.
+   */
+  srm: { chi2: number; pValue: number; mismatch: boolean; notApplicable?: string };
   /**
    * The concluded winner if the experiment was concluded; otherwise the variant the auto-winner
    * rule would pick now (sequential test at alpha, no SRM mismatch, minExposures reached), or null.
@@ -176,18 +181,28 @@ function byPhase(arms: ArmCounts[]): { experiment: Map<string, Counts>; rollout:
 
 /** The SRM check over the configured arms: each variant gets (1 - holdout) of its weight's share. */
 function sampleRatio(setup: ExperimentSetup, keys: string[], experiment: Map<string, Counts>): ExperimentAnalysis['srm'] {
-  const totalWeight = setup.variants.reduce((total, v) => total + v.weight, 0);
+  // Weights whose sum overflows (a definition published before weights were bounded) are taken
+  // by their ratios; weights that give no split at all make the check not applicable, not a throw.
+  const weights = finiteSumWeights(setup.variants.map((v) => v.weight));
+  const totalWeight = weights ? weights.reduce((total, w) => total + w, 0) : Number.NaN;
   const holdoutShare = setup.holdout / 100;
+  if (!weights || !(totalWeight > 0) || !Number.isFinite(totalWeight)) {
+    return notApplicable('the variant weights give no split to check (each must be a finite number > 0)');
+  }
+  if (!(holdoutShare >= 0 && holdoutShare < 1)) return notApplicable('the holdout is not a percentage from 0 to below 100');
   const srmKeys = [...setup.variants.map((v) => v.key), ...(keys.includes(HOLDOUT_KEY) ? [HOLDOUT_KEY] : [])];
   const srmWeights = srmKeys.map((key) =>
-    key === HOLDOUT_KEY ? holdoutShare : ((1 - holdoutShare) * setup.variants.find((v) => v.key === key)!.weight) / totalWeight,
+    key === HOLDOUT_KEY ? holdoutShare : ((1 - holdoutShare) * weights[setup.variants.findIndex((v) => v.key === key)]) / totalWeight,
   );
+  if (!srmWeights.some((w) => w > 0)) return notApplicable('the variant weights give no split to check (each must be a finite number > 0)');
   const result = srmTest(
     srmKeys.map((key) => experiment.get(key)?.exposures ?? 0),
     srmWeights,
   );
   return { ...result, mismatch: result.pValue < SRM_THRESHOLD };
 }
+
+const notApplicable = (reason: string): ExperimentAnalysis['srm'] => ({ chi2: 0, pValue: 1, mismatch: false, notApplicable: reason });
 
 /**
  * The winner the rule gives on these counts, or null: what `analyseExperiment(...).winner` is

@@ -170,6 +170,32 @@ describe('analyseExperiment', () => {
     expect(empty.winner).toBeNull();
     expect(JSON.parse(JSON.stringify(empty))).toEqual(empty);
   });
+
+  it('checks weights whose sum overflows (published before weights were bounded) by their ratios', () => {
+    const huge = abStep({ variants: [{ key: 'plain', weight: 1e308, template: 'p' }, { key: 'discount', weight: 1e308, template: 'd' }] });
+    const arms = [arm('plain', 1000, 100), arm('discount', 1000, 120), arm('holdout', 220, 15)];
+    const overflowing = analyseExperiment(experimentSetup(huge), arms);
+    const even = analyseExperiment(experimentSetup(abStep()), arms);
+    expect(overflowing.srm).toEqual(even.srm);
+    expect(overflowing.srm.notApplicable).toBeUndefined();
+    expect(currentWinner(experimentSetup(huge), arms)).toBe(even.winner);
+  });
+
+  it('reports the sample ratio check as not applicable, instead of throwing, when the weights give no split', () => {
+    const arms = [arm('plain', 1000, 100), arm('discount', 900, 120), arm('holdout', 220, 15)];
+    for (const weights of [
+      [0, 0],
+      [Number.POSITIVE_INFINITY, 1],
+      [Number.NaN, 1],
+      [-1, 2],
+    ]) {
+      const setup = { ...experimentSetup(abStep()), variants: [{ key: 'plain', weight: weights[0] }, { key: 'discount', weight: weights[1] }] };
+      const result = analyseExperiment(setup, arms);
+      expect(result.srm).toEqual({ chi2: 0, pValue: 1, mismatch: false, notApplicable: 'the variant weights give no split to check (each must be a finite number > 0)' });
+      expect(result.variants.map((v) => v.key)).toEqual(['plain', 'discount', 'holdout']);
+      expect(() => currentWinner(setup, arms)).not.toThrow();
+    }
+  });
 });
 
 describe('sequentialWinner', () => {

@@ -10,6 +10,7 @@ import { TIME_OF_DAY } from '../messaging/quiet-hours';
 import { DurationError, isDuration, parseDuration } from '../time/durations';
 import { isIsoDate } from '../time/instants';
 import { lintScenario, type LintRule } from './lint-scenario';
+import { nestingProblem, toPlain, tooDeeplyNested } from '../plain-input';
 import type { ScenarioDefinition } from './scenario-definition';
 
 /** Scenario, step and variant ids, and template ids: the same rule as segment ids. */
@@ -47,6 +48,12 @@ const AUTO_WINNER_FIELDS = ['minExposures', 'alpha'];
 /** An auto-winner may not stop on less evidence than this significance level allows. */
 export const MAX_AUTO_WINNER_ALPHA = 0.2;
 export const MAX_MIN_EXPOSURES = 1_000_000_000;
+/**
+ * The largest variant weight. Weights are relative, so this loses nothing (1 and 1,000,000 is a
+ * one-in-a-million split) and keeps the sum of any list of weights finite: weights such as 1e308
+ * would sum to Infinity, which no split and no sample-ratio check can be computed from.
+ */
+export const MAX_VARIANT_WEIGHT = 1_000_000;
 const VARIANT_FIELDS = ['key', 'weight', 'template', 'subject'];
 const WAIT_UNTIL_FIELDS = ['time', 'days'];
 const WAIT_FOR_FIELDS = ['event', 'where', 'matchTrigger', 'timeout'];
@@ -99,6 +106,8 @@ const ID_RULE = 'use 1 to 64 lowercase letters, digits, "-" or "_", starting wit
  * strings. Defaults are not filled in: the definition comes back as written.
  */
 export function parseScenarioDefinition(input: unknown): ParseScenarioResult {
+  const deep = tooDeeplyNested(input);
+  if (deep !== undefined) return { ok: false, problems: [nestingProblem(deep)] };
   const value = toPlain(input);
   const problems: ScenarioProblem[] = [];
   const walk: Walk = { report: (path, message) => problems.push({ path, message }), trigger: undefined, targets: [] };
@@ -460,6 +469,9 @@ function checkVariants(input: unknown, path: string, report: Report): string[] |
     const weight = variant.weight;
     if (!('weight' in variant)) report(weightPath, 'missing field: a variant has a weight > 0 (weights are relative: 50 and 50 split evenly)');
     else if (typeof weight !== 'number' || !Number.isFinite(weight) || weight <= 0) report(weightPath, `a weight is a number > 0, got ${show(weight)}`);
+    else if (weight > MAX_VARIANT_WEIGHT) {
+      report(weightPath, `a weight is at most ${MAX_VARIANT_WEIGHT} (weights are relative: 50 and 50 split evenly), got ${show(weight)}`);
+    }
 
     // A variant without a template is the linter's send-without-template.
     if ('template' in variant) checkTemplateId(variant.template, child(variantPath, 'template'), report);
@@ -734,20 +746,6 @@ function isHttpUrl(value: unknown): boolean {
   } catch {
     return false;
   }
-}
-
-/** A deep copy of JSON-like input with YAML dates as ISO strings, so the result shares nothing with the input. */
-function toPlain(value: unknown): unknown {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? value : toIsoText(value);
-  if (Array.isArray(value)) return value.map(toPlain);
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, toPlain(item)]));
-  return value;
-}
-
-/** A YAML date at midnight UTC was written as a date; keep it one. */
-function toIsoText(date: Date): string {
-  const iso = date.toISOString();
-  return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso;
 }
 
 // ---------------------------------------------------------------------------------------------

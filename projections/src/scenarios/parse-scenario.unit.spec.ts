@@ -1,7 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { parseScenarioDefinition, scenarioReferences, type ScenarioProblem } from './parse-scenario';
+import { MAX_VARIANT_WEIGHT, parseScenarioDefinition, scenarioReferences, type ScenarioProblem } from './parse-scenario';
 import type { ScenarioDefinition } from './scenario-definition';
 import { scenarioDefinitionSchema } from './scenario-schema';
 
@@ -347,6 +347,19 @@ describe('parseScenarioDefinition', () => {
         [{ path: 'steps[0].send.variants[0].weight', message: 'a weight is a number > 0, got 0' }],
       ],
       [
+        'weights whose sum overflows to Infinity',
+        withSend({ variants: [{ key: 'a', weight: 1e308, template: 'a' }, { key: 'b', weight: 1e308, template: 'b' }] }),
+        [
+          { path: 'steps[0].send.variants[0].weight', message: 'a weight is at most 1000000 (weights are relative: 50 and 50 split evenly), got 1e+308' },
+          { path: 'steps[0].send.variants[1].weight', message: 'a weight is at most 1000000 (weights are relative: 50 and 50 split evenly), got 1e+308' },
+        ],
+      ],
+      [
+        'a weight just above the largest',
+        withSend({ variants: [{ key: 'a', weight: 1_000_000.5, template: 'a' }, { key: 'b', weight: 1, template: 'b' }] }),
+        [{ path: 'steps[0].send.variants[0].weight', message: 'a weight is at most 1000000 (weights are relative: 50 and 50 split evenly), got 1000000.5' }],
+      ],
+      [
         'a variant without a weight',
         withSend({ variants: [{ key: 'a', template: 'a' }, { key: 'b', weight: 1, template: 'b' }] }),
         [{ path: 'steps[0].send.variants[0].weight', message: 'missing field: a variant has a weight > 0 (weights are relative: 50 and 50 split evenly)' }],
@@ -532,6 +545,12 @@ describe('parseScenarioDefinition', () => {
     ])('%s', (_, input, expected) => {
       expect(problemsOf(input)).toEqual(expected);
     });
+  });
+
+  it('accepts weights up to MAX_VARIANT_WEIGHT, whose sum stays finite', () => {
+    expect(MAX_VARIANT_WEIGHT).toBe(1_000_000);
+    const input = withSend({ variants: [{ key: 'a', weight: MAX_VARIANT_WEIGHT, template: 'a' }, { key: 'b', weight: 0.5, template: 'b' }] });
+    expect(parseScenarioDefinition(input)).toMatchObject({ ok: true });
   });
 
   it('returns every problem, not just the first', () => {

@@ -9,7 +9,7 @@ import { TIME_OF_DAY } from '../messaging/quiet-hours';
 import { CHANNELS, SEGMENT_ID_PATTERN, type Condition, type PropertyFilter } from '../segments/segment-definition';
 import { conditionSchema, segmentSchemaRegistry } from '../segments/segment-schema';
 import { DURATION_PATTERN } from '../time/durations';
-import { HTTP_HEADER_NAME, MAX_WEBHOOK_RETRIES, STEP_KINDS, WEBHOOK_METHODS, WEEKDAYS } from './parse-scenario';
+import { HTTP_HEADER_NAME, MAX_VARIANT_WEIGHT, MAX_WEBHOOK_RETRIES, STEP_KINDS, WEBHOOK_METHODS, WEEKDAYS } from './parse-scenario';
 import type { BranchCondition, EntryRules, ScenarioDefinition, SendStep, Step, Trigger } from './scenario-definition';
 
 /**
@@ -114,7 +114,7 @@ const Goal = meta(
 const Variant = meta(
   z.strictObject({
     key: id('The variant key, as reported in analytics and GrowthBook. `holdout` is reserved.'),
-    weight: meta(z.number().positive(), { description: 'Relative weight: 50 and 50 split evenly.' }),
+    weight: meta(z.number().positive().max(MAX_VARIANT_WEIGHT), { description: 'Relative weight: 50 and 50 split evenly. At most 1,000,000, so the sum of the weights stays finite.' }),
     template: TemplateId,
     subject: z.string().min(1).optional(),
   }),

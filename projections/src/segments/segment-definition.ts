@@ -5,6 +5,7 @@
  */
 import { DurationError, isDuration } from '../time/durations';
 import { isIsoDate } from '../time/instants';
+import { isPlainObject, nestingProblem, toPlain, tooDeeplyNested } from '../plain-input';
 
 export const CHANNELS = ['email', 'sms', 'whatsapp', 'telegram', 'push', 'in_app'] as const;
 export type Channel = (typeof CHANNELS)[number];
@@ -130,6 +131,8 @@ export function isRelativeDate(value: unknown): value is RelativeDate {
  * as written, so storing it keeps the author's text.
  */
 export function parseSegmentDefinition(input: unknown): ParseResult {
+  const deep = tooDeeplyNested(input);
+  if (deep !== undefined) return { ok: false, problems: [nestingProblem(deep)] };
   const value = toPlain(input);
   const problems: DefinitionProblem[] = [];
   const report = (path: string, message: string) => problems.push({ path, message });
@@ -463,22 +466,4 @@ function shortestPath(from: string, to: string, edges: Map<string, string[]>): s
 
 // ---------------------------------------------------------------------------------------------
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  const proto = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
-
-/** A deep copy of JSON-like input with YAML dates as ISO strings, so the result shares nothing with the input. */
-function toPlain(value: unknown): unknown {
-  if (value instanceof Date) return Number.isNaN(value.getTime()) ? value : toIsoText(value);
-  if (Array.isArray(value)) return value.map(toPlain);
-  if (isPlainObject(value)) return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, toPlain(item)]));
-  return value;
-}
-
-/** A YAML date at midnight UTC was written as a date; keep it one. */
-function toIsoText(date: Date): string {
-  const iso = date.toISOString();
-  return iso.endsWith('T00:00:00.000Z') ? iso.slice(0, 10) : iso;
-}
+export { isPlainObject };

@@ -33,15 +33,16 @@ export function gbHash(seed: string, value: string, version: 1 | 2): number | nu
  * to 1 (GrowthBook instead falls back to equal weights when they do not sum to 1 within 0.01).
  * Boundaries are cumulative raw sums divided by the total, so consecutive ranges share their
  * boundary exactly, the last range ends at exactly 1 (total / total), and weights whose
- * floating-point sum is exactly 1 give GrowthBook's ranges bit for bit. Returns [] when the
- * weights cannot be normalised (empty, negative, non-finite, or all zero).
+ * floating-point sum is exactly 1 give GrowthBook's ranges bit for bit. Finite weights whose sum
+ * overflows (two weights of 1e308) are first divided by the largest, which keeps their ratios.
+ * Returns [] when the weights cannot be normalised (empty, negative, non-finite, or all zero).
  */
 export function bucketRanges(weights: readonly number[]): Array<[number, number]> {
+  const scaled = finiteSumWeights(weights);
+  if (scaled === undefined) return [];
+  weights = scaled;
   let total = 0;
-  for (const w of weights) {
-    if (!Number.isFinite(w) || w < 0) return [];
-    total += w;
-  }
+  for (const w of weights) total += w;
   if (!(total > 0)) return [];
   const ranges: Array<[number, number]> = [];
   let cumulative = 0;
@@ -64,4 +65,20 @@ export function chooseVariant(bucket: number, weights: number[]): number {
     if (bucket >= ranges[i][0] && bucket < ranges[i][1]) return i;
   }
   return -1;
+}
+
+/**
+ * The weights unchanged when each is finite and >= 0 and their sum is finite; divided by the
+ * largest when only the sum overflows (the ratios, all a split depends on, are kept); undefined
+ * when a weight is negative, NaN or infinite.
+ */
+export function finiteSumWeights(weights: readonly number[]): readonly number[] | undefined {
+  let total = 0;
+  let largest = 0;
+  for (const w of weights) {
+    if (!Number.isFinite(w) || w < 0) return undefined;
+    total += w;
+    if (w > largest) largest = w;
+  }
+  return Number.isFinite(total) ? weights : weights.map((w) => w / largest);
 }

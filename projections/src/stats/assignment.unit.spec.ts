@@ -150,6 +150,17 @@ describe('chooseVariant', () => {
     expect(chooseVariant(0.3, [0, 0])).toBe(-1);
   });
 
+  it('splits finite weights whose sum overflows by their ratios', () => {
+    expect(bucketRanges([1e308, 1e308])).toEqual([
+      [0, 0.5],
+      [0.5, 1],
+    ]);
+    expect(chooseVariant(0.49, [1e308, 1e308])).toBe(0);
+    expect(chooseVariant(0.99, [1e308, 1e308])).toBe(1);
+    expect(chooseVariant(0.8, [1e308, 1.5e308, 0.5e308])).toBe(1);
+    expect(bucketRanges([Number.POSITIVE_INFINITY, 1])).toEqual([]);
+  });
+
   it('never chooses a zero-weight variant', () => {
     const chosen = new Set<number>();
     for (let i = 0; i < 10000; i++) chosen.add(chooseVariant(i / 10000, [1, 0, 1]));

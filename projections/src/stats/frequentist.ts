@@ -1,3 +1,4 @@
+import { finiteSumWeights } from './assignment';
 import { assertCounts, type Counts } from './counts';
 import { chiSquareSf, erfc } from './numeric';
 
@@ -26,9 +27,10 @@ export function twoProportionZTest(a: Counts, b: Counts): { z: number; pValue: n
  * `scipy.stats.chisquare(observed, total * w / sum(w))`. A cell with weight 0 and no
  * observations is left out (and does not count towards df); a cell with weight 0 but
  * observations makes chi2 infinite and pValue 0. With no observations, or fewer than two cells
- * left, there is nothing to test: chi2 = 0, pValue = 1.
+ * left, there is nothing to test: chi2 = 0, pValue = 1. Finite weights whose sum overflows
+ * (1e308 and 1e308) are divided by the largest first, so they are tested by their ratios.
  */
-export function srmTest(observed: number[], weights: number[]): { chi2: number; pValue: number } {
+export function srmTest(observed: number[], weights: readonly number[]): { chi2: number; pValue: number } {
   if (observed.length !== weights.length) {
     throw new RangeError(
       `srmTest: ${observed.length} observed counts but ${weights.length} weights`,
@@ -44,15 +46,18 @@ export function srmTest(observed: number[], weights: number[]): { chi2: number; 
       throw new RangeError(`srmTest: weights[${i}] must be finite and >= 0`);
     }
     total += observed[i];
-    weightTotal += weights[i];
   }
+  weights = finiteSumWeights(weights) ?? weights;
+  for (const w of weights) weightTotal += w;
   if (!(weightTotal > 0)) throw new RangeError('srmTest: weights must not all be 0');
   if (total === 0) return { chi2: 0, pValue: 1 };
 
   let chi2 = 0;
   let cells = 0;
   for (let i = 0; i < observed.length; i++) {
-    const expected = (total * weights[i]) / weightTotal;
+    const product = (total * weights[i]) / weightTotal;
+    // Weights near the largest double overflow total * weight; their share does not.
+    const expected = Number.isFinite(product) ? product : total * (weights[i] / weightTotal);
     if (expected === 0) {
       if (observed[i] === 0) continue;
       return { chi2: Number.POSITIVE_INFINITY, pValue: 0 };

@@ -99,6 +99,15 @@ describe('srmTest', () => {
     });
   });
 
+  it('tests finite weights whose sum overflows by their ratios instead of throwing', () => {
+    const overflowing = srmTest([5100, 4900], [1e308, 1e308]);
+    expectRelClose(overflowing.chi2, 4, 1e-12);
+    expectRelClose(overflowing.pValue, 0.04550026389635857, 1e-12);
+    const large = srmTest([300, 710], [3e307, 7e307]);
+    expectRelClose(large.chi2, 0.042432814710042434, 1e-12);
+    expect(srmTest([0, 0], [1e308, 1e308])).toEqual({ chi2: 0, pValue: 1 });
+  });
+
   it('has nothing to test without observations or with one cell', () => {
     expect(srmTest([0, 0], [1, 1])).toEqual({ chi2: 0, pValue: 1 });
     expect(srmTest([10], [1])).toEqual({ chi2: 0, pValue: 1 });

@@ -80,6 +80,14 @@ describe('tracking API over HTTP', () => {
     const wrongType = await post(`${herald.url}/v1/identify`, { userId: 'u1', traits: 'plan=pro', timestamp: 'soon' });
     expect(wrongType.status).toBe(400);
     expect(wrongType.body.problems.map((p: { path: string }) => p.path).sort()).toEqual(['timestamp', 'traits']);
+    // Nested thousands of levels deep (valid JSON, 35 KB): a 400 with the path, not a stack overflow.
+    const deep = `{"userId":"u1","event":"Deep","properties":${'{"a":'.repeat(5000)}1${'}'.repeat(5000)}}`;
+    const tooDeep = await post(`${herald.url}/v1/track`, deep);
+    expect(tooDeep.status).toBe(400);
+    expect(tooDeep.body.problems[0]).toEqual({ path: expect.stringMatching(/^properties(\.a){63}$/), message: expect.stringContaining('more than 64 levels') });
+    const deepInBatch = await post(`${herald.url}/v1/batch`, `{"batch":[{"type":"track","userId":"u1","event":"Fine"},{"type":"track","userId":"u1","event":"Deep","properties":${'['.repeat(5000)}${']'.repeat(5000)}}]}`);
+    expect(deepInBatch.status).toBe(400);
+    expect(deepInBatch.body.problems[0].path).toMatch(/^batch\[1\]\.properties(\[0\]){63}$/);
     expect(await head()).toBe(before);
   });
 

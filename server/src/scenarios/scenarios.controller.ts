@@ -1,5 +1,5 @@
 import { Body, Controller, Get, Headers, HttpCode, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
-import { parseScenarioDefinition } from '@herald/projections';
+import { nestingProblem, parseScenarioDefinition, tooDeeplyNested } from '@herald/projections';
 import { ApiBearerAuth, ApiConsumes, ApiHeader, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { AdminGuard } from '../http/admin.guard';
@@ -148,6 +148,11 @@ function parseTriggerBody(body: unknown): TriggerRequest {
   if (userId === undefined && anonymousId === undefined) throw new BadRequestError('userId or anonymousId is required', 'userId');
   if (properties !== undefined && (typeof properties !== 'object' || properties === null || Array.isArray(properties))) {
     throw new BadRequestError('properties must be an object', 'properties');
+  }
+  const deep = tooDeeplyNested(properties);
+  if (deep !== undefined) {
+    const problem = nestingProblem(`properties.${deep}`);
+    throw new BadRequestError(`${problem.path} ${problem.message}`, problem.path);
   }
   return { userId: userId as string | undefined, anonymousId: anonymousId as string | undefined, properties: (properties ?? {}) as Record<string, unknown> };
 }

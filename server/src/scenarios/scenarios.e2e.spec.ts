@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
 import { TestClock } from '../shared/clock';
-import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, eventually, post, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
 import { Broadcasts } from './broadcasts';
 import { ScenarioEngine } from './scenario-engine';
@@ -266,6 +266,28 @@ describe('scenarios over HTTP', () => {
     const later = await explain('quinn', deferred.data.messageId);
     expect(later).toMatchObject({ status: 'queued', decision: { type: 'MessageQueued', metadata: { occurredAt: '2026-03-03T08:00:00.000Z' } } });
     expect(later.chain.map((e: Logged) => e.type)).toEqual(expect.arrayContaining(['MessageDeferred', 'TimerScheduled', 'TimerFired', 'MessageQueued']));
+  });
+
+  it('answers bodies nested thousands of levels deep with a 400 naming the path: definitions and trigger properties', async () => {
+    const deep = (levels: number) => `${'{"a":'.repeat(levels)}1${'}'.repeat(levels)}`;
+    const scenario = await adminSend('POST', `${herald.url}/api/scenarios`, `{"id":"deep","name":"Deep","trigger":{"event":"X"},"steps":[${deep(3000)}]}`);
+    expect(scenario).toMatchObject({ status: 400, body: { error: 'invalid_definition', problems: [{ path: expect.stringMatching(/^steps\[0\]\.a/) }] } });
+    const segment = await adminSend('POST', `${herald.url}/api/segments`, `{"id":"deep","name":"Deep","where":{"all":${'['.repeat(3000)}${']'.repeat(3000)}}}`);
+    expect(segment).toMatchObject({ status: 400, body: { problems: [{ path: expect.stringMatching(/^where\.all\[0\]/) }] } });
+    await adminSend('POST', `${herald.url}/api/scenarios`, {
+      id: 'receipt',
+      name: 'Receipt',
+      trigger: { api: true },
+      steps: [{ id: 'send', send: { channel: 'email', template: 'receipt', transactional: true } }],
+    });
+    const trigger = await fetch(`${herald.url}/api/scenarios/receipt/trigger`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_ADMIN_TOKEN}`, 'content-type': 'application/json', 'idempotency-key': 'deep-1' },
+      body: `{"userId":"deep","properties":${deep(5000)}}`,
+    });
+    expect(trigger.status).toBe(400);
+    expect(await trigger.json()).toMatchObject({ path: expect.stringMatching(/^properties(\.a){64}$/) });
+    expect(await history('deep')).toEqual([]);
   });
 
   it('pauses (no new enrolments), resumes and archives', async () => {

@@ -1,6 +1,7 @@
 // Validates and normalises calls to Segment's HTTP Tracking API
 // (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/). Pure: the
 // receive time and new message ids come in through the context.
+import { nestingProblem, tooDeeplyNested } from '@herald/projections';
 import { z } from 'zod';
 import type { ParseResult, SegmentCallType, SegmentMessage, SegmentProblem } from './segment-message';
 
@@ -26,6 +27,9 @@ export function parseSegmentCall(kind: SegmentCallType | 'batch', body: unknown,
 }
 
 function parseSingle(kind: SegmentCallType, body: Record<string, unknown>, ctx: ParseSegmentContext): ParseResult {
+  // Before anything walks it recursively (measuring its size serialises it).
+  const deep = tooDeeplyNested(body);
+  if (deep !== undefined) return invalid([nestingProblem(deep)]);
   const bytes = byteLength(body);
   const limit = ctx.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   if (bytes > limit) {
@@ -45,6 +49,8 @@ function parseBatch(body: Record<string, unknown>, ctx: ParseSegmentContext): Pa
   const batch = Array.isArray(body.batch) && body.batch.length > 0 ? body.batch : undefined;
   if (!batch) return invalid(problems);
 
+  const deep = batch.map((raw, i) => ({ i, path: tooDeeplyNested(raw) })).filter((element) => element.path !== undefined);
+  if (deep.length > 0) return invalid(deep.map(({ i, path }) => nestingProblem(`batch[${i}]${path!.startsWith('[') ? '' : '.'}${path}`)));
   // An oversized event is refused as such, before its content is judged.
   const limit = ctx.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const sizes = batch.map(byteLength);
