@@ -177,7 +177,7 @@ async function timers() {
   ];
   console.log(
     `\n(2) timer lag: ${fmt(WAITING)} enrolments waiting on a wait step (due in 1-7 days), plus waits falling due at ` +
-      `${windows.map((w) => `${fmt(w.rate)}/s for ${w.seconds} s`).join(', then ')}; the app's ScenarioTimers (10 ms poll), system clock`,
+      `${windows.map((w) => `${fmt(w.rate)}/s for ${w.seconds} s`).join(', then ')}; the app's ScenarioTimers (asleep until the next due time, woken by the scenarios projection's commits), system clock`,
   );
   const result = await runChild('scenarios-timers.mjs', { waiting: WAITING, windows, gapSeconds: 5, graceSeconds: GRACE, profile: PROFILE });
   const rows = result.timers.map((t) => [
