@@ -45,13 +45,16 @@ export class LinkSigner {
     const given = Buffer.from(token.slice(dot + 1), 'base64url');
     const expected = Buffer.from(this.mac(body), 'base64url');
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return undefined;
+    let payload: unknown;
     try {
-      const payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as LinkPayload;
-      if (payload.e !== undefined && payload.e < nowSeconds) return undefined;
-      return payload;
+      payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
     } catch {
       return undefined;
     }
+    // Herald signs only this shape; anything else (a leaked key's forgery) is not a valid token.
+    if (!isLinkPayload(payload)) return undefined;
+    if (payload.e !== undefined && payload.e < nowSeconds) return undefined;
+    return payload;
   }
 
   url(path: string, payload: LinkPayload): string {
@@ -61,4 +64,16 @@ export class LinkSigner {
   private mac(body: string): string {
     return linkMac(this.secret, body);
   }
+}
+
+/** Epoch seconds a Date can hold (±8.64e12), so an expiry always converts to an ISO time. */
+const MAX_EXPIRY_SECONDS = 8_640_000_000_000;
+const KINDS = ['o', 'c', 'u', 'p', 'i', 'f'];
+
+function isLinkPayload(value: unknown): value is LinkPayload {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const payload = value as Record<string, unknown>;
+  if (!KINDS.includes(payload.k as string) || typeof payload.w !== 'string' || typeof payload.p !== 'string') return false;
+  for (const key of ['m', 'ch', 'u']) if (payload[key] !== undefined && typeof payload[key] !== 'string') return false;
+  return payload.e === undefined || (Number.isSafeInteger(payload.e) && Math.abs(payload.e as number) <= MAX_EXPIRY_SECONDS);
 }
