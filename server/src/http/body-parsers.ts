@@ -103,7 +103,12 @@ function parseYamlBody(text: string): unknown {
     throw new BodyError(400, `The request body is not valid YAML: ${first.message.split('\n')[0].replace(/:$/, '')}`);
   }
   if (text.trim() === '') throw new BodyError(400, 'The request body is empty; send a YAML document');
-  return document.toJS({ maxAliasCount: 100 });
+  try {
+    return document.toJS({ maxAliasCount: 100 });
+  } catch (error) {
+    // yaml throws here, not in document.errors, for aliases it will not expand (too many, or no anchor).
+    throw new BodyError(400, `The request body is not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
 }
 
 function decode(request: FastifyRequest, raw: Buffer): Buffer {

@@ -146,6 +146,12 @@ describe('segments', () => {
     const badYaml = await adminSend('POST', `${herald.url}/api/segments`, 'id: x\nwhere: [unclosed', 'application/yaml');
     expect(badYaml.status).toBe(400);
     expect(badYaml.body.message).toMatch(/YAML.*line/);
+    // Aliases the YAML reader will not expand (a "billion laughs" body, an alias without its anchor).
+    const bomb = `id: x\nname: X\na: &a [1, 2]\nwhere: [${Array(120).fill('*a').join(', ')}]`;
+    for (const body of [bomb, 'id: x\nwhere: *nowhere']) {
+      const refused = await adminSend('POST', `${herald.url}/api/segments`, body, 'application/yaml');
+      expect(refused).toMatchObject({ status: 400, body: { message: expect.stringMatching(/^The request body is not valid YAML: /) } });
+    }
     expect((await adminGet(`${herald.url}/health`)).body.head).toBe(before);
   });
 });
