@@ -58,6 +58,26 @@ describe('tracking API over HTTP', () => {
     expect((await post(`${herald.url}/v1/track`, body, { authorization: '' })).status).toBe(401);
   });
 
+  it("answers analytics.js's short paths and CORS: the preflight, and the header on answers and errors alike", async () => {
+    const preflight = await fetch(`${herald.url}/v1/t`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+    expect(preflight.headers.get('access-control-allow-headers')).toContain('authorization');
+    const short = await fetch(`${herald.url}/v1/t`, {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', origin: 'https://shop.example', authorization: basicAuth(TEST_WRITE_KEY) },
+      body: JSON.stringify({ userId: 'u-short', event: 'Short Path' }),
+    });
+    expect([short.status, short.headers.get('access-control-allow-origin')]).toEqual([200, '*']);
+    const refused = await fetch(`${herald.url}/v1/b`, { method: 'POST', headers: { 'content-type': 'text/plain', origin: 'https://shop.example' }, body: '{"batch":[]}' });
+    expect([refused.status, refused.headers.get('access-control-allow-origin')]).toEqual([401, '*']);
+    const history = await adminGet(`${herald.url}/api/users/u-short/events`);
+    expect(history.body.events.map((event: { type: string; data: { event?: string } }) => [event.type, event.data.event])).toEqual([['Tracked', 'Short Path']]);
+  });
+
   it('rejects bad input with a 4xx naming the problem, and stores nothing of it', async () => {
     const before = await head();
     const cases: Array<[string, unknown, number, RegExp | undefined]> = [

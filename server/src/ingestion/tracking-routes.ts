@@ -1,6 +1,9 @@
 /**
  * Segment's HTTP Tracking API: existing Segment and RudderStack SDKs send here with only `host`
- * changed. The routes are Fastify's own, not a Nest controller's: on an ingestion node the request
+ * changed. Segment's browser library (analytics.js 2.0, `@segment/analytics-next`) posts to the
+ * short paths (`/v1/t`, `/v1/i`, `/v1/p`, `/v1/s`, `/v1/g`, `/v1/a`, `/v1/b`) from the website's own
+ * origin, so every route answers CORS, its preflight included: a write key is public in a browser
+ * anyway, and only appends are possible with it. The routes are Fastify's own, not a Nest controller's: on an ingestion node the request
  * path is the whole of the work, and Nest's router, execution context and the CommandBus cost about
  * a tenth of a `/v1/track` request (bench:ingest, tenth session). They run the same command handler
  * and map errors with the same function as the rest of the API (`toErrorResponse`).
@@ -28,23 +31,41 @@ const CALLS: Record<TrackingCall, string> = {
   batch: 'Send up to 500 KB of calls at once; one bad call rejects the whole batch (Segment batch)',
 };
 
+/** analytics.js 2.0's path for each call: the first letter of its type (`b` for a batch). */
+const SHORT_PATHS: Record<TrackingCall, string> = { track: 't', identify: 'i', page: 'p', screen: 's', group: 'g', alias: 'a', batch: 'b' };
+
+/** On every answer of these routes, errors included, so a browser can read them. */
+const CORS_ANSWER = { 'access-control-allow-origin': '*' };
+/** The preflight's answer: analytics.js sends `Authorization` (Basic, the write key) and `X-Retry-Count`. */
+const CORS_PREFLIGHT = {
+  ...CORS_ANSWER,
+  'access-control-allow-methods': 'POST, OPTIONS',
+  'access-control-allow-headers': 'authorization, content-type, content-encoding, x-retry-count',
+  'access-control-max-age': '86400',
+};
+
 export function registerTrackingRoutes(fastify: FastifyInstance, handler: IngestTrackingCallHandler, workspaces: WorkspacesService): void {
   const logger = new Logger('http');
   // Also for what fails before the handler runs: a body over the limit, JSON that does not parse.
   const errorHandler = (error: unknown, _request: FastifyRequest, reply: FastifyReply) => {
     const { status, body } = toErrorResponse(error);
     if (status >= 500) logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
-    return reply.status(status).header('content-type', 'application/json; charset=utf-8').send(body);
+    return reply.status(status).headers(CORS_ANSWER).header('content-type', 'application/json; charset=utf-8').send(body);
   };
   for (const kind of Object.keys(CALLS) as TrackingCall[]) {
-    fastify.post(`/v1/${kind}`, { errorHandler }, async (request) => {
+    const ingest = async (request: FastifyRequest, reply: FastifyReply) => {
+      void reply.headers(CORS_ANSWER);
       const writeKey = writeKeyOf(request);
       // A known key is answered at once; only an unknown one may wait for the workspaces to be reread.
       const workspace = workspaces.workspaceForWriteKey(writeKey) ?? (await workspaces.workspaceForUnknownWriteKey(writeKey));
       if (!workspace) throw new UnauthorizedError('The write key is not known');
       const result = await handler.execute(new IngestTrackingCallCommand(workspace, kind, request.body));
       return { success: true, accepted: result.accepted };
-    });
+    };
+    for (const path of [`/v1/${kind}`, `/v1/${SHORT_PATHS[kind]}`]) {
+      fastify.post(path, { errorHandler }, ingest);
+      fastify.options(path, (_request, reply) => reply.status(204).headers(CORS_PREFLIGHT).send());
+    }
   }
 }
 
