@@ -78,7 +78,7 @@ async function inBrowser(apiHost: string, deliveryStrategy: unknown): Promise<st
     async ({ writeKey, apiHost, deliveryStrategy }) => {
       const requests: string[] = [];
       new PerformanceObserver((list) => list.getEntries().forEach((entry) => requests.push(new URL(entry.name).pathname))).observe({ type: 'resource', buffered: true });
-      const { AnalyticsBrowser } = (window as unknown as { AnalyticsNext: { AnalyticsBrowser: any } }).AnalyticsNext;
+      const { AnalyticsBrowser } = (globalThis as unknown as { AnalyticsNext: { AnalyticsBrowser: any } }).AnalyticsNext;
       const [analytics] = await AnalyticsBrowser.load(
         { writeKey, cdnSettings: { integrations: { 'Segment.io': { apiKey: writeKey, apiHost, protocol: 'http', deliveryStrategy } } } },
         { disableClientPersistence: true },
