@@ -78,6 +78,24 @@ describe('tracking API over HTTP', () => {
     expect(history.body.events.map((event: { type: string; data: { event?: string } }) => [event.type, event.data.event])).toEqual([['Tracked', 'Short Path']]);
   });
 
+  it("takes the server libraries' uploads as they send them: /v1/import (with its trailing slash), nulls for what was not given, a screen's category", async () => {
+    // analytics-ruby's batch: `null` for integrations and options it was not given; analytics-java posts to /v1/import/.
+    const ruby = {
+      sentAt: '2026-03-01T10:00:01.000Z',
+      batch: [
+        { type: 'track', userId: 'u-ruby', anonymousId: null, event: 'Signed Up', properties: { plan: 'pro' }, integrations: null, options: null, context: { library: { name: 'analytics-ruby', version: '2.4.0' } }, timestamp: '2026-03-01T10:00:00.000Z', messageId: 'rb-1' },
+        { type: 'screen', userId: 'u-ruby', name: 'Welcome', category: 'Onboarding', properties: null, integrations: null, messageId: 'rb-2' },
+        { type: 'identify', userId: '', anonymousId: 'a-ruby', traits: { plan: 'pro' }, integrations: null, messageId: 'rb-3' },
+      ],
+    };
+    for (const path of ['/v1/import', '/v1/import/']) expect((await post(`${herald.url}${path}`, ruby)).status).toBe(200);
+    const events = (await adminGet(`${herald.url}/api/users/u-ruby/events`)).body.events as Array<{ type: string; data: Record<string, unknown> }>;
+    expect(events.map((event) => event.type)).toEqual(['Tracked', 'ScreenViewed']);
+    expect(events[0].data).toMatchObject({ event: 'Signed Up', properties: { plan: 'pro' }, integrations: {} });
+    expect(events[1].data).toMatchObject({ name: 'Welcome', category: 'Onboarding' });
+    expect((await post(`${herald.url}/v1/track/`, { userId: 'u-ruby', event: 'Slash' })).status).toBe(200);
+  });
+
   it('rejects bad input with a 4xx naming the problem, and stores nothing of it', async () => {
     const before = await head();
     const cases: Array<[string, unknown, number, RegExp | undefined]> = [

@@ -2,7 +2,7 @@
  * Segment's HTTP Tracking API: existing Segment and RudderStack SDKs send here with only `host`
  * changed. Segment's browser library (analytics.js 2.0, `@segment/analytics-next`) posts to the
  * short paths (`/v1/t`, `/v1/i`, `/v1/p`, `/v1/s`, `/v1/g`, `/v1/a`, `/v1/b`) from the website's own
- * origin, so every route answers CORS, its preflight included: a write key is public in a browser
+ * origin (and some server libraries upload batches to `/v1/import`), so every route answers CORS, its preflight included: a write key is public in a browser
  * anyway, and only appends are possible with it. The routes are Fastify's own, not a Nest controller's: on an ingestion node the request
  * path is the whole of the work, and Nest's router, execution context and the CommandBus cost about
  * a tenth of a `/v1/track` request (bench:ingest, tenth session). They run the same command handler
@@ -31,8 +31,19 @@ const CALLS: Record<TrackingCall, string> = {
   batch: 'Send up to 500 KB of calls at once; one bad call rejects the whole batch (Segment batch)',
 };
 
-/** analytics.js 2.0's path for each call: the first letter of its type (`b` for a batch). */
-const SHORT_PATHS: Record<TrackingCall, string> = { track: 't', identify: 'i', page: 'p', screen: 's', group: 'g', alias: 'a', batch: 'b' };
+/**
+ * Each call's other paths: analytics.js 2.0 posts to the first letter of the type (`b` for a batch),
+ * and the Ruby, Java and Android libraries upload their batches to `/v1/import`.
+ */
+const OTHER_PATHS: Record<TrackingCall, string[]> = {
+  track: ['t'],
+  identify: ['i'],
+  page: ['p'],
+  screen: ['s'],
+  group: ['g'],
+  alias: ['a'],
+  batch: ['b', 'import'],
+};
 
 /** On every answer of these routes, errors included, so a browser can read them. */
 const CORS_ANSWER = { 'access-control-allow-origin': '*' };
@@ -62,9 +73,12 @@ export function registerTrackingRoutes(fastify: FastifyInstance, handler: Ingest
       const result = await handler.execute(new IngestTrackingCallCommand(workspace, kind, request.body));
       return { success: true, accepted: result.accepted };
     };
-    for (const path of [`/v1/${kind}`, `/v1/${SHORT_PATHS[kind]}`]) {
-      fastify.post(path, { errorHandler }, ingest);
-      fastify.options(path, (_request, reply) => reply.status(204).headers(CORS_PREFLIGHT).send());
+    // With a trailing slash too: analytics-java's default path is `/v1/import/`.
+    for (const name of [kind, ...OTHER_PATHS[kind]]) {
+      for (const path of [`/v1/${name}`, `/v1/${name}/`]) {
+        fastify.post(path, { errorHandler }, ingest);
+        fastify.options(path, (_request, reply) => reply.status(204).headers(CORS_PREFLIGHT).send());
+      }
     }
   }
 }

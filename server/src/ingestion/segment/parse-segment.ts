@@ -93,7 +93,17 @@ const id = z
   .transform(String)
   .pipe(z.string().min(1, 'must not be empty').max(1000, 'must be at most 1000 characters'));
 // Not z.record: that copies every key, and a JSON key "__proto__" would become the copy's prototype.
-const dict = z.custom<Record<string, unknown>>(isObject, 'must be an object');
+// Null means absent, as for scalars: analytics-ruby sends `"integrations": null` on every call.
+const dict = optional(z.custom<Record<string, unknown>>(isObject, 'must be an object'));
+/**
+ * A user's or visitor's id that may be left out; an empty string is left out too, as Segment does
+ * (analytics-python lets `user_id=""` through beside an anonymous id), so an event is not refused for it.
+ */
+const optionalId = z
+  .union([z.string(), z.number()], expecting('a string or a number'))
+  .nullish()
+  .transform((value) => (value == null || value === '' ? undefined : String(value)))
+  .pipe(z.string().max(1000, 'must be at most 1000 characters').optional());
 const date = z.string(expecting('an ISO 8601 date string')).transform((value, ctx) => {
   const millis = parseDate(value);
   if (millis === undefined) ctx.issues.push({ code: 'custom', message: 'must be an ISO 8601 date string', input: value });
@@ -102,10 +112,10 @@ const date = z.string(expecting('an ISO 8601 date string')).transform((value, ct
 
 const common = {
   messageId: optional(nonEmptyText.max(200, 'must be at most 200 characters')),
-  userId: optional(id),
-  anonymousId: optional(id),
-  context: dict.optional(),
-  integrations: dict.optional(),
+  userId: optionalId,
+  anonymousId: optionalId,
+  context: dict,
+  integrations: dict,
   timestamp: optional(date),
   originalTimestamp: optional(date),
   sentAt: optional(date),
@@ -115,11 +125,12 @@ const common = {
 
 // Unknown fields (`_metadata`, `library`, `version`...) are stripped, as z.object does by default.
 const callSchemas = {
-  track: z.object({ ...common, event: nonEmptyText, properties: dict.optional() }),
-  identify: z.object({ ...common, traits: dict.optional() }),
-  page: z.object({ ...common, name: optional(text), category: optional(text), properties: dict.optional() }),
-  screen: z.object({ ...common, name: optional(text), properties: dict.optional() }),
-  group: z.object({ ...common, groupId: id, traits: dict.optional() }),
+  track: z.object({ ...common, event: nonEmptyText, properties: dict }),
+  identify: z.object({ ...common, traits: dict }),
+  page: z.object({ ...common, name: optional(text), category: optional(text), properties: dict }),
+  // Segment's libraries send a screen's category at the top level too (analytics-kotlin, -python, -ruby).
+  screen: z.object({ ...common, name: optional(text), category: optional(text), properties: dict }),
+  group: z.object({ ...common, groupId: id, traits: dict }),
   alias: z.object({ ...common, previousId: id, userId: id }),
 } satisfies Record<SegmentCallType, z.ZodType>;
 
@@ -128,8 +139,8 @@ type CallFields = z.output<(typeof callSchemas)[SegmentCallType]>;
 const batchSchema = z.object({
   batch: z.array(z.unknown(), expecting('an array of messages')).min(1, 'must not be empty'),
   sentAt: optional(date),
-  context: dict.optional(),
-  integrations: dict.optional(),
+  context: dict,
+  integrations: dict,
   writeKey: optional(text),
 });
 
@@ -159,7 +170,7 @@ export function parseWithSchema(type: SegmentCallType, raw: Record<string, unkno
   const result = callSchemas[type].safeParse(raw);
   const problems = result.success ? [] : toProblems(result.error, prefix);
   // Alias's schema already requires userId; every other call must name someone.
-  if (type !== 'alias' && raw.userId == null && raw.anonymousId == null) {
+  if (type !== 'alias' && missingId(raw.userId) && missingId(raw.anonymousId)) {
     const path = joinPath(prefix, ['userId']);
     problems.push({ path, message: `${path} or anonymousId is required` });
   }
@@ -176,7 +187,7 @@ export function fastTrackFields(raw: Record<string, unknown>): CallFields | unde
   const { messageId, userId, anonymousId, context, integrations, timestamp, originalTimestamp, sentAt, writeKey, event, properties } = raw;
   if (typeof event !== 'string' || event.length === 0) return undefined;
   if (messageId != null && (typeof messageId !== 'string' || messageId.length === 0 || messageId.length > 200)) return undefined;
-  if (userId == null && anonymousId == null) return undefined;
+  if (missingId(userId) && missingId(anonymousId)) return undefined;
   const user = plainId(userId);
   const anonymous = plainId(anonymousId);
   if (user === null || anonymous === null) return undefined;
@@ -191,27 +202,32 @@ export function fastTrackFields(raw: Record<string, unknown>): CallFields | unde
     messageId: (messageId ?? undefined) as string | undefined,
     userId: user,
     anonymousId: anonymous,
-    context: context as Record<string, unknown> | undefined,
-    integrations: integrations as Record<string, unknown> | undefined,
+    context: (context ?? undefined) as Record<string, unknown> | undefined,
+    integrations: (integrations ?? undefined) as Record<string, unknown> | undefined,
     timestamp: at,
     originalTimestamp: original,
     sentAt: sent,
     writeKey: (writeKey ?? undefined) as string | undefined,
     event,
-    properties: properties as Record<string, unknown> | undefined,
+    properties: (properties ?? undefined) as Record<string, unknown> | undefined,
   };
 }
 
-/** `id`'s output when plainly valid; null when the schema must judge it. */
+/** No id: absent, null or empty (see `optionalId`). */
+function missingId(value: unknown): boolean {
+  return value == null || value === '';
+}
+
+/** `optionalId`'s output when plainly valid; null when the schema must judge it. */
 function plainId(value: unknown): string | undefined | null {
-  if (value == null) return undefined;
+  if (missingId(value)) return undefined;
   const text = typeof value === 'string' ? value : typeof value === 'number' && Number.isFinite(value) ? String(value) : undefined;
   return text !== undefined && text.length > 0 && text.length <= 1000 ? text : null;
 }
 
-/** `dict.optional()` accepts absent or an object, not null. */
+/** `dict` accepts absent, null or an object. */
 function plainDict(value: unknown): boolean {
-  return value === undefined || isObject(value);
+  return value == null || isObject(value);
 }
 
 /** `optional(date)`'s output when plainly valid; null when the schema must judge it. */

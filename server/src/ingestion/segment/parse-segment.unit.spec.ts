@@ -164,13 +164,16 @@ describe('parseSegmentCall: single calls', () => {
     ['group', 'traits'],
     ['track', 'context'],
     ['identify', 'integrations'],
-  ] as const)('requires %s.%s to be an object, not an array, null or a string', (kind, field) => {
-    for (const value of [[1, 2], null, 'text', 3]) {
+  ] as const)('requires %s.%s to be an object, not an array or a string; null is left out', (kind, field) => {
+    for (const value of [[1, 2], 'text', 3]) {
       const body = { userId: 'u1', event: 'x', groupId: 'g1', [field]: value };
       expect(rejected(parseSegmentCall(kind, body, context())).problems).toEqual([
         { path: field, message: `${field} must be an object` },
       ]);
     }
+    // analytics-ruby sends `"integrations": null` (and null for any option not given) on every call.
+    const message = only(parseSegmentCall(kind, { userId: 'u1', event: 'x', groupId: 'g1', [field]: null }, context()));
+    expect(message[field]).toEqual(field === 'context' || field === 'integrations' ? {} : undefined);
   });
 
   it('requires page and screen names and the page category to be strings', () => {
@@ -199,8 +202,10 @@ describe('parseSegmentCall: single calls', () => {
     expect(problems({ anonymousId: 'a'.repeat(1001) })).toEqual([
       { path: 'anonymousId', message: 'anonymousId must be at most 1000 characters' },
     ]);
-    // An empty userId is its own problem, not also a missing one.
-    expect(problems({ userId: '' })).toEqual([{ path: 'userId', message: 'userId must not be empty' }]);
+    // An empty id is no id, as for Segment: beside an anonymous id it is left out, alone it is missing.
+    expect(only(parseSegmentCall('track', track({ userId: '', anonymousId: 'a1' }), context()))).toMatchObject({ anonymousId: 'a1' });
+    expect(only(parseSegmentCall('track', track({ userId: '', anonymousId: 'a1' }), context())).userId).toBeUndefined();
+    expect(problems({ userId: '' })).toEqual([{ path: 'userId', message: 'userId or anonymousId is required' }]);
     expect(problems({ userId: true })).toEqual([{ path: 'userId', message: 'userId must be a string or a number' }]);
     expect(problems({ userId: { id: 1 } })).toEqual([{ path: 'userId', message: 'userId must be a string or a number' }]);
     expect(only(parseSegmentCall('track', track({ userId: 'u'.repeat(1000) }), context())).userId).toHaveLength(1000);
@@ -756,9 +761,9 @@ describe('parseSegmentCall: the fast path of track calls', () => {
   });
 
   it('a call the schema refuses gets the same problems as before', () => {
-    const result = rejected(parseSegmentCall('track', { userId: '', event: 'x', properties: null }, context()));
+    const result = rejected(parseSegmentCall('track', { userId: true, event: 'x', properties: 'none' }, context()));
     expect(result.problems).toEqual([
-      { path: 'userId', message: 'userId must not be empty' },
+      { path: 'userId', message: 'userId must be a string or a number' },
       { path: 'properties', message: 'properties must be an object' },
     ]);
   });

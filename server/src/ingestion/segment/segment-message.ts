@@ -13,7 +13,7 @@ export interface SegmentMessage {
   event?: string;
   /** page, screen */
   name?: string;
-  /** page */
+  /** page, screen */
   category?: string;
   /** track, page, screen */
   properties?: Record<string, unknown>;
