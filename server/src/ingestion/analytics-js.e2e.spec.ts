@@ -5,33 +5,24 @@
  * `Authorization` header and CORS preflight, one call at a time and batched.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { dirname, join, normalize } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, startSite } from '../test-support/browser.fixture';
 import { adminGet, eventually, startTestApp, TEST_WRITE_KEY, type TestApp } from '../test-support/herald-test-app';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 /** The library's browser build and the chunks it may load from beside itself. */
 const AJS_DIR = join(dirname(require.resolve('@segment/analytics-next/package.json')), 'dist', 'umd');
 const PAGE = '<!doctype html><html><head><meta charset="utf-8"><script src="/ajs/index.js"></script></head><body>shop</body></html>';
 
 let browser: Browser;
-let site: Server;
-let siteUrl: string;
+let site: Awaited<ReturnType<typeof startSite>>;
 let herald: TestApp;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`This suite drives a real browser: install Chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH (tried ${CHROMIUM})`);
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
   // The shop's own origin: every call to Herald is cross-origin.
-  site = createServer((request, response) => {
+  site = await startSite((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/' || path === '/index.html') return void response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
     const file = normalize(join(AJS_DIR, path.replace(/^\/ajs\//, '')));
@@ -40,18 +31,16 @@ beforeAll(async () => {
     }
     response.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/`;
 });
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
 });
 
 beforeEach(async () => {
   herald = await startTestApp();
   page = await browser.newPage();
-  await page.goto(siteUrl);
+  await page.goto(`${site.origin}/`);
 });
 afterEach(async () => {
   await page.close();

@@ -5,41 +5,32 @@
  * sent while the page is open appears live; "Mark read" and "Archive" are recorded in the log; a
  * refused token is shown as such.
  */
-import { existsSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, startSite } from '../../test-support/browser.fixture';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const PAGE = readFileSync(join(__dirname, '../../../../examples/in-app/index.html'));
 
 let browser: Browser;
-let site: Server;
+let site: Awaited<ReturnType<typeof startSite>>;
 let siteUrl: string;
 let herald: TestApp;
 let page: Page;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`This suite drives a real browser: install Chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH (tried ${CHROMIUM})`);
-  }
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-  });
+  browser = await launchBrowser();
   // "Served by any static server": the page on an origin of its own, so every call to Herald is cross-origin.
-  site = createServer((request, response) => {
+  site = await startSite((request, response) => {
     if (request.url === '/index.html') response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
     else response.writeHead(404).end();
   });
-  await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
-  siteUrl = `http://127.0.0.1:${(site.address() as AddressInfo).port}/index.html`;
+  siteUrl = `${site.origin}/index.html`;
 });
 afterAll(async () => {
   await browser?.close();
-  await new Promise((resolve) => site?.close(resolve));
+  await site?.close();
 });
 
 beforeEach(async () => {
