@@ -7,7 +7,9 @@
  */
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { gunzipSync, inflateSync } from 'node:zlib';
+import { MAX_NESTING } from '@herald/projections';
 import { parseDocument } from 'yaml';
+import { yamlTooDeep } from '../shared/yaml-nesting';
 
 export const MAX_BODY_BYTES = 500 * 1024;
 
@@ -96,6 +98,8 @@ function parseFormBody(text: string): Record<string, string | string[]> {
 }
 
 function parseYamlBody(text: string): unknown {
+  const deep = yamlTooDeep(text, MAX_NESTING);
+  if (deep !== undefined) throw new BodyError(400, `The request body is not valid YAML: line ${deep} nests lists or mappings more than ${MAX_NESTING} levels deep`);
   const document = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   const [first] = document.errors;
   if (first) {

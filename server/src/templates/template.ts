@@ -5,6 +5,7 @@
  */
 import { CHANNELS, type Channel } from '@herald/projections';
 import { type Document, parseDocument, visit } from 'yaml';
+import { yamlTooDeep } from '../shared/yaml-nesting';
 
 export const TEMPLATE_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 export const TEMPLATE_FORMATS = ['mjml', 'liquid'] as const;
@@ -113,6 +114,8 @@ export interface ParsedInput {
 
 const FIELDS = ['format', 'channel', 'subject', 'body', 'text', 'url', 'source'];
 const FRONT_MATTER_FIELDS = ['subject', 'channel', 'text', 'url'];
+/** Flow collections nested deeper are refused before the YAML parser runs (see shared/yaml-nesting.ts). */
+const MAX_FRONT_MATTER_NESTING = 16;
 /** Alias expansions allowed in front matter (yaml's guard against a "billion laughs" document). */
 const MAX_FRONT_MATTER_ALIASES = 10;
 
@@ -190,6 +193,11 @@ function splitFrontMatter(
   const yamlText = text.slice(open[0].length, open[0].length + close.index);
   const body = text.slice(open[0].length + close.index + close[0].length);
   const bodyLineOffset = 2 + (yamlText.match(/\n/g)?.length ?? 0);
+  // Front matter holds four strings; flow collections nested this deep can only be an attack on the parser.
+  const deep = yamlTooDeep(yamlText, MAX_FRONT_MATTER_NESTING);
+  if (deep !== undefined) {
+    return { ok: false, problems: [{ path: 'front matter', message: `line ${deep + 1}: nests lists or mappings more than ${MAX_FRONT_MATTER_NESTING} levels deep` }] };
+  }
   const document = parseDocument(yamlText, { prettyErrors: true, uniqueKeys: true });
   const [error] = document.errors;
   if (error) {

@@ -67,6 +67,11 @@ describe('parseTemplateInput', () => {
     expect(result).toEqual({ ok: false, problems: [{ path: 'front matter', message: expect.stringMatching(/^line \d, column \d+: /) }] });
   });
 
+  it('rejects front matter nesting lists past 16 levels before parsing it (100,000 levels ended the process)', () => {
+    const deep = parseTemplateInput('a', { format: 'liquid', source: `---\nsubject: Hi\nx: ${'['.repeat(100_000)}${']'.repeat(100_000)}\n---\nbody` });
+    expect(deep).toEqual({ ok: false, problems: [{ path: 'front matter', message: 'line 3: nests lists or mappings more than 16 levels deep' }] });
+  });
+
   it('rejects front matter whose aliases yaml refuses to expand, at the alias (a 400, not a crash)', () => {
     const many = parseTemplateInput('a', { format: 'liquid', source: '---\na: &a [x]\nb: [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\n---\nbody' });
     expect(many).toEqual({
