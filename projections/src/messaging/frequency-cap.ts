@@ -117,10 +117,10 @@ export function resolveTimeZone(settings: MessagingSettings, userTimeZone?: stri
  * holds out longest: the one that decided `nextAllowedAt`.
  */
 export function checkSend(state: CapState, settings: MessagingSettings, request: SendRequest): SendVerdict {
-  const { channel, now } = request;
+  const { now } = request;
   const timezone = resolveTimeZone(settings, request.timezone);
   const quietHours = request.exemptQuietHours ? undefined : settings.quietHours;
-  const rules = request.transactional ? [] : settings.caps.filter((rule) => rule.channel === 'any' || rule.channel === channel);
+  const rules = rulesFor(settings, request);
 
   let at = now;
   let decidedBy: { reason: 'quiet_hours' } | { reason: 'frequency_cap'; rule: CapRule } | undefined;
@@ -136,11 +136,7 @@ export function checkSend(state: CapState, settings: MessagingSettings, request:
         moved = true;
       }
     }
-    let latest: { at: number; rule: CapRule } | undefined;
-    for (const rule of rules) {
-      const allowsFrom = ruleAllowsFrom(state, rule, at);
-      if (allowsFrom > at && (!latest || allowsFrom > latest.at)) latest = { at: allowsFrom, rule };
-    }
+    const latest = latestBlockingRule(state, rules, at);
     if (latest) {
       at = latest.at;
       decidedBy = { reason: 'frequency_cap', rule: latest.rule };
@@ -171,21 +167,24 @@ export function heldMessage(state: CapState, settings: MessagingSettings, reques
   if (verdict.reason === 'frequency_cap') return { outcome: 'suppress', rule: verdict.rule, used: verdict.used, nextAllowedAt: verdict.nextAllowedAt };
   const quietNow = !request.exemptQuietHours && settings.quietHours !== undefined && isQuietAt(request.now, settings.quietHours, verdict.timezone);
   // Not quiet now: only a cap can hold the message now; the one that lifts last names it.
-  const capped = quietNow ? undefined : latestBlockingRule(state, settings, request);
+  const capped = quietNow ? undefined : latestBlockingRule(state, rulesFor(settings, request), request.now)?.rule;
   if (!capped) return { outcome: 'defer', until: verdict.nextAllowedAt, timezone: verdict.timezone };
   return { outcome: 'suppress', rule: capped, used: countedAt(state, capped, request.now).length, nextAllowedAt: verdict.nextAllowedAt };
 }
 
-/** The cap rule that holds a send back at `request.now` for longest, if any does. */
-function latestBlockingRule(state: CapState, settings: MessagingSettings, request: SendRequest): CapRule | undefined {
-  if (request.transactional) return undefined;
+/** The caps that count for a message: those of its channel and of `any`; none for a transactional one. */
+export function rulesFor(settings: MessagingSettings, request: Pick<SendRequest, 'channel' | 'transactional'>): CapRule[] {
+  return request.transactional ? [] : settings.caps.filter((rule) => rule.channel === 'any' || rule.channel === request.channel);
+}
+
+/** Of `rules`, the one that holds a send back at `at` for longest, and until when; undefined if none does. */
+function latestBlockingRule(state: CapState, rules: CapRule[], at: number): { at: number; rule: CapRule } | undefined {
   let latest: { at: number; rule: CapRule } | undefined;
-  for (const rule of settings.caps) {
-    if (rule.channel !== 'any' && rule.channel !== request.channel) continue;
-    const allowsFrom = ruleAllowsFrom(state, rule, request.now);
-    if (allowsFrom > request.now && (!latest || allowsFrom > latest.at)) latest = { at: allowsFrom, rule };
+  for (const rule of rules) {
+    const allowsFrom = ruleAllowsFrom(state, rule, at);
+    if (allowsFrom > at && (!latest || allowsFrom > latest.at)) latest = { at: allowsFrom, rule };
   }
-  return latest?.rule;
+  return latest;
 }
 
 export interface CapUsage {

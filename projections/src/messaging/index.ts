@@ -26,5 +26,6 @@ export {
   initialCapState,
   maxCapWindowMs,
   resolveTimeZone,
+  rulesFor,
 } from './frequency-cap';
 export { type QuietHours, isQuietAt, quietHoursEndAfter } from './quiet-hours';

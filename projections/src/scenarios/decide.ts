@@ -7,7 +7,7 @@
  */
 import type { DomainEvent } from '../events';
 import { occurrenceTime, profileTimeZone } from '../profiles';
-import { checkSend, heldMessage, type MessagingSettings, resolveTimeZone } from '../messaging';
+import { checkSend, heldMessage, type MessagingSettings, resolveTimeZone, rulesFor } from '../messaging';
 import { compareValue, type Condition, evaluateCondition, type PropertyFilter, valueAtPath } from '../segments';
 import { chooseVariant, gbHash } from '../stats';
 import { parseDuration, timeZoneOffset, wallTimeToInstant } from '../time';
@@ -363,7 +363,7 @@ class Run {
       this.complete(enrollment, step, 'suppressed');
       return this.nextOf(definition, step);
     }
-    const rules = transactional ? [] : this.input.settings.caps.filter((rule) => rule.channel === 'any' || rule.channel === send.channel);
+    const rules = rulesFor(this.input.settings, request);
     this.emit({
       type: 'MessageQueued',
       key: `queued|${messageId}`,
