@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiConsumes, ApiHeader, ApiOperation, ApiQuery, ApiTags 
 import type { FastifyReply } from 'fastify';
 import { AdminGuard } from '../http/admin.guard';
 import { BadRequestError, InvalidDefinitionError } from '../http/http-errors';
+import { instantParam } from '../http/instant.param';
 import { workspaceFrom } from '../http/workspace.param';
 import { WorkspacesService } from '../workspaces/workspaces.service';
 import { ScenarioCatalog } from './scenario-catalog';
@@ -121,15 +122,8 @@ export class ScenariosController {
   }
 }
 
-/** `?from=` / `?to=` of a simulation: one ISO 8601 date or date-time. */
-function bound(which: 'from' | 'to', value: unknown): number {
-  const instant = typeof value === 'string' ? windowBound(which, value) : undefined;
-  if (instant === undefined) {
-    const got = value === undefined ? 'nothing' : typeof value === 'string' ? `"${value.slice(0, 100)}"` : 'it more than once';
-    throw new BadRequestError(`${which} must be an ISO 8601 date or date-time, e.g. 2026-03-01 or 2026-03-01T09:30:00Z; got ${got}`, which);
-  }
-  return instant;
-}
+/** `?from=` / `?to=` of a simulation: a bare date is its whole day (`windowBound`). */
+const bound = (which: 'from' | 'to', value: unknown) => instantParam(which, value, (text) => windowBound(which, text));
 
 export interface TriggerRequest {
   userId?: string;
