@@ -73,7 +73,7 @@ function trackEmailHtml(html, key, message) {
  * The target as the click redirect's `Location` can carry it: ASCII as written, or, with any other
  * character (`https://example.com/商品`, `https://пример.рф/`, `café`), the URL's ASCII form
  * (`new URL(target).href`: path, query and fragment percent-encoded as UTF-8, the host in punycode).
- * Undefined when it is not a URL.
+ * Either way printable ASCII, what a header may hold. Undefined when it is not a URL.
  * @param {string} target
  * @returns {string | undefined}
  */
