@@ -49,8 +49,12 @@ function parseBatch(body: Record<string, unknown>, ctx: ParseSegmentContext): Pa
   const batch = Array.isArray(body.batch) && body.batch.length > 0 ? body.batch : undefined;
   if (!batch) return invalid(problems);
 
-  const deep = batch.map((raw, i) => ({ i, path: tooDeeplyNested(raw) })).filter((element) => element.path !== undefined);
-  if (deep.length > 0) return invalid(deep.map(({ i, path }) => nestingProblem(`batch[${i}]${path!.startsWith('[') ? '' : '.'}${path}`)));
+  const tooDeep: SegmentProblem[] = [];
+  batch.forEach((raw, i) => {
+    const path = tooDeeplyNested(raw);
+    if (path !== undefined) tooDeep.push(nestingProblem(`batch[${i}]${path.startsWith('[') ? '' : '.'}${path}`));
+  });
+  if (tooDeep.length > 0) return invalid(tooDeep);
   // An oversized event is refused as such, before its content is judged.
   const limit = ctx.maxEventBytes ?? DEFAULT_MAX_EVENT_BYTES;
   const sizes = batch.map(byteLength);
