@@ -6,23 +6,21 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, startSite } from '../test-support/browser.fixture';
+import type { Page } from 'playwright-core';
+import { type BrowserAndSite, startBrowserAndSite } from '../test-support/browser.fixture';
 import { adminGet, eventually, startTestApp, TEST_WRITE_KEY, type TestApp } from '../test-support/herald-test-app';
 
 /** The library's browser build and the chunks it may load from beside itself. */
 const AJS_DIR = join(dirname(require.resolve('@segment/analytics-next/package.json')), 'dist', 'umd');
 const PAGE = '<!doctype html><html><head><meta charset="utf-8"><script src="/ajs/index.js"></script></head><body>shop</body></html>';
 
-let browser: Browser;
-let site: Awaited<ReturnType<typeof startSite>>;
+let shop: BrowserAndSite;
 let herald: TestApp;
 let page: Page;
 
 beforeAll(async () => {
-  browser = await launchBrowser();
   // The shop's own origin: every call to Herald is cross-origin.
-  site = await startSite((request, response) => {
+  shop = await startBrowserAndSite((request, response) => {
     const path = (request.url ?? '/').split('?')[0];
     if (path === '/' || path === '/index.html') return void response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
     const file = normalize(join(AJS_DIR, path.replace(/^\/ajs\//, '')));
@@ -32,15 +30,12 @@ beforeAll(async () => {
     response.writeHead(404).end();
   });
 });
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
+afterAll(() => shop?.close());
 
 beforeEach(async () => {
   herald = await startTestApp();
-  page = await browser.newPage();
-  await page.goto(`${site.origin}/`);
+  page = await shop.browser.newPage();
+  await page.goto(`${shop.origin}/`);
 });
 afterEach(async () => {
   await page.close();

@@ -10,7 +10,7 @@ import { type Browser, chromium } from 'playwright-core';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
-export async function launchBrowser(): Promise<Browser> {
+async function launchBrowser(): Promise<Browser> {
   if (!existsSync(CHROMIUM)) {
     throw new Error(`This suite drives a real browser: install Chromium (apt-get install -y chromium, as .ci/run does) or set CHROMIUM_PATH (tried ${CHROMIUM})`);
   }
@@ -20,12 +20,25 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
-/** A site on 127.0.0.1 answering with `serve`; its origin, e.g. `http://127.0.0.1:41234`. */
-export async function startSite(serve: (request: IncomingMessage, response: ServerResponse) => void): Promise<{ origin: string; close: () => Promise<void> }> {
+export interface BrowserAndSite {
+  browser: Browser;
+  /** The site's origin, e.g. `http://127.0.0.1:41234`. */
+  origin: string;
+  /** Closes the browser and the site. */
+  close(): Promise<void>;
+}
+
+/** The browser, and a site on 127.0.0.1 answering with `serve`. */
+export async function startBrowserAndSite(serve: (request: IncomingMessage, response: ServerResponse) => void): Promise<BrowserAndSite> {
   const site: Server = createServer(serve);
   await new Promise<void>((resolve) => site.listen(0, '127.0.0.1', resolve));
+  const browser = await launchBrowser();
   return {
+    browser,
     origin: `http://127.0.0.1:${(site.address() as AddressInfo).port}`,
-    close: () => new Promise((resolve) => site.close(() => resolve())),
+    close: async () => {
+      await browser.close();
+      await new Promise<void>((resolve) => site.close(() => resolve()));
+    },
   };
 }

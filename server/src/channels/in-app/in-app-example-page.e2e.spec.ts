@@ -7,35 +7,30 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { launchBrowser, startSite } from '../../test-support/browser.fixture';
+import type { Page } from 'playwright-core';
+import { type BrowserAndSite, startBrowserAndSite } from '../../test-support/browser.fixture';
 import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
 
 const PAGE = readFileSync(join(__dirname, '../../../../examples/in-app/index.html'));
 
-let browser: Browser;
-let site: Awaited<ReturnType<typeof startSite>>;
+let site: BrowserAndSite;
 let siteUrl: string;
 let herald: TestApp;
 let page: Page;
 
 beforeAll(async () => {
-  browser = await launchBrowser();
   // "Served by any static server": the page on an origin of its own, so every call to Herald is cross-origin.
-  site = await startSite((request, response) => {
+  site = await startBrowserAndSite((request, response) => {
     if (request.url === '/index.html') response.writeHead(200, { 'content-type': 'text/html; charset=utf-8' }).end(PAGE);
     else response.writeHead(404).end();
   });
   siteUrl = `${site.origin}/index.html`;
 });
-afterAll(async () => {
-  await browser?.close();
-  await site?.close();
-});
+afterAll(() => site?.close());
 
 beforeEach(async () => {
   herald = await startTestApp();
-  page = await browser.newPage();
+  page = await site.browser.newPage();
 });
 afterEach(async () => {
   await page.close();
