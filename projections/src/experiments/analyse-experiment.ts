@@ -180,7 +180,7 @@ function byPhase(arms: ArmCounts[]): { experiment: Map<string, Counts>; rollout:
 }
 
 /** The SRM check over the configured arms: each variant gets (1 - holdout) of its weight's share. */
-function sampleRatio(setup: ExperimentSetup, keys: string[], experiment: Map<string, Counts>): ExperimentAnalysis['srm'] {
+function sampleRatio(setup: ExperimentSetup, experiment: Map<string, Counts>): ExperimentAnalysis['srm'] {
   // Weights whose sum overflows (a definition published before weights were bounded) are taken
   // by their ratios; weights that give no split at all make the check not applicable, not a throw.
   const weights = finiteSumWeights(setup.variants.map((v) => v.weight));
@@ -190,7 +190,9 @@ function sampleRatio(setup: ExperimentSetup, keys: string[], experiment: Map<str
     return notApplicable('the variant weights give no split to check (each must be a finite number > 0)');
   }
   if (!(holdoutShare >= 0 && holdoutShare < 1)) return notApplicable('the holdout is not a percentage from 0 to below 100');
-  const srmKeys = [...setup.variants.map((v) => v.key), ...(keys.includes(HOLDOUT_KEY) ? [HOLDOUT_KEY] : [])];
+  // A holdout only the counts know (a later version removed it) is left out like a removed variant:
+  // with a share of 0 its users would read as an infinite mismatch and block the winner for good.
+  const srmKeys = [...setup.variants.map((v) => v.key), ...(holdoutShare > 0 ? [HOLDOUT_KEY] : [])];
   const srmWeights = srmKeys.map((key) =>
     key === HOLDOUT_KEY ? holdoutShare : ((1 - holdoutShare) * weights[setup.variants.findIndex((v) => v.key === key)]) / totalWeight,
   );
@@ -211,7 +213,7 @@ const notApplicable = (reason: string): ExperimentAnalysis['srm'] => ({ chi2: 0,
  */
 export function currentWinner(setup: ExperimentSetup, arms: ArmCounts[]): string | null {
   const { experiment } = byPhase(arms);
-  return sequentialWinner(setup, experiment, sampleRatio(setup, armKeys(setup, arms), experiment).mismatch);
+  return sequentialWinner(setup, experiment, sampleRatio(setup, experiment).mismatch);
 }
 
 export function analyseExperiment(
@@ -244,7 +246,7 @@ export function analyseExperiment(
   const family = comparisons.filter((c) => c.key !== setup.control && c.key !== HOLDOUT_KEY);
   holm(family.map((c) => c.pValue as number)).forEach((adjusted, i) => (family[i].adjustedPValue = adjusted));
 
-  const srm = sampleRatio(setup, keys, experiment);
+  const srm = sampleRatio(setup, experiment);
 
   let holdoutVsSending: HoldoutVsSending | null = null;
   if (keys.includes(HOLDOUT_KEY)) {

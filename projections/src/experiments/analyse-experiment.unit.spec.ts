@@ -159,6 +159,19 @@ describe('analyseExperiment', () => {
     });
   });
 
+  it('leaves arms a later version removed, a variant or the holdout, out of the sample ratio check', () => {
+    // The step now splits 50/50 without a holdout; the counts still hold users of the old arms.
+    const now = abStep({ holdout: undefined });
+    const clean = analyseExperiment(experimentSetup(now), [arm('plain', 5000, 400), arm('discount', 5000, 600)]);
+    for (const old of ['holdout', 'retired']) {
+      const result = analyseExperiment(experimentSetup(now), [arm('plain', 5000, 400), arm('discount', 5000, 600), arm(old, 550, 40)]);
+      expect(result.variants.map((v) => v.key)).toEqual(['plain', 'discount', old]);
+      expect(result.srm).toEqual(clean.srm);
+      expect(result.winner).toBe('discount');
+      expect(currentWinner(experimentSetup(now), [arm('plain', 5000, 400), arm('discount', 5000, 600), arm(old, 550, 40)])).toBe('discount');
+    }
+  });
+
   it('handles arms without exposures without dividing by zero', () => {
     const empty = analyseExperiment(experimentSetup(abStep()), []);
     expect(empty.variants.map((v) => [v.key, v.exposures, v.rate, v.lift, v.ci, v.pValue])).toEqual([
