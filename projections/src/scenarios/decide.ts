@@ -9,7 +9,8 @@ import type { DomainEvent } from '../events';
 import { occurrenceTime, profileTimeZone } from '../profiles';
 import { checkSend, heldMessage, type MessagingSettings, resolveTimeZone, rulesFor } from '../messaging';
 import { compareValue, type Condition, evaluateCondition, type PropertyFilter, valueAtPath } from '../segments';
-import { chooseVariant, gbHash } from '../stats';
+import { gbHash } from '../stats';
+import { chooseVariantAfterHoldout } from '../stats/assignment';
 import { parseDuration, timeZoneOffset, wallTimeToInstant } from '../time';
 import { evolvePersonState, type EnrollmentState, type PersonState, type PersonStateOptions } from './person-state';
 import type { BranchCondition, ScenarioDefinition, SendStep, Step } from './scenario-definition';
@@ -402,8 +403,7 @@ class Run {
     else if (!send.variants || send.variants.length === 0) variant = 'default';
     else {
       // The rest of the range is spread over the variants by weight, as GrowthBook's bucket ranges do.
-      const rescaled = (bucket - holdout) / (1 - holdout);
-      const index = chooseVariant(rescaled, send.variants.map((v) => v.weight));
+      const index = chooseVariantAfterHoldout(bucket, send.variants.map((v) => v.weight), send.holdout ?? 0);
       variant = send.variants[Math.max(0, index)].key;
     }
     this.emit({

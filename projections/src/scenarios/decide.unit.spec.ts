@@ -131,6 +131,18 @@ describe('abandoned cart', () => {
     expect((again.log.find((e) => e.type === 'VariantAssigned')!.data as { variant: string }).variant).toBe((first as { variant: string }).variant);
   });
 
+  it('puts a user whose bucket is exactly on a variant boundary in the variant above it, as the documented ranges say', () => {
+    // holdout 20, 50/50: [0, 0.2) holdout, [0.2, 0.6) plain, [0.6, 1) discount. Rescaling the
+    // bucket, (0.6 - 0.2) / 0.8, rounds to just below 0.5 and gave plain.
+    const definition = { ...abandonedCart, steps: abandonedCart.steps.map((s) => (s.id === 'reminder' && 'send' in s ? { ...s, send: { ...s.send, holdout: 20 } } : s)) };
+    let id = 0;
+    while (gbHash('abandoned-cart:reminder', `b${id}`, 2) !== 0.6) id++;
+    const sim = new ScenarioSimulator(staticCatalog([{ definition }]), NO_SETTINGS);
+    sim.handle(`user:b${id}`, tracked('Checkout Started', T0));
+    sim.advanceTo(T0 + 2 * HOUR);
+    expect(ofType(sim, `user:b${id}`, 'VariantAssigned').map((e) => e.data)).toMatchObject([{ bucket: 0.6, variant: 'discount' }]);
+  });
+
   it('re-enters only 7 days after the previous start, and only one enrolment runs at a time', () => {
     const sim = new ScenarioSimulator(staticCatalog([{ definition: abandonedCart }]), NO_SETTINGS);
     const user = 'user:r1';

@@ -59,12 +59,38 @@ export function bucketRanges(weights: readonly number[]): Array<[number, number]
  * none does (bucket outside [0, 1), or weights that cannot be normalised). Zero-weight variants
  * have empty ranges and are never chosen.
  */
-export function chooseVariant(bucket: number, weights: number[]): number {
+export function chooseVariant(bucket: number, weights: readonly number[]): number {
   const ranges = bucketRanges(weights);
   for (let i = 0; i < ranges.length; i++) {
     if (bucket >= ranges[i][0] && bucket < ranges[i][1]) return i;
   }
   return -1;
+}
+
+/**
+ * The variant for `bucket` when the first `holdoutPercent` percent of [0, 1) is held out and the
+ * rest is split by `weights`: the index into `weights`, or -1 in the holdout or when the weights
+ * cannot be normalised. This is chooseVariant(bucket, [holdout, weights scaled to 100 - holdout])
+ * multiplied through by the weights' sum W, [holdout * W, (100 - holdout) * w...], so with
+ * whole-number weights and holdout every boundary is one division of two integers and a bucket on
+ * a boundary (v2 buckets are multiples of 1/10000) is placed above it, as the ranges say.
+ * Rescaling the bucket instead, (bucket - h) / (1 - h), rounds some of those below it.
+ */
+export function chooseVariantAfterHoldout(bucket: number, weights: readonly number[], holdoutPercent: number): number {
+  if (holdoutPercent === 0) return chooseVariant(bucket, weights);
+  const finite = finiteSumWeights(weights);
+  if (finite === undefined) return -1;
+  let total = 0;
+  let largest = 0;
+  for (const w of finite) {
+    total += w;
+    if (w > largest) largest = w;
+  }
+  // Times 100 overflows only for weights near the largest double; their ratios are what counts.
+  const usable = Number.isFinite(100 * total) ? finite : finite.map((w) => w / largest);
+  if (usable !== finite) total = usable.reduce((sum, w) => sum + w, 0);
+  const index = chooseVariant(bucket, [holdoutPercent * total, ...usable.map((w) => (100 - holdoutPercent) * w)]);
+  return Math.max(-1, index - 1);
 }
 
 /**

@@ -1,4 +1,4 @@
-import { bucketRanges, chooseVariant, fnv1a32, gbHash } from './assignment';
+import { bucketRanges, chooseVariant, chooseVariantAfterHoldout, fnv1a32, gbHash } from './assignment';
 
 describe('fnv1a32', () => {
   // Landon Curt Noll's FNV-1a 32-bit test vectors (ASCII, where code units are bytes).
@@ -177,5 +177,44 @@ describe('chooseVariant', () => {
     expect(Math.abs(counts[0] - n / 2)).toBeLessThan(350);
     expect(Math.abs(counts[1] - n / 4)).toBeLessThan(300);
     expect(Math.abs(counts[2] - n / 4)).toBeLessThan(300);
+  });
+});
+
+describe('chooseVariantAfterHoldout', () => {
+  // The reference in integers: bucket k / 10000 is in variant i when
+  // k / 10000 >= h / 100 + (1 - h / 100) * W(i) / W, that is k W >= 100 h W + 100 (100 - h) W(i).
+  function exact(k: number, holdout: number, weights: number[]): number {
+    const total = weights.reduce((sum, w) => sum + w, 0);
+    if (k * total < 100 * holdout * total) return -1;
+    let index = -1;
+    let cumulative = 0;
+    weights.forEach((w, i) => {
+      if (k * total >= 100 * holdout * total + 100 * (100 - holdout) * cumulative) index = i;
+      cumulative += w;
+    });
+    return index;
+  }
+
+  it('puts every v2 bucket where exact arithmetic puts it, boundaries included', () => {
+    const wrong: string[] = [];
+    for (const holdout of [0, 1, 5, 10, 13, 15, 20, 33, 40, 45, 90, 99]) {
+      for (const weights of [[50, 50], [1, 3], [1, 1, 1], [1, 2, 3, 4], [7, 13], [3334, 3333, 3333]]) {
+        for (let k = 0; k < 10000; k++) {
+          const got = chooseVariantAfterHoldout(k / 10000, weights, holdout);
+          if (got !== exact(k, holdout, weights)) wrong.push(`${k / 10000} holdout ${holdout} [${weights}]: ${got}`);
+        }
+      }
+    }
+    expect(wrong).toEqual([]);
+  });
+
+  it('is chooseVariant without a holdout, and splits overflowing weights by their ratios', () => {
+    for (const bucket of [0, 0.2, 0.3334, 0.5, 0.6667, 0.9999]) {
+      expect(chooseVariantAfterHoldout(bucket, [0.3334, 0.3333, 0.3333], 0)).toBe(chooseVariant(bucket, [0.3334, 0.3333, 0.3333]));
+    }
+    expect(chooseVariantAfterHoldout(0.55, [1e307, 1e307], 10)).toBe(1);
+    expect(chooseVariantAfterHoldout(0.5499, [1e308, 1e308], 10)).toBe(0);
+    expect(chooseVariantAfterHoldout(0.05, [1, 1], 10)).toBe(-1);
+    expect(chooseVariantAfterHoldout(0.5, [0, 0], 10)).toBe(-1);
   });
 });
