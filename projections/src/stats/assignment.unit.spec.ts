@@ -218,3 +218,38 @@ describe('chooseVariantAfterHoldout', () => {
     expect(chooseVariantAfterHoldout(0.5, [0, 0], 10)).toBe(-1);
   });
 });
+
+describe("GrowthBook's other cross-SDK cases that reduce to gbHash and chooseVariant", () => {
+  // "inNamespace" rows [id, [namespace, start, end], expected]: GrowthBook's inNamespace is
+  // hash("__" + namespace, id, 1) in [start, end).
+  it.each([
+    ['1', 'namespace1', 0, 0.4, false], ['1', 'namespace1', 0.4, 1, true], ['1', 'namespace2', 0, 0.4, false], ['1', 'namespace2', 0.4, 1, true],
+    ['2', 'namespace1', 0, 0.4, false], ['2', 'namespace1', 0.4, 1, true], ['2', 'namespace2', 0, 0.4, false], ['2', 'namespace2', 0.4, 1, true],
+    ['3', 'namespace1', 0, 0.4, false], ['3', 'namespace1', 0.4, 1, true], ['3', 'namespace2', 0, 0.4, true], ['3', 'namespace2', 0.4, 1, false],
+    ['4', 'namespace1', 0, 0.4, false], ['4', 'namespace1', 0.4, 1, true], ['4', 'namespace2', 0, 0.4, true], ['4', 'namespace2', 0.4, 1, false],
+  ] as const)('inNamespace(%p, [%p, %p, %p]) = %p', (id, namespace, start, end, expected) => {
+    const n = gbHash(`__${namespace}`, id, 1)!;
+    expect(n >= start && n < end).toBe(expected);
+  });
+
+  // "run" rows at full coverage: experiment key "my-test" is the seed, hash version 1, users "1".."9".
+  it.each([
+    ['default weights', [0.5, 0.5], [1, 0, 0, 1, 1, 1, 0, 1, 0]],
+    ['uneven weights', [0.1, 0.9], [1, 1, 0, 1, 1, 1, 0, 1, 1]],
+    ['three way test', [1 / 3, 1 / 3, 1 / 3], [2, 0, 0, 2, 1, 2, 0, 1, 0]],
+  ])('run: %s', (_name, weights, expected) => {
+    expect(expected.map((_, i) => chooseVariant(gbHash('my-test', String(i + 1), 1)!, weights))).toEqual(expected);
+  });
+
+  // Buckets the "feature" and "stickyBucket" rows report, [seed, id, version, bucket].
+  it.each([
+    ['feature', '123', 1, 0.863],
+    ['feature', '456', 1, 0.178],
+    ['feature', 'fds', 1, 0.514],
+    ['feature', '123', 2, 0.5231],
+    ['feature-exp', 'i123', 2, 0.9943],
+    ['feature-exp', 'd123', 2, 0.6468],
+  ] as const)('bucket of hash(%p, %p, v%p) = %p', (seed, id, version, bucket) => {
+    expect(gbHash(seed, id, version)).toBe(bucket);
+  });
+});
