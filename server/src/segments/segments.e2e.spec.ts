@@ -252,5 +252,13 @@ describe('frequency caps and quiet hours for a user', () => {
     expect((await check('email', '&at=soon')).status).toBe(400);
     expect((await check('email', `&at=${encodeURIComponent('March 1, 2026 21:00')}`)).body).toMatchObject({ path: 'at' });
     expect((await check('email', '&at=2026-03-01T21:00:00Z&at=2026-03-02T21:00:00Z')).status).toBe(400);
+    // `transactional` is true or false: anything else would silently answer for a marketing message.
+    expect((await check('sms', '&transactional=false')).body).toMatchObject({ allowed: false, reason: 'frequency_cap' });
+    for (const value of ['yes', '1', 'TRUE', '']) {
+      expect(await check('sms', `&transactional=${value}`)).toMatchObject({
+        status: 400,
+        body: { path: 'transactional', message: `transactional must be true or false, got "${value}"` },
+      });
+    }
   });
 });
