@@ -136,7 +136,8 @@ function parseTriggerBody(body: unknown): TriggerRequest {
   const { userId, anonymousId, properties } = body as Record<string, unknown>;
   for (const [name, value] of Object.entries({ userId, anonymousId })) {
     if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 1000)) {
-      throw new BadRequestError(`${name} must be a non-empty string`, name);
+      const tooLong = typeof value === 'string' && value.length > 1000 ? `, got ${value.length} characters` : '';
+      throw new BadRequestError(`${name} must be a non-empty string of at most 1000 characters${tooLong}`, name);
     }
   }
   if (userId === undefined && anonymousId === undefined) throw new BadRequestError('userId or anonymousId is required', 'userId');

@@ -174,6 +174,20 @@ describe('scenarios over HTTP', () => {
     expect(await ofType('racer', 'EnrollmentStarted')).toHaveLength(64);
     const missingKey = await adminSend('POST', `${herald.url}/api/scenarios/flash-sale/trigger`, { userId: 'racer' });
     expect(missingKey.status).toBe(400);
+    // A bad body names the field and what is wrong with it.
+    const badBody = async (body: unknown) => {
+      const response = await fetch(`${herald.url}/api/scenarios/flash-sale/trigger`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer adm_test_admin_token', 'content-type': 'application/json', 'idempotency-key': 'bad-body' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    expect(await badBody({ userId: '' })).toMatchObject({ status: 400, body: { path: 'userId', message: 'userId must be a non-empty string of at most 1000 characters' } });
+    expect(await badBody({ anonymousId: 'a'.repeat(1001) })).toMatchObject({
+      status: 400,
+      body: { path: 'anonymousId', message: 'anonymousId must be a non-empty string of at most 1000 characters, got 1001 characters' },
+    });
   });
 
   it("is one person after sign-in: the caps count the guest's messages, and a branch sees what the guest did and their traits", async () => {
