@@ -10,7 +10,7 @@ import { WorkspacesService } from '../workspaces/workspaces.service';
 import { ScenarioCatalog } from './scenario-catalog';
 import { ScenarioTriggers } from './scenario-triggers';
 import { ScenarioSimulations } from './simulation/scenario-simulations';
-import { windowBound } from './simulation/simulate-scenario';
+import { unsimulatedTrigger, windowBound } from './simulation/simulate-scenario';
 
 @ApiTags('scenarios')
 @ApiBearerAuth()
@@ -48,6 +48,8 @@ export class ScenariosController {
     const space = workspaceFrom(this.workspaces, workspace);
     const parsed = parseScenarioDefinition(body);
     if (!parsed.ok) throw new InvalidDefinitionError('scenario definition', parsed.problems);
+    const unsimulated = unsimulatedTrigger(parsed.definition);
+    if (unsimulated) throw new BadRequestError(unsimulated.message, unsimulated.path);
     return this.simulations.run(parsed.definition, { workspace: space, from: bound('from', from), to: to === undefined ? undefined : bound('to', to) });
   }
 

@@ -410,6 +410,14 @@ describe('simulating a draft over HTTP', () => {
     expect(invalid).toMatchObject({ status: 400, body: { error: 'invalid_definition' } });
     expect(invalid.body.problems.map((p: { path: string }) => p.path)).toContain('steps[0].wait');
     expect((await simulate('?from=2026-03-01', 'id: [unclosed')).status).toBe(400);
+    // Only recorded events trigger a simulated draft: a broadcast or an API trigger would find none.
+    const broadcast = { id: 'news', name: 'News', trigger: { schedule: { segment: 'pro', every: '1d' } }, steps: [{ id: 'a', wait: '1d' }] };
+    expect(await simulate('?from=2026-03-01', broadcast, 'application/json')).toMatchObject({
+      status: 400,
+      body: { error: 'bad_request', path: 'trigger.schedule', message: expect.stringContaining('a scheduled broadcast cannot be simulated') },
+    });
+    const receipt = { id: 'receipt', name: 'Receipt', trigger: { api: true }, steps: [{ id: 'a', wait: '1d' }] };
+    expect(await simulate('?from=2026-03-01', receipt, 'application/json')).toMatchObject({ status: 400, body: { path: 'trigger.api' } });
 
     const anonymous = await fetch(`${herald.url}/api/scenarios/simulate?from=2026-03-01`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: cart() });
     expect(anonymous.status).toBe(401);
