@@ -237,7 +237,12 @@ export class AppModule {
           ),
           inject: [STATE_DB, EVENT_STORE, CLOCK, SegmentsProjection],
         },
-        { provide: SegmentCatalog, useFactory: (store: EventStore, clock: Clock) => new SegmentCatalog(store, clock), inject: [EVENT_STORE, CLOCK] },
+        {
+          provide: SegmentCatalog,
+          useFactory: (store: EventStore, clock: Clock) =>
+            new SegmentCatalog(store, clock, (workspace, segmentId) => new ScenarioCatalog(store, clock).usingSegment(workspace, segmentId)),
+          inject: [EVENT_STORE, CLOCK],
+        },
         {
           provide: MessagingSettingsService,
           useFactory: (store: EventStore, clock: Clock) => new MessagingSettingsService(store, clock),

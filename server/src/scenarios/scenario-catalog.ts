@@ -138,6 +138,14 @@ export class ScenarioCatalog {
     ];
   }
 
+  /** The scenarios, archived ones aside, whose latest version names the segment. */
+  async usingSegment(workspace: string, segmentId: string): Promise<string[]> {
+    return (await this.read(workspace))
+      .current()
+      .filter(({ definition }) => scenarioReferences(definition).segments.some(({ segment }) => segment === segmentId))
+      .map(({ definition }) => definition.id);
+  }
+
   async setStatus(workspace: string, id: string, status: ScenarioStatus): Promise<ScenarioEntry> {
     const catalog = await this.read(workspace);
     const entry = catalog.entries.get(id);

@@ -125,6 +125,18 @@ describe('segments', () => {
     expect((await adminSend('DELETE', `${herald.url}/api/segments/pro-emailable`)).status).toBe(200);
     expect((await adminGet(`${herald.url}/api/segments/pro-emailable`)).status).toBe(404);
     expect((await adminSend('DELETE', `${herald.url}/api/segments/pro`)).status).toBe(200);
+
+    // A scenario that names a segment keeps it until the scenario is archived.
+    await adminSend('POST', `${herald.url}/api/segments`, { id: 'lapsed', name: 'Lapsed', where: { not: { performed: 'Logged In', within: '14d' } } });
+    const winback = { id: 'winback', name: 'Win-back', trigger: { segment: { entered: 'lapsed' } }, steps: [{ id: 'mail', send: { channel: 'email', template: 'winback-plain' } }] };
+    expect((await adminSend('POST', `${herald.url}/api/scenarios`, winback)).status).toBe(201);
+    expect(await adminSend('DELETE', `${herald.url}/api/segments/lapsed`)).toEqual({
+      status: 409,
+      body: { error: 'conflict', message: 'Segment lapsed is used by scenario winback; change or archive it first' },
+    });
+    expect((await adminGet(`${herald.url}/api/segments/lapsed`)).status).toBe(200);
+    await adminSend('POST', `${herald.url}/api/scenarios/winback/archive`);
+    expect((await adminSend('DELETE', `${herald.url}/api/segments/lapsed`)).status).toBe(200);
   });
 
   it('rejects invalid definitions with a 400 naming the path, and stores nothing', async () => {
