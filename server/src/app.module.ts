@@ -237,7 +237,12 @@ export class AppModule {
           ),
           inject: [STATE_DB, EVENT_STORE, CLOCK, SegmentsProjection],
         },
-        { provide: SegmentCatalog, useFactory: (store: EventStore, clock: Clock) => new SegmentCatalog(store, clock), inject: [EVENT_STORE, CLOCK] },
+        {
+          provide: SegmentCatalog,
+          useFactory: (store: EventStore, clock: Clock) =>
+            new SegmentCatalog(store, clock, (workspace, segmentId) => new ScenarioCatalog(store, clock).usingSegment(workspace, segmentId)),
+          inject: [EVENT_STORE, CLOCK],
+        },
         {
           provide: MessagingSettingsService,
           useFactory: (store: EventStore, clock: Clock) => new MessagingSettingsService(store, clock),
@@ -249,7 +254,15 @@ export class AppModule {
           useFactory: (settings: MessagingSettingsService, clock: Clock) => new UserCaps(settings, clock),
           inject: [MessagingSettingsService, CLOCK],
         },
-        { provide: ScenarioCatalog, useFactory: (store: EventStore, clock: Clock) => new ScenarioCatalog(store, clock), inject: [EVENT_STORE, CLOCK] },
+        {
+          provide: ScenarioCatalog,
+          useFactory: (store: EventStore, clock: Clock, segments: SegmentCatalog, templates: TemplateStore) =>
+            new ScenarioCatalog(store, clock, {
+              segmentIds: async (workspace) => new Set((await segments.read(workspace)).entries.keys()),
+              templateIds: async (workspace) => new Set((await templates.read(workspace)).templates.keys()),
+            }),
+          inject: [EVENT_STORE, CLOCK, SegmentCatalog, TemplateStore],
+        },
         {
           provide: ScenarioEngine,
           useFactory: (store: EventStore, catalog: ScenarioCatalog, settings: MessagingSettingsService) => new ScenarioEngine(store, catalog, settings),

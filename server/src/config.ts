@@ -89,7 +89,7 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
     defaultWriteKey: env.DEFAULT_WRITE_KEY || undefined,
     logLevel: env.LOG_LEVEL ?? 'info',
     dashboardDir: resolve(env.DASHBOARD_DIR ?? resolve(__dirname, '../../dashboard/dist')),
-    webhookRetryBaseMs: Number(env.WEBHOOK_RETRY_BASE_MS ?? 500),
+    webhookRetryBaseMs: positiveInteger('WEBHOOK_RETRY_BASE_MS', env.WEBHOOK_RETRY_BASE_MS, 500),
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/$/, ''),
     linkSecret: env.LINK_SECRET || undefined,
     channels: {
@@ -109,9 +109,10 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
         : undefined,
       webPush: { enabled: env.WEB_PUSH !== 'off', subject: env.VAPID_SUBJECT || 'mailto:herald@localhost' },
       dispatch: {
-        concurrency: Number(env.DISPATCH_CONCURRENCY ?? 32),
-        maxAttempts: Number(env.DISPATCH_MAX_ATTEMPTS ?? 4),
-        retryBaseMs: Number(env.DISPATCH_RETRY_BASE_MS ?? 1000),
+        // Refused at start when not whole numbers: NaN here would stop sending or retrying without a word.
+        concurrency: positiveInteger('DISPATCH_CONCURRENCY', env.DISPATCH_CONCURRENCY, 32),
+        maxAttempts: positiveInteger('DISPATCH_MAX_ATTEMPTS', env.DISPATCH_MAX_ATTEMPTS, 4),
+        retryBaseMs: positiveInteger('DISPATCH_RETRY_BASE_MS', env.DISPATCH_RETRY_BASE_MS, 1000),
       },
     },
     analytics: {

@@ -22,4 +22,13 @@ describe('configFromEnv', () => {
   it('refuses a PORT that is not a port number', () => {
     for (const port of ['http', '-1', '65536', '30.5']) expect(() => configFromEnv({ PORT: port })).toThrow(/PORT must be a port number/);
   });
+
+  it('takes the dispatch and webhook retry settings as whole numbers, and refuses anything else at start', () => {
+    expect(configFromEnv({}).channels.dispatch).toEqual({ concurrency: 32, maxAttempts: 4, retryBaseMs: 1000 });
+    expect(configFromEnv({ DISPATCH_RETRY_BASE_MS: '300000', DISPATCH_MAX_ATTEMPTS: '6' }).channels.dispatch).toMatchObject({ maxAttempts: 6, retryBaseMs: 300000 });
+    expect(() => configFromEnv({ DISPATCH_RETRY_BASE_MS: '5m' })).toThrow('DISPATCH_RETRY_BASE_MS must be a positive integer, got 5m');
+    expect(() => configFromEnv({ DISPATCH_MAX_ATTEMPTS: '0' })).toThrow('DISPATCH_MAX_ATTEMPTS must be a positive integer, got 0');
+    expect(() => configFromEnv({ DISPATCH_CONCURRENCY: 'lots' })).toThrow('DISPATCH_CONCURRENCY must be a positive integer, got lots');
+    expect(() => configFromEnv({ WEBHOOK_RETRY_BASE_MS: '1.5' })).toThrow('WEBHOOK_RETRY_BASE_MS must be a positive integer, got 1.5');
+  });
 });

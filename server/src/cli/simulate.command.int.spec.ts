@@ -297,6 +297,13 @@ describe('herald simulate', () => {
     await expect(run(process.execPath, [bin, '--data-dir', dataDir, 'simulate', scenarioFile, '--from', 'last tuesday'])).rejects.toMatchObject({
       stderr: expect.stringContaining('expected an ISO 8601 date'),
     });
+    // A draft no recorded event can trigger is refused rather than reported with nobody enrolled.
+    const receipt = join(__dirname, '../../../examples/scenarios/service-notification.yaml');
+    await expect(run(process.execPath, [bin, '--data-dir', dataDir, 'simulate', receipt, '--from', '2026-03-02'])).rejects.toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: expect.stringContaining('trigger.api: an API-triggered scenario cannot be simulated'),
+    });
     expect(snapshot(dataDir)).toEqual(before);
   });
 

@@ -10,7 +10,7 @@ import { InvalidArgumentError } from 'commander';
 import { type MessagingSettings, parseMessagingSettings, parseScenarioDefinition, type ScenarioDefinition, type SuppressionReason } from '@herald/projections';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import type { EventStore } from '../event-store/event-store.port';
-import { type SimulateOptions, type SimulationReport, simulateScenario, SUPPRESSION_REASONS, windowBound } from '../scenarios/simulation/simulate-scenario';
+import { type SimulateOptions, type SimulationReport, simulateScenario, SUPPRESSION_REASONS, unsimulatedTrigger, windowBound } from '../scenarios/simulation/simulate-scenario';
 
 
 /** A `--from` / `--to` value: an ISO 8601 date or date-time; without an offset it is UTC. */
@@ -49,6 +49,8 @@ function problemsError(path: string, what: string, problems: Array<{ path: strin
 export function loadScenarioFile(path: string): ScenarioDefinition {
   const parsed = parseScenarioDefinition(readDocument(path, 'scenario file'));
   if (!parsed.ok) throw problemsError(path, 'scenario', parsed.problems);
+  const unsimulated = unsimulatedTrigger(parsed.definition);
+  if (unsimulated) throw new Error(`${path}: ${unsimulated.path}: ${unsimulated.message}`);
   return parsed.definition;
 }
 

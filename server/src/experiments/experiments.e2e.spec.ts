@@ -8,7 +8,7 @@ import Database from 'better-sqlite3';
 import { join } from 'node:path';
 import { EVENT_STORE, type EventStore, type RecordedEvent } from '../event-store/event-store.port';
 import { TestClock } from '../shared/clock';
-import { adminGet, adminSend, eventually, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, eventually, post, saveTemplates, startTestApp, type TestApp } from '../test-support/herald-test-app';
 
 const HOUR = 3_600_000;
 const T0 = new Date('2026-03-02T10:00:00Z');
@@ -121,6 +121,7 @@ describe('experiments over HTTP', () => {
   let conclusionId: string;
 
   it('answers 404 for an unknown scenario or step, and 401 without the admin token', async () => {
+    await saveTemplates(herald.url, 'promo-plain', 'promo-discount', 'club-a', 'club-b');
     expect((await adminSend('POST', `${herald.url}/api/scenarios`, autoScenario)).status).toBe(201);
     expect((await adminSend('POST', `${herald.url}/api/scenarios`, manualScenario)).status).toBe(201);
     expect(await results('nope', 'offer')).toMatchObject({ status: 404, body: { error: 'not_found', message: 'No scenario nope' } });

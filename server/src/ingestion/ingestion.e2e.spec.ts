@@ -160,6 +160,21 @@ describe('tracking API over HTTP', () => {
     expect((await post(`${herald.url}/v1/batch`, { batch: [{ ...body, type: 'track' }] })).status).toBe(200);
     const history = await historyOf('dup-user');
     expect(history.events.filter((e: { data: { messageId: string } }) => e.data.messageId === messageId)).toHaveLength(1);
+
+    // One batch carrying a messageId twice (a client that queued a retry beside the original) stores
+    // its first copy, as two calls would, instead of refusing the whole batch.
+    const twice = randomUUID();
+    const batch = [
+      { type: 'track', userId: 'dup-batch', event: 'Order Completed', messageId: twice, properties: { copy: 1 } },
+      { type: 'track', userId: 'dup-batch', event: 'Product Viewed' },
+      { type: 'track', userId: 'dup-batch', event: 'Order Completed', messageId: twice, properties: { copy: 2 } },
+    ];
+    expect(await post(`${herald.url}/v1/batch`, { batch })).toMatchObject({ status: 200, body: { success: true } });
+    const stored = (await historyOf('dup-batch')).events.map((e: { data: { event: string; properties?: { copy: number } } }) => [e.data.event, e.data.properties?.copy]);
+    expect(stored).toEqual([
+      ['Order Completed', 1],
+      ['Product Viewed', undefined],
+    ]);
   });
 
   it('accepts gzip-compressed bodies', async () => {

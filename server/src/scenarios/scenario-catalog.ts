@@ -8,6 +8,7 @@ import {
   type ExperimentConcluded,
   parseScenarioDefinition,
   type ScenarioCatalogView,
+  scenarioReferences,
   type ScenarioDefinition,
   type ScenarioStatus,
 } from '@herald/projections';
@@ -50,10 +51,18 @@ export interface ScenarioCatalogSnapshot extends ScenarioCatalogView {
   conclusion(scenarioId: string, stepId: string): ScenarioConclusion | undefined;
 }
 
+/** The ids of the segments and templates a workspace has now, for the check at publish. */
+export interface WorkspaceReferences {
+  segmentIds(workspace: string): Promise<Set<string>>;
+  templateIds(workspace: string): Promise<Set<string>>;
+}
+
 export class ScenarioCatalog {
   constructor(
     private readonly store: EventStore,
     private readonly clock: Clock,
+    /** Without it (tests of the engine, the CLI), names are not checked at publish. */
+    private readonly references?: WorkspaceReferences,
   ) {}
 
   async read(workspace: string): Promise<ScenarioCatalogSnapshot> {
@@ -94,6 +103,8 @@ export class ScenarioCatalog {
     const parsed = parseScenarioDefinition(input);
     if (!parsed.ok) throw new InvalidDefinitionError('scenario definition', parsed.problems);
     const definition = parsed.definition;
+    const missing = await this.missingReferences(workspace, definition);
+    if (missing.length > 0) throw new InvalidDefinitionError('scenario definition', missing);
     const catalog = await this.read(workspace);
     const entry = catalog.entries.get(definition.id);
     const latest = entry?.versions.at(-1);
@@ -103,6 +114,36 @@ export class ScenarioCatalog {
     const version = (latest?.version ?? 0) + 1;
     await this.append(workspace, catalog.revision, SCENARIO_PUBLISHED, { definition, version } satisfies ScenarioPublishedData);
     return { id: definition.id, version, created: true };
+  }
+
+  /**
+   * Segments and templates the definition names that the workspace does not have: a typo would
+   * otherwise fail every message at send time (`template_missing`), or leave a segment trigger that
+   * never fires.
+   */
+  private async missingReferences(workspace: string, definition: ScenarioDefinition): Promise<Array<{ path: string; message: string }>> {
+    if (!this.references) return [];
+    const { segments, templates } = scenarioReferences(definition);
+    const [segmentIds, templateIds] = await Promise.all([
+      segments.length > 0 ? this.references.segmentIds(workspace) : new Set<string>(),
+      templates.length > 0 ? this.references.templateIds(workspace) : new Set<string>(),
+    ]);
+    return [
+      ...segments
+        .filter(({ segment }) => !segmentIds.has(segment))
+        .map(({ segment, path }) => ({ path, message: `segment "${segment}" does not exist in workspace ${workspace}; define it first (POST /api/segments)` })),
+      ...templates
+        .filter(({ template }) => !templateIds.has(template))
+        .map(({ template, path }) => ({ path, message: `template "${template}" does not exist in workspace ${workspace}; save it first (PUT /api/templates/${template})` })),
+    ];
+  }
+
+  /** The scenarios, archived ones aside, whose latest version names the segment. */
+  async usingSegment(workspace: string, segmentId: string): Promise<string[]> {
+    return (await this.read(workspace))
+      .current()
+      .filter(({ definition }) => scenarioReferences(definition).segments.some(({ segment }) => segment === segmentId))
+      .map(({ definition }) => definition.id);
   }
 
   async setStatus(workspace: string, id: string, status: ScenarioStatus): Promise<ScenarioEntry> {

@@ -10,7 +10,7 @@ import { WorkspacesService } from '../workspaces/workspaces.service';
 import { ScenarioCatalog } from './scenario-catalog';
 import { ScenarioTriggers } from './scenario-triggers';
 import { ScenarioSimulations } from './simulation/scenario-simulations';
-import { windowBound } from './simulation/simulate-scenario';
+import { unsimulatedTrigger, windowBound } from './simulation/simulate-scenario';
 
 @ApiTags('scenarios')
 @ApiBearerAuth()
@@ -48,6 +48,8 @@ export class ScenariosController {
     const space = workspaceFrom(this.workspaces, workspace);
     const parsed = parseScenarioDefinition(body);
     if (!parsed.ok) throw new InvalidDefinitionError('scenario definition', parsed.problems);
+    const unsimulated = unsimulatedTrigger(parsed.definition);
+    if (unsimulated) throw new BadRequestError(unsimulated.message, unsimulated.path);
     return this.simulations.run(parsed.definition, { workspace: space, from: bound('from', from), to: to === undefined ? undefined : bound('to', to) });
   }
 
@@ -136,7 +138,8 @@ function parseTriggerBody(body: unknown): TriggerRequest {
   const { userId, anonymousId, properties } = body as Record<string, unknown>;
   for (const [name, value] of Object.entries({ userId, anonymousId })) {
     if (value !== undefined && (typeof value !== 'string' || value.length === 0 || value.length > 1000)) {
-      throw new BadRequestError(`${name} must be a non-empty string`, name);
+      const tooLong = typeof value === 'string' && value.length > 1000 ? `, got ${value.length} characters` : '';
+      throw new BadRequestError(`${name} must be a non-empty string of at most 1000 characters${tooLong}`, name);
     }
   }
   if (userId === undefined && anonymousId === undefined) throw new BadRequestError('userId or anonymousId is required', 'userId');

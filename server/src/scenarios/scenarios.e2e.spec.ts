@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
 import { TestClock } from '../shared/clock';
-import { adminGet, adminSend, eventually, post, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, eventually, post, saveTemplates, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
 import { Broadcasts } from './broadcasts';
 import { ScenarioEngine } from './scenario-engine';
@@ -72,6 +72,35 @@ describe('scenarios over HTTP', () => {
     ]);
   });
 
+  it('refuses a definition naming a template or segment the workspace does not have, with their paths, and stores nothing', async () => {
+    const head = async () => (await herald.app.get<EventStore>(EVENT_STORE).readStream('scenarios-default')).length;
+    const refs = {
+      id: 'refs',
+      name: 'References',
+      trigger: { segment: { entered: 'vips' } },
+      steps: [
+        { id: 'check', branch: [{ when: { segment: 'lapsed' }, next: 'hello' }], otherwise: 'hello' },
+        { id: 'hello', send: { channel: 'email', template: 'cart-plian' } },
+      ],
+    };
+    const refused = await adminSend('POST', `${herald.url}/api/scenarios`, refs);
+    expect(refused.status).toBe(400);
+    expect(refused.body.error).toBe('invalid_definition');
+    expect(refused.body.problems).toEqual([
+      { path: 'trigger.segment.entered', message: 'segment "vips" does not exist in workspace default; define it first (POST /api/segments)' },
+      { path: 'steps[0].branch[0].when.segment', message: 'segment "lapsed" does not exist in workspace default; define it first (POST /api/segments)' },
+      { path: 'steps[1].send.template', message: 'template "cart-plian" does not exist in workspace default; save it first (PUT /api/templates/cart-plian)' },
+    ]);
+    expect(await head()).toBe(0);
+
+    // Once they exist, the same scenario publishes.
+    for (const id of ['vips', 'lapsed']) {
+      expect((await adminSend('POST', `${herald.url}/api/segments`, { id, name: id, where: { trait: 'vip', op: 'exists' } })).status).toBe(201);
+    }
+    const fixed = { ...refs, steps: [refs.steps[0], { id: 'hello', send: { channel: 'email', template: 'cart-plain' } }] };
+    expect(await adminSend('POST', `${herald.url}/api/scenarios`, fixed)).toEqual({ status: 201, body: { id: 'refs', version: 1 } });
+  });
+
   it('runs the abandoned cart: 1 h later the hashed email variant, 24 h later the SMS; with an order in between, no SMS', async () => {
     await publishExample('abandoned-cart');
     const ada = userNotInHoldout('ada-');
@@ -116,6 +145,7 @@ describe('scenarios over HTTP', () => {
 
   it('queues exactly one message when 64 API triggers race against a cap of 1, and replays an Idempotency-Key', async () => {
     await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'any', max: 1, per: '1d' }] });
+    await saveTemplates(herald.url, 'flash-sale');
     expect(
       (
         await adminSend('POST', `${herald.url}/api/scenarios`, {
@@ -144,10 +174,25 @@ describe('scenarios over HTTP', () => {
     expect(await ofType('racer', 'EnrollmentStarted')).toHaveLength(64);
     const missingKey = await adminSend('POST', `${herald.url}/api/scenarios/flash-sale/trigger`, { userId: 'racer' });
     expect(missingKey.status).toBe(400);
+    // A bad body names the field and what is wrong with it.
+    const badBody = async (body: unknown) => {
+      const response = await fetch(`${herald.url}/api/scenarios/flash-sale/trigger`, {
+        method: 'POST',
+        headers: { authorization: 'Bearer adm_test_admin_token', 'content-type': 'application/json', 'idempotency-key': 'bad-body' },
+        body: JSON.stringify(body),
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    expect(await badBody({ userId: '' })).toMatchObject({ status: 400, body: { path: 'userId', message: 'userId must be a non-empty string of at most 1000 characters' } });
+    expect(await badBody({ anonymousId: 'a'.repeat(1001) })).toMatchObject({
+      status: 400,
+      body: { path: 'anonymousId', message: 'anonymousId must be a non-empty string of at most 1000 characters, got 1001 characters' },
+    });
   });
 
   it("is one person after sign-in: the caps count the guest's messages, and a branch sees what the guest did and their traits", async () => {
     await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'email', max: 1, per: '1d' }] });
+    await saveTemplates(herald.url, 'browse-tip', 'tip');
     const send = (id: string) => ({ id, send: { channel: 'email', template: id } });
     const publish = (definition: Record<string, unknown>) => adminSend('POST', `${herald.url}/api/scenarios`, definition);
     const browse = { id: 'browse', name: 'Browse', trigger: { event: 'Product Viewed' }, entry: { reenter: 'always' }, steps: [send('browse-tip')] };
@@ -196,6 +241,7 @@ describe('scenarios over HTTP', () => {
       quietHours: { start: '21:00', end: '08:00' },
       timezone: 'UTC',
     });
+    await saveTemplates(herald.url, 'promo-a', 'promo-b');
     const promo = {
       id: 'promo',
       name: 'Promo',
@@ -274,6 +320,7 @@ describe('scenarios over HTTP', () => {
     expect(scenario).toMatchObject({ status: 400, body: { error: 'invalid_definition', problems: [{ path: expect.stringMatching(/^steps\[0\]\.a/) }] } });
     const segment = await adminSend('POST', `${herald.url}/api/segments`, `{"id":"deep","name":"Deep","where":{"all":${'['.repeat(3000)}${']'.repeat(3000)}}}`);
     expect(segment).toMatchObject({ status: 400, body: { problems: [{ path: expect.stringMatching(/^where\.all\[0\]/) }] } });
+    await saveTemplates(herald.url, 'receipt');
     await adminSend('POST', `${herald.url}/api/scenarios`, {
       id: 'receipt',
       name: 'Receipt',
@@ -363,6 +410,14 @@ describe('simulating a draft over HTTP', () => {
     expect(invalid).toMatchObject({ status: 400, body: { error: 'invalid_definition' } });
     expect(invalid.body.problems.map((p: { path: string }) => p.path)).toContain('steps[0].wait');
     expect((await simulate('?from=2026-03-01', 'id: [unclosed')).status).toBe(400);
+    // Only recorded events trigger a simulated draft: a broadcast or an API trigger would find none.
+    const broadcast = { id: 'news', name: 'News', trigger: { schedule: { segment: 'pro', every: '1d' } }, steps: [{ id: 'a', wait: '1d' }] };
+    expect(await simulate('?from=2026-03-01', broadcast, 'application/json')).toMatchObject({
+      status: 400,
+      body: { error: 'bad_request', path: 'trigger.schedule', message: expect.stringContaining('a scheduled broadcast cannot be simulated') },
+    });
+    const receipt = { id: 'receipt', name: 'Receipt', trigger: { api: true }, steps: [{ id: 'a', wait: '1d' }] };
+    expect(await simulate('?from=2026-03-01', receipt, 'application/json')).toMatchObject({ status: 400, body: { path: 'trigger.api' } });
 
     const anonymous = await fetch(`${herald.url}/api/scenarios/simulate?from=2026-03-01`, { method: 'POST', headers: { 'content-type': 'application/yaml' }, body: cart() });
     expect(anonymous.status).toBe(401);
@@ -386,6 +441,7 @@ describe('webhook steps', () => {
     await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
     try {
+      await saveTemplates(herald.url, 'vip-thanks');
       const published = await adminSend('POST', `${herald.url}/api/scenarios`, {
         id: 'vip',
         name: 'VIP order',
@@ -417,6 +473,7 @@ describe('webhook steps', () => {
 describe('scheduled broadcasts', () => {
   it('enrols the segment members at a local time in each member zone, once', async () => {
     await adminSend('POST', `${herald.url}/api/segments`, { id: 'pro', name: 'Pro', where: { trait: 'plan', op: 'eq', value: 'pro' } });
+    await saveTemplates(herald.url, 'newsletter-march');
     expect(
       (
         await adminSend('POST', `${herald.url}/api/scenarios`, {

@@ -36,6 +36,8 @@ export class SegmentCatalog {
   constructor(
     private readonly store: EventStore,
     private readonly clock: Clock,
+    /** The scenarios (not archived) that name a segment; without it, only other segments are checked. */
+    private readonly scenariosUsing?: (workspace: string, segmentId: string) => Promise<string[]>,
   ) {}
 
   async read(workspace: string): Promise<Catalog> {
@@ -82,6 +84,11 @@ export class SegmentCatalog {
     const users = [...catalog.entries.values()].filter((other) => other.definition.id !== id && refersTo(other.definition, id));
     if (users.length > 0) {
       throw new ConflictError(`Segment ${id} is used by ${users.map((u) => u.definition.id).join(', ')}; change those first`);
+    }
+    // A scenario triggered by (or branching on) a deleted segment would go quiet without a word.
+    const scenarios = (await this.scenariosUsing?.(workspace, id)) ?? [];
+    if (scenarios.length > 0) {
+      throw new ConflictError(`Segment ${id} is used by scenario ${scenarios.join(', ')}; change or archive it first`);
     }
     await this.append(workspace, catalog.revision, SEGMENT_DELETED, { segmentId: id, version: entry.version } satisfies SegmentDeletedData);
   }

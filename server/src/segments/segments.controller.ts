@@ -78,7 +78,7 @@ export class SegmentsController {
 
   @Delete(':id')
   @HttpCode(200)
-  @ApiOperation({ summary: 'Delete a segment; its members exit. 409 while another segment refers to it' })
+  @ApiOperation({ summary: 'Delete a segment; its members exit. 409 while another segment, or a scenario that is not archived, refers to it' })
   async remove(@Param('id') id: string, @Query('workspace') workspace?: string) {
     await this.catalog.delete(workspaceFrom(this.workspaces, workspace), id);
     return { id, deleted: true };

@@ -125,6 +125,18 @@ describe('segments', () => {
     expect((await adminSend('DELETE', `${herald.url}/api/segments/pro-emailable`)).status).toBe(200);
     expect((await adminGet(`${herald.url}/api/segments/pro-emailable`)).status).toBe(404);
     expect((await adminSend('DELETE', `${herald.url}/api/segments/pro`)).status).toBe(200);
+
+    // A scenario that names a segment keeps it until the scenario is archived.
+    await adminSend('POST', `${herald.url}/api/segments`, { id: 'lapsed', name: 'Lapsed', where: { not: { performed: 'Logged In', within: '14d' } } });
+    const winback = { id: 'winback', name: 'Win-back', trigger: { segment: { entered: 'lapsed' } }, steps: [{ id: 'mail', send: { channel: 'email', template: 'winback-plain' } }] };
+    expect((await adminSend('POST', `${herald.url}/api/scenarios`, winback)).status).toBe(201);
+    expect(await adminSend('DELETE', `${herald.url}/api/segments/lapsed`)).toEqual({
+      status: 409,
+      body: { error: 'conflict', message: 'Segment lapsed is used by scenario winback; change or archive it first' },
+    });
+    expect((await adminGet(`${herald.url}/api/segments/lapsed`)).status).toBe(200);
+    await adminSend('POST', `${herald.url}/api/scenarios/winback/archive`);
+    expect((await adminSend('DELETE', `${herald.url}/api/segments/lapsed`)).status).toBe(200);
   });
 
   it('rejects invalid definitions with a 400 naming the path, and stores nothing', async () => {
@@ -252,5 +264,13 @@ describe('frequency caps and quiet hours for a user', () => {
     expect((await check('email', '&at=soon')).status).toBe(400);
     expect((await check('email', `&at=${encodeURIComponent('March 1, 2026 21:00')}`)).body).toMatchObject({ path: 'at' });
     expect((await check('email', '&at=2026-03-01T21:00:00Z&at=2026-03-02T21:00:00Z')).status).toBe(400);
+    // `transactional` is true or false: anything else would silently answer for a marketing message.
+    expect((await check('sms', '&transactional=false')).body).toMatchObject({ allowed: false, reason: 'frequency_cap' });
+    for (const value of ['yes', '1', 'TRUE', '']) {
+      expect(await check('sms', `&transactional=${value}`)).toMatchObject({
+        status: 400,
+        body: { path: 'transactional', message: `transactional must be true or false, got "${value}"` },
+      });
+    }
   });
 });

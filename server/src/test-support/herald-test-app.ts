@@ -97,6 +97,17 @@ export async function adminSend(method: string, url: string, body?: unknown, con
   return { status: response.status, body: text ? JSON.parse(text) : undefined };
 }
 
+/**
+ * Saves a one-line Liquid template under each id, for tests whose scenarios send messages nobody
+ * reads: a scenario may only name templates its workspace has.
+ */
+export async function saveTemplates(baseUrl: string, ...ids: string[]): Promise<void> {
+  for (const id of ids) {
+    const saved = await adminSend('PUT', `${baseUrl}/api/templates/${id}`, { format: 'liquid', subject: id, body: `Template ${id}` });
+    if (saved.status !== 201 && saved.status !== 200) throw new Error(`Saving template ${id}: ${saved.status} ${JSON.stringify(saved.body)}`);
+  }
+}
+
 /** Polls until `check` returns a truthy value (projections catch up asynchronously). */
 export async function eventually<T>(check: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;

@@ -44,6 +44,9 @@ export async function sendCheck(caps: UserCaps, workspace: string, record: Perso
   if (!query.channel || !(CHANNELS as readonly string[]).includes(query.channel)) {
     throw new BadRequestError(`channel must be one of ${CHANNELS.join(', ')}`, 'channel');
   }
+  if (query.transactional !== undefined && query.transactional !== 'true' && query.transactional !== 'false') {
+    throw new BadRequestError(`transactional must be true or false, got ${JSON.stringify(query.transactional)}`, 'transactional');
+  }
   const now = query.at === undefined ? caps.now() : instantParam('at', query.at);
   const { settings } = await caps.settingsOf(workspace);
   const timezone = typeof record.profile.traits.timezone === 'string' ? record.profile.traits.timezone : undefined;

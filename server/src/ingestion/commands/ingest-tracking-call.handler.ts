@@ -77,6 +77,8 @@ export class IngestTrackingCallHandler implements ICommandHandler<IngestTracking
       ids = new Map();
       await this.dedupe.ready();
       messages = newMessages(workspace, messages, this.dedupe, duplicates, ids);
+    } else if (messages.length > 1) {
+      messages = firstOfEachId(messages);
     }
 
     // Resolve in order, so a link made by an earlier message of a batch routes the later ones.
@@ -150,6 +152,20 @@ function newMessages(
     if (known !== undefined && known !== 'stored') duplicates.push(known);
     return known === undefined;
   });
+}
+
+/**
+ * One call carrying a messageId twice stores its first copy, as two calls would: the embedded log
+ * refuses one append that holds an event id twice, which would refuse the whole batch.
+ */
+function firstOfEachId(messages: SegmentMessage[]): SegmentMessage[] {
+  const seen = new Set<string>();
+  const first = messages.filter((message) => {
+    if (seen.has(message.messageId)) return false;
+    seen.add(message.messageId);
+    return true;
+  });
+  return first.length === messages.length ? messages : first;
 }
 
 /** Done in the same synchronous step as the lookups, so a concurrent duplicate finds the append. */

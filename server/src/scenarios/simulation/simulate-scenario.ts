@@ -62,6 +62,22 @@ export function windowBound(which: 'from' | 'to', value: string): number | undef
   return which === 'to' && /^\d{4}-\d{2}-\d{2}$/.test(text) ? instant + DAY_MS - 1 : instant;
 }
 
+/**
+ * The simulation replays recorded events, so only `event` and `segment` triggers find any: a
+ * broadcast or an API-triggered draft would report nobody enrolled, which reads as a result. Such a
+ * draft is refused, with the path of its trigger.
+ */
+export function unsimulatedTrigger(definition: ScenarioDefinition): { path: string; message: string } | undefined {
+  const trigger = definition.trigger;
+  if ('schedule' in trigger) {
+    return { path: 'trigger.schedule', message: 'a scheduled broadcast cannot be simulated: the simulation replays recorded events, and only event and segment triggers are among them' };
+  }
+  if ('api' in trigger) {
+    return { path: 'trigger.api', message: 'an API-triggered scenario cannot be simulated: the simulation replays recorded events, and only event and segment triggers are among them' };
+  }
+  return undefined;
+}
+
 /** `from` is after `to`: there is no window to simulate. */
 export class SimulationWindowError extends Error {
   constructor(message: string) {
