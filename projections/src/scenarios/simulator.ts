@@ -7,7 +7,7 @@
 import type { DomainEvent } from '../events';
 import { IDENTITY_LINKED, type IdentityLink } from '../identity/identity';
 import type { MessagingSettings } from '../messaging';
-import { decide, type DecideCause, type ScenarioCatalogView } from './decide';
+import { decide, type DecideCause, decisionMoment, type ScenarioCatalogView } from './decide';
 import { decideMergeFrom, decideMergeInto, linkedPersons } from './merge';
 import { evolvePersonState, initialPersonState, type PersonState, type PersonStateOptions } from './person-state';
 import type { Decision, ScenarioTimerFired, TimerScheduled } from './scenario-events';
@@ -32,8 +32,8 @@ export class ScenarioSimulator {
     private readonly options: PersonStateOptions = {},
   ) {}
 
-  /** Folds a recorded event of `person` and lets the engine decide on it at `now` (default: its receivedAt). */
-  handle(person: string, event: DomainEvent, now = Date.parse(event.metadata.receivedAt)): Decision[] {
+  /** Folds a recorded event of `person` and lets the engine decide on it at `now` (default: when the server would, `decisionMoment`). */
+  handle(person: string, event: DomainEvent, now = decisionMoment(event)): Decision[] {
     this.fold(person, event);
     if (event.type === IDENTITY_LINKED) return this.link(event, now);
     return this.decideOn(person, { kind: 'event', event }, now, event.metadata.workspace);
