@@ -48,9 +48,15 @@ export class ScenarioSimulator {
     if (!persons) return [];
     const { from, into } = persons;
     const { workspace } = event.metadata;
-    const moved = decideMergeInto(this.stateOf(into), this.stateOf(from), event.id, this.scenarios);
+    // Only enrolments of the scenarios simulated here: others' (folded from a recorded log) are moved
+    // by the engine's own recorded decisions, and their timers are not this simulator's to fire.
+    const ours = (decision: Decision) => {
+      const scenarioId = (decision.data as { scenarioId?: string }).scenarioId;
+      return scenarioId === undefined || this.scenarios.latest(scenarioId) !== undefined;
+    };
+    const moved = decideMergeInto(this.stateOf(into), this.stateOf(from), event.id, this.scenarios).filter(ours);
     this.recordDecisions(into, event.id, moved, now, workspace);
-    const ended = decideMergeFrom(this.stateOf(from), this.stateOf(into), event.id);
+    const ended = decideMergeFrom(this.stateOf(from), this.stateOf(into), event.id).filter(ours);
     this.recordDecisions(from, event.id, ended, now, workspace);
     return [...moved, ...ended];
   }
