@@ -55,6 +55,18 @@ export function causeId(cause: DecideCause): string {
 }
 
 /** The decisions for `input.cause`; empty when it was already decided on. */
+/**
+ * The moment the engine decides on an event, the cause's moment for Herald: a timer's due time, a
+ * segment change's decision time (itself a timer's due time when time passing caused it), else when
+ * the event arrived. The server and the simulator both decide at it, so a timer that fired late
+ * gives the same decisions in both.
+ */
+export function decisionMoment(event: DomainEvent): number {
+  if (event.type === 'TimerFired') return Date.parse((event.data as { dueAt: string }).dueAt);
+  if (event.type === 'SegmentEntered' || event.type === 'SegmentExited') return Date.parse(event.metadata.occurredAt);
+  return Date.parse(event.metadata.receivedAt);
+}
+
 export function decide(state: PersonState, input: DecideInput): Decision[] {
   if (state.handled.includes(causeId(input.cause))) return [];
   const run = new Run(state, input);

@@ -2,7 +2,7 @@ import type { DomainEvent } from '../events';
 import { NO_SETTINGS, type MessagingSettings } from '../messaging';
 import { gbHash } from '../stats';
 import { decide, USER_ACTION_TYPES, userAction } from './decide';
-import { initialPersonState } from './person-state';
+import { evolvePersonState, initialPersonState } from './person-state';
 import type { ScenarioDefinition } from './scenario-definition';
 import { ScenarioSimulator, staticCatalog } from './simulator';
 
@@ -466,5 +466,21 @@ describe("dates in the person's zone, and the time of an action", () => {
     sim.advanceTo(received);
     sim.handle('user:g', order);
     expect(ofType(sim, 'user:g', 'GoalReached')).toHaveLength(1);
+  });
+
+  it('counts the goal window from the moment the enrolment started, not from when its cause arrived', () => {
+    // As the server records it: started at a segment timer's due time, the cause received 2 h later.
+    const started: DomainEvent = {
+      id: 'd1',
+      type: 'EnrollmentStarted',
+      data: { enrollmentId: 'abandoned-cart/1', scenarioId: 'abandoned-cart', version: 1, person: 'user:s', trigger: { eventId: 'x', type: 'SegmentEntered', properties: {} } },
+      metadata: { workspace: 'w', causationId: 'x', occurredAt: new Date(T0).toISOString(), receivedAt: new Date(T0 + 2 * HOUR).toISOString(), schemaVersion: 1 },
+    };
+    const state = evolvePersonState(initialPersonState('user:s'), started);
+    expect(state.enrollments['abandoned-cart/1'].startedAt).toBe(T0);
+    // 73 h after the start: outside the 72 h window, though within 72 h of the cause's arrival.
+    const order = tracked('Order Completed', T0 + 73 * HOUR);
+    const decisions = decide(state, { cause: { kind: 'event', event: order }, now: T0 + 73 * HOUR, scenarios: staticCatalog([{ definition: abandonedCart }]), settings: utcSettings });
+    expect(decisions.filter((d) => d.type === 'GoalReached')).toEqual([]);
   });
 });

@@ -84,11 +84,15 @@ export function evolvePersonState(state: PersonState, event: DomainEvent, option
       return { ...next, caps: evolveCapState(next.caps, event, options.capWindowMs ?? 30 * 86_400_000) };
     case 'EnrollmentStarted': {
       const data = event.data as EnrollmentStarted;
+      // The decision's moment (a timer's due time when a timer caused it), not when its cause arrived:
+      // goal windows and `entry.reenter` count from it, in the server and in the simulator alike.
+      const decided = Date.parse(event.metadata.occurredAt);
+      const startedAt = Number.isNaN(decided) ? now : decided;
       const enrollment: EnrollmentState = {
         id: data.enrollmentId,
         scenarioId: data.scenarioId,
         version: data.version,
-        startedAt: now,
+        startedAt,
         trigger: data.trigger,
         status: 'active',
         variants: {},
@@ -99,7 +103,7 @@ export function evolvePersonState(state: PersonState, event: DomainEvent, option
       return {
         ...next,
         enrollments: { ...next.enrollments, [data.enrollmentId]: enrollment },
-        starts: { ...next.starts, [data.scenarioId]: { at: now, count: (previous?.count ?? 0) + 1 } },
+        starts: { ...next.starts, [data.scenarioId]: { at: startedAt, count: (previous?.count ?? 0) + 1 } },
       };
     }
     case 'PersonMerged': {

@@ -7,7 +7,7 @@
 import type { DomainEvent } from '../events';
 import { IDENTITY_LINKED, type IdentityLink } from '../identity/identity';
 import type { MessagingSettings } from '../messaging';
-import { decide, type DecideCause, type ScenarioCatalogView } from './decide';
+import { decide, type DecideCause, decisionMoment, type ScenarioCatalogView } from './decide';
 import { decideMergeFrom, decideMergeInto, linkedPersons } from './merge';
 import { evolvePersonState, initialPersonState, type PersonState, type PersonStateOptions } from './person-state';
 import type { Decision, ScenarioTimerFired, TimerScheduled } from './scenario-events';
@@ -32,8 +32,8 @@ export class ScenarioSimulator {
     private readonly options: PersonStateOptions = {},
   ) {}
 
-  /** Folds a recorded event of `person` and lets the engine decide on it at `now` (default: its receivedAt). */
-  handle(person: string, event: DomainEvent, now = Date.parse(event.metadata.receivedAt)): Decision[] {
+  /** Folds a recorded event of `person` and lets the engine decide on it at `now` (default: when the server would, `decisionMoment`). */
+  handle(person: string, event: DomainEvent, now = decisionMoment(event)): Decision[] {
     this.fold(person, event);
     if (event.type === IDENTITY_LINKED) return this.link(event, now);
     return this.decideOn(person, { kind: 'event', event }, now, event.metadata.workspace);
@@ -48,9 +48,15 @@ export class ScenarioSimulator {
     if (!persons) return [];
     const { from, into } = persons;
     const { workspace } = event.metadata;
-    const moved = decideMergeInto(this.stateOf(into), this.stateOf(from), event.id, this.scenarios);
+    // Only enrolments of the scenarios simulated here: others' (folded from a recorded log) are moved
+    // by the engine's own recorded decisions, and their timers are not this simulator's to fire.
+    const ours = (decision: Decision) => {
+      const scenarioId = (decision.data as { scenarioId?: string }).scenarioId;
+      return scenarioId === undefined || this.scenarios.latest(scenarioId) !== undefined;
+    };
+    const moved = decideMergeInto(this.stateOf(into), this.stateOf(from), event.id, this.scenarios).filter(ours);
     this.recordDecisions(into, event.id, moved, now, workspace);
-    const ended = decideMergeFrom(this.stateOf(from), this.stateOf(into), event.id);
+    const ended = decideMergeFrom(this.stateOf(from), this.stateOf(into), event.id).filter(ours);
     this.recordDecisions(from, event.id, ended, now, workspace);
     return [...moved, ...ended];
   }

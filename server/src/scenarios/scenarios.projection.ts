@@ -5,7 +5,7 @@
  * maintained from the `TimerScheduled` / `StepCompleted` / `EnrollmentExited` / `TimerFired` events
  * it reads back, so it is rebuilt from the log like any projection.
  */
-import { type DecideCause, type DomainEvent, type IdentityLink, personKeyOfStream, TRACKING_EVENT_TYPES, userAction } from '@herald/projections';
+import { type DecideCause, decisionMoment, type DomainEvent, type IdentityLink, personKeyOfStream, TRACKING_EVENT_TYPES, userAction } from '@herald/projections';
 import type { RecordedEvent } from '../event-store/event-store.port';
 import { IDENTITY_LINKED } from '../identity/identity.projection';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
@@ -98,14 +98,7 @@ export class ScenariosProjection implements HostedProjection {
       await this.engine.observe(workspace, person, event);
       return [];
     }
-    // Decide at the moment the cause happened for Herald: a timer's due time, a segment change's
-    // decision time (itself a timer's due time when time passing caused it), else when the event arrived.
-    const now =
-      event.type === 'TimerFired'
-        ? Date.parse((event.data as { dueAt: string }).dueAt)
-        : event.type === 'SegmentEntered' || event.type === 'SegmentExited'
-          ? Date.parse(event.metadata.occurredAt)
-          : Date.parse(event.metadata.receivedAt);
+    const now = decisionMoment(event as DomainEvent);
     const cause: DecideCause = { kind: 'event', event: event as DomainEvent };
     const catalog = await this.engine.catalogOf(workspace);
     await this.engine.decideAndAppend(workspace, person, cause, now, {

@@ -86,8 +86,11 @@ export class SegmentEngine {
         return this.onLinked(event, event.data as { key: string; userId: string });
       case MESSAGING_SETTINGS_UPDATED: {
         const { settings } = event.data as MessagingSettingsUpdatedData;
+        const before = this.state.workspaceSettings(workspace).timezone;
         this.state.putWorkspaceSettings(workspace, { capWindowMs: maxCapWindowMs(settings), timezone: settings.timezone });
-        return [];
+        // Wall-clock dates of persons without a timezone trait are read in the workspace's zone: a
+        // new zone moves them, so membership and next checks can change at this moment.
+        return (settings.timezone ?? undefined) === (before ?? undefined) ? [] : this.decideAll(event, workspace, Date.parse(event.metadata.receivedAt));
       }
       case 'MessageQueued': {
         // Frequency caps count queued messages per person (see projections/messaging).

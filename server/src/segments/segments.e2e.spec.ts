@@ -108,6 +108,27 @@ describe('segments', () => {
     expect((await adminGet(`${herald.url}/api/users/cy/segments?at=${encodeURIComponent('March 1, 2026')}`)).status).toBe(400);
   });
 
+  it('re-decides membership when the workspace time zone changes, as it moves wall-clock dates', async () => {
+    clock.set(new Date('2026-03-10T10:00:00Z'));
+    await adminSend('POST', `${herald.url}/api/segments`, { id: 'trial-over', name: 'Trial over an hour ago', where: { trait: 'trialEndsAt', op: 'lt', value: { ago: '1h' } } });
+    // No offset: 12:00 in the workspace's zone, UTC for now, so the trial is not over at 10:00 UTC.
+    await identify('gil', { trialEndsAt: '2026-03-10T12:00' });
+    await eventually(async () => (await adminGet(`${herald.url}/api/users/gil`)).status === 200);
+    expect(await members('trial-over')).toEqual([]);
+    // In Kolkata 12:00 is 06:30 UTC: over since 07:30 UTC, so gil is in the segment from this moment.
+    clock.set(new Date('2026-03-10T10:30:00Z'));
+    expect((await adminSend('PUT', `${herald.url}/api/settings/messaging`, { timezone: 'Asia/Kolkata' })).status).toBe(200);
+    await membersAre('trial-over', ['gil']);
+    const at = (await adminGet(`${herald.url}/api/users/gil/segments?at=2026-03-10T10:30:00Z`)).body.segments;
+    expect(at).toEqual([expect.objectContaining({ segmentId: 'trial-over', since: '2026-03-10T10:30:00.000Z' })]);
+    // Back to UTC: out again, and in on the timer at 13:00:00.001 UTC.
+    clock.set(new Date('2026-03-10T11:00:00Z'));
+    expect((await adminSend('PUT', `${herald.url}/api/settings/messaging`, { timezone: 'UTC' })).status).toBe(200);
+    await membersAre('trial-over', []);
+    clock.set(new Date('2026-03-10T13:00:00.001Z'));
+    await eventually(async () => (await fireTimers()) >= 0 && (await members('trial-over')).length === 1);
+  });
+
   it('supports segment-of-segment and subscription conditions, and pages members with a total', async () => {
     await adminSend('POST', `${herald.url}/api/segments`, { id: 'pro', name: 'Pro', where: { trait: 'plan', op: 'eq', value: 'pro' } });
     await adminSend('POST', `${herald.url}/api/segments`, {

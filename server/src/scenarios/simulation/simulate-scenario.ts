@@ -209,11 +209,12 @@ export async function simulateScenario(store: EventStore, definition: ScenarioDe
 
   let events = 0;
   let clock = Number.NEGATIVE_INFINITY;
+  // Also when the clock is there already: a decision made at an earlier moment (a segment change
+  // decided at its timer's due time) may have scheduled a timer that is due by now, which the live
+  // engine fires at once.
   const advance = (until: number) => {
-    if (until > clock) {
-      simulator.advanceTo(until);
-      clock = until;
-    }
+    clock = Math.max(clock, until);
+    simulator.advanceTo(clock);
   };
   let position = 0;
   while (position <= head) {
@@ -244,7 +245,8 @@ export async function simulateScenario(store: EventStore, definition: ScenarioDe
         foldOnly(simulator, person, event, personOptions);
       } else {
         windowOpen = receivedAt >= from;
-        simulator.handle(person, event as DomainEvent, receivedAt);
+        // At the moment the live engine decides on it: a segment change caused by a timer at its due time.
+        simulator.handle(person, event as DomainEvent);
         windowOpen = false;
       }
     }
