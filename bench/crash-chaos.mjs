@@ -6,7 +6,7 @@
 // exits 1 when there is one. The short, deterministic version is server/src/operations/crash.e2e.spec.ts.
 //
 //   npm run build && node bench/crash-chaos.mjs [--users 1500] [--kills 6] [--seed 1] [--concurrency 8]
-//     [--startkill 0.4] [--greylist on] [--analytics off] [--data <folder>]
+//     [--startkill 0.4] [--greylist on] [--analytics off] [--signal KILL|TERM] [--data <folder>]
 import { createRequire } from 'node:module';
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -60,7 +60,7 @@ const smtp = new SMTPServer({
       received.set(id, (received.get(id) ?? 0) + 1);
       mailsTotal++;
       if (killOnMail > 0 && --killOnMail === 0) {
-        log(`SIGKILL while an email is going out (${id})`);
+        log(`${SIGNAL} while an email is going out (${id})`);
         kill();
       }
       callback();
@@ -130,7 +130,7 @@ async function start(killAfterMs) {
   me.exited = new Promise((r) => me.once('exit', (code, signal) => r({ code, signal })));
   const t0 = Date.now();
   if (killAfterMs !== undefined) {
-    setTimeout(() => me.kill('SIGKILL'), killAfterMs);
+    setTimeout(() => me.kill(SIGNAL), killAfterMs);
     const result = await Promise.race([me.exited.then(() => 'exited'), new Promise((r) => { const c = setInterval(() => { if (out.includes('Herald is listening')) { clearInterval(c); r('listening'); } }, 10); me.exited.then(() => clearInterval(c)); })]);
     log(`start #${starts} killed during start-up after ${killAfterMs} ms (${result} first)`);
     await me.exited;
@@ -151,13 +151,17 @@ async function start(killAfterMs) {
   up = true;
   log(`start #${starts} listening after ${Date.now() - t0} ms (pid ${me.pid})`);
 }
+// --signal TERM stops it gracefully instead (a deploy): then no outcome may be left unknown.
+const SIGNAL = `SIG${args.signal ?? 'KILL'}`;
 function kill() {
   if (!up) return;
   up = false;
-  child.kill('SIGKILL');
+  child.kill(SIGNAL);
 }
 async function restart() {
-  await child.exited;
+  const stopping = Date.now();
+  const { code, signal } = await child.exited;
+  log(`stopped (${signal ?? code}) ${Date.now() - stopping} ms after the ${SIGNAL}`);
   if (random() < STARTKILL) await start(Math.floor(200 + random() * 5000));
   await start();
 }
@@ -217,7 +221,7 @@ async function call(c) {
       for (const id of c.ids) acked.set(id, c.userId);
       if (killAfterAck && (c.kind === 'link' || random() < 0.2)) {
         killAfterAck = false;
-        log(`SIGKILL right after an acknowledgement (${c.ids.join(', ')})`);
+        log(`${SIGNAL} right after an acknowledgement (${c.ids.join(', ')})`);
         kill();
       }
       return true;
@@ -296,11 +300,11 @@ const chaos = (async () => {
       while (up && Date.now() - since < 5000) await new Promise((r) => setTimeout(r, 10));
       if (up) {
         killOnMail = 0;
-        log('no email in 5 s: SIGKILL now');
+        log(`no email in 5 s: ${SIGNAL} now`);
         kill();
       }
     } else {
-      log(`SIGKILL mid-burst (acked ${acked.size})`);
+      log(`${SIGNAL} mid-burst (acked ${acked.size})`);
       kill();
     }
     await restart();
@@ -432,6 +436,9 @@ if ((args.analytics ?? 'off') === 'on') {
   console.log(`analytics funnel: ${enrolledCh.replace(/\n/g, ' ')}`);
   session.cleanup?.();
 }
+
+// 8b. A graceful stop waits for the sends under way: nothing unknown.
+if (SIGNAL === 'SIGTERM') for (const e of byType('MessageOutcomeUnknown')) v('unknown-after-graceful-stop', `${e.data.messageId} (${e.data.detail ?? 'at start'})`);
 
 // 9. Webhooks: every request has an outcome; calls received more than once are counted (at least once?).
 const hookOutcome = new Set(events.filter((e) => e.type === 'WebhookSucceeded' || e.type === 'WebhookFailed').map((e) => e.data.requestId));
