@@ -7,7 +7,7 @@ import 'reflect-metadata';
 import fastifyStatic from '@fastify/static';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { LogController } from 'fastify';
+import { type FastifyInstance, LogController } from 'fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { existsSync } from 'node:fs';
 import { AppModule, type HeraldModuleOptions } from './app.module';
@@ -38,6 +38,7 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
     abortOnError: false,
   });
   registerJsonBodyParser(app.getHttpAdapter().getInstance());
+  closeConnectionsWhenIdleOnClose(app.getHttpAdapter().getInstance());
   registerTrackingRoutes(app.getHttpAdapter().getInstance(), app.get(IngestTrackingCallHandler), app.get(WorkspacesService));
 
   const openApi = new DocumentBuilder()
@@ -55,4 +56,19 @@ export async function createHeraldApp(options: HeraldModuleOptions): Promise<Nes
   app.enableShutdownHooks();
   await app.init();
   return app;
+}
+
+/**
+ * On close, Fastify answers new requests 503 and closes the keep-alive connections idle at that
+ * moment, but one busy then stays open after its answer until `keepAliveTimeout` (72 s), and the
+ * server's close waits for it: a SIGTERM under load took 70 s to stop Herald (a container's grace
+ * period is usually 10 s, after which the stop is a SIGKILL). Close each one once its answer is out.
+ */
+function closeConnectionsWhenIdleOnClose(fastify: FastifyInstance): void {
+  fastify.addHook('preClose', (done) => {
+    const server = fastify.server;
+    const sweep = setInterval(() => server.closeIdleConnections(), 50).unref();
+    server.once('close', () => clearInterval(sweep));
+    done();
+  });
 }

@@ -96,13 +96,34 @@ function countedAt(state: CapState, rule: CapRule, at: number): QueuedMessage[] 
 }
 
 /**
+ * The most messages the rule counts in one window (t - per, t] that holds `at`: the window ending at
+ * `at`, or one ending at a message queued less than `per` after it. Later messages exist when a
+ * decision is made at an earlier moment than the log's latest messages (a timer that fires late,
+ * after a restart, decides at its due time): the cap must hold in the windows it shares with them.
+ */
+function fullestWindowAt(state: CapState, rule: CapRule, at: number): number {
+  const per = windowMs(rule);
+  let fullest = countedAt(state, rule, at).length;
+  for (const later of state.sent) {
+    if (later.at > at && later.at < at + per && counts(rule, later)) fullest = Math.max(fullest, countedAt(state, rule, later.at).length);
+  }
+  return fullest;
+}
+
+/**
  * When a rule next allows a send at or after `at`: once enough of the counted messages have left
- * the window that fewer than `max` remain (normally: when the oldest one leaves).
+ * the windows that hold that moment that each holds fewer than `max` (normally: when the oldest one
+ * leaves). A send held back becomes possible only when a message leaves, at its time plus `per`.
  */
 function ruleAllowsFrom(state: CapState, rule: CapRule, at: number): number {
-  const counted = countedAt(state, rule, at);
-  if (counted.length < rule.max) return at;
-  return counted[counted.length - rule.max]!.at + windowMs(rule);
+  if (fullestWindowAt(state, rule, at) < rule.max) return at;
+  const per = windowMs(rule);
+  for (const message of state.sent) {
+    const leaves = message.at + per;
+    if (leaves > at && counts(rule, message) && fullestWindowAt(state, rule, leaves) < rule.max) return leaves;
+  }
+  // Unreachable: once the last counted message has left, no window holds any.
+  return (state.sent.at(-1)?.at ?? at) + per;
 }
 
 export function resolveTimeZone(settings: MessagingSettings, userTimeZone?: string): string {
@@ -148,7 +169,7 @@ export function checkSend(state: CapState, settings: MessagingSettings, request:
   if (!decidedBy) return { allowed: true };
   if (decidedBy.reason === 'quiet_hours') return { allowed: false, reason: 'quiet_hours', nextAllowedAt: at, timezone };
   const { rule } = decidedBy;
-  return { allowed: false, reason: 'frequency_cap', rule, used: countedAt(state, rule, now).length, nextAllowedAt: at };
+  return { allowed: false, reason: 'frequency_cap', rule, used: fullestWindowAt(state, rule, now), nextAllowedAt: at };
 }
 
 /**
@@ -169,7 +190,7 @@ export function heldMessage(state: CapState, settings: MessagingSettings, reques
   // Not quiet now: only a cap can hold the message now; the one that lifts last names it.
   const capped = quietNow ? undefined : latestBlockingRule(state, rulesFor(settings, request), request.now)?.rule;
   if (!capped) return { outcome: 'defer', until: verdict.nextAllowedAt, timezone: verdict.timezone };
-  return { outcome: 'suppress', rule: capped, used: countedAt(state, capped, request.now).length, nextAllowedAt: verdict.nextAllowedAt };
+  return { outcome: 'suppress', rule: capped, used: fullestWindowAt(state, capped, request.now), nextAllowedAt: verdict.nextAllowedAt };
 }
 
 /** The caps that count for a message: those of its channel and of `any`; none for a transactional one. */

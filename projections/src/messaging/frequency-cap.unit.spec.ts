@@ -151,6 +151,26 @@ describe('checkSend: caps', () => {
     expect(verdict).toMatchObject({ reason: 'frequency_cap', used: 4, nextAllowedAt: at('2026-06-11T10:00:00Z') });
   });
 
+  it('counts messages queued after the moment decided on (a timer that fired late): the cap holds in every window', () => {
+    // A reminder due at 10:00 fires at 10:30, after a restart; an email was queued at 10:20.
+    const daily: MessagingSettings = { caps: [{ channel: 'any', max: 1, per: '1d' }] };
+    const state = given(daily, queued('email', at('2026-06-01T10:20:00Z')));
+    expect(checkSend(state, daily, { channel: 'email', now: at('2026-06-01T10:00:00Z') })).toEqual<SendVerdict>({
+      allowed: false,
+      reason: 'frequency_cap',
+      rule: { channel: 'any', max: 1, per: '1d' },
+      used: 1,
+      nextAllowedAt: at('2026-06-02T10:20:00Z'),
+    });
+    // A message more than a window later shares no window with the moment decided on.
+    expect(checkSend(state, daily, { channel: 'email', now: at('2026-05-31T10:20:00Z') })).toEqual({ allowed: true });
+    // With room for two, the later one and the earlier one fill a window together only when close enough.
+    const twice: MessagingSettings = { caps: [{ channel: 'any', max: 2, per: '1d' }] };
+    const two = given(twice, queued('email', at('2026-05-31T12:00:00Z')), queued('email', at('2026-06-01T10:20:00Z')));
+    expect(checkSend(two, twice, { channel: 'email', now: at('2026-06-01T10:00:00Z') })).toMatchObject({ allowed: false, used: 2, nextAllowedAt: at('2026-06-01T12:00:00Z') });
+    expect(checkSend(two, twice, { channel: 'email', now: at('2026-06-01T12:00:00Z') })).toEqual({ allowed: true });
+  });
+
   it('does not count transactional messages, and does not cap them', () => {
     const state = given(CAPS_ONLY, ...[0, 1, 2, 3].map((i) => queued('sms', at('2026-06-01T10:00:00Z') + i * HOUR, true)));
     expect(checkSend(state, CAPS_ONLY, { channel: 'sms', now: at('2026-06-01T14:00:00Z') })).toEqual({ allowed: true });

@@ -190,6 +190,28 @@ describe('scenarios over HTTP', () => {
     });
   });
 
+  it('holds a cap of 1 when a wait fires late (after a restart) and another message was queued meanwhile', async () => {
+    await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'any', max: 1, per: '1d' }] });
+    const publish = (definition: Record<string, unknown>) => adminSend('POST', `${herald.url}/api/scenarios`, definition);
+    await publish({ id: 'later', name: 'Later', trigger: { event: 'Checkout Started' }, steps: [{ id: 'wait', wait: '1h' }, { id: 'nudge', send: { channel: 'email', template: 'cart-plain' } }] });
+    await publish({ id: 'now', name: 'Now', trigger: { event: 'Signed Up' }, steps: [{ id: 'hello', send: { channel: 'email', template: 'welcome-1' } }] });
+    await track('late', 'Checkout Started', { cart_id: 'c1' });
+    await eventually(async () => (await ofType('late', 'TimerScheduled')).length === 1);
+    // The server is down when the wait is due: the timer fires only after a message of another
+    // scenario went out, but decides at its due time, before that message.
+    await herald.app.get(ScenarioTimers).stop();
+    clock.advance(HOUR + 60_000);
+    await track('late', 'Signed Up');
+    await eventually(async () => (await ofType('late', 'MessageQueued')).length === 1);
+    await herald.app.get(ScenarioTimers).fireDue();
+    const [suppressed] = await eventually(async () => {
+      const found = await ofType('late', 'MessageSuppressed');
+      return found.length === 1 && found;
+    });
+    expect(suppressed.data).toMatchObject({ scenarioId: 'later', stepId: 'nudge', reason: 'frequency_cap' });
+    expect((await ofType('late', 'MessageQueued')).map((e) => e.data.scenarioId)).toEqual(['now']);
+  });
+
   it("is one person after sign-in: the caps count the guest's messages, and a branch sees what the guest did and their traits", async () => {
     await adminSend('PUT', `${herald.url}/api/settings/messaging`, { caps: [{ channel: 'email', max: 1, per: '1d' }] });
     await saveTemplates(herald.url, 'browse-tip', 'tip');

@@ -18,6 +18,8 @@ export interface StartedMain {
   /** Everything printed on stdout so far. */
   stdout: () => string;
   stop: () => Promise<void>;
+  /** SIGKILL: the process ends at once, with no shutdown of any kind. */
+  kill: () => Promise<void>;
 }
 
 /** Runs main.js to its end (for one that must refuse to start): its exit code and everything it printed. */
@@ -55,6 +57,10 @@ export async function startMain(env: Record<string, string>): Promise<StartedMai
     stdout: () => out,
     stop: async () => {
       child.kill('SIGTERM');
+      await exited;
+    },
+    kill: async () => {
+      child.kill('SIGKILL');
       await exited;
     },
   };

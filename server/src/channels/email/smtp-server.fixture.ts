@@ -25,7 +25,12 @@ export interface TestSmtpServer {
 }
 
 export async function startSmtpServer(
-  options: { rejectRecipient?: (address: string) => Rejection | undefined; rejectMessage?: (mail: ParsedMail) => Rejection | undefined } = {},
+  options: {
+    rejectRecipient?: (address: string) => Rejection | undefined;
+    rejectMessage?: (mail: ParsedMail) => Rejection | undefined;
+    /** Runs once a message is received, before the server answers it (to stop the sender there). */
+    beforeAnswer?: (mail: ParsedMail) => Promise<void> | void;
+  } = {},
 ): Promise<TestSmtpServer> {
   const received: ParsedMail[] = [];
   const sources: Buffer[] = [];
@@ -42,19 +47,24 @@ export async function startSmtpServer(
     onData(stream, _session, callback) {
       const chunks: Buffer[] = [];
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-      new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject)).then(() => simpleParser(Buffer.concat(chunks))).then(
-        (mail) => {
+      new Promise<void>((resolve, reject) => stream.on('end', resolve).on('error', reject))
+        .then(() => simpleParser(Buffer.concat(chunks)))
+        .then(async (mail) => {
           const rejection = options.rejectMessage?.(mail);
-          if (rejection) return callback(withCode(rejection));
+          if (rejection) throw withCode(rejection);
           received.push(mail);
           sources.push(Buffer.concat(chunks));
           waiters.splice(0).forEach((wake) => wake());
-          callback();
-        },
-        (error: Error) => callback(error),
-      );
+          await options.beforeAnswer?.(mail);
+        })
+        .then(
+          () => callback(),
+          (error: Error) => callback(error),
+        );
     },
   });
+  // A client that goes away mid-session (a sender killed on purpose) is not the server's failure.
+  smtp.on('error', () => undefined);
   await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve));
   const port = (smtp.server.address() as AddressInfo).port;
   return {
