@@ -54,7 +54,6 @@ export function causeId(cause: DecideCause): string {
   return cause.kind === 'event' ? cause.event.id : cause.id;
 }
 
-/** The decisions for `input.cause`; empty when it was already decided on. */
 /**
  * The moment the engine decides on an event, the cause's moment for Herald: a timer's due time, a
  * segment change's decision time (itself a timer's due time when time passing caused it), else when
@@ -67,6 +66,7 @@ export function decisionMoment(event: DomainEvent): number {
   return Date.parse(event.metadata.receivedAt);
 }
 
+/** The decisions for `input.cause`; empty when it was already decided on. */
 export function decide(state: PersonState, input: DecideInput): Decision[] {
   if (state.handled.includes(causeId(input.cause))) return [];
   const run = new Run(state, input);
