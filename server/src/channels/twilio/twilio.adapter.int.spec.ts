@@ -133,6 +133,22 @@ describe('TwilioAdapter', () => {
     }
   });
 
+  it('maps a 201 whose body cannot be read (a proxy page, a truncated answer) to an unknown outcome, not a failure', async () => {
+    for (const body of ['<html>Accepted</html>', '{"sid":"SM12']) {
+      const garbled = createServer((request, response) =>
+        request.on('data', () => undefined).on('end', () => response.writeHead(201, { 'content-type': 'application/json' }).end(body)),
+      );
+      await new Promise<void>((resolve) => garbled.listen(0, '127.0.0.1', resolve));
+      try {
+        const { sms: reader } = adaptersFor(`http://127.0.0.1:${(garbled.address() as AddressInfo).port}`);
+        expect(await reader!.send(delivery()).catch((e) => e)).toBeInstanceOf(TwilioOutcomeUnknownError);
+      } finally {
+        garbled.closeAllConnections();
+        await new Promise<void>((resolve) => garbled.close(() => resolve()));
+      }
+    }
+  });
+
   it('creates only the adapters whose sender is configured', () => {
     const none = createTwilioAdapters({ publicUrl: PUBLIC_URL, channels: { webPush: { enabled: false, subject: '' }, dispatch: { concurrency: 1, maxAttempts: 1, retryBaseMs: 1 } } });
     expect(none).toEqual({});

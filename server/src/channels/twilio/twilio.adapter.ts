@@ -5,7 +5,8 @@
  * Not safe to retry: `Messages.create` has no idempotency key, so a call whose answer was lost may
  * have sent the message. Errors are split accordingly: only answers that prove Twilio created nothing
  * (a 4xx, 429, 503, or a connection that was never made) are permanent or transient; a 5xx other
- * than 503, a timeout or a reset connection leaves the outcome unknown and is never retried here.
+ * than 503, a timeout, a reset connection or an unreadable answer leaves the outcome unknown and is
+ * never retried here.
  */
 import twilio from 'twilio';
 import type { HeraldConfig } from '../../config';
@@ -35,10 +36,10 @@ const UNREACHABLE_CODES = new Set([
 const NOT_SENT_NETWORK_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
 
 /**
- * A call whose outcome cannot be known from its answer (500/502/504, timeout, connection reset): the
- * message may exist at Twilio. The dispatcher records it as a failure with this detail and does not
- * retry; if Twilio did send it, its status callback still records `MessageDelivered`, because the
- * callback URL carries the message's reference.
+ * A call whose outcome cannot be known from its answer (500/502/504, timeout, connection reset, an
+ * answer that cannot be read): the message may exist at Twilio. The dispatcher records
+ * `MessageOutcomeUnknown` and does not retry; if Twilio did send it, its status callback still
+ * records `MessageDelivered`, because the callback URL carries the message's reference.
  */
 export class TwilioOutcomeUnknownError extends OutcomeUnknownDeliveryError {
   constructor(message: string) {
@@ -56,6 +57,11 @@ export function deliveryErrorFrom(error: unknown): Error {
     if (status === 429 || status === 503) return new TransientDeliveryError(detail);
     if (status >= 500) return new TwilioOutcomeUnknownError(`${detail}; the message may have been created, so it is not retried`);
     return new PermanentDeliveryError(detail, code ? `twilio_${code}` : `twilio_http_${status}`, code !== undefined && UNREACHABLE_CODES.has(code));
+  }
+  // The client parses the answer after any status it did not refuse: a 2xx whose body is not JSON (a
+  // proxy's page, a truncated answer) means Twilio may well have created the message.
+  if (error instanceof SyntaxError) {
+    return new TwilioOutcomeUnknownError(`Twilio's answer could not be read (${error.message}); the message may have been created, so it is not retried`);
   }
   const networkCode = (error as { code?: unknown })?.code;
   if (typeof networkCode === 'string' && NOT_SENT_NETWORK_CODES.has(networkCode)) {
