@@ -32,6 +32,10 @@ export class TelegramAdapter implements ChannelAdapter {
     if (!Number.isSafeInteger(chatId)) throw new PermanentDeliveryError(`Not a Telegram chat id: ${delivery.to}`, 'telegram_bad_chat_id');
     try {
       const message = await this.api.sendMessage(chatId, messageText(delivery));
+      // `ok: true` without the Message (a proxy or a broken server): Telegram may have sent it.
+      if (typeof message?.chat?.id !== 'number' || typeof message.message_id !== 'number') {
+        throw new TelegramOutcomeUnknownError('Telegram answered ok without the sent message; it may have been sent, so it is not retried');
+      }
       return { providerMessageId: `${message.chat.id}:${message.message_id}` };
     } catch (error) {
       throw telegramDeliveryError(error);

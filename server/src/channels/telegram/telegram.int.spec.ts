@@ -1,5 +1,6 @@
 /** The real grammy client against a real local Bot API server; a real SQLite log; the real dispatcher. */
 import { userStream } from '@herald/projections';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import type { EventStore } from '../../event-store/event-store.port';
@@ -75,6 +76,22 @@ describe('TelegramAdapter against a local Bot API', () => {
     const down = new TelegramAdapter(createTelegramApi({ botToken: TOKEN, apiUrl: `http://127.0.0.1:${await closedPort()}` }, 5));
     await expect(down.send(delivery('42'))).rejects.toBeInstanceOf(TransientDeliveryError);
     await expect(adapter.send(delivery('not-a-chat'))).rejects.toMatchObject({ code: 'telegram_bad_chat_id' });
+  });
+
+  it('maps an ok answer without the sent message to an unknown outcome, not a crash', async () => {
+    for (const body of ['{"ok":true}', '{"ok":true,"result":null}', '{"ok":true,"result":{"chat":{}}}']) {
+      const odd = createHttpServer((request, response) =>
+        request.on('data', () => undefined).on('end', () => response.writeHead(200, { 'content-type': 'application/json' }).end(body)),
+      );
+      await new Promise<void>((resolve) => odd.listen(0, '127.0.0.1', resolve));
+      try {
+        const api = createTelegramApi({ botToken: TOKEN, apiUrl: `http://127.0.0.1:${(odd.address() as AddressInfo).port}` }, 5);
+        await expect(new TelegramAdapter(api).send(delivery('48'))).rejects.toBeInstanceOf(TelegramOutcomeUnknownError);
+      } finally {
+        odd.closeAllConnections();
+        await new Promise((resolve) => odd.close(resolve));
+      }
+    }
   });
 });
 
