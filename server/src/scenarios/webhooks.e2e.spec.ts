@@ -7,6 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { rmSync } from 'node:fs';
 import { TestClock } from '../shared/clock';
+import { WebhooksProjection } from './webhooks.projection';
 import { adminGet, adminSend, eventually, post, startTestApp, tempDataDir, type TestApp } from '../test-support/herald-test-app';
 
 type Logged = { type: string; data: Record<string, any> };
@@ -126,5 +127,27 @@ describe('webhook steps do not block each other', () => {
     await eventually(async () => (await outcomes('kim')).length === 1);
     expect(calls.map((call) => call.key).filter((key) => key === calls[0].key)).toHaveLength(2);
     expect(await outcomes('sam')).toHaveLength(1);
+  });
+
+  it('holds calls beyond WEBHOOK_CONCURRENCY until a slot is free', async () => {
+    herald = await start({ WEBHOOK_CONCURRENCY: '1' });
+    let slowAnsweredFirst: boolean | undefined;
+    answer = (call) => {
+      if (call.path === '/slow') return undefined;
+      slowAnsweredFirst = calls[0].response.headersSent;
+      return 200;
+    };
+    await publishHook('slow', '/slow');
+    await publishHook('quick', '/quick');
+    await post(`${herald.url}/v1/track`, { userId: 'sam', event: 'slow event' });
+    await eventually(async () => calls.length === 1);
+    await post(`${herald.url}/v1/track`, { userId: 'kim', event: 'quick event' });
+    // Kim's call waits for the only slot, which Sam's holds until the endpoint answers.
+    await eventually(async () => herald.app.get(WebhooksProjection).waitingForSlot === 1);
+    expect(calls).toHaveLength(1);
+    calls[0].response.writeHead(200).end();
+    await eventually(async () => (await outcomes('kim')).length === 1 && (await outcomes('sam')).length === 1);
+    expect(slowAnsweredFirst).toBe(true);
+    expect(calls.map((call) => call.path)).toEqual(['/slow', '/quick']);
   });
 });

@@ -183,6 +183,11 @@ export class WebhooksProjection implements HostedProjection {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
   }
 
+  /** Calls waiting for a slot (tests). */
+  get waitingForSlot(): number {
+    return this.slotWaiters.length;
+  }
+
   /** Waits for the calls in flight (tests). */
   async drain(): Promise<void> {
     while (this.running.size > 0) await Promise.allSettled([...this.running]);
