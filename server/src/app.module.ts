@@ -40,7 +40,7 @@ import { ScenarioTriggers } from './scenarios/scenario-triggers';
 import { ScenariosController } from './scenarios/scenarios.controller';
 import { ScenarioSimulations } from './scenarios/simulation/scenario-simulations';
 import { ScenariosProjection } from './scenarios/scenarios.projection';
-import { WebhooksProjection } from './scenarios/webhooks.projection';
+import { WebhookRetryTimers, WebhooksProjection } from './scenarios/webhooks.projection';
 import { Broadcasts } from './scenarios/broadcasts';
 import { channelControllers, channelProviders } from './channels/channels.wiring';
 import { Dispatcher, DispatchRetryTimers } from './channels/dispatcher.projection';
@@ -84,6 +84,8 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     private readonly scenarioEngine: ScenarioEngine,
     private readonly dispatcher: Dispatcher,
     private readonly dispatchRetries: DispatchRetryTimers,
+    private readonly webhooks: WebhooksProjection,
+    private readonly webhookRetries: WebhookRetryTimers,
     private readonly templates: TemplateStore,
     private readonly simulations: ScenarioSimulations,
     @Inject('ON_FIRST_START') private readonly onFirstStart: HeraldModuleOptions['onFirstStart'],
@@ -102,17 +104,17 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     // Without a checkpoint (a new state folder beside an existing log), reactors with effects must not
     // act on the whole history again: rebuild the timer index and start them from the head. This runs
     // before any projection starts, as a rebuild holds the state database's transaction.
-    const webhooks = new WebhooksProjection({ retryBaseMs: this.config.webhookRetryBaseMs });
     if (headAtStart > 0 && readCheckpoint(this.db, this.scenarios.name) === 0) {
       const head = await this.store.headPosition();
       await this.runner.rebuild(new ScenariosProjection(this.scenarioEngine, false));
-      for (const name of [this.dispatcher.name, webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
+      for (const name of [this.dispatcher.name, this.webhooks.name]) writeCheckpoint(this.db, name, readCheckpoint(this.db, this.scenarios.name));
       this.logger.warn(`No scenario checkpoint: rebuilt the timer index up to ${head}; reactors start from there`);
     }
     // Each timer index is written by one projection: its timers look again when that one commits.
     this.runner.onStateCommitted(this.segments.name, () => this.timers.indexChanged());
     this.runner.onStateCommitted(this.scenarios.name, () => this.scenarioTimers.indexChanged());
     this.runner.onStateCommitted(this.dispatcher.name, () => this.dispatchRetries.indexChanged());
+    this.runner.onStateCommitted(this.webhooks.name, () => this.webhookRetries.indexChanged());
     this.ingestion.start();
     this.runner.start(this.segments);
     if (this.phoneIndex) this.runner.start(this.phoneIndex);
@@ -120,10 +122,13 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     // Intents left without an outcome by a crash are settled before new sends start.
     await this.dispatcher.recover();
     this.runner.start(this.dispatcher);
-    this.runner.start(webhooks);
+    // Calls a stop or a crash cut short are made again (at least once).
+    await this.webhooks.recover();
+    this.runner.start(this.webhooks);
     this.timers.start();
     this.scenarioTimers.start();
     this.dispatchRetries.start();
+    this.webhookRetries.start();
     this.broadcasts.start();
     this.logger.log(`Event store: ${this.store.kind}; data in ${this.config.dataDir}`);
   }
@@ -132,10 +137,12 @@ class HeraldLifecycle implements OnModuleInit, OnApplicationShutdown {
     await this.timers.stop();
     await this.scenarioTimers.stop();
     await this.dispatchRetries.stop();
+    await this.webhookRetries.stop();
     await this.broadcasts.stop();
     await this.simulations.stop();
     await this.runner.stop();
     await this.dispatcher.drain();
+    await this.webhooks.stop();
     await this.email?.close?.();
     await this.store.close();
     this.db.close();
@@ -272,6 +279,21 @@ export class AppModule {
         {
           provide: ScenarioTimers,
           useFactory: (db: StateDb, store: EventStore, clock: Clock) => new ScenarioTimers(db, store, clock),
+          inject: [STATE_DB, EVENT_STORE, CLOCK],
+        },
+        {
+          provide: WebhooksProjection,
+          useFactory: (db: StateDb, store: EventStore, clock: Clock) =>
+            new WebhooksProjection(db, store, clock, {
+              retryBaseMs: config.webhookRetryBaseMs,
+              concurrency: config.webhookConcurrency,
+              timeoutMs: config.webhookTimeoutMs,
+            }),
+          inject: [STATE_DB, EVENT_STORE, CLOCK],
+        },
+        {
+          provide: WebhookRetryTimers,
+          useFactory: (db: StateDb, store: EventStore, clock: Clock) => new WebhookRetryTimers(db, store, clock),
           inject: [STATE_DB, EVENT_STORE, CLOCK],
         },
         {

@@ -31,6 +31,10 @@ export interface HeraldConfig {
   dashboardDir: string;
   /** Delay before a failed webhook's first retry (doubles each retry). */
   webhookRetryBaseMs: number;
+  /** Webhook calls in flight at most (WEBHOOK_CONCURRENCY). */
+  webhookConcurrency: number;
+  /** How long one webhook attempt may take (WEBHOOK_TIMEOUT_MS). */
+  webhookTimeoutMs: number;
   /** Public base URL for links in messages (tracking, unsubscribe, preferences); PUBLIC_URL. */
   publicUrl: string;
   /** Secret for signed links; generated once into DATA_DIR when unset (set it on every node of a cluster). */
@@ -90,6 +94,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env): HeraldConfi
     logLevel: env.LOG_LEVEL ?? 'info',
     dashboardDir: resolve(env.DASHBOARD_DIR ?? resolve(__dirname, '../../dashboard/dist')),
     webhookRetryBaseMs: positiveInteger('WEBHOOK_RETRY_BASE_MS', env.WEBHOOK_RETRY_BASE_MS, 500),
+    webhookConcurrency: positiveInteger('WEBHOOK_CONCURRENCY', env.WEBHOOK_CONCURRENCY, 32),
+    webhookTimeoutMs: positiveInteger('WEBHOOK_TIMEOUT_MS', env.WEBHOOK_TIMEOUT_MS, 10_000),
     publicUrl: (env.PUBLIC_URL || `http://localhost:${port}`).replace(/\/$/, ''),
     linkSecret: env.LINK_SECRET || undefined,
     channels: {

@@ -30,5 +30,8 @@ describe('configFromEnv', () => {
     expect(() => configFromEnv({ DISPATCH_MAX_ATTEMPTS: '0' })).toThrow('DISPATCH_MAX_ATTEMPTS must be a positive integer, got 0');
     expect(() => configFromEnv({ DISPATCH_CONCURRENCY: 'lots' })).toThrow('DISPATCH_CONCURRENCY must be a positive integer, got lots');
     expect(() => configFromEnv({ WEBHOOK_RETRY_BASE_MS: '1.5' })).toThrow('WEBHOOK_RETRY_BASE_MS must be a positive integer, got 1.5');
+    expect(configFromEnv({})).toMatchObject({ webhookConcurrency: 32, webhookTimeoutMs: 10_000, webhookRetryBaseMs: 500 });
+    expect(() => configFromEnv({ WEBHOOK_CONCURRENCY: '0' })).toThrow('WEBHOOK_CONCURRENCY must be a positive integer, got 0');
+    expect(() => configFromEnv({ WEBHOOK_TIMEOUT_MS: '10s' })).toThrow('WEBHOOK_TIMEOUT_MS must be a positive integer, got 10s');
   });
 });

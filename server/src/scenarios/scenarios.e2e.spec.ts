@@ -478,6 +478,9 @@ describe('webhook steps', () => {
       expect(published.status).toBe(201);
       await post(`${herald.url}/v1/identify`, { userId: 'vera', traits: { email: 'vera@example.com' } });
       await track('vera', 'VIP Order', { total: 420, region: 'north east' });
+      // Each failed attempt schedules the next on a durable timer, due 10 ms later on the test clock.
+      await eventually(async () => (await ofType('vera', 'WebhookRetryScheduled')).length === 2);
+      clock.advance(10);
       await eventually(async () => (await ofType('vera', 'WebhookFailed')).length === 1 && (await ofType('vera', 'WebhookSucceeded')).length === 1);
       const crmCalls = received.filter((r) => r.path.startsWith('/hooks/'));
       expect(crmCalls).toHaveLength(2);
