@@ -20,6 +20,7 @@ import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-s
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import type { Clock } from '../shared/clock';
 import { type DueTimer, DueTimers } from '../shared/due-timers';
+import { CallSlots, PendingInflightRows } from '../shared/call-slots';
 import { GenerationalMap } from '../shared/generational-map';
 import { derivedEventId } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
@@ -128,16 +129,9 @@ export class Dispatcher implements HostedProjection {
   /** Messages with a send in flight in this process. */
   private readonly active = new Set<string>();
   private readonly statements;
-  /**
-   * Changes to the in-flight table not written yet, by message: its row, or null once settled. They
-   * are written with the checkpoint of the batch that made them (`flush`): one transaction per batch
-   * instead of two per message, and a row exists whenever the checkpoint is past its message.
-   */
-  private inflight = new Map<string, InflightRow | null>();
-  /** What the last `flush` wrote, given back by `discard` when that transaction may not have committed. */
-  private inflightFlushed = new Map<string, InflightRow | null>();
-  private slotsInUse = 0;
-  private readonly slotWaiters: Array<() => void> = [];
+  /** Changes to the in-flight table, by message, written with the checkpoint of the batch that made them. */
+  private readonly inflight: PendingInflightRows<InflightRow>;
+  private readonly slots: CallSlots;
   /** Folded streams by name, of the people messaged or seen lately. */
   private readonly people = new GenerationalMap<string, PersonView>(PEOPLE_PER_GENERATION);
 
@@ -164,6 +158,8 @@ export class Dispatcher implements HostedProjection {
       ),
       retryFired: db.prepare<[string]>('DELETE FROM dispatch_retries WHERE timer_id = ?'),
     };
+    this.inflight = new PendingInflightRows<InflightRow>((row) => this.statements.add.run(...row), (messageId) => this.statements.remove.run(messageId));
+    this.slots = new CallSlots(options.concurrency ?? 32);
   }
 
   setup(db: StateDb): void {
@@ -201,18 +197,12 @@ export class Dispatcher implements HostedProjection {
 
   /** Writes the in-flight changes since the last batch (inside the checkpoint's transaction). */
   flush(): void {
-    for (const [messageId, row] of this.inflight) {
-      if (row) this.statements.add.run(...row);
-      else this.statements.remove.run(messageId);
-    }
-    this.inflightFlushed = this.inflight;
-    this.inflight = new Map();
+    this.inflight.flush();
   }
 
-  /** The batch failed: the changes its transaction would have written are written with the next one (later changes win). */
+  /** The batch failed: the changes its transaction would have written are written with the next one. */
   discard(): void {
-    for (const [messageId, row] of this.inflightFlushed) if (!this.inflight.has(messageId)) this.inflight.set(messageId, row);
-    this.inflightFlushed = new Map();
+    this.inflight.discard();
   }
 
   /** One person's messages in log order; different people concurrently. */
@@ -350,27 +340,27 @@ export class Dispatcher implements HostedProjection {
     // does not hold a slot: with slots held over that wait, a fast provider went no faster than
     // `concurrency` messages per commit, and the dispatcher fell behind under load (bench/README).
     const slotFirst = !adapter.safeToRetry;
-    if (slotFirst) await this.acquireSlot();
+    if (slotFirst) await this.slots.acquire();
     try {
       await record(`dispatching|${attempt}`, 'MessageDispatching', { provider: adapter.provider, to, attempt });
       this.inflight.set(queued.messageId, [queued.messageId, workspace, event.stream, event.id, queued.channel, attempt]);
     } catch (error) {
-      if (slotFirst) this.releaseSlot();
+      if (slotFirst) this.slots.release();
       this.active.delete(queued.messageId);
       throw error;
     }
-    if (!slotFirst) await this.acquireSlot();
+    if (!slotFirst) await this.slots.acquire();
     let released = false;
     const release = () => {
       if (released) return;
       released = true;
-      this.releaseSlot();
+      this.slots.release();
     };
     const sending = this.send(adapter, delivery, event, attempt, release).finally(() => {
       this.running.delete(sending);
       this.active.delete(queued.messageId);
       release();
-      this.inflight.set(queued.messageId, null);
+      this.inflight.settle(queued.messageId);
     });
     this.running.add(sending);
     return true;
@@ -463,21 +453,6 @@ export class Dispatcher implements HostedProjection {
         reason: code,
       });
     }
-  }
-
-  private async acquireSlot(): Promise<void> {
-    if (this.slotsInUse < (this.options.concurrency ?? 32)) {
-      this.slotsInUse += 1;
-      return;
-    }
-    // The slot is handed over by releaseSlot, so waiters never overshoot the limit.
-    await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
-  }
-
-  private releaseSlot(): void {
-    const next = this.slotWaiters.shift();
-    if (next) next();
-    else this.slotsInUse -= 1;
   }
 
   private append(stream: string, workspace: string, causeId: string, key: string, type: string, data: Record<string, unknown>): Promise<unknown> {

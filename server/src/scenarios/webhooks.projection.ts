@@ -17,6 +17,7 @@ import { personKeyOfStream, type WebhookRequested } from '@herald/projections';
 import type { EventStore, NewEvent, RecordedEvent } from '../event-store/event-store.port';
 import type { HostedProjection, PlannedAppend } from '../projection-runner/projection-runner';
 import type { Clock } from '../shared/clock';
+import { CallSlots, PendingInflightRows } from '../shared/call-slots';
 import { type DueTimer, DueTimers } from '../shared/due-timers';
 import { derivedEventId } from '../shared/ids';
 import type { StateDb } from '../state/state-db';
@@ -86,11 +87,9 @@ export class WebhooksProjection implements HostedProjection {
   private readonly running = new Set<Promise<void>>();
   /** Requests with a call in flight in this process (by `WebhookRequested` id). */
   private readonly active = new Set<string>();
-  /** In-flight table changes not written yet (null: settled); written with the batch's checkpoint. */
-  private inflight = new Map<string, InflightRow | null>();
-  private inflightFlushed = new Map<string, InflightRow | null>();
-  private slotsInUse = 0;
-  private readonly slotWaiters: Array<() => void> = [];
+  /** Changes to the in-flight table, by request, written with the checkpoint of the batch that made them. */
+  private readonly inflight: PendingInflightRows<InflightRow>;
+  private readonly slots: CallSlots;
   /** Aborts the calls in flight on shutdown: they are made again at the next start. */
   private readonly stopping = new AbortController();
   private readonly statements;
@@ -111,6 +110,8 @@ export class WebhooksProjection implements HostedProjection {
       ),
       retryFired: db.prepare<[string]>('DELETE FROM webhook_retries WHERE timer_id = ?'),
     };
+    this.inflight = new PendingInflightRows<InflightRow>((row) => this.statements.add.run(...row), (requestedId) => this.statements.remove.run(requestedId));
+    this.slots = new CallSlots(options.concurrency ?? 32);
   }
 
   setup(db: StateDb): void {
@@ -163,18 +164,12 @@ export class WebhooksProjection implements HostedProjection {
 
   /** Writes the in-flight changes since the last batch (inside the checkpoint's transaction). */
   flush(): void {
-    for (const [requestedId, row] of this.inflight) {
-      if (row) this.statements.add.run(...row);
-      else this.statements.remove.run(requestedId);
-    }
-    this.inflightFlushed = this.inflight;
-    this.inflight = new Map();
+    this.inflight.flush();
   }
 
-  /** The batch failed: the changes its transaction would have written are written with the next one (later changes win). */
+  /** The batch failed: the changes its transaction would have written are written with the next one. */
   discard(): void {
-    for (const [requestedId, row] of this.inflightFlushed) if (!this.inflight.has(requestedId)) this.inflight.set(requestedId, row);
-    this.inflightFlushed = new Map();
+    this.inflight.discard();
   }
 
   /** Aborts the calls in flight and waits for them; they stay in the in-flight table, to be made at the next start. */
@@ -185,7 +180,7 @@ export class WebhooksProjection implements HostedProjection {
 
   /** Calls waiting for a slot (tests). */
   get waitingForSlot(): number {
-    return this.slotWaiters.length;
+    return this.slots.waiting;
   }
 
   /** Waits for the calls in flight (tests). */
@@ -205,7 +200,7 @@ export class WebhooksProjection implements HostedProjection {
     const call = this.attempt(requested, attempt).then(
       (recorded) => {
         // A call cut short by a stop keeps its row: it is made again at the next start.
-        if (recorded) this.inflight.set(requested.id, null);
+        if (recorded) this.inflight.settle(requested.id);
       },
       () => undefined, // The log refused the record: the row stays, and the call is made again at start.
     );
@@ -271,15 +266,11 @@ export class WebhooksProjection implements HostedProjection {
   }
 
   private async withSlot<T>(task: () => Promise<T>): Promise<T> {
-    if (this.slotsInUse < (this.options.concurrency ?? 32)) this.slotsInUse += 1;
-    // The slot is handed over by the call that frees it, so waiters never overshoot the limit.
-    else await new Promise<void>((resolve) => this.slotWaiters.push(resolve));
+    await this.slots.acquire();
     try {
       return await task();
     } finally {
-      const next = this.slotWaiters.shift();
-      if (next) next();
-      else this.slotsInUse -= 1;
+      this.slots.release();
     }
   }
 

@@ -23,25 +23,12 @@ import { type RefDefinition, type RefHistory, refMembership, refWallText, refZon
 import { SegmentQueries } from './segment-queries';
 import { SegmentTimers } from './segment-timers';
 import { SegmentsProjection } from './segments.projection';
+import { seededRandom } from '../test-support/seeded-random';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const START = Date.parse('2026-03-01T10:00:00Z');
 
-/** sfc32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed, b = 0x9e3779b9, c = 0x243f6a88, d = 0xb7e15162;
-  return () => {
-    a |= 0; b |= 0; c |= 0; d |= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
 
 const def = (id: string, where: Record<string, unknown>): RefDefinition => ({ id, name: id, where });
 
@@ -117,7 +104,7 @@ async function passTo(to: number): Promise<void> {
 }
 
 it.each([1, 2])('live membership, a rebuild, the point-in-time answer and a reference evaluator agree (seed %i)', async (seed) => {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)];
   const users = Array.from({ length: 12 }, (_, i) => `u${i}`);
   const visitors = Array.from({ length: 8 }, (_, i) => `a${i}`);

@@ -20,23 +20,10 @@ import { SEGMENT_TABLES } from './segment-state';
 import { SegmentCatalog } from './segment-catalog';
 import { SegmentTimers } from './segment-timers';
 import { SEGMENTS_PROJECTION, SegmentsProjection } from './segments.projection';
+import { seededRandom } from '../test-support/seeded-random';
 
 const HOUR = 3_600_000;
 
-/** sfc32: a small seeded generator, so a failure can be replayed. */
-function random(seed: number): () => number {
-  let a = seed, b = 0x9e3779b9, c = 0x243f6a88, d = 0xb7e15162;
-  return () => {
-    a |= 0; b |= 0; c |= 0; d |= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
 
 
 /** Last seen noted beside the records: its rows depend on where commits and folds fell, the latest per person does not. */
@@ -104,7 +91,7 @@ beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'herald-rebuild-'))));
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 it.each([1, 2, 3])('live runner with random crashes equals a rebuild from scratch (seed %i)', async (seed) => {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const rig = crashingRig(next, 0.15);
   const { store, clock, live, catalog, names } = rig;
 
@@ -168,7 +155,7 @@ it.each([1, 2, 3])('live runner with random crashes equals a rebuild from scratc
 it.each([4, 5, 6])(
   'live runner equals a rebuild when events arrive in waves, decided while earlier batches are appended, under crashes and restarts (seed %i)',
   async (seed) => {
-    const next = random(seed);
+    const next = seededRandom(seed);
     const rig = crashingRig(next, 0.1);
     const { store, clock, live, catalog, names } = rig;
     await catalog.define('default', { id: 'viewers', name: 'Viewed shoes twice this week', where: { performed: 'Product Viewed', where: [{ property: 'category', op: 'eq', value: 'shoes' }], count: { gte: 2 }, within: '7d' } });

@@ -15,26 +15,13 @@ import { TestClock } from '../../shared/clock';
 import { uuidv7 } from '../../shared/ids';
 import { adminSend, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
 import { ScenarioTimers } from '../scenario-timers';
+import { seededRandom } from '../../test-support/seeded-random';
 
 const MINUTE = 60_000;
 const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 const START = Date.parse('2026-03-02T09:00:00Z');
 
-/** sfc32: a small seeded generator. */
-function random(seed: number): () => number {
-  let a = seed, b = 0x9e3779b9, c = 0x243f6a88, d = 0xb7e15162;
-  return () => {
-    a |= 0; b |= 0; c |= 0; d |= 0;
-    const t = (((a + b) | 0) + d) | 0;
-    d = (d + 1) | 0;
-    a = b ^ (b >>> 9);
-    b = (c + (c << 3)) | 0;
-    c = (c << 21) | (c >>> 11);
-    c = (c + t) | 0;
-    return (t >>> 0) / 4294967296;
-  };
-}
 
 /** Waits, a branch on the trigger and a trait, an A/B send with a holdout, a waitFor, exitOn and a goal. */
 const CART = {
@@ -246,7 +233,7 @@ async function passTo(to: number): Promise<void> {
 }
 
 it.each([1, 2])('simulating the published scenarios over their window reports what the live engine did (seed %i)', async (seed) => {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const pick = <T>(items: readonly T[]) => items[Math.floor(next() * items.length)];
   const iso = (ms: number) => new Date(ms).toISOString();
   const ok = (response: { status: number; body?: unknown }) => expect({ status: response.status < 300, body: response.body }).toEqual({ status: true, body: response.body });
