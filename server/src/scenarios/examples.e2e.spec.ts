@@ -12,11 +12,10 @@ import { gbHash, userStream } from '@herald/projections';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
-import { ProjectionRunner } from '../projection-runner/projection-runner';
 import { SegmentTimers } from '../segments/segment-timers';
 import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
-import { adminGet, adminSend, eventually, post, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, eventually, post, settleProjections, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
 
 const examples = join(__dirname, '../../../examples');
@@ -71,17 +70,8 @@ const triggerApi = (scenario: string, key: string, body: unknown) =>
   }).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
 
 /** Waits until every projection has handled every event in the log (and appended nothing more meanwhile). */
-async function settle() {
-  const store = herald.app.get<EventStore>(EVENT_STORE);
-  const runner = herald.app.get(ProjectionRunner);
-  for (;;) {
-    const head = await store.headPosition();
-    await eventually(async () => runner.names().every((name) => runner.checkpoint(name) >= head), 5_000).catch(() => {
-      const behind = runner.names().filter((name) => runner.checkpoint(name) < head);
-      throw new Error(`Projections stuck behind the log head ${head}: ${behind.map((name) => `${name} at ${runner.checkpoint(name)}`).join(', ')}`);
-    });
-    if ((await store.headPosition()) === head) return;
-  }
+function settle(): Promise<void> {
+  return settleProjections(herald);
 }
 /** Moves the test clock to `to` and fires every scenario and segment timer due by then, until none is left. */
 async function passTo(to: string) {

@@ -18,7 +18,7 @@ import { ProjectionRunner } from '../projection-runner/projection-runner';
 import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { adminGet, adminSend, post, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, post, settleProjections, startTestApp, type TestApp } from '../test-support/herald-test-app';
 import { type RefDefinition, type RefHistory, refMembership, refWallText, refZone } from './segment-reference.fixture';
 import { SegmentQueries } from './segment-queries';
 import { SegmentTimers } from './segment-timers';
@@ -80,17 +80,8 @@ beforeEach(async () => {
 });
 afterEach(() => herald.destroy());
 
-/** Every projection has handled every event in the log. */
-async function settle(): Promise<void> {
-  const store = herald.app.get<EventStore>(EVENT_STORE);
-  const runner = herald.app.get(ProjectionRunner);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const head = await store.headPosition();
-    if (runner.names().every((name) => runner.checkpoint(name) >= head) && (await store.headPosition()) === head) return;
-    if (Date.now() > deadline) throw new Error('projections did not catch up');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
+function settle(): Promise<void> {
+  return settleProjections(herald);
 }
 
 /** Moves the clock to `to`, every segment timer due by then fired first (as a running clock would). */

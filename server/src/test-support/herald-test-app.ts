@@ -5,6 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHeraldApp } from '../app';
 import { configFromEnv, type HeraldConfig } from '../config';
+import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
+import { ProjectionRunner } from '../projection-runner/projection-runner';
 import type { Clock } from '../shared/clock';
 
 export const TEST_WRITE_KEY = 'wk_test_write_key';
@@ -121,5 +123,19 @@ export async function eventually<T>(check: () => Promise<T | undefined | false>,
     }
     if (Date.now() > deadline) throw last instanceof Error ? last : new Error('Timed out waiting for a condition');
     await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Waits until every projection has handled every event in the log (the log may grow meanwhile). */
+export async function settleProjections(herald: TestApp): Promise<void> {
+  const store = herald.app.get<EventStore>(EVENT_STORE);
+  const runner = herald.app.get(ProjectionRunner);
+  for (;;) {
+    const head = await store.headPosition();
+    await eventually(async () => runner.names().every((name) => runner.checkpoint(name) >= head), 10_000).catch(() => {
+      const behind = runner.names().filter((name) => runner.checkpoint(name) < head);
+      throw new Error(`Projections stuck behind the log head ${head}: ${behind.map((name) => `${name} at ${runner.checkpoint(name)}`).join(', ')}`);
+    });
+    if ((await store.headPosition()) === head) return;
   }
 }

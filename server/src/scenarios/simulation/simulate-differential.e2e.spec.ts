@@ -9,11 +9,10 @@
  */
 import { userStream } from '@herald/projections';
 import { EVENT_STORE, type EventStore, type RecordedEvent } from '../../event-store/event-store.port';
-import { ProjectionRunner } from '../../projection-runner/projection-runner';
 import { SegmentTimers } from '../../segments/segment-timers';
 import { TestClock } from '../../shared/clock';
 import { uuidv7 } from '../../shared/ids';
-import { adminSend, post, startTestApp, type TestApp } from '../../test-support/herald-test-app';
+import { adminSend, post, settleProjections, startTestApp, type TestApp } from '../../test-support/herald-test-app';
 import { ScenarioTimers } from '../scenario-timers';
 import { seededRandom } from '../../test-support/seeded-random';
 
@@ -209,16 +208,8 @@ beforeEach(async () => {
 });
 afterEach(() => herald.destroy());
 
-async function settle(): Promise<void> {
-  const store = herald.app.get<EventStore>(EVENT_STORE);
-  const runner = herald.app.get(ProjectionRunner);
-  const deadline = Date.now() + 10_000;
-  for (;;) {
-    const head = await store.headPosition();
-    if (runner.names().every((name) => runner.checkpoint(name) >= head) && (await store.headPosition()) === head) return;
-    if (Date.now() > deadline) throw new Error('projections did not catch up');
-    await new Promise((resolve) => setTimeout(resolve, 1));
-  }
+function settle(): Promise<void> {
+  return settleProjections(herald);
 }
 
 /** Moves the clock to `to` and fires every timer due by then, until none is left. */
