@@ -1,6 +1,6 @@
 /** Telegram through the Bot API (grammy's client; `TELEGRAM_API_URL` replaces api.telegram.org). */
 import { Api, GrammyError, HttpError } from 'grammy';
-import { type ChannelAdapter, type Contact, type Delivery, PermanentDeliveryError, type SendResult, TransientDeliveryError } from '../channel.port';
+import { type ChannelAdapter, type Contact, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, type SendResult, TransientDeliveryError } from '../channel.port';
 
 export interface TelegramSettings {
   botToken: string;
@@ -50,10 +50,10 @@ function messageText(delivery: Delivery): string {
 }
 
 /**
- * Sent or not is unknown: the request may have reached Telegram. Neither permanent nor transient,
- * so the dispatcher records `MessageFailed` (reason `error`) and does not repeat it.
+ * Sent or not is unknown: the request may have reached Telegram. The dispatcher records
+ * `MessageOutcomeUnknown` and does not repeat it, as for email and Twilio.
  */
-export class TelegramOutcomeUnknownError extends Error {
+export class TelegramOutcomeUnknownError extends OutcomeUnknownDeliveryError {
   constructor(message: string) {
     super(message);
     this.name = 'TelegramOutcomeUnknownError';

@@ -8,7 +8,7 @@ import { SqliteEventStore } from '../../event-store/sqlite/sqlite-event-store';
 import { IdentityService } from '../../identity/identity.service';
 import { TestClock } from '../../shared/clock';
 import { openStateDb, type StateDb } from '../../state/state-db';
-import { type Delivery, PermanentDeliveryError, TransientDeliveryError } from '../channel.port';
+import { type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, TransientDeliveryError } from '../channel.port';
 import { Dispatcher } from '../dispatcher.projection';
 import { LinkSigner } from '../link-signer';
 import { queueMessage } from '../queued-message.fixture';
@@ -67,7 +67,10 @@ describe('TelegramAdapter against a local Bot API', () => {
     botApi.missing.add(44);
     botApi.throttled.add(45);
     botApi.failing.add(46);
-    await expect(adapter.send(delivery('46'))).rejects.toBeInstanceOf(TelegramOutcomeUnknownError);
+    const unknown = await adapter.send(delivery('46')).catch((e: unknown) => e);
+    expect(unknown).toBeInstanceOf(TelegramOutcomeUnknownError);
+    // Recorded as MessageOutcomeUnknown by the dispatcher, as for email and Twilio.
+    expect(unknown).toBeInstanceOf(OutcomeUnknownDeliveryError);
     botApi.hanging.add(47);
     const impatient = new TelegramAdapter(createTelegramApi({ botToken: TOKEN, apiUrl: botApi.url }, 1));
     await expect(impatient.send(delivery('47'))).rejects.toBeInstanceOf(TelegramOutcomeUnknownError);
