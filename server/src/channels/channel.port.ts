@@ -63,10 +63,20 @@ export class PermanentDeliveryError extends Error {
 
 /** Worth retrying later (network, 5xx, throttling). */
 export class TransientDeliveryError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    /** How long the provider asked to wait (a 429's `Retry-After`, Telegram's `retry_after`): no retry comes sooner. */
+    readonly retryAfterMs?: number,
+  ) {
     super(message);
     this.name = 'TransientDeliveryError';
   }
+}
+
+/** A provider's wait given in whole seconds (`Retry-After: 120`, `retry_after: 5`), in ms; undefined otherwise (an HTTP date is not read). */
+export function retryAfterSeconds(value: unknown): number | undefined {
+  const seconds = typeof value === 'number' ? value : typeof value === 'string' && /^\d+$/.test(value.trim()) ? Number(value.trim()) : NaN;
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
 }
 
 /**

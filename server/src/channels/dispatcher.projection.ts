@@ -50,6 +50,8 @@ const OPTED_OUT_CODES = new Set(['telegram_403', 'twilio_21610']);
 const PEOPLE_PER_GENERATION = 10_000;
 
 /** Outcomes after which a message is settled. */
+/** The longest wait a provider's `Retry-After` may set (a larger one is read as this). */
+const MAX_RETRY_AFTER_MS = 86_400_000;
 const FINAL = new Set(['MessageSent', 'MessageFailed', 'MessageBounced', 'MessageOutcomeUnknown', 'MessageSuppressed']);
 
 export interface DispatcherOptions {
@@ -426,7 +428,9 @@ export class Dispatcher implements HostedProjection {
         });
         return;
       }
-      const delayMs = (this.options.retryBaseMs ?? 1000) * 2 ** (attempt - 1);
+      // A retry inside the wait the provider asked for is refused again and spends an attempt.
+      const backoffMs = (this.options.retryBaseMs ?? 1000) * 2 ** (attempt - 1);
+      const delayMs = Math.max(backoffMs, Math.min((error as TransientDeliveryError).retryAfterMs ?? 0, MAX_RETRY_AFTER_MS));
       const retry: Omit<MessageRetryScheduled, 'messageId' | 'channel'> = {
         provider: adapter.provider,
         attempt: attempt + 1,

@@ -109,7 +109,8 @@ export class LocalPushService {
       return refuse(`payload: ${(error as Error).message}`);
     }
     subscriber.received.push({ headers, payload, vapid });
-    if (subscriber.status !== 201) return [subscriber.status, {}];
+    // A throttling service says how long to wait, as push services do.
+    if (subscriber.status !== 201) return [subscriber.status, subscriber.status === 429 ? { 'retry-after': '30' } : {}];
     return [201, { location: `${this.url}/message/${++this.messages}` }];
   }
 }

@@ -2,7 +2,7 @@
 import { createHash } from 'node:crypto';
 import type { Agent } from 'node:https';
 import { sendNotification, WebPushError } from 'web-push';
-import { type ChannelAdapter, type Contact, type Delivery, PermanentDeliveryError, type SendResult, TransientDeliveryError } from '../channel.port';
+import { type ChannelAdapter, type Contact, type Delivery, PermanentDeliveryError, retryAfterSeconds, type SendResult, TransientDeliveryError } from '../channel.port';
 import type { VapidKeys } from './vapid-keys';
 
 export interface WebPushAdapterOptions {
@@ -96,7 +96,10 @@ export function pushDeliveryError(error: unknown): Error {
   if (error instanceof WebPushError) {
     const status = error.statusCode;
     if (status === 404 || status === 410) return new PermanentDeliveryError(`The push subscription is gone (${status})`, `push_${status}`, true);
-    if (status === 429 || status >= 500) return new TransientDeliveryError(`Push service answered ${status}`);
+    if (status === 429 || status >= 500) {
+      const headers = (error.headers ?? {}) as Record<string, string | undefined>;
+      return new TransientDeliveryError(`Push service answered ${status}`, retryAfterSeconds(headers['retry-after']));
+    }
     return new PermanentDeliveryError(`Push service answered ${status}: ${error.body}`.slice(0, 500), `push_${status}`);
   }
   const err = error as NodeJS.ErrnoException;

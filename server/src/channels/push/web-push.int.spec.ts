@@ -83,7 +83,7 @@ describe('WebPushAdapter against a local push service', () => {
       expect(error).toBeInstanceOf(PermanentDeliveryError);
       expect(error).toMatchObject({ code: `push_${status}`, unreachable: true });
     }
-    await expect(adapter.send(delivery(service.subscriber('busy', 429).subscription))).rejects.toBeInstanceOf(TransientDeliveryError);
+    await expect(adapter.send(delivery(service.subscriber('busy', 429).subscription))).rejects.toMatchObject({ name: 'TransientDeliveryError', retryAfterMs: 30_000 });
     await expect(adapter.send(delivery(service.subscriber('down', 503).subscription))).rejects.toBeInstanceOf(TransientDeliveryError);
     await expect(adapter.send(delivery(service.subscriber('bad', 400).subscription))).rejects.toMatchObject({ code: 'push_400', unreachable: false });
   });

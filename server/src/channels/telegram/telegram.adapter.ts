@@ -1,6 +1,6 @@
 /** Telegram through the Bot API (grammy's client; `TELEGRAM_API_URL` replaces api.telegram.org). */
 import { Api, GrammyError, HttpError } from 'grammy';
-import { type ChannelAdapter, type Contact, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, type SendResult, TransientDeliveryError } from '../channel.port';
+import { type ChannelAdapter, type Contact, type Delivery, OutcomeUnknownDeliveryError, PermanentDeliveryError, retryAfterSeconds, type SendResult, TransientDeliveryError } from '../channel.port';
 
 export interface TelegramSettings {
   botToken: string;
@@ -70,7 +70,7 @@ export function telegramDeliveryError(error: unknown): Error {
   if (error instanceof GrammyError) {
     const code = error.error_code;
     if (code === 403) return new PermanentDeliveryError(error.description, 'telegram_403', true);
-    if (code === 429) return new TransientDeliveryError(`Telegram ${code}: ${error.description}`);
+    if (code === 429) return new TransientDeliveryError(`Telegram ${code}: ${error.description}`, retryAfterSeconds(error.parameters.retry_after));
     if (code >= 500) return new TelegramOutcomeUnknownError(`Telegram ${code}: ${error.description}; the message may have been sent, so it is not retried`);
     return new PermanentDeliveryError(error.description, `telegram_${code}`);
   }

@@ -75,7 +75,8 @@ describe('TelegramAdapter against a local Bot API', () => {
     const impatient = new TelegramAdapter(createTelegramApi({ botToken: TOKEN, apiUrl: botApi.url }, 1));
     await expect(impatient.send(delivery('47'))).rejects.toBeInstanceOf(TelegramOutcomeUnknownError);
     await expect(adapter.send(delivery('44'))).rejects.toMatchObject({ name: 'PermanentDeliveryError', code: 'telegram_400', unreachable: false });
-    await expect(adapter.send(delivery('45'))).rejects.toBeInstanceOf(TransientDeliveryError);
+    // Telegram's flood control says how long to wait (retry_after: 1 s); the retry comes no sooner.
+    await expect(adapter.send(delivery('45'))).rejects.toMatchObject({ name: 'TransientDeliveryError', retryAfterMs: 1000 });
     const down = new TelegramAdapter(createTelegramApi({ botToken: TOKEN, apiUrl: `http://127.0.0.1:${await closedPort()}` }, 5));
     await expect(down.send(delivery('42'))).rejects.toBeInstanceOf(TransientDeliveryError);
     await expect(adapter.send(delivery('not-a-chat'))).rejects.toMatchObject({ code: 'telegram_bad_chat_id' });
