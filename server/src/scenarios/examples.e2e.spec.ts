@@ -15,7 +15,7 @@ import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
 import { SegmentTimers } from '../segments/segment-timers';
 import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
-import { adminGet, adminSend, eventually, post, settleProjections, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, eventually, post, passTimersTo, settleProjections, startTestApp, TEST_ADMIN_TOKEN, type TestApp } from '../test-support/herald-test-app';
 import { ScenarioTimers } from './scenario-timers';
 
 const examples = join(__dirname, '../../../examples');
@@ -76,13 +76,7 @@ function settle(): Promise<void> {
 /** Moves the test clock to `to` and fires every scenario and segment timer due by then, until none is left. */
 async function passTo(to: string) {
   expect(Date.parse(to)).toBeGreaterThanOrEqual(clock.now().getTime());
-  await settle();
-  clock.set(new Date(to));
-  for (;;) {
-    await settle();
-    const fired = (await herald.app.get(ScenarioTimers).fireDue()) + (await herald.app.get(SegmentTimers).fireDue());
-    if (fired === 0) return;
-  }
+  await passTimersTo(herald, clock, new Date(to), [herald.app.get(ScenarioTimers), herald.app.get(SegmentTimers)]);
 }
 /** Every message decision on the user's stream, in log order, in a compact form. */
 async function messages(userId: string): Promise<Array<Record<string, string>>> {

@@ -18,7 +18,7 @@ import { ProjectionRunner } from '../projection-runner/projection-runner';
 import { TestClock } from '../shared/clock';
 import { uuidv7 } from '../shared/ids';
 import { openStateDb } from '../state/state-db';
-import { adminGet, adminSend, post, settleProjections, startTestApp, type TestApp } from '../test-support/herald-test-app';
+import { adminGet, adminSend, post, passTimersTo, settleProjections, startTestApp, type TestApp } from '../test-support/herald-test-app';
 import { type RefDefinition, type RefHistory, refMembership, refWallText, refZone } from './segment-reference.fixture';
 import { SegmentQueries } from './segment-queries';
 import { SegmentTimers } from './segment-timers';
@@ -85,13 +85,8 @@ function settle(): Promise<void> {
 }
 
 /** Moves the clock to `to`, every segment timer due by then fired first (as a running clock would). */
-async function passTo(to: number): Promise<void> {
-  await settle();
-  clock.set(new Date(to));
-  for (;;) {
-    await settle();
-    if ((await herald.app.get(SegmentTimers).fireDue()) === 0) return;
-  }
+function passTo(to: number): Promise<void> {
+  return passTimersTo(herald, clock, new Date(to), [herald.app.get(SegmentTimers)]);
 }
 
 it.each([1, 2])('live membership, a rebuild, the point-in-time answer and a reference evaluator agree (seed %i)', async (seed) => {

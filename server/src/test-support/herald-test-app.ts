@@ -7,7 +7,7 @@ import { createHeraldApp } from '../app';
 import { configFromEnv, type HeraldConfig } from '../config';
 import { EVENT_STORE, type EventStore } from '../event-store/event-store.port';
 import { ProjectionRunner } from '../projection-runner/projection-runner';
-import type { Clock } from '../shared/clock';
+import type { Clock, TestClock } from '../shared/clock';
 
 export const TEST_WRITE_KEY = 'wk_test_write_key';
 export const TEST_ADMIN_TOKEN = 'adm_test_admin_token';
@@ -137,5 +137,20 @@ export async function settleProjections(herald: TestApp): Promise<void> {
       throw new Error(`Projections stuck behind the log head ${head}: ${behind.map((name) => `${name} at ${runner.checkpoint(name)}`).join(', ')}`);
     });
     if ((await store.headPosition()) === head) return;
+  }
+}
+
+/**
+ * Moves the test clock to `to` and fires every timer of `timers` due by then, until none is left (as
+ * a running clock would), with the projections settled before and after each round.
+ */
+export async function passTimersTo(herald: TestApp, clock: TestClock, to: Date, timers: Array<{ fireDue(): Promise<number> }>): Promise<void> {
+  await settleProjections(herald);
+  clock.set(to);
+  for (;;) {
+    await settleProjections(herald);
+    let fired = 0;
+    for (const timer of timers) fired += await timer.fireDue();
+    if (fired === 0) return;
   }
 }

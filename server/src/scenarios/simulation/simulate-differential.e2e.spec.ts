@@ -12,7 +12,7 @@ import { EVENT_STORE, type EventStore, type RecordedEvent } from '../../event-st
 import { SegmentTimers } from '../../segments/segment-timers';
 import { TestClock } from '../../shared/clock';
 import { uuidv7 } from '../../shared/ids';
-import { adminSend, post, settleProjections, startTestApp, type TestApp } from '../../test-support/herald-test-app';
+import { adminSend, post, passTimersTo, settleProjections, startTestApp, type TestApp } from '../../test-support/herald-test-app';
 import { ScenarioTimers } from '../scenario-timers';
 import { seededRandom } from '../../test-support/seeded-random';
 
@@ -213,14 +213,8 @@ function settle(): Promise<void> {
 }
 
 /** Moves the clock to `to` and fires every timer due by then, until none is left. */
-async function passTo(to: number): Promise<void> {
-  await settle();
-  clock.set(new Date(to));
-  for (;;) {
-    await settle();
-    const fired = (await herald.app.get(ScenarioTimers).fireDue()) + (await herald.app.get(SegmentTimers).fireDue());
-    if (fired === 0) return;
-  }
+function passTo(to: number): Promise<void> {
+  return passTimersTo(herald, clock, new Date(to), [herald.app.get(ScenarioTimers), herald.app.get(SegmentTimers)]);
 }
 
 it.each([1, 2])('simulating the published scenarios over their window reports what the live engine did (seed %i)', async (seed) => {
